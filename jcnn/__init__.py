@@ -1,0 +1,13 @@
+"""jcnn: a functional convolutional-network library on JAX.
+
+Layers are pure ``(init, apply)`` pairs over parameter pytrees (``jcnn.layers``, re-exported here),
+built on explicit ``jax.lax`` ops (``jcnn.ops``), checked against NumPy oracles (``jcnn.reference``).
+"""
+
+from jcnn import initializers, ops
+from jcnn.layers import *  # noqa: F401,F403
+from jcnn.layers import __all__ as _layer_names
+
+__version__ = "0.1.0"
+
+# -- exports (each module adds its own line below) --

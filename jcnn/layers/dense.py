@@ -1,0 +1,55 @@
+"""Fully connected layer (seed §5): ``y = x·W + b`` on the last axis."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+from jcnn import initializers as inits
+from jcnn._types import Array, Params, PRNGKey, Shape, State
+from jcnn.layers.base import Layer, check_shape, make_layer
+
+
+def Dense(features: int, *, use_bias: bool = True, kernel_init: inits.Initializer | None = None,
+          bias_init: inits.Initializer | None = None) -> Layer:
+    """``y = x·W + b`` over the last axis, any leading axes (as ``torch.nn.Linear``).
+
+    Shapes: ``x (..., in)`` → ``y (..., features)``; params ``kernel (in, features)``, ``bias (features,)``.
+    Defaults are torch's: ``W ~ U(±1/sqrt(in))``, ``b ~ U(±1/sqrt(in))``. The params are cast to the
+    input's floating dtype, so a bfloat16 input computes in bfloat16.
+    """
+    if not isinstance(features, int) or isinstance(features, bool) or features < 1:
+        raise ValueError(f"Dense: features must be an int >= 1, got {features!r}")
+
+    def init(key: PRNGKey, input_shape: Shape) -> tuple[Shape, Params, State]:
+        shape = check_shape("Dense", input_shape, min_ndim=1, what="(..., in_features)")
+        fan_in = shape[-1]
+        k_kernel, k_bias = jax.random.split(key)
+        params = {"kernel": (kernel_init or inits.torch_default_kernel())(k_kernel, (fan_in, features))}
+        if use_bias:
+            params["bias"] = (bias_init or inits.fan_in_uniform(fan_in))(k_bias, (features,))
+        return shape[:-1] + (features,), params, {}
+
+    def apply(params: Params, state: State, x: Array, *, train: bool,
+              key: PRNGKey | None = None) -> tuple[Array, State]:
+        kernel = params["kernel"]
+        if x.ndim < 1 or x.shape[-1] != kernel.shape[0]:
+            raise ValueError(
+                f"Dense: expected an input whose last dim is {kernel.shape[0]} (the kernel's in_features), "
+                f"got shape {tuple(x.shape)}"
+            )
+        dtype = _compute_dtype(x, kernel)
+        y = lax.dot_general(x.astype(dtype), kernel.astype(dtype), (((x.ndim - 1,), (0,)), ((), ())))
+        if use_bias:
+            y = y + params["bias"].astype(dtype)
+        return y, state
+
+    return make_layer("dense", init, apply)
+
+
+def _compute_dtype(x: Array, param: Any) -> Any:
+    """The input's dtype when it is floating (params follow the activations), else the param's."""
+    return x.dtype if jnp.issubdtype(x.dtype, jnp.floating) else param.dtype

@@ -1,0 +1,64 @@
+"""The output-size formula of the seed (§1.4), generalised with dilation, asymmetric padding and ceil mode."""
+
+from __future__ import annotations
+
+from typing import Sequence, Union, overload
+
+from jcnn.ops.padding import as_tuple, effective_kernel, normalize_padding
+
+IntOrSeq = Union[int, Sequence[int]]
+
+
+def _one(i: int, k: int, s: int, lo: int, hi: int, d: int, ceil_mode: bool) -> int:
+    span = i + lo + hi - d * (k - 1) - 1
+    if span < 0:
+        raise ValueError(
+            "output_size: non-positive output size: (I + P_low + P_high - D*(K - 1) - 1)/S + 1 with "
+            f"I={i}, P_low={lo}, P_high={hi}, D={d}, K={k}, S={s} gives "
+            f"({i} + {lo} + {hi} - {d}*({k} - 1) - 1)/{s} + 1 = {span}/{s} + 1 <= 0; "
+            "the (dilated) kernel is larger than the padded input"
+        )
+    if not ceil_mode:
+        return span // s + 1
+    out = -(-span // s) + 1
+    # torch: the last window must start inside the input or the low padding.
+    if (out - 1) * s >= i + lo:
+        out -= 1
+    return out
+
+
+@overload
+def output_size(input_size: int, kernel: int, stride: int = 1, padding: object = 0,
+                dilation: int = 1, ceil_mode: bool = False) -> int: ...
+@overload
+def output_size(input_size: Sequence[int], kernel: IntOrSeq, stride: IntOrSeq = 1, padding: object = 0,
+                dilation: IntOrSeq = 1, ceil_mode: bool = False) -> tuple[int, ...]: ...
+
+
+def output_size(input_size, kernel, stride=1, padding=0, dilation=1, ceil_mode=False):
+    """``O = floor((I + 2P − D·(K − 1) − 1)/S) + 1`` (seed §1.4: ``O = (I + 2P − K)/S + 1`` when D = 1).
+
+    Scalar ``input_size`` → int; a sequence (one entry per spatial dim) → tuple, with the other
+    arguments given once or per dim. ``padding`` takes every form of DESIGN.md §2 ((low, high) pairs
+    add ``P_low + P_high`` instead of ``2P``; "SAME" gives ``ceil(I/S)``). ``ceil_mode`` rounds up as
+    torch does, dropping a last window that would start in the high padding. A non-positive result
+    raises ``ValueError`` naming every term.
+    """
+    scalar = isinstance(input_size, int)
+    sizes = (input_size,) if scalar else tuple(int(v) for v in input_size)
+    n = len(sizes)
+    k = as_tuple(kernel, n, "kernel", "output_size")
+    s = as_tuple(stride, n, "stride", "output_size")
+    d = as_tuple(dilation, n, "dilation", "output_size")
+    for i in sizes:
+        if i < 1:
+            raise ValueError(f"output_size: input size must be >= 1, got {input_size!r}")
+    if scalar and isinstance(padding, (tuple, list)) and len(padding) == 2 and all(
+        isinstance(p, int) for p in padding
+    ):
+        padding = (tuple(padding),)
+    pairs = normalize_padding(padding, n, "output_size", input_spatial=sizes,
+                              window=effective_kernel(k, d), stride=s)
+    out = tuple(_one(i, kk, ss, lo, hi, dd, ceil_mode)
+                for i, kk, ss, (lo, hi), dd in zip(sizes, k, s, pairs, d))
+    return out[0] if scalar else out
