@@ -5,3 +5,4 @@ from jcnn.ops.padding import PADDING_MODES, normalize_padding, pad_spatial
 from jcnn.ops.shapes import output_size
 
 # -- exports (each module adds its own line below) --
+from jcnn.ops.conv import conv, conv_transpose

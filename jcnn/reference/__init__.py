@@ -4,3 +4,4 @@ They are the first oracle of the tests, and readable definitions for users. floa
 """
 
 # -- exports (each module adds its own line below) --
+from jcnn.reference.conv import conv_transpose, convolve, correlate
