@@ -1,0 +1,113 @@
+"""Activation functions (seed §3), elementwise unless stated, equal to torch's in value AND gradient.
+
+Where torch's derivative at a kink is a convention (``relu'(0) = 0``, ``hard_tanh'(±1) = 0``,
+``leaky_relu'(0) = slope``, ``elu'(0) = alpha``), the ``jnp.where`` branches below pick the same side.
+Every function keeps the input's dtype (Python-scalar constants are weakly typed).
+"""
+
+from __future__ import annotations
+
+import math
+
+import jax.numpy as jnp
+from jax import lax
+
+from jcnn._types import Array
+
+
+def relu(x: Array) -> Array:
+    """``max(0, x)``; gradient 1 for ``x > 0``, else 0 (also at 0, as torch)."""
+    return jnp.where(x > 0, x, 0)
+
+
+def hard_tanh(x: Array, min_val: float = -1.0, max_val: float = 1.0) -> Array:
+    """``clip(x, min_val, max_val)``; gradient 1 strictly inside, 0 at and beyond the edges (torch)."""
+    if min_val > max_val:
+        raise ValueError(f"hard_tanh: min_val must be <= max_val, got min_val={min_val}, max_val={max_val}")
+    return jnp.where(x <= min_val, min_val, jnp.where(x >= max_val, max_val, x))
+
+
+def relu6(x: Array) -> Array:
+    """``min(max(0, x), 6)`` = ``hard_tanh(x, 0, 6)``; gradient 0 at 0 and 6 (torch)."""
+    return hard_tanh(x, 0.0, 6.0)
+
+
+def leaky_relu(x: Array, negative_slope: float = 0.01) -> Array:
+    """``x`` for ``x > 0``, else ``negative_slope·x``; gradient at 0 is ``negative_slope`` (torch)."""
+    return jnp.where(x > 0, x, x * negative_slope)
+
+
+def prelu(x: Array, alpha: Array | float) -> Array:
+    """``x`` for ``x > 0``, else ``alpha·x``, with a learnable ``alpha``.
+
+    ``alpha`` is a scalar (shape ``()`` or ``(1,)``) or one value per channel, shape ``(C,)`` for
+    ``x (..., C)`` (channels-last: torch's per-channel weight on its channel axis).
+    """
+    a = jnp.asarray(alpha)
+    channels = x.shape[-1] if x.ndim else 1
+    if a.ndim > 1 or (a.ndim == 1 and a.shape[0] not in (1, channels)):
+        raise ValueError(
+            f"prelu: alpha must be a scalar, shape (1,), or shape (C,) = ({channels},) for an input of "
+            f"shape {tuple(x.shape)} (channels last), got alpha of shape {tuple(a.shape)}"
+        )
+    return jnp.where(x > 0, x, a.reshape(a.shape if a.shape != (1,) else ()).astype(x.dtype) * x)
+
+
+def elu(x: Array, alpha: float = 1.0) -> Array:
+    """``x`` for ``x > 0``, else ``alpha·(exp(x) − 1)``; gradient at 0 is ``alpha`` (torch)."""
+    negative = jnp.where(x > 0, 0, x)  # keeps expm1 away from overflow on the unused branch
+    return jnp.where(x > 0, x, alpha * jnp.expm1(negative))
+
+
+def sigmoid(x: Array) -> Array:
+    """``1 / (1 + exp(−x))``, computed without overflow for large ``|x|``."""
+    return lax.logistic(x)
+
+
+def tanh(x: Array) -> Array:
+    """``(e^x − e^−x) / (e^x + e^−x)``."""
+    return jnp.tanh(x)
+
+
+def silu(x: Array) -> Array:
+    """``x·sigmoid(x)`` (swish)."""
+    return x * lax.logistic(x)
+
+
+def gelu(x: Array, approximate: bool = False) -> Array:
+    """``x·Φ(x) = x/2·(1 + erf(x/√2))``; ``approximate=True`` is torch's ``approximate='tanh'``:
+    ``x/2·(1 + tanh(√(2/π)·(x + 0.044715·x³)))``."""
+    if approximate:
+        inner = math.sqrt(2.0 / math.pi) * (x + 0.044715 * x * x * x)
+        return 0.5 * x * (1 + jnp.tanh(inner))
+    return 0.5 * x * (1 + lax.erf(x * (1 / math.sqrt(2.0))))
+
+
+def softplus(x: Array, beta: float = 1.0, threshold: float = 20.0) -> Array:
+    """``log(1 + exp(β·x))/β``, or ``x`` where ``β·x > threshold`` (torch's switch; gradient 1 there)."""
+    if beta == 0:
+        raise ValueError(f"softplus: beta must be non-zero, got beta={beta}")
+    bx = x * beta
+    above = bx > threshold
+    return jnp.where(above, x, jnp.log1p(jnp.exp(jnp.where(above, 0, bx))) / beta)
+
+
+def _check_axis(x: Array, axis: int, op: str) -> int:
+    if not -x.ndim <= axis < x.ndim or x.ndim == 0:
+        raise ValueError(f"{op}: axis {axis} is out of range for an input of shape {tuple(x.shape)}")
+    return axis % x.ndim
+
+
+def softmax(x: Array, axis: int = -1) -> Array:
+    """``exp(x_i − m) / Σ_j exp(x_j − m)`` along ``axis``, with ``m = max_j x_j`` (stable at any scale)."""
+    axis = _check_axis(x, axis, "softmax")
+    shifted = x - lax.stop_gradient(jnp.max(x, axis=axis, keepdims=True))
+    e = jnp.exp(shifted)
+    return e / jnp.sum(e, axis=axis, keepdims=True)
+
+
+def log_softmax(x: Array, axis: int = -1) -> Array:
+    """``(x_i − m) − log Σ_j exp(x_j − m)`` along ``axis`` (never ``log(softmax)``)."""
+    axis = _check_axis(x, axis, "log_softmax")
+    shifted = x - lax.stop_gradient(jnp.max(x, axis=axis, keepdims=True))
+    return shifted - jnp.log(jnp.sum(jnp.exp(shifted), axis=axis, keepdims=True))

@@ -1,0 +1,218 @@
+"""Pooling (seed §2) on channels-last arrays ``(N, *spatial, C)`` with 1, 2 or 3 spatial dims.
+
+Windowed pools are one ``lax.reduce_window`` each; semantics follow ``torch.nn.functional``
+(``max_pool{1,2,3}d``, ``avg_pool{1,2,3}d``, ``lp_pool{1,2,3}d``, ``adaptive_{avg,max}_pool{1,2,3}d``).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable, Sequence, Union
+
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+
+from jcnn._types import Array, IntOrSeq, PaddingLike
+from jcnn.ops.padding import Pairs, as_tuple, effective_kernel, normalize_padding
+from jcnn.ops.shapes import output_size
+
+AdaptiveSize = Union[int, None, Sequence[Union[int, None]]]
+
+
+def _spatial_dims(x: Array, op: str) -> int:
+    if x.ndim not in (3, 4, 5):
+        raise ValueError(
+            f"{op}: expected a channels-last input (N, *spatial, C) with 1 to 3 spatial dims "
+            f"(rank 3, 4 or 5), got shape {tuple(x.shape)} (rank {x.ndim})"
+        )
+    return x.ndim - 2
+
+
+class _Geometry:
+    """Window, stride, dilation, padding and output size of one pooling call, all per spatial dim."""
+
+    def __init__(self, x: Array, window: IntOrSeq, stride: IntOrSeq | None, padding: PaddingLike,
+                 dilation: IntOrSeq, ceil_mode: bool, op: str) -> None:
+        n = _spatial_dims(x, op)
+        self.spatial = tuple(int(v) for v in x.shape[1:-1])
+        self.window = as_tuple(window, n, "window", op)
+        self.stride = self.window if stride is None else as_tuple(stride, n, "stride", op)
+        self.dilation = as_tuple(dilation, n, "dilation", op)
+        self.pairs: Pairs = normalize_padding(
+            padding, n, op, input_spatial=self.spatial,
+            window=effective_kernel(self.window, self.dilation), stride=self.stride,
+        )
+        for (lo, hi), k in zip(self.pairs, self.window):
+            if max(lo, hi) > k // 2:
+                raise ValueError(
+                    f"{op}: padding must be at most half of the window on each side (torch's rule, so "
+                    f"that no window lies entirely in the padding), got padding {padding!r} for "
+                    f"window {self.window}"
+                )
+        self.out = output_size(self.spatial, self.window, self.stride, self.pairs, self.dilation, ceil_mode)
+
+    def reduce_padding(self) -> list[tuple[int, int]]:
+        """``reduce_window`` padding for the batch, spatial and channel axes.
+
+        The high side grows where ``ceil_mode`` needs a last window that runs past the padded input.
+        """
+        pads = [(0, 0)]
+        for i, k, s, (lo, hi), o in zip(self.spatial, effective_kernel(self.window, self.dilation),
+                                        self.stride, self.pairs, self.out):
+            needed = (o - 1) * s + k
+            pads.append((lo, max(hi, needed - lo - i)))
+        return pads + [(0, 0)]
+
+    def reduce(self, x: Array, init: float | int, computation: Callable[[Array, Array], Array]) -> Array:
+        y = lax.reduce_window(
+            x, np.array(init, dtype=x.dtype), computation,
+            window_dimensions=(1, *self.window, 1),
+            window_strides=(1, *self.stride, 1),
+            padding=self.reduce_padding(),
+            window_dilation=(1, *self.dilation, 1),
+        )
+        expected = (x.shape[0], *self.out, x.shape[-1])
+        assert y.shape == expected, (y.shape, expected)
+        return y
+
+
+def _lowest(dtype) -> float | int:
+    if jnp.issubdtype(dtype, jnp.floating):
+        return -np.inf
+    if jnp.issubdtype(dtype, jnp.integer):
+        return int(jnp.iinfo(dtype).min)
+    raise ValueError(f"max_pool: expected a float or integer input, got dtype {dtype}")
+
+
+def max_pool(x: Array, window: IntOrSeq, stride: IntOrSeq | None = None, padding: PaddingLike = 0,
+             dilation: IntOrSeq = 1, ceil_mode: bool = False) -> Array:
+    """``O[n, i, c] = max_{k} X_pad[n, i·S + k·D, c]`` over each window (seed §2), as ``F.max_pool{1,2,3}d``.
+
+    ``x (N, *spatial, C)`` → ``(N, *out, C)`` with ``out`` from :func:`jcnn.ops.output_size`.
+    ``stride`` defaults to ``window``; padding is ``-inf`` and at most half the window per side.
+    """
+    geo = _Geometry(x, window, stride, padding, dilation, ceil_mode, "max_pool")
+    return geo.reduce(x, _lowest(x.dtype), lax.max)
+
+
+def _avg_divisor(geo: _Geometry, count_include_pad: bool) -> np.ndarray:
+    """torch's divisor per output cell, shape ``(1, *out, 1)``.
+
+    Per dim: a window spans ``[o·S − P_low, min(o·S − P_low + K, I + P_high))``; cells past the padded
+    input (from ``ceil_mode``) are never counted, padded cells only with ``count_include_pad``.
+    """
+    divisor = np.ones((), dtype=np.float64)
+    for i, k, s, (lo, hi), o in zip(geo.spatial, geo.window, geo.stride, geo.pairs, geo.out):
+        start = np.arange(o) * s - lo
+        end = np.minimum(start + k, i + hi)
+        if count_include_pad:
+            count = end - start
+        else:
+            count = np.minimum(end, i) - np.maximum(start, 0)
+        divisor = np.multiply.outer(divisor, count.astype(np.float64))
+    return divisor[None, ..., None]
+
+
+def avg_pool(x: Array, window: IntOrSeq, stride: IntOrSeq | None = None, padding: PaddingLike = 0,
+             ceil_mode: bool = False, count_include_pad: bool = True) -> Array:
+    """``O[n, i, c] = Σ_{k} X_pad[n, i·S + k, c] / d_i``, as ``F.avg_pool{1,2,3}d``.
+
+    ``x (N, *spatial, C)`` → ``(N, *out, C)``. The divisor ``d_i`` is the window size clipped to the
+    padded input (``ceil_mode`` windows that run past it are clipped), or with
+    ``count_include_pad=False`` the number of real input cells. With ``padding="SAME"`` and
+    ``count_include_pad=False`` this is TensorFlow's SAME average pool.
+    """
+    if not jnp.issubdtype(x.dtype, jnp.floating):
+        raise ValueError(f"avg_pool: expected a floating-point input, got dtype {x.dtype}")
+    geo = _Geometry(x, window, stride, padding, 1, ceil_mode, "avg_pool")
+    total = geo.reduce(x, 0, lax.add)
+    return total / _avg_divisor(geo, count_include_pad).astype(x.dtype)
+
+
+def lp_pool(x: Array, p: float, window: IntOrSeq, stride: IntOrSeq | None = None,
+            ceil_mode: bool = False) -> Array:
+    """Power-average pool ``O = (Σ_{window} x^p)^(1/p)``, as ``F.lp_pool{1,2,3}d`` (no padding).
+
+    p = 1 is sum pooling, p = 2 the L2 pool, ``p = inf`` is :func:`max_pool`. As torch, it computes
+    ``(K · avg_pool(x^p))^(1/p)`` with ``K`` the window volume, so a ``ceil_mode`` window clipped at the
+    border is rescaled to a full window. ``x (N, *spatial, C)`` → ``(N, *out, C)``.
+    """
+    if isinstance(p, bool) or not isinstance(p, (int, float)) or not p > 0:
+        raise ValueError(f"lp_pool: p must be a positive number (the norm's power), got {p!r}")
+    if math.isinf(p):
+        return max_pool(x, window, stride, ceil_mode=ceil_mode)
+    geo = _Geometry(x, window, stride, 0, 1, ceil_mode, "lp_pool")
+    mean = avg_pool(x ** p, geo.window, geo.stride, 0, ceil_mode)
+    # torch's sign(s)·relu(|s|): equal to s, but with a zero gradient where s == 0.
+    mean = jnp.sign(mean) * jnp.abs(mean)
+    return (mean * math.prod(geo.window)) ** (1.0 / p)
+
+
+def global_avg_pool(x: Array) -> Array:
+    """Mean over all spatial positions: ``(N, *spatial, C)`` → ``(N, C)``."""
+    n = _spatial_dims(x, "global_avg_pool")
+    return jnp.mean(x, axis=tuple(range(1, n + 1)))
+
+
+def global_max_pool(x: Array) -> Array:
+    """Max over all spatial positions: ``(N, *spatial, C)`` → ``(N, C)``."""
+    n = _spatial_dims(x, "global_max_pool")
+    return jnp.max(x, axis=tuple(range(1, n + 1)))
+
+
+def _adaptive_sizes(x: Array, output_size: AdaptiveSize, op: str) -> tuple[int, ...]:
+    n = _spatial_dims(x, op)
+    items = [output_size] * n if output_size is None or isinstance(output_size, int) else list(output_size)
+    if len(items) != n:
+        raise ValueError(
+            f"{op}: output_size needs one entry per spatial dim ({n} for this input), got {output_size!r}"
+        )
+    sizes = []
+    for item, size in zip(items, x.shape[1:-1]):
+        if item is None:
+            item = size
+        if isinstance(item, bool) or not isinstance(item, int) or item < 1:
+            raise ValueError(
+                f"{op}: output_size entries must be ints >= 1 (or None to keep the input size), "
+                f"got {output_size!r}"
+            )
+        sizes.append(item)
+    return tuple(sizes)
+
+
+def _adaptive(x: Array, output_size: AdaptiveSize, op: str,
+              reduce: Callable[..., Array]) -> Array:
+    """Bin ``i`` of ``O`` over an axis of length ``I`` is ``[floor(i·I/O), ceil((i+1)·I/O))``.
+
+    Mean and max over a box are nested means/maxes over its sides, so the axes are pooled one at a time.
+    """
+    for axis, o in enumerate(_adaptive_sizes(x, output_size, op), start=1):
+        i = x.shape[axis]
+        if i % o == 0:
+            shape = x.shape[:axis] + (o, i // o) + x.shape[axis + 1:]
+            x = reduce(x.reshape(shape), axis=axis + 1)
+            continue
+        cells = []
+        for j in range(o):
+            start, end = (j * i) // o, -(-((j + 1) * i) // o)
+            cells.append(reduce(lax.slice_in_dim(x, start, end, axis=axis), axis=axis, keepdims=True))
+        x = lax.concatenate(cells, axis)
+    return x
+
+
+def adaptive_avg_pool(x: Array, output_size: AdaptiveSize) -> Array:
+    """Average over torch's adaptive bins, as ``F.adaptive_avg_pool{1,2,3}d``.
+
+    ``x (N, *spatial, C)`` → ``(N, *output_size, C)``; bin ``i`` of an axis of length ``I`` covers
+    ``[floor(i·I/O), ceil((i+1)·I/O))``. ``output_size`` is an int, one int per dim, or None for a dim
+    to keep its size.
+    """
+    if not jnp.issubdtype(x.dtype, jnp.floating):
+        raise ValueError(f"adaptive_avg_pool: expected a floating-point input, got dtype {x.dtype}")
+    return _adaptive(x, output_size, "adaptive_avg_pool", jnp.mean)
+
+
+def adaptive_max_pool(x: Array, output_size: AdaptiveSize) -> Array:
+    """Max over torch's adaptive bins, as ``F.adaptive_max_pool{1,2,3}d`` (see :func:`adaptive_avg_pool`)."""
+    return _adaptive(x, output_size, "adaptive_max_pool", jnp.max)

@@ -1,0 +1,26 @@
+"""Fully connected layer (seed §5.2) as explicit sums, NumPy float64."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def dense(x, W, b=None) -> np.ndarray:
+    """``y[..., j] = Σ_i x[..., i]·W[i, j] + b[j]``: ``x (..., in)``, ``W (in, out)``, ``b (out,)``.
+
+    The seed writes ``y = W x + b`` for a column vector; with rows of ``x`` and ``W`` stored as
+    ``(in, out)`` (torch's ``Linear.weight.T``) that is ``x·W + b``.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    W = np.asarray(W, dtype=np.float64)
+    n_in, n_out = W.shape
+    if x.shape[-1] != n_in:
+        raise ValueError(f"reference.dense: x has {x.shape[-1]} features but W expects {n_in}")
+    y = np.zeros(x.shape[:-1] + (n_out,))
+    for idx in np.ndindex(*x.shape[:-1]):
+        for j in range(n_out):
+            total = 0.0 if b is None else float(np.asarray(b, dtype=np.float64)[j])
+            for i in range(n_in):
+                total += x[idx + (i,)] * W[i, j]
+            y[idx + (j,)] = total
+    return y
