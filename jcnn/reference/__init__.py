@@ -4,4 +4,9 @@ They are the first oracle of the tests, and readable definitions for users. floa
 """
 
 # -- exports (each module adds its own line below) --
+from jcnn.reference.activations import (elu, gelu, hard_tanh, leaky_relu, log_softmax, prelu, relu, relu6,
+                                        sigmoid, silu, softmax, softplus, tanh)
+from jcnn.reference.dense import dense
+from jcnn.reference.pooling import (adaptive_avg_pool, adaptive_bins, adaptive_max_pool, avg_pool,
+                                    global_avg_pool, global_max_pool, lp_pool, max_pool)
 from jcnn.reference.conv import conv_transpose, convolve, correlate
