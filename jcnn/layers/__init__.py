@@ -4,6 +4,7 @@ from jcnn.layers.base import Layer, make_layer
 from jcnn.layers.combinators import Identity, add, concat, fan_out, parallel, residual, serial
 
 # -- exports (each module adds its own line below) --
+from jcnn.layers.normalization import BatchNorm, GroupNorm, InstanceNorm, LayerNorm, LocalContrastNorm, LocalResponseNorm
 from jcnn.layers.dense import Dense
 
 import types as _types

@@ -5,6 +5,7 @@ from jcnn.ops.padding import PADDING_MODES, normalize_padding, pad_spatial
 from jcnn.ops.shapes import output_size
 
 # -- exports (each module adds its own line below) --
+from jcnn.ops.normalization import Moments, batch_norm, group_norm, instance_norm, layer_norm, local_contrast_norm, local_response_norm
 from jcnn.ops.activations import (elu, gelu, hard_tanh, leaky_relu, log_softmax, prelu, relu, relu6, sigmoid,
                                   silu, softmax, softplus, tanh)
 from jcnn.ops.pooling import (adaptive_avg_pool, adaptive_max_pool, avg_pool, global_avg_pool, global_max_pool,

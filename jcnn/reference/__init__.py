@@ -4,6 +4,8 @@ They are the first oracle of the tests, and readable definitions for users. floa
 """
 
 # -- exports (each module adds its own line below) --
+from jcnn.reference.normalization import (batch_norm, group_norm, instance_norm, layer_norm, local_contrast_norm,
+                                           local_response_norm, window_weights)
 from jcnn.reference.activations import (elu, gelu, hard_tanh, leaky_relu, log_softmax, prelu, relu, relu6,
                                         sigmoid, silu, softmax, softplus, tanh)
 from jcnn.reference.dense import dense
