@@ -1,0 +1,442 @@
+"""Checkpoints: a whole pytree (params, state, optimizer state, step, rng, config) in one safetensors file.
+
+File layout (the safetensors format, so PyTorch's and Hugging Face's tools read it):
+``[8-byte little-endian u64 N][N bytes of JSON header][raw little-endian tensor bytes]``. The header maps
+each tensor name to ``{"dtype", "shape", "data_offsets": [begin, end]}`` (offsets into the byte buffer)
+and holds a ``"__metadata__"`` dict of strings.
+
+Tensor names are the pytree key paths joined by ``"/"``: dict keys as written, NamedTuple/dataclass
+fields by name, sequence entries by index (``params/conv_0/kernel``, ``opt_state/mu/dense_0/bias``,
+``rng``). Typed JAX PRNG keys are stored as their raw ``jax.random.key_data`` (uint32) and rewrapped on
+restore. The user's metadata is one JSON string under ``__metadata__["jcnn_metadata"]``.
+
+Writes are atomic: a temporary file in the same directory, flushed and fsync'ed, then ``os.replace``
+onto the target and the directory fsync'ed, so a crash mid-save leaves the previous checkpoint intact.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from typing import Any, Mapping
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+__all__ = [
+    "CheckpointError",
+    "CheckpointMismatchError",
+    "save",
+    "restore",
+    "load_metadata",
+    "tensor_names",
+]
+
+FORMAT_VERSION = "1"
+_MAX_HEADER_BYTES = 100 * 1024 * 1024  # the safetensors library's own limit
+_META_KEY = "jcnn_metadata"
+_PRNG_KEY = "jcnn_prng_keys"
+_FORMAT_KEY = "jcnn_format"
+
+# safetensors dtype code <-> NumPy dtype (bfloat16 and float8 come from ml_dtypes, a jax dependency).
+_CODES: dict[str, np.dtype] = {
+    "BOOL": np.dtype(np.bool_),
+    "U8": np.dtype(np.uint8),
+    "I8": np.dtype(np.int8),
+    "U16": np.dtype(np.uint16),
+    "I16": np.dtype(np.int16),
+    "U32": np.dtype(np.uint32),
+    "I32": np.dtype(np.int32),
+    "U64": np.dtype(np.uint64),
+    "I64": np.dtype(np.int64),
+    "F16": np.dtype(np.float16),
+    "BF16": np.dtype(jnp.bfloat16),
+    "F32": np.dtype(np.float32),
+    "F64": np.dtype(np.float64),
+    "F8_E4M3": np.dtype(jnp.float8_e4m3fn),
+    "F8_E5M2": np.dtype(jnp.float8_e5m2),
+}
+_DTYPE_TO_CODE = {dt: code for code, dt in _CODES.items()}
+
+
+class CheckpointError(ValueError):
+    """A file that is not a readable safetensors checkpoint (truncated, foreign, corrupt)."""
+
+
+class CheckpointMismatchError(TypeError, ValueError):
+    """A checkpoint whose tensors differ from the target pytree (keys, shapes or dtypes)."""
+
+
+# ----------------------------------------------------------------------------------------------- names
+
+
+def _key_name(entry: Any) -> str:
+    if isinstance(entry, jax.tree_util.DictKey):
+        name = str(entry.key)
+    elif isinstance(entry, jax.tree_util.GetAttrKey):
+        name = entry.name
+    elif isinstance(entry, jax.tree_util.SequenceKey):
+        name = str(entry.idx)
+    elif isinstance(entry, jax.tree_util.FlattenedIndexKey):
+        name = str(entry.key)
+    else:  # a custom key type: its str() is the best readable name
+        name = str(entry)
+    if not name or "/" in name:
+        raise ValueError(
+            f"checkpoint: pytree key {name!r} cannot be a tensor name (it must be non-empty and contain no '/')"
+        )
+    return name
+
+
+def _path_name(path: tuple) -> str:
+    return "/".join(_key_name(e) for e in path) if path else "value"
+
+
+def _is_prng_key(x: Any) -> bool:
+    dtype = getattr(x, "dtype", None)
+    return dtype is not None and jax.dtypes.issubdtype(dtype, jax.dtypes.prng_key)
+
+
+def _flatten(tree: Any) -> tuple[list[tuple[str, Any]], Any]:
+    """``[(name, leaf)]`` in pytree order and the treedef; raises on two leaves with one name."""
+    leaves, treedef = jax.tree_util.tree_flatten_with_path(tree)
+    named = [(_path_name(path), leaf) for path, leaf in leaves]
+    seen: set[str] = set()
+    for name, _ in named:
+        if name in seen:
+            raise ValueError(f"checkpoint: two leaves of the pytree map to the tensor name {name!r}")
+        seen.add(name)
+    return named, treedef
+
+
+def tensor_names(tree: Any) -> list[str]:
+    """The tensor names ``save`` gives the leaves of ``tree`` (pytree order), e.g. ``params/dense_0/kernel``."""
+    return [name for name, _ in _flatten(tree)[0]]
+
+
+# ----------------------------------------------------------------------------------------------- save
+
+
+def _to_numpy(name: str, leaf: Any) -> tuple[np.ndarray, str | None]:
+    """A leaf as a little-endian NumPy array, plus the PRNG impl name when the leaf is a typed key."""
+    impl = None
+    if _is_prng_key(leaf):
+        impl = str(jax.random.key_impl(leaf))
+        leaf = jax.random.key_data(leaf)
+    if isinstance(leaf, jax.ShapeDtypeStruct):
+        raise TypeError(f"checkpoint.save: leaf {name!r} is an abstract ShapeDtypeStruct, not an array")
+    try:
+        arr = np.asarray(leaf)
+    except Exception as exc:  # noqa: BLE001 - any conversion failure is the same user error
+        raise TypeError(
+            f"checkpoint.save: leaf {name!r} of type {type(leaf).__name__} is not an array or number"
+        ) from exc
+    if arr.dtype not in _DTYPE_TO_CODE:
+        if arr.dtype.byteorder == ">" and arr.dtype.newbyteorder("<") in _DTYPE_TO_CODE:
+            arr = arr.astype(arr.dtype.newbyteorder("<"))
+        else:
+            supported = ", ".join(str(d) for d in _DTYPE_TO_CODE)
+            raise ValueError(
+                f"checkpoint.save: leaf {name!r} has dtype {arr.dtype}, which safetensors cannot store "
+                f"(supported: {supported})"
+            )
+    # not np.ascontiguousarray: it turns 0-d arrays into 1-d ones
+    return (arr if arr.flags.c_contiguous else arr.copy(order="C")), impl
+
+
+def _encode_header(entries: list[tuple[str, np.ndarray]], meta: dict[str, str]) -> bytes:
+    header: dict[str, Any] = {"__metadata__": meta}
+    offset = 0
+    for name, arr in entries:
+        header[name] = {
+            "dtype": _DTYPE_TO_CODE[arr.dtype],
+            "shape": list(arr.shape),
+            "data_offsets": [offset, offset + arr.nbytes],
+        }
+        offset += arr.nbytes
+    raw = json.dumps(header, separators=(",", ":")).encode("utf-8")
+    # Pad with spaces so the tensor bytes start 8-byte aligned, as the safetensors writer does.
+    return raw + b" " * (-(8 + len(raw)) % 8)
+
+
+def _write_bytes(f: Any, data: Any) -> None:
+    f.write(data)
+
+
+def save(path: str | os.PathLike, tree: Any, *, metadata: Mapping[str, Any] | None = None) -> None:
+    """Write every leaf of ``tree`` to ``path`` as one safetensors file, atomically.
+
+    ``tree``: any pytree of arrays, NumPy arrays, Python numbers and typed PRNG keys (``TrainState``,
+    nested dicts, NamedTuples, lists). ``metadata``: a JSON-serialisable dict (e.g. the run's config),
+    stored in the header and read back by :func:`load_metadata`. Tuples in it come back as lists.
+
+    A crash or error mid-write leaves any previous file at ``path`` untouched.
+    """
+    path = os.fspath(path)
+    named, _ = _flatten(tree)
+    entries: list[tuple[str, np.ndarray]] = []
+    prng_impls: dict[str, str] = {}
+    for name, leaf in named:
+        arr, impl = _to_numpy(name, leaf)
+        entries.append((name, arr))
+        if impl is not None:
+            prng_impls[name] = impl
+    try:
+        meta_json = json.dumps(dict(metadata or {}), sort_keys=True, allow_nan=True)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"checkpoint.save: metadata must be a JSON-serialisable dict: {exc}") from exc
+    meta = {_FORMAT_KEY: FORMAT_VERSION, _META_KEY: meta_json, _PRNG_KEY: json.dumps(prng_impls, sort_keys=True)}
+    header = _encode_header(entries, meta)
+
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        raise ValueError(f"checkpoint.save: directory {directory!r} does not exist (create it first)")
+    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            _write_bytes(f, len(header).to_bytes(8, "little"))
+            _write_bytes(f, header)
+            for _, arr in entries:
+                if arr.nbytes:
+                    _write_bytes(f, memoryview(arr.reshape(-1).view(np.uint8)))
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    _fsync_directory(directory)
+
+
+def _fsync_directory(directory: str) -> None:
+    """Make the rename durable (POSIX); a no-op where directories cannot be opened (Windows)."""
+    try:
+        dfd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(dfd)
+    except OSError:
+        pass
+    finally:
+        os.close(dfd)
+
+
+# ----------------------------------------------------------------------------------------------- read
+
+
+def _read_header(path: str, f: Any, size: int) -> tuple[dict[str, Any], int]:
+    """Parse and validate the header; returns it and the byte offset where tensor data starts."""
+    if size < 8:
+        raise CheckpointError(f"checkpoint {path!r}: not a safetensors file ({size} bytes, truncated or foreign)")
+    n = int.from_bytes(f.read(8), "little")
+    if n > _MAX_HEADER_BYTES:
+        raise CheckpointError(
+            f"checkpoint {path!r}: not a safetensors file (header length {n} is implausible)"
+        )
+    if 8 + n > size:
+        raise CheckpointError(
+            f"checkpoint {path!r}: header length {n} runs past the end of the file ({size} bytes): "
+            "the file is truncated or not safetensors"
+        )
+    raw = f.read(n)
+    try:
+        header = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CheckpointError(f"checkpoint {path!r}: the header is not valid JSON ({exc}); not a safetensors file") from exc
+    if not isinstance(header, dict):
+        raise CheckpointError(f"checkpoint {path!r}: the header is JSON but not an object; not a safetensors file")
+    data_len = size - 8 - n
+    meta = header.get("__metadata__", {})
+    if not isinstance(meta, dict) or not all(isinstance(v, str) for v in meta.values()):
+        raise CheckpointError(f"checkpoint {path!r}: '__metadata__' must be a dict of strings")
+    for name, info in header.items():
+        if name == "__metadata__":
+            continue
+        _check_entry(path, name, info, data_len)
+    return header, 8 + n
+
+
+def _check_entry(path: str, name: str, info: Any, data_len: int) -> None:
+    where = f"checkpoint {path!r}: tensor {name!r}"
+    if not isinstance(info, dict) or not {"dtype", "shape", "data_offsets"} <= set(info):
+        raise CheckpointError(f"{where}: entry must have 'dtype', 'shape' and 'data_offsets', got {info!r}")
+    if info["dtype"] not in _CODES:
+        raise CheckpointError(f"{where}: unsupported dtype {info['dtype']!r} (known: {', '.join(_CODES)})")
+    shape, offsets = info["shape"], info["data_offsets"]
+    if not isinstance(shape, list) or not all(isinstance(d, int) and d >= 0 for d in shape):
+        raise CheckpointError(f"{where}: shape must be a list of ints >= 0, got {shape!r}")
+    if (
+        not isinstance(offsets, list)
+        or len(offsets) != 2
+        or not all(isinstance(o, int) for o in offsets)
+        or not 0 <= offsets[0] <= offsets[1] <= data_len
+    ):
+        raise CheckpointError(
+            f"{where}: data_offsets {offsets!r} out of range for {data_len} data bytes (file truncated?)"
+        )
+    expected = math.prod(shape) * _CODES[info["dtype"]].itemsize
+    if offsets[1] - offsets[0] != expected:
+        raise CheckpointError(
+            f"{where}: data_offsets {offsets!r} span {offsets[1] - offsets[0]} bytes, but dtype "
+            f"{info['dtype']} and shape {shape} need {expected}"
+        )
+
+
+def _open(path: str | os.PathLike) -> tuple[str, Any, int]:
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"checkpoint {path!r}: no such file")
+    return path, open(path, "rb"), os.path.getsize(path)
+
+
+def _read(path: str | os.PathLike) -> tuple[str, dict[str, np.ndarray], dict[str, str]]:
+    path, f, size = _open(path)
+    with f:
+        header, start = _read_header(path, f, size)
+        f.seek(start)
+        data = f.read()
+    if len(data) != size - start:
+        raise CheckpointError(f"checkpoint {path!r}: the file changed size while being read")
+    arrays = {}
+    for name, info in header.items():
+        if name == "__metadata__":
+            continue
+        dtype = _CODES[info["dtype"]]
+        begin, _ = info["data_offsets"]
+        count = math.prod(info["shape"])
+        arrays[name] = np.frombuffer(data, dtype=dtype, count=count, offset=begin).reshape(info["shape"]).copy()
+    return path, arrays, header.get("__metadata__", {})
+
+
+def _decode_json(path: str, meta: dict[str, str], key: str) -> Any:
+    try:
+        return json.loads(meta[key])
+    except json.JSONDecodeError as exc:
+        raise CheckpointError(f"checkpoint {path!r}: metadata entry {key!r} is not valid JSON ({exc})") from exc
+
+
+def load_metadata(path: str | os.PathLike) -> dict[str, Any]:
+    """The metadata dict given to :func:`save` (decoded from JSON), reading only the header.
+
+    For a safetensors file written by another tool, its raw ``__metadata__`` dict of strings.
+    """
+    path, f, size = _open(path)
+    with f:
+        header, _ = _read_header(path, f, size)
+    meta = header.get("__metadata__", {})
+    if _META_KEY in meta:
+        return _decode_json(path, meta, _META_KEY)
+    return dict(meta)
+
+
+# ----------------------------------------------------------------------------------------------- restore
+
+
+def _leaf_spec(leaf: Any) -> tuple[tuple[int, ...], np.dtype, str | None]:
+    """What the target leaf expects on disk: (shape, dtype, PRNG impl or None for plain arrays).
+
+    An abstract key (``ShapeDtypeStruct`` of a key dtype) reports impl ``"?"``: any impl whose key data
+    has the right shape is accepted.
+    """
+    if _is_prng_key(leaf):
+        if isinstance(leaf, jax.ShapeDtypeStruct):
+            data = jax.eval_shape(jax.random.key_data, leaf)
+            return tuple(data.shape), np.dtype(data.dtype), "?"
+        data = jax.random.key_data(leaf)
+        return tuple(data.shape), np.dtype(data.dtype), str(jax.random.key_impl(leaf))
+    if hasattr(leaf, "dtype") and hasattr(leaf, "shape"):
+        return tuple(leaf.shape), np.dtype(leaf.dtype), None
+    arr = np.asarray(leaf)
+    return arr.shape, arr.dtype, None
+
+
+def _rebuild(arr: np.ndarray, leaf: Any, impl: str | None) -> Any:
+    """The restored array in the target leaf's kind: NumPy stays NumPy, Python scalars stay scalars."""
+    if _is_prng_key(leaf):
+        return jax.random.wrap_key_data(jnp.asarray(arr), impl=impl)
+    if isinstance(leaf, np.ndarray):
+        return arr
+    if isinstance(leaf, (bool, int, float, complex, np.generic)):
+        return type(leaf)(arr.item())
+    if getattr(leaf, "weak_type", False) and arr.ndim == 0:
+        weak = jnp.asarray(arr.item())  # a Python scalar gives a weakly typed array, as the target was
+        if weak.dtype == arr.dtype:
+            return weak
+    return jnp.asarray(arr)
+
+
+def restore(path: str | os.PathLike, target: Any = None) -> tuple[Any, dict[str, Any]]:
+    """Read a checkpoint; returns ``(tree, metadata)``.
+
+    With ``target`` (a pytree of the same structure: arrays, NumPy arrays, numbers, typed keys or
+    ``jax.ShapeDtypeStruct``), every tensor is checked against the target leaf of the same name and the
+    tree comes back with the target's structure; any missing or unexpected tensor, shape or dtype
+    difference raises :class:`CheckpointMismatchError` listing all of them. Without ``target``, a nested
+    dict split on ``"/"`` with NumPy arrays as leaves (typed PRNG keys rewrapped as JAX keys).
+
+    Raises :class:`CheckpointError` (a ``ValueError``) for truncated, corrupt or foreign files.
+    """
+    path, arrays, meta = _read(path)
+    metadata = _decode_json(path, meta, _META_KEY) if _META_KEY in meta else dict(meta)
+    impls: dict[str, str] = _decode_json(path, meta, _PRNG_KEY) if _PRNG_KEY in meta else {}
+    if target is None:
+        return _as_nested_dict(path, arrays, impls), metadata
+
+    named, treedef = _flatten(target)
+    problems: list[str] = []
+    names = {name for name, _ in named}
+    missing = [name for name, _ in named if name not in arrays]
+    unexpected = sorted(set(arrays) - names)
+    if missing:
+        problems.append(f"missing in the file: {', '.join(missing)}")
+    if unexpected:
+        problems.append(f"unexpected in the file (not in the target): {', '.join(unexpected)}")
+    for name, leaf in named:
+        if name not in arrays:
+            continue
+        shape, dtype, impl = _leaf_spec(leaf)
+        arr = arrays[name]
+        if arr.shape != shape:
+            problems.append(f"{name}: shape {arr.shape} in the file, {shape} in the target")
+        if arr.dtype != dtype:
+            problems.append(f"{name}: dtype {arr.dtype} in the file, {dtype} in the target")
+        file_impl = impls.get(name)
+        if impl is not None and file_impl is None:
+            problems.append(f"{name}: the target holds a typed PRNG key, the file a plain {arr.dtype} array")
+        elif impl is None and file_impl is not None:
+            problems.append(f"{name}: the file holds a typed PRNG key ({file_impl}), the target a plain array")
+        elif impl not in (None, "?") and impl != file_impl:
+            problems.append(f"{name}: PRNG impl {file_impl} in the file, {impl} in the target")
+    if problems:
+        raise CheckpointMismatchError(
+            f"checkpoint {path!r} does not match the target pytree ({len(problems)} difference(s)):\n  "
+            + "\n  ".join(problems)
+        )
+    leaves = [_rebuild(arrays[name], leaf, impls.get(name)) for name, leaf in named]
+    return jax.tree_util.tree_unflatten(treedef, leaves), metadata
+
+
+def _as_nested_dict(path: str, arrays: dict[str, np.ndarray], impls: dict[str, str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name in sorted(arrays):
+        value: Any = arrays[name]
+        if name in impls:
+            value = jax.random.wrap_key_data(jnp.asarray(value), impl=impls[name])
+        parts = name.split("/")
+        node = out
+        for part in parts[:-1]:
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise CheckpointError(f"checkpoint {path!r}: tensor {name!r} nests under the tensor {part!r}")
+            node = child
+        if parts[-1] in node:
+            raise CheckpointError(f"checkpoint {path!r}: tensor {name!r} is also a prefix of other tensors")
+        node[parts[-1]] = value
+    return out

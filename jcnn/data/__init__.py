@@ -1,0 +1,83 @@
+"""Data sets and input pipelines: the embedded digits, local MNIST / Fashion-MNIST / CIFAR-10 files,
+a seeded batch iterator and pure-JAX augmentation. Nothing here ever downloads anything.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Callable
+
+from jcnn.data.augment import AUGMENTATION_DEFAULTS, augment, random_crop, random_flip
+from jcnn.data.base import (
+    DATA_DIR_ENV,
+    Dataset,
+    DatasetFormatError,
+    DatasetNotFoundError,
+    default_data_dir,
+)
+from jcnn.data.cifar import CLASS_NAMES as CIFAR10_CLASSES
+from jcnn.data.cifar import load_cifar10
+from jcnn.data.digits import load_digits
+from jcnn.data.idx import load_fashion_mnist, load_mnist, read_idx
+from jcnn.data.iterators import Batches, batches
+
+_LOADERS: dict[str, Callable[[str | os.PathLike | None], Dataset]] = {
+    "digits": lambda data_dir: load_digits(),
+    "mnist": load_mnist,
+    "fashion-mnist": load_fashion_mnist,
+    "cifar10": load_cifar10,
+}
+DATASETS = tuple(_LOADERS)
+_ALIASES = {"fashion_mnist": "fashion-mnist", "fashionmnist": "fashion-mnist", "cifar-10": "cifar10"}
+
+CLASS_NAMES: dict[str, tuple[str, ...]] = {
+    "digits": tuple("0123456789"),
+    "mnist": tuple("0123456789"),
+    "fashion-mnist": ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                      "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"),
+    "cifar10": CIFAR10_CLASSES,
+}
+
+
+def canonical_name(name: str) -> str:
+    """``name`` as one of :data:`DATASETS` (case-insensitive; ``fashion_mnist``/``cifar-10`` accepted)."""
+    key = str(name).strip().lower()
+    key = _ALIASES.get(key, key)
+    if key not in _LOADERS:
+        raise ValueError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
+    return key
+
+
+def load_dataset(name: str, data_dir: str | os.PathLike | None = None) -> Dataset:
+    """Load a data set by name: ``"digits"`` (embedded, ``data_dir`` ignored), ``"mnist"``,
+    ``"fashion-mnist"``, ``"cifar10"`` (from files in ``data_dir``, default ``$JCNN_DATA_DIR`` or
+    ``~/.jcnn/data``).
+
+    Raises ``ValueError`` for an unknown name, :class:`DatasetNotFoundError` (a ``ValueError``) naming the
+    missing file and where to put it, :class:`DatasetFormatError` naming a malformed file.
+    """
+    return _LOADERS[canonical_name(name)](data_dir)
+
+
+__all__ = [
+    "AUGMENTATION_DEFAULTS",
+    "Batches",
+    "CLASS_NAMES",
+    "DATASETS",
+    "DATA_DIR_ENV",
+    "Dataset",
+    "DatasetFormatError",
+    "DatasetNotFoundError",
+    "augment",
+    "batches",
+    "canonical_name",
+    "default_data_dir",
+    "load_cifar10",
+    "load_dataset",
+    "load_digits",
+    "load_fashion_mnist",
+    "load_mnist",
+    "random_crop",
+    "random_flip",
+    "read_idx",
+]
