@@ -4,6 +4,13 @@ from jcnn.layers.base import Layer, make_layer
 from jcnn.layers.combinators import Identity, add, concat, fan_out, parallel, residual, serial
 
 # -- exports (each module adds its own line below) --
+from jcnn.layers.activations import (Elu, Gelu, HardTanh, LeakyRelu, LogSoftmax, PRelu, Relu, Relu6, Sigmoid,
+                                    Silu, Softmax, Softplus, Tanh)
+from jcnn.layers.conv import Conv, ConvTranspose
+from jcnn.layers.dropout import Dropout
+from jcnn.layers.pooling import (AdaptiveAvgPool, AdaptiveMaxPool, AvgPool, GlobalAvgPool, GlobalMaxPool, LPPool,
+                                 MaxPool)
+from jcnn.layers.reshape import Flatten, Reshape
 from jcnn.layers.normalization import BatchNorm, GroupNorm, InstanceNorm, LayerNorm, LocalContrastNorm, LocalResponseNorm
 from jcnn.layers.dense import Dense
 

@@ -36,11 +36,39 @@ class Layer(NamedTuple):
     def kind(self) -> str:
         return getattr(self.init, "jcnn_kind", "layer")
 
+    @property
+    def children(self) -> "tuple[tuple[str, Layer], ...]":
+        """A combinator's ``(name, child)`` pairs in order (``()`` for a leaf layer); ``summary`` walks them."""
+        return getattr(self.init, "jcnn_children", ())
 
-def make_layer(kind: str, init: InitFn, apply: ApplyFn) -> Layer:
-    """Build a :class:`Layer`, recording ``kind`` (e.g. ``"conv"``) for default child names."""
+
+class ReadyLayer(Layer):
+    """A parameterless layer that is also its own constructor: ``Relu`` and ``Relu()`` are one Layer.
+
+    DESIGN.md lets parameterless layers be ready values; calling one with no arguments returns it, so
+    code written either way (``serial(Flatten, Relu)`` or ``serial(Flatten(), Relu())``) works.
+    """
+
+    __slots__ = ()
+
+    def __call__(self) -> Layer:
+        return self
+
+
+def make_layer(kind: str, init: InitFn, apply: ApplyFn, *,
+               children: "Sequence[tuple[str, Layer]]" = ()) -> Layer:
+    """Build a :class:`Layer`, recording ``kind`` (e.g. ``"conv"``) for default child names and, for a
+    combinator, its named ``children`` (read back by :attr:`Layer.children`)."""
     init.jcnn_kind = kind  # type: ignore[attr-defined]
+    if children:
+        init.jcnn_children = tuple(children)  # type: ignore[attr-defined]
     return Layer(init, apply)
+
+
+def ready_layer(kind: str, init: InitFn, apply: ApplyFn) -> ReadyLayer:
+    """Build a :class:`ReadyLayer` (a parameterless layer usable as a value or called with no arguments)."""
+    init.jcnn_kind = kind  # type: ignore[attr-defined]
+    return ReadyLayer(init, apply)
 
 
 def check_shape(

@@ -12,7 +12,7 @@ from typing import Any, Sequence, Union
 import jax.numpy as jnp
 
 from jcnn._types import Array, Params, PRNGKey, ShapeTree, State
-from jcnn.layers.base import Layer, is_shape, make_layer, split_key
+from jcnn.layers.base import Layer, is_shape, make_layer, ready_layer, split_key
 
 Child = Union[Layer, "tuple[str, Layer]"]
 
@@ -26,9 +26,12 @@ def _named(children: Sequence[Child], combinator: str) -> list[tuple[str, Layer]
               and isinstance(child[1], Layer)):
             named.append((child[0], child[1]))
         else:
+            hint = ""
+            if callable(child) and not isinstance(child, tuple):
+                hint = f"; {getattr(child, '__name__', 'it')} is a constructor: call it to get a Layer"
             raise TypeError(
                 f"{combinator}: each child must be a Layer or a (name, Layer) pair, got {child!r} "
-                f"at position {index}"
+                f"at position {index}{hint}"
             )
     names = [n for n, _ in named]
     duplicates = sorted({n for n in names if names.count(n) > 1})
@@ -71,7 +74,7 @@ def serial(*layers: Child) -> Layer:
             x, new_state[name] = layer.apply(params[name], state[name], x, train=train, key=k)
         return x, new_state
 
-    return make_layer("serial", init, apply)
+    return make_layer("serial", init, apply, children=named)
 
 
 def parallel(*layers: Child) -> Layer:
@@ -103,7 +106,7 @@ def parallel(*layers: Child) -> Layer:
             outs.append(y)
         return tuple(outs), new_state
 
-    return make_layer("parallel", init, apply)
+    return make_layer("parallel", init, apply, children=named)
 
 
 def fan_out(num: int) -> Layer:
@@ -189,11 +192,11 @@ def _identity() -> Layer:
               key: PRNGKey | None = None) -> tuple[Any, State]:
         return x, state
 
-    return make_layer("identity", init, apply)
+    return ready_layer("identity", init, apply)
 
 
 Identity: Layer = _identity()
-"""The identity layer: ``y = x``, no params, no state."""
+"""The identity layer: ``y = x``, no params, no state (a ready value; ``Identity()`` is the same layer)."""
 
 
 def residual(block: Layer, shortcut: Layer = Identity, *, block_name: str = "block",
@@ -230,7 +233,7 @@ def residual(block: Layer, shortcut: Layer = Identity, *, block_name: str = "blo
             raise ValueError(f"residual: block output {yb.shape} and shortcut output {ys.shape} differ")
         return yb + ys, {block_name: sb, shortcut_name: ss}
 
-    return make_layer("residual", init, apply)
+    return make_layer("residual", init, apply, children=((block_name, block), (shortcut_name, shortcut)))
 
 
 __all__ = ["serial", "parallel", "fan_out", "concat", "add", "residual", "Identity"]

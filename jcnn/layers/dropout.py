@@ -1,0 +1,40 @@
+"""Inverted dropout (Srivastava et al. 2014, as ``torch.nn.Dropout``)."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from jcnn._types import Array, Params, PRNGKey, ShapeTree, State
+from jcnn.layers.base import Layer, make_layer
+
+
+def Dropout(rate: float) -> Layer:
+    """Zero each element with probability ``rate`` in training and scale the kept ones by ``1/(1 − rate)``:
+    ``y = x · m / (1 − rate)``, ``m ~ Bernoulli(1 − rate)``, so ``E[y] = x``. Identity when
+    ``train=False`` (and when ``rate == 0``). Any shape in, the same shape out; no params, no state.
+
+    Training with ``rate > 0`` needs ``key`` (combinators split theirs, so two Dropouts get different masks).
+    """
+    if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 <= rate < 1:
+        raise ValueError(f"Dropout: rate (the probability of dropping) must be a number in [0, 1), got {rate!r}")
+    rate = float(rate)
+
+    def init(key: PRNGKey, input_shape: ShapeTree) -> tuple[ShapeTree, Params, State]:
+        if not isinstance(input_shape, (tuple, list)) or not all(isinstance(d, int) for d in input_shape):
+            raise ValueError(f"Dropout: expected one input shape (a tuple of ints), got {input_shape!r}")
+        return tuple(input_shape), {}, {}
+
+    def apply(params: Params, state: State, x: Array, *, train: bool,
+              key: PRNGKey | None = None) -> tuple[Array, State]:
+        if not train or rate == 0.0:
+            return x, state
+        if key is None:
+            raise ValueError(
+                "Dropout: train=True needs a PRNG key: call apply(params, state, x, train=True, "
+                "key=jax.random.key(...)) (or pass train=False for evaluation)"
+            )
+        keep = jax.random.bernoulli(key, 1.0 - rate, x.shape)
+        return jnp.where(keep, x / (1.0 - rate), 0).astype(x.dtype), state
+
+    return make_layer("dropout", init, apply)
