@@ -11,3 +11,4 @@ from jcnn.layers import __all__ as _layer_names
 __version__ = "0.1.0"
 
 # -- exports (each module adds its own line below) --
+from jcnn import losses, metrics, optim

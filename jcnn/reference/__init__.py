@@ -4,6 +4,7 @@ They are the first oracle of the tests, and readable definitions for users. floa
 """
 
 # -- exports (each module adds its own line below) --
+from jcnn.reference import losses, optim
 from jcnn.reference.normalization import (batch_norm, group_norm, instance_norm, layer_norm, local_contrast_norm,
                                            local_response_norm, window_weights)
 from jcnn.reference.activations import (elu, gelu, hard_tanh, leaky_relu, log_softmax, prelu, relu, relu6,
