@@ -6,6 +6,7 @@ draws its own offsets / coin from ``key``, so the result is a pure function of `
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any, Sequence
 
 import jax
@@ -54,7 +55,13 @@ def random_crop(key: PRNGKey, images: Array, padding: int | Sequence[int]) -> Ar
     pads = _check_padding(padding, nsp)
     if not any(pads):
         return images
-    images = jnp.asarray(images)
+    return _crop(key, jnp.asarray(images), pads)
+
+
+# Jitted so that an eager call compiles once per shape instead of dispatching op by op (inlined under jit).
+@partial(jax.jit, static_argnums=2)
+def _crop(key: PRNGKey, images: Array, pads: tuple[int, ...]) -> Array:
+    nsp = len(pads)
     padded = jnp.pad(images, [(0, 0)] + [(p, p) for p in pads] + [(0, 0)])
     offsets = jax.random.randint(
         key, (images.shape[0], nsp), 0, jnp.asarray([2 * p + 1 for p in pads], dtype=jnp.int32), dtype=jnp.int32
@@ -75,7 +82,11 @@ def random_flip(key: PRNGKey, images: Array, *, prob: float = 0.5) -> Array:
     _check_batch("random_flip", images)
     if not 0.0 <= prob <= 1.0:
         raise ValueError(f"random_flip: prob must lie in [0, 1], got {prob!r}")
-    images = jnp.asarray(images)
+    return _flip(key, jnp.asarray(images), jnp.float32(prob))
+
+
+@jax.jit
+def _flip(key: PRNGKey, images: Array, prob: Array) -> Array:
     heads = jax.random.bernoulli(key, prob, (images.shape[0],))
     heads = heads.reshape((-1,) + (1,) * (images.ndim - 1))
     return jnp.where(heads, jnp.flip(images, axis=-2), images)
