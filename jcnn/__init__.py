@@ -11,4 +11,5 @@ from jcnn.layers import __all__ as _layer_names
 __version__ = "0.1.0"
 
 # -- exports (each module adds its own line below) --
+from jcnn import checkpoint, data
 from jcnn import losses, metrics, optim
