@@ -41,6 +41,11 @@ def as_tuple(value: IntOrSeq, n: int, name: str, op: str, *, minimum: int = 1) -
     return out
 
 
+def is_int(value: object) -> bool:
+    """True for Python and NumPy integers (not bools, floats or sized objects)."""
+    return not isinstance(value, bool) and hasattr(value, "__index__") and not hasattr(value, "__len__")
+
+
 def effective_kernel(kernel: Sequence[int], dilation: Sequence[int]) -> tuple[int, ...]:
     """Extent of a dilated window: ``D·(K − 1) + 1`` per dim."""
     return tuple(d * (k - 1) + 1 for k, d in zip(kernel, dilation))
@@ -76,8 +81,8 @@ def normalize_padding(
         raise ValueError(f"{op}: unknown padding string {padding!r}; expected 'VALID' or 'SAME'")
     if isinstance(padding, bool):
         raise TypeError(f"{op}: padding must be an int, a sequence or 'VALID'/'SAME', got {padding!r}")
-    if isinstance(padding, int):
-        pairs_t: Pairs = ((padding, padding),) * n
+    if is_int(padding):
+        pairs_t: Pairs = ((int(padding), int(padding)),) * n  # type: ignore[arg-type]
     else:
         try:
             items = list(padding)  # type: ignore[arg-type]
@@ -91,9 +96,9 @@ def normalize_padding(
             )
         pairs_l = []
         for item in items:
-            if isinstance(item, int):
+            if is_int(item):
                 pairs_l.append((int(item), int(item)))
-            elif len(item) == 2:
+            elif hasattr(item, "__len__") and len(item) == 2 and all(is_int(v) for v in item):
                 pairs_l.append((int(item[0]), int(item[1])))
             else:
                 raise ValueError(

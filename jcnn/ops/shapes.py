@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Sequence, Union, overload
 
-from jcnn.ops.padding import as_tuple, effective_kernel, normalize_padding
+from jcnn.ops.padding import as_tuple, effective_kernel, is_int, normalize_padding
 
 IntOrSeq = Union[int, Sequence[int]]
 
@@ -44,8 +44,8 @@ def output_size(input_size, kernel, stride=1, padding=0, dilation=1, ceil_mode=F
     torch does, dropping a last window that would start in the high padding. A non-positive result
     raises ``ValueError`` naming every term.
     """
-    scalar = isinstance(input_size, int)
-    sizes = (input_size,) if scalar else tuple(int(v) for v in input_size)
+    scalar = is_int(input_size)
+    sizes = (int(input_size),) if scalar else tuple(int(v) for v in input_size)
     n = len(sizes)
     k = as_tuple(kernel, n, "kernel", "output_size")
     s = as_tuple(stride, n, "stride", "output_size")
@@ -53,9 +53,7 @@ def output_size(input_size, kernel, stride=1, padding=0, dilation=1, ceil_mode=F
     for i in sizes:
         if i < 1:
             raise ValueError(f"output_size: input size must be >= 1, got {input_size!r}")
-    if scalar and isinstance(padding, (tuple, list)) and len(padding) == 2 and all(
-        isinstance(p, int) for p in padding
-    ):
+    if scalar and isinstance(padding, (tuple, list)) and len(padding) == 2 and all(is_int(p) for p in padding):
         padding = (tuple(padding),)
     pairs = normalize_padding(padding, n, "output_size", input_spatial=sizes,
                               window=effective_kernel(k, d), stride=s)
