@@ -196,6 +196,8 @@ def save(path: str | os.PathLike, tree: Any, *, metadata: Mapping[str, Any] | No
         raise ValueError(f"checkpoint.save: directory {directory!r} does not exist (create it first)")
     fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory)
     try:
+        if hasattr(os, "fchmod"):  # mkstemp creates 0600; give the file the mode a plain open() would
+            os.fchmod(fd, _file_mode(path))
         with os.fdopen(fd, "wb") as f:
             _write_bytes(f, len(header).to_bytes(8, "little"))
             _write_bytes(f, header)
@@ -212,6 +214,16 @@ def save(path: str | os.PathLike, tree: Any, *, metadata: Mapping[str, Any] | No
             pass
         raise
     _fsync_directory(directory)
+
+
+def _file_mode(path: str) -> int:
+    """The permission bits for the new file: the old file's when overwriting, else ``0o666 & ~umask``."""
+    try:
+        return os.stat(path).st_mode & 0o7777
+    except OSError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
 
 
 def _fsync_directory(directory: str) -> None:
@@ -249,7 +261,9 @@ def _read_header(path: str, f: Any, size: int) -> tuple[dict[str, Any], int]:
     try:
         header = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise CheckpointError(f"checkpoint {path!r}: the header is not valid JSON ({exc}); not a safetensors file") from exc
+        raise CheckpointError(
+            f"checkpoint {path!r}: the header is not valid JSON ({exc}); not a safetensors file"
+        ) from exc
     if not isinstance(header, dict):
         raise CheckpointError(f"checkpoint {path!r}: the header is JSON but not an object; not a safetensors file")
     data_len = size - 8 - n

@@ -233,6 +233,17 @@ def test_save_fsyncs_file_and_directory(tmp_path, monkeypatch):
     assert synced == [os.stat(tmp_path / "c").st_ino, os.stat(tmp_path).st_ino]
 
 
+def test_file_mode_follows_umask_and_the_old_file(tmp_path):
+    path = tmp_path / "c"
+    checkpoint.save(path, {"a": np.ones(1)})
+    umask = os.umask(0)
+    os.umask(umask)
+    assert os.stat(path).st_mode & 0o777 == 0o666 & ~umask
+    os.chmod(path, 0o640)
+    checkpoint.save(path, {"a": np.zeros(1)})
+    assert os.stat(path).st_mode & 0o777 == 0o640
+
+
 def _resume_problem():
     """A tiny model, data and a jitted SGD-with-momentum step that also consumes the rng."""
     from jcnn.layers import Dense

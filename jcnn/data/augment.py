@@ -26,9 +26,8 @@ AUGMENTATION_DEFAULTS: dict[str, dict[str, Any]] = {
 
 def _check_batch(op: str, images: Any) -> int:
     if getattr(images, "ndim", 0) < 3:
-        raise ValueError(
-            f"{op}: expected a batch of images (N, *spatial, C) of rank >= 3, got shape {tuple(getattr(images, 'shape', ()))}"
-        )
+        shape = tuple(getattr(images, "shape", ()))
+        raise ValueError(f"{op}: expected a batch of images (N, *spatial, C) of rank >= 3, got shape {shape}")
     return images.ndim - 2
 
 

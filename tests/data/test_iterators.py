@@ -2,6 +2,8 @@
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from jcnn.data import batches
 
@@ -62,3 +64,18 @@ def test_mismatched_or_empty_data():
         batches(x, y[:-1], 4, seed=0)
     with pytest.raises(ValueError, match="batches: the data set is empty"):
         batches(x[:0], y[:0], 4, seed=0)
+
+
+@given(n=st.integers(1, 40), batch_size=st.integers(1, 45), drop_last=st.booleans(), seed=st.integers(0, 2**31),
+       epoch=st.integers(0, 5))
+@settings(max_examples=40)
+def test_partition_property(n, batch_size, drop_last, seed, epoch):
+    x, y = _data(n)
+    if drop_last and batch_size > n:
+        return
+    it = batches(x, y, batch_size, seed=seed, epoch=epoch, drop_last=drop_last)
+    sizes = [len(b[1]) for b in it]
+    assert len(sizes) == len(it) and all(s == batch_size for s in sizes[:-1]) and 1 <= sizes[-1] <= batch_size
+    seen = np.concatenate([b[1] for b in it])
+    assert len(np.unique(seen)) == len(seen) == (n // batch_size * batch_size if drop_last else n)
+    np.testing.assert_array_equal(np.sort(it.order()), np.arange(n))
