@@ -11,5 +11,6 @@ from jcnn.layers import __all__ as _layer_names
 __version__ = "0.1.0"
 
 # -- exports (each module adds its own line below) --
+from jcnn.summary import summary
 from jcnn import checkpoint, data
 from jcnn import losses, metrics, optim
