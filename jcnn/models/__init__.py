@@ -12,6 +12,9 @@ from typing import Any, Callable, NamedTuple
 
 from jcnn.layers.base import Layer
 from jcnn.models.lenet import lenet5
+from jcnn.models.mobilenet import mobilenet_v1, mobilenet_v2
+from jcnn.models.resnet import resnet18, resnet34, resnet50
+from jcnn.models.vgg import vgg11, vgg11_bn, vgg13, vgg13_bn, vgg16, vgg16_bn
 
 
 class ModelInfo(NamedTuple):
@@ -41,6 +44,18 @@ class ModelInfo(NamedTuple):
 MODELS: dict[str, ModelInfo] = {
     "lenet5": ModelInfo(lenet5, (32, 32), 10, 1, "LeNet-5 (6-16-120-84), 32x32 inputs",
                         "features.0.weight", "classifier.4.weight"),
+    **{name: ModelInfo(fn, (224, 224), 1000, 3, f"{name.upper().replace('_BN', ' with BatchNorm')} (torchvision)",
+                       "features.0.weight", "classifier.6.weight")
+       for name, fn in (("vgg11", vgg11), ("vgg11_bn", vgg11_bn), ("vgg13", vgg13), ("vgg13_bn", vgg13_bn),
+                        ("vgg16", vgg16), ("vgg16_bn", vgg16_bn))},
+    **{name: ModelInfo(fn, (224, 224), 1000, 3, f"ResNet-{name[6:]} ({kind}, torchvision)", "conv1.weight",
+                       "fc.weight")
+       for name, fn, kind in (("resnet18", resnet18, "basic blocks"), ("resnet34", resnet34, "basic blocks"),
+                              ("resnet50", resnet50, "bottlenecks"))},
+    "mobilenet_v1": ModelInfo(mobilenet_v1, (224, 224), 1000, 3, "MobileNet v1 (depthwise-separable)",
+                              "features.0.0.weight", "classifier.1.weight"),
+    "mobilenet_v2": ModelInfo(mobilenet_v2, (224, 224), 1000, 3, "MobileNet v2 (inverted residuals, torchvision)",
+                              "features.0.0.weight", "classifier.1.weight"),
 }
 
 
@@ -54,4 +69,5 @@ def get_model(name: str, num_classes: int | None = None, in_channels: int | None
                    in_channels=info.in_channels if in_channels is None else in_channels, **kwargs)
 
 
-__all__ = ["MODELS", "ModelInfo", "get_model", "lenet5"]
+__all__ = ["MODELS", "ModelInfo", "get_model", "lenet5", "vgg11", "vgg11_bn", "vgg13", "vgg13_bn", "vgg16",
+           "vgg16_bn", "resnet18", "resnet34", "resnet50", "mobilenet_v1", "mobilenet_v2"]
