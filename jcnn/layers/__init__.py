@@ -12,6 +12,7 @@ from jcnn.layers.pooling import (AdaptiveAvgPool, AdaptiveMaxPool, AvgPool, Glob
                                  MaxPool)
 from jcnn.layers.reshape import Flatten, Reshape
 from jcnn.layers.normalization import BatchNorm, GroupNorm, InstanceNorm, LayerNorm, LocalContrastNorm, LocalResponseNorm
+from jcnn.layers.remat import remat
 from jcnn.layers.dense import Dense
 
 import types as _types
