@@ -12,6 +12,7 @@ __version__ = "0.1.0"
 
 # -- exports (each module adds its own line below) --
 from jcnn import models
-from jcnn.summary import summary
 from jcnn import checkpoint, data
 from jcnn import losses, metrics, optim
+from jcnn.summary import summary
+from jcnn import precision
