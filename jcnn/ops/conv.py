@@ -12,11 +12,11 @@ import itertools
 from typing import Sequence
 
 import jax.numpy as jnp
-import numpy as np
 from jax import lax
 
 from jcnn._types import Array, IntOrSeq, PaddingLike
-from jcnn.ops.padding import PADDING_MODES, Pairs, as_tuple, effective_kernel, normalize_padding, pad_spatial
+from jcnn.ops.padding import (PADDING_MODES, Pairs, as_tuple, effective_kernel, is_int, normalize_padding,
+                              pad_spatial)
 from jcnn.ops.shapes import output_size
 
 ALGORITHMS = ("auto", "xla", "im2col")
@@ -42,7 +42,7 @@ def _check_inputs(op: str, x: Array, kernel: Array, groups: int, what_kernel: st
             f"{op}: kernel must have rank {n + 2} {what_kernel} for an input with {n} spatial dim(s) "
             f"{tuple(x.shape)}, got kernel shape {tuple(kernel.shape)}"
         )
-    if isinstance(groups, bool) or not isinstance(groups, (int, np.integer)) or groups < 1:
+    if not is_int(groups) or groups < 1:
         raise ValueError(f"{op}: groups must be an int >= 1, got {groups!r}")
     return n
 
@@ -119,6 +119,7 @@ def conv(
     x, kernel = jnp.asarray(x), jnp.asarray(kernel)
     bias = None if bias is None else jnp.asarray(bias)
     n = _check_inputs(op, x, kernel, groups, "(*spatial, C_in/groups, C_out)")
+    groups = int(groups)
     if algorithm not in ALGORITHMS:
         raise ValueError(f"{op}: unknown algorithm {algorithm!r}; expected one of {ALGORITHMS}")
     if padding_mode not in PADDING_MODES:
@@ -180,6 +181,7 @@ def conv_transpose(
     x, kernel = jnp.asarray(x), jnp.asarray(kernel)
     bias = None if bias is None else jnp.asarray(bias)
     n = _check_inputs(op, x, kernel, groups, "(*spatial, C_in, C_out/groups)")
+    groups = int(groups)
     c_in = x.shape[-1]
     if kernel.shape[-2] != c_in:
         raise ValueError(

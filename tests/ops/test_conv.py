@@ -24,7 +24,8 @@ TORCH_MODE = {"zeros": "constant", "reflect": "reflect", "replicate": "replicate
 
 
 def _kernel_from_torch(grad: torch.Tensor, transpose: bool = False) -> np.ndarray:
-    """torch weight layout → jcnn (``(C_out, C_in/g, *K)`` → HWIO, or ``(C_in, C_out/g, *K)`` → ``(*K, C_in, C_out/g)``)."""
+    """torch weight layout → jcnn: ``(C_out, C_in/g, *K)`` → HWIO, or (``transpose``)
+    ``(C_in, C_out/g, *K)`` → ``(*K, C_in, C_out/g)``."""
     g = grad.detach().numpy()
     n = g.ndim - 2
     perm = tuple(range(2, n + 2)) + ((0, 1) if transpose else (1, 0))
@@ -142,9 +143,11 @@ def test_conv_check_grads_float64(cfg, algorithm):
 def test_conv_im2col_gradient_equals_xla():
     cfg = GRAD_CONFIGS[1]
     x, k, b = _arrays(cfg)
-    loss = lambda alg: jax.jit(jax.grad(lambda *a: jnp.sum(jnp.sin(conv(*a, algorithm=alg, **_kwargs(cfg)))),  # noqa: E731
-                                        argnums=(0, 1, 2)))(x, k, b)
-    for g_x, g_i in zip(loss("xla"), loss("im2col")):
+    def grads(algorithm):
+        loss = lambda *a: jnp.sum(jnp.sin(conv(*a, algorithm=algorithm, **_kwargs(cfg))))  # noqa: E731
+        return jax.jit(jax.grad(loss, argnums=(0, 1, 2)))(x, k, b)
+
+    for g_x, g_i in zip(grads("xla"), grads("im2col")):
         assert_close(g_i, g_x)
 
 
@@ -306,6 +309,7 @@ K2 = np.zeros((3, 3, 4, 6), np.float32)
     ((X2, K2[:, :, :2]), {"groups": 3}, r"groups=3 must divide both C_in=4 and C_out=6"),
     ((X2, K2[:, :, :1, :5]), {"groups": 4}, r"groups=4 must divide both C_in=4 and C_out=5"),
     ((X2, K2), {"groups": 0}, r"conv: groups must be an int >= 1, got 0"),
+    ((X2, K2), {"groups": 2.0}, r"conv: groups must be an int >= 1, got 2.0"),
     ((X2, K2), {"padding": -1}, r"conv: padding must be non-negative"),
     ((X2, K2), {"padding": ((0, 1), (-2, 0))}, r"conv: padding must be non-negative"),
     ((X2, K2), {"stride": 0}, r"conv: every stride must be >= 1"),
