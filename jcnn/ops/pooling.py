@@ -6,6 +6,7 @@ Windowed pools are one ``lax.reduce_window`` each; semantics follow ``torch.nn.f
 
 from __future__ import annotations
 
+import itertools
 import math
 from typing import Callable, Sequence, Union
 
@@ -44,7 +45,8 @@ class _Geometry:
             window=effective_kernel(self.window, self.dilation), stride=self.stride,
         )
         for (lo, hi), k in zip(self.pairs, self.window):
-            if max(lo, hi) > k // 2:
+            # torch's rule for explicit padding; "SAME" pads at most what its windows need
+            if not isinstance(padding, str) and max(lo, hi) > k // 2:
                 raise ValueError(
                     f"{op}: padding must be at most half of the window on each side (torch's rule, so "
                     f"that no window lies entirely in the padding), got padding {padding!r} for "
@@ -90,10 +92,25 @@ def max_pool(x: Array, window: IntOrSeq, stride: IntOrSeq | None = None, padding
     """``O[n, i, c] = max_{k} X_pad[n, i·S + k·D, c]`` over each window (seed §2), as ``F.max_pool{1,2,3}d``.
 
     ``x (N, *spatial, C)`` → ``(N, *out, C)`` with ``out`` from :func:`jcnn.ops.output_size`.
-    ``stride`` defaults to ``window``; padding is ``-inf`` and at most half the window per side.
+    ``stride`` defaults to ``window``; padding is ``-inf`` and, unless ``"SAME"``, at most half the
+    window per side (torch's rule).
     """
     geo = _Geometry(x, window, stride, padding, dilation, ceil_mode, "max_pool")
-    return geo.reduce(x, _lowest(x.dtype), lax.max)
+    if all(d == 1 for d in geo.dilation):
+        return geo.reduce(x, _lowest(x.dtype), lax.max)
+    # JAX has no VJP for a window-dilated reduce_window max: take the max over the stacked window taps.
+    padded = lax.pad(x, np.array(_lowest(x.dtype), dtype=x.dtype),
+                     [(lo, hi, 0) for lo, hi in geo.reduce_padding()])
+    taps = []
+    for tap in itertools.product(*(range(k) for k in geo.window)):
+        start = (0, *(t * d for t, d in zip(tap, geo.dilation)), 0)
+        limit = (x.shape[0], *(b + (o - 1) * s + 1 for b, o, s in zip(start[1:], geo.out, geo.stride)),
+                 x.shape[-1])
+        taps.append(lax.slice(padded, start, limit, (1, *geo.stride, 1)))
+    stacked = jnp.stack(taps)
+    # the first maximal tap in window order takes the gradient, as in torch
+    first = jnp.argmax(stacked, axis=0)[None]
+    return jnp.take_along_axis(stacked, first, axis=0)[0]
 
 
 def _avg_divisor(geo: _Geometry, count_include_pad: bool) -> np.ndarray:
@@ -163,7 +180,10 @@ def global_max_pool(x: Array) -> Array:
 
 def _adaptive_sizes(x: Array, output_size: AdaptiveSize, op: str) -> tuple[int, ...]:
     n = _spatial_dims(x, op)
-    items = [output_size] * n if output_size is None or isinstance(output_size, int) else list(output_size)
+    if output_size is None or not isinstance(output_size, (tuple, list)):
+        items = [output_size] * n
+    else:
+        items = list(output_size)
     if len(items) != n:
         raise ValueError(
             f"{op}: output_size needs one entry per spatial dim ({n} for this input), got {output_size!r}"
