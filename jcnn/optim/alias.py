@@ -25,10 +25,12 @@ from jcnn.optim.base import (
     check_learning_rate,
     check_scalar,
     check_update_args,
+    downcast_like,
     init_count,
     lr_at,
     make_optimizer,
     require_params,
+    upcast,
     zeros_like_tree,
 )
 from jcnn.optim.transforms import float_count
@@ -62,10 +64,11 @@ def _named(
     def update(grads: Updates, state: Any, params: Params | None = None):
         check_update_args(f"{name}.update", grads, params)
         require_params(f"{name}.update", params)
+        g = upcast(grads)
         if maximize:
-            grads = tmap(jnp.negative, grads)
-        lr = lr_at(learning_rate, state.count)
-        return step(grads, state, params, lr)
+            g = tmap(jnp.negative, g)
+        updates, new_state = step(g, state, upcast(params), lr_at(learning_rate, state.count))
+        return downcast_like(updates, params), new_state
 
     return make_optimizer(name, init, update)
 

@@ -144,8 +144,25 @@ def cast_like(value: Any, leaf: Array) -> Any:
     return value if isinstance(value, (int, float)) else jnp.asarray(value).astype(leaf.dtype)
 
 
+def state_dtype(dtype: Any) -> Any:
+    """Buffers and arithmetic use at least float32: a float16 ``eps = 1e-8`` or ``(1 − b2)·g²`` would
+    underflow to 0 and turn Adam's step into ``m/0``. Updates are cast back to each param's dtype."""
+    return jnp.promote_types(dtype, jnp.float32)
+
+
+def upcast(tree: Any) -> Any:
+    """Each leaf in :func:`state_dtype` of its own dtype."""
+    return jax.tree_util.tree_map(lambda x: x.astype(state_dtype(jnp.result_type(x))), tree)
+
+
+def downcast_like(tree: Any, like: Any) -> Any:
+    """Each leaf of ``tree`` in the dtype of the matching leaf of ``like``."""
+    return jax.tree_util.tree_map(lambda u, x: u.astype(jnp.result_type(x)), tree, like)
+
+
 def zeros_like_tree(tree: Any, fill: float = 0.0) -> Any:
-    return jax.tree_util.tree_map(lambda x: jnp.full(jnp.shape(x), fill, jnp.result_type(x)), tree)
+    """Buffers shaped like ``tree``, filled with ``fill``, in :func:`state_dtype` of each leaf."""
+    return jax.tree_util.tree_map(lambda x: jnp.full(jnp.shape(x), fill, state_dtype(jnp.result_type(x))), tree)
 
 
 def init_count() -> Array:

@@ -26,10 +26,12 @@ from jcnn.optim.base import (
     check_learning_rate,
     check_scalar,
     check_update_args,
+    downcast_like,
     init_count,
     lr_at,
     make_optimizer,
     require_params,
+    upcast,
     zeros_like_tree,
 )
 
@@ -97,9 +99,10 @@ def trace(decay: float, *, dampening: float = 0.0, nesterov: bool = False) -> Op
     def update(grads: Updates, state: TraceState, params: Params | None = None):
         check_update_args("trace", grads, params)
         first = state.count == 0
-        buf = tmap(lambda b, g: jnp.where(first, g, decay * b + (1.0 - dampening) * g), state.momentum, grads)
-        out = tmap(lambda g, b: g + decay * b, grads, buf) if nesterov else buf
-        return out, TraceState(state.count + 1, buf)
+        g32 = upcast(grads)
+        buf = tmap(lambda b, g: jnp.where(first, g, decay * b + (1.0 - dampening) * g), state.momentum, g32)
+        out = tmap(lambda g, b: g + decay * b, g32, buf) if nesterov else buf
+        return downcast_like(out, grads), TraceState(state.count + 1, buf)
 
     return make_optimizer("trace", _init_checked("trace", init), update)
 
@@ -136,14 +139,15 @@ def scale_by_adam(b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8, *, amsg
         count = state.count + 1
         t = float_count(count)
         bc1, bc2_sqrt = 1.0 - b1**t, jnp.sqrt(1.0 - b2**t)
-        mu = tmap(lambda m, g: m + (1.0 - b1) * (g - m), state.mu, grads)
-        nu = tmap(lambda v, g: b2 * v + (1.0 - b2) * g * g, state.nu, grads)
+        g32 = upcast(grads)
+        mu = tmap(lambda m, g: m + (1.0 - b1) * (g - m), state.mu, g32)
+        nu = tmap(lambda v, g: b2 * v + (1.0 - b2) * g * g, state.nu, g32)
         nu_max = tmap(jnp.maximum, state.nu_max, nu) if amsgrad else None
         den_src = nu_max if amsgrad else nu
         out = tmap(
             lambda m, v: (m / cast_like(bc1, m)) / (jnp.sqrt(v) / cast_like(bc2_sqrt, v) + eps), mu, den_src
         )
-        return out, ScaleByAdamState(count, mu, nu, nu_max)
+        return downcast_like(out, grads), ScaleByAdamState(count, mu, nu, nu_max)
 
     return make_optimizer("scale_by_adam", _init_checked("scale_by_adam", init), update)
 
@@ -167,6 +171,7 @@ def scale_by_rms(alpha: float = 0.99, eps: float = 1e-8, *, centered: bool = Fal
 
     def update(grads: Updates, state: ScaleByRmsState, params: Params | None = None):
         check_update_args("scale_by_rms", grads, params)
+        grads_in, grads = grads, upcast(grads)
         nu = tmap(lambda v, g: alpha * v + (1.0 - alpha) * g * g, state.nu, grads)
         if centered:
             mu = tmap(lambda m, g: m + (1.0 - alpha) * (g - m), state.mu, grads)
@@ -174,7 +179,7 @@ def scale_by_rms(alpha: float = 0.99, eps: float = 1e-8, *, centered: bool = Fal
         else:
             mu = None
             out = tmap(lambda g, v: g / (jnp.sqrt(v) + eps), grads, nu)
-        return out, ScaleByRmsState(state.count + 1, nu, mu)
+        return downcast_like(out, grads_in), ScaleByRmsState(state.count + 1, nu, mu)
 
     return make_optimizer("scale_by_rms", _init_checked("scale_by_rms", init), update)
 
@@ -196,9 +201,10 @@ def scale_by_adagrad(initial_accumulator_value: float = 0.0, eps: float = 1e-10)
 
     def update(grads: Updates, state: ScaleByAdagradState, params: Params | None = None):
         check_update_args("scale_by_adagrad", grads, params)
-        acc = tmap(lambda h, g: h + g * g, state.sum, grads)
-        out = tmap(lambda g, h: g / (jnp.sqrt(h) + eps), grads, acc)
-        return out, ScaleByAdagradState(state.count + 1, acc)
+        g32 = upcast(grads)
+        acc = tmap(lambda h, g: h + g * g, state.sum, g32)
+        out = tmap(lambda g, h: g / (jnp.sqrt(h) + eps), g32, acc)
+        return downcast_like(out, grads), ScaleByAdagradState(state.count + 1, acc)
 
     return make_optimizer("scale_by_adagrad", _init_checked("scale_by_adagrad", init), update)
 
@@ -334,8 +340,8 @@ def accumulate_gradients(inner: Optimizer, k: int) -> Optimizer:
 
         def step(_):
             mean = tmap(lambda a: a / k, acc)
-            upd, new_inner = inner.update(mean, state.inner, params)
-            return upd, new_inner, zeros_like_tree(acc)
+            upd, new_inner = inner.update(mean, state.inner, None if params is None else upcast(params))
+            return downcast_like(upd, grads), new_inner, zeros_like_tree(acc)
 
         def hold(_):
             return tmap(jnp.zeros_like, grads), state.inner, acc
