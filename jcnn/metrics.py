@@ -38,9 +38,8 @@ def accuracy(scores: Array, labels: Array, *, weights: Array | None = None) -> A
 
 
 def top_k_accuracy(scores: Array, labels: Array, k: int = 5, *, weights: Array | None = None) -> Array:
-    """Fraction of examples whose label is among the ``k`` highest scores. A tie at the k-th score counts
-    as a hit when the label's score is strictly above the k-th score or the label wins the tie by index
-    (as ``jax.lax.top_k``, which prefers lower indices)."""
+    """Fraction of examples whose label is among the ``k`` highest scores (weighted mean with ``weights``);
+    ties at the k-th score go to the lower class index, as ``jax.lax.top_k``."""
     scores, labels = _check("top_k_accuracy", scores, labels)
     n_classes = scores.shape[-1]
     if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= n_classes:

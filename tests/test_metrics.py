@@ -1,0 +1,57 @@
+"""Accuracy and top-k accuracy against NumPy and scikit-learn."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from sklearn.metrics import top_k_accuracy_score
+
+from jcnn import metrics
+
+R = np.random.default_rng(0)
+SCORES = R.normal(size=(40, 7)).astype(np.float32)
+LABELS = R.integers(0, 7, size=(40,))
+
+
+def test_accuracy_matches_numpy():
+    assert float(metrics.accuracy(SCORES, LABELS)) == pytest.approx(np.mean(SCORES.argmax(-1) == LABELS))
+    perfect = np.eye(7, dtype=np.float32)[LABELS]
+    assert float(metrics.accuracy(perfect, LABELS)) == 1.0
+
+
+def test_accuracy_weighted_and_spatial():
+    w = R.uniform(0.1, 2.0, size=(40,))
+    hits = SCORES.argmax(-1) == LABELS
+    assert float(metrics.accuracy(SCORES, LABELS, weights=w)) == pytest.approx(np.sum(w * hits) / np.sum(w))
+    s = SCORES.reshape(4, 10, 7)
+    assert float(metrics.accuracy(s, LABELS.reshape(4, 10))) == pytest.approx(np.mean(hits))
+
+
+@pytest.mark.parametrize("k", [1, 2, 5, 6])
+def test_top_k_matches_sklearn(k):
+    want = top_k_accuracy_score(LABELS, SCORES, k=k, labels=np.arange(7))
+    assert float(jax.jit(metrics.top_k_accuracy, static_argnums=2)(SCORES, LABELS, k)) == pytest.approx(want)
+
+
+def test_top_1_is_accuracy_and_dtype():
+    a = metrics.top_k_accuracy(SCORES, LABELS, 1)
+    assert float(a) == pytest.approx(float(metrics.accuracy(SCORES, LABELS)))
+    assert a.dtype == jnp.float32
+    assert metrics.accuracy(jnp.asarray(SCORES, jnp.bfloat16), LABELS).dtype == jnp.float32
+
+
+@pytest.mark.parametrize(
+    "call, exc, match",
+    [
+        (lambda: metrics.accuracy(SCORES, LABELS[:5]), ValueError, r"accuracy: expected scores \(..., C\)"),
+        (lambda: metrics.accuracy(SCORES, LABELS.astype(np.float32)), TypeError, "labels must be integer"),
+        (lambda: metrics.accuracy(SCORES, LABELS, weights=np.ones(3)), ValueError, r"weights must have shape \(40,\)"),
+        (lambda: metrics.top_k_accuracy(SCORES, LABELS, 0), ValueError, r"k must be an int in \[1, 7\]"),
+        (lambda: metrics.top_k_accuracy(SCORES, LABELS, 8), ValueError, "the class count"),
+    ],
+)
+def test_errors(call, exc, match):
+    with pytest.raises(exc, match=match):
+        call()
