@@ -1,0 +1,99 @@
+"""Initializers: fans vs torch's, every variance formula (statistically), torch's gains, and errors."""
+
+from __future__ import annotations
+
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import torch
+
+from jcnn import initializers as I
+
+KEY = jax.random.PRNGKey(0)
+SHAPE = (3, 3, 48, 64)  # HWIO conv kernel: 27 648 samples, fan_in = 432, fan_out = 576
+FAN_IN, FAN_OUT = 9 * 48, 9 * 64
+
+
+def test_fans_match_torch_layouts():
+    assert I.compute_fans(SHAPE) == (FAN_IN, FAN_OUT)
+    t = torch.empty(64, 48, 3, 3)  # the same kernel in torch's (O, I, kH, kW)
+    assert torch.nn.init._calculate_fan_in_and_fan_out(t) == (FAN_IN, FAN_OUT)
+    assert I.compute_fans((20, 30)) == (20, 30)  # dense (in, out) = torch Linear weight (out, in)
+    assert I.compute_fans((7,)) == (7, 7)
+    # transposed conv (*K, C_in, C_out/g): torch's fan_in is dim 1 of (C_in, C_out/g, *K)
+    tt = torch.empty(16, 8, 3, 3)
+    assert I.compute_fans((3, 3, 16, 8), in_axis=-1, out_axis=-2) == torch.nn.init._calculate_fan_in_and_fan_out(tt)
+    with pytest.raises(ValueError, match=r"compute_fans: a kernel needs rank >= 1, got shape \(\)"):
+        I.compute_fans(())
+
+
+def _check(w, var: float, uniform: bool, what: str) -> None:
+    w = np.asarray(w, np.float64).ravel()
+    assert abs(w.mean()) < 4 * math.sqrt(var / w.size) + 1e-12, what
+    # std of the sample variance ≈ var·sqrt(0.8/n) (uniform) or var·sqrt(2/n) (normal): < 1% here; 4% is loose
+    assert abs(w.var() / var - 1) < 0.04, f"{what}: variance {w.var():.3e} vs {var:.3e}"
+    if uniform:
+        bound = math.sqrt(3 * var)
+        assert np.abs(w).max() <= bound * (1 + 1e-6) and np.abs(w).max() > 0.995 * bound, what
+
+
+GAIN = {"linear": 1.0, "relu": 2.0, "tanh": 25 / 9, "leaky_relu_sqrt5": 2 / 6, "leaky_relu_0": 2.0, "selu": 9 / 16}
+CASES = [
+    ("variance_scaling fan_in uniform", I.variance_scaling(2.0, "fan_in", "uniform"), 2.0 / FAN_IN, True),
+    ("variance_scaling fan_out normal", I.variance_scaling(0.5, "fan_out", "normal"), 0.5 / FAN_OUT, False),
+    ("variance_scaling fan_avg uniform", I.variance_scaling(1.0, "fan_avg", "uniform"), 2.0 / (FAN_IN + FAN_OUT), True),
+    ("kaiming_uniform(a=sqrt5)", I.kaiming_uniform(math.sqrt(5)), GAIN["leaky_relu_sqrt5"] / FAN_IN, True),
+    ("kaiming_uniform relu fan_out", I.kaiming_uniform(mode="fan_out", nonlinearity="relu"), 2.0 / FAN_OUT, True),
+    ("kaiming_normal", I.kaiming_normal(), GAIN["leaky_relu_0"] / FAN_IN, False),
+    ("kaiming_normal tanh", I.kaiming_normal(nonlinearity="tanh"), GAIN["tanh"] / FAN_IN, False),
+    ("kaiming_normal selu", I.kaiming_normal(nonlinearity="selu"), GAIN["selu"] / FAN_IN, False),
+    ("he_uniform", I.he_uniform(), 2.0 / FAN_IN, True),
+    ("he_normal", I.he_normal(), 2.0 / FAN_IN, False),
+    ("glorot_uniform", I.glorot_uniform(), 2.0 / (FAN_IN + FAN_OUT), True),
+    ("glorot_normal gain 2", I.glorot_normal(2.0), 4 * 2.0 / (FAN_IN + FAN_OUT), False),
+    ("lecun_uniform", I.lecun_uniform(), 1.0 / FAN_IN, True),
+    ("lecun_normal", I.lecun_normal(), 1.0 / FAN_IN, False),
+    ("torch_default_kernel", I.torch_default_kernel(), 1.0 / (3 * FAN_IN), True),
+    ("fan_in_uniform", I.fan_in_uniform(FAN_IN), 1.0 / (3 * FAN_IN), True),
+    ("normal(0.1, 2)", I.normal(0.1, 0.0), 0.01, False),
+    ("uniform(-2, 2)", I.uniform(-2.0, 2.0), 16 / 12, True),
+]
+
+
+@pytest.mark.parametrize("name, init, var, uniform", CASES, ids=[c[0] for c in CASES])
+def test_variance_formula(name, init, var, uniform):
+    w = init(KEY, SHAPE)
+    assert w.shape == SHAPE and w.dtype == jnp.float32
+    _check(w, var, uniform, name)
+
+
+@pytest.mark.parametrize("ours, theirs", [
+    (I.kaiming_uniform(math.sqrt(5)), lambda t: torch.nn.init.kaiming_uniform_(t, a=math.sqrt(5))),
+    (I.kaiming_normal(nonlinearity="relu"), lambda t: torch.nn.init.kaiming_normal_(t, nonlinearity="relu")),
+    (I.glorot_uniform(), torch.nn.init.xavier_uniform_),
+    (I.glorot_normal(), torch.nn.init.xavier_normal_),
+], ids=["kaiming_uniform", "kaiming_normal", "xavier_uniform", "xavier_normal"])
+def test_matches_torch_init_statistics(ours, theirs):
+    w = np.asarray(ours(KEY, SHAPE), np.float64)
+    t = theirs(torch.empty(64, 48, 3, 3, dtype=torch.float64)).numpy()
+    assert abs(w.std() / t.std() - 1) < 0.03
+    assert abs(np.abs(w).max() / np.abs(t).max() - 1) < 0.15  # both near the bound (uniform) or ~4 sigma (normal)
+
+
+def test_constants_and_dtypes():
+    assert bool(jnp.all(I.zeros(KEY, (2, 3)) == 0)) and bool(jnp.all(I.ones(KEY, (2,)) == 1))
+    assert bool(jnp.all(I.constant(0.25)(KEY, (4,), jnp.bfloat16) == 0.25))
+    assert I.he_normal()(KEY, (4, 4), jnp.bfloat16).dtype == jnp.bfloat16
+    assert bool(jnp.all(I.fan_in_uniform(0)(KEY, (3,)) == 0))
+
+
+def test_errors():
+    with pytest.raises(ValueError, match="initializers: unknown nonlinearity 'swish'"):
+        I.kaiming_uniform(nonlinearity="swish")
+    with pytest.raises(ValueError, match="initializers: mode must be 'fan_in', 'fan_out' or 'fan_avg', got 'fan'"):
+        I.variance_scaling(1.0, "fan", "uniform")
+    with pytest.raises(ValueError, match="variance_scaling: distribution must be 'uniform' or 'normal', got 'cauchy'"):
+        I.variance_scaling(1.0, "fan_in", "cauchy")
