@@ -69,10 +69,10 @@ def _moments(x: Array, axes: tuple[int, ...], axis_name: str | None = None) -> t
 
 def _affine(y: Array, scale: Array | None, bias: Array | None, shape: tuple[int, ...], op: str) -> Array:
     """``y·scale + bias`` with the params reshaped to ``shape`` (broadcastable against ``y``)."""
-    want = tuple(d for d in shape if d != 1) if shape else ()
+    size = int(np.prod(shape))
     for name, p in (("scale", scale), ("bias", bias)):
-        if p is not None and int(np.prod(p.shape)) != int(np.prod(shape)):
-            raise ValueError(f"{op}: {name} must have {int(np.prod(shape))} values (shape {want}), "
+        if p is not None and int(np.prod(p.shape)) != size:
+            raise ValueError(f"{op}: {name} must have {size} values, one per normalized element, "
                              f"got shape {tuple(p.shape)}")
     if scale is not None:
         y = y * jnp.reshape(scale, shape).astype(y.dtype)
@@ -236,7 +236,8 @@ def local_response_norm(x: Array, size: int, alpha: float = 1e-4, beta: float = 
                         k: float = 1.0) -> Array:
     """AlexNet's local response normalization across channels (``torch.nn.functional.local_response_norm``).
 
-    ``x (N, *spatial, C)``; ``y_c = x_c / (k + α/size · Σ_{c' = c − ⌊size/2⌋}^{c + ⌊(size−1)/2⌋} x_{c'}²)^β``,
+    ``x (N, *spatial, C)``;
+    ``y_c = x_c / (k + α/size · Σ_{c' = c − ⌊size/2⌋}^{c + ⌊(size−1)/2⌋} x_{c'}²)^β``,
     channels outside ``[0, C)`` counting as zeros.
     """
     _check_ndim("local_response_norm", x, 2, "(N, *spatial, C)")
@@ -246,7 +247,7 @@ def local_response_norm(x: Array, size: int, alpha: float = 1e-4, beta: float = 
     xc = x.astype(dtype)
     window = (1,) * (x.ndim - 1) + (size,)
     pads = ((0, 0),) * (x.ndim - 1) + ((size // 2, (size - 1) // 2),)
-    sums = lax.reduce_window(jnp.square(xc), jnp.zeros((), dtype), lax.add, window, (1,) * x.ndim, pads)
+    sums = lax.reduce_window(jnp.square(xc), np.zeros((), dtype), lax.add, window, (1,) * x.ndim, pads)
     return (xc / (k + (alpha / size) * sums) ** beta).astype(x.dtype)
 
 

@@ -12,7 +12,7 @@ import numpy as np
 
 
 def _normalize(x: np.ndarray, axes: tuple[int, ...], eps: float) -> np.ndarray:
-    """``(x − μ)/sqrt(σ² + ε)`` with ``μ = mean(x)`` and the biased ``σ² = mean((x − μ)²)`` over ``axes``."""
+    """``(x − μ)/sqrt(σ² + ε)``, ``μ = mean(x)`` and the biased ``σ² = mean((x − μ)²)`` over ``axes``."""
     mu = x.mean(axis=axes, keepdims=True)
     var = ((x - mu) ** 2).mean(axis=axes, keepdims=True)
     return (x - mu) / np.sqrt(var + eps)
@@ -66,7 +66,7 @@ def group_norm(x, num_groups: int, scale=None, bias=None, *, eps: float = 1e-5) 
 
 
 def local_response_norm(x, size: int, alpha: float = 1e-4, beta: float = 0.75, k: float = 1.0) -> np.ndarray:
-    """``b_c = a_c / (k + α/size · Σ_{c'=c−⌊size/2⌋}^{c+⌊(size−1)/2⌋} a_{c'}²)^β`` (missing channels are 0)."""
+    """``b_c = a_c / (k + α/size · Σ_{c'=c−⌊size/2⌋}^{c+⌊(size−1)/2⌋} a_{c'}²)^β``, missing channels 0."""
     x = np.asarray(x, np.float64)
     c_total = x.shape[-1]
     y = np.empty_like(x)

@@ -372,7 +372,8 @@ def test_constructor_errors(make, match):
     (L.LayerNorm(axes=3), (4, 5, 3), r"LayerNorm: axis 3 is out of range"),
     (L.LayerNorm(axes=0), (4, 5, 3), r"LayerNorm: axes must not include the batch axis"),
     (L.InstanceNorm(), (4, 3), r"InstanceNorm: expected an input of rank >= 3"),
-    (L.GroupNorm(4), (2, 5, 6), r"GroupNorm: the 6 channels of input shape \(2, 5, 6\) must be divisible by num_groups=4"),
+    (L.GroupNorm(4), (2, 5, 6),
+     r"GroupNorm: the 6 channels of input shape \(2, 5, 6\) must be divisible by num_groups=4"),
     (L.LocalResponseNorm(3), (3,), r"LocalResponseNorm: expected an input of rank >= 2"),
     (L.LocalContrastNorm(3), (2, 3), r"LocalContrastNorm: expected an input of rank >= 3"),
     (L.LocalContrastNorm((3, 3)), (2, 5, 3), r"LocalContrastNorm: size \(3, 3\) needs one entry per spatial dim"),
@@ -385,7 +386,8 @@ def test_init_errors(layer, shape, match):
 def test_apply_with_other_channels_raises():
     layer = L.BatchNorm()
     _, params, state = layer.init(KEY, (4, 3))
-    with pytest.raises(ValueError, match=r"BatchNorm: expected an input \(N, \*spatial, 3\) like the one given to init, got shape \(4, 5\)"):
+    with pytest.raises(ValueError, match=r"BatchNorm: expected an input \(N, \*spatial, 3\) like the one given "
+                                         r"to init, got shape \(4, 5\)"):
         layer.apply(params, state, jnp.ones((4, 5)), train=True)
     with pytest.raises(TypeError, match="train"):
         layer.apply(params, state, jnp.ones((4, 3)))

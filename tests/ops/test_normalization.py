@@ -251,13 +251,12 @@ GRAD_CASES = {
 }
 
 
-@pytest.mark.parametrize("batch", [1, 3])
-@pytest.mark.parametrize("name", GRAD_CASES)
-def test_check_grads(name, batch):
-    if batch == 1 and name == "batch_norm":
-        shape = (1, 3, 4)  # BatchNorm needs more than one value per channel: spatial positions give them
-    else:
-        shape = (batch, 3, 4, 4)
+@pytest.mark.parametrize("name,shape", [(name, (3, 3, 4, 4)) for name in GRAD_CASES] + [
+    # a batch of one: per-sample norms must not care; BatchNorm gets its values from spatial positions
+    ("layer_norm", (1, 3, 4, 4)), ("layer_norm_all", (1, 3, 4, 4)), ("instance_norm", (1, 3, 4, 4)),
+    ("batch_norm", (1, 3, 4)),
+])
+def test_check_grads(name, shape):
     x, s = _f64(shape)
     check_grads(GRAD_CASES[name], (x, s), order=1, modes=("rev",))
 
@@ -348,9 +347,11 @@ def test_low_precision_statistics_are_float32():
 def test_jit_matches_eager():
     x, s, b, _ = _data((3, 5, 6, 4), (4,))
     fns = [lambda a: ops.batch_norm(a, s, b)[0], lambda a: ops.group_norm(a, 2, s, b)[0],
-           lambda a: ops.local_contrast_norm(a, 3, divisive="max")]
+           lambda a: ops.local_contrast_norm(a, 3, divisive="max"), lambda a: ops.local_response_norm(a, 3, 0.1)]
     for fn in fns:
         assert_close(jax.jit(fn)(jnp.asarray(x)), fn(jnp.asarray(x)))
+        grad = jax.grad(lambda a: jnp.sum(jnp.sin(fn(a))))
+        assert_close(jax.jit(grad)(jnp.asarray(x)), grad(jnp.asarray(x)))
 
 
 # -- errors --
@@ -376,7 +377,8 @@ def test_instance_norm_one_spatial_element_raises():
     (lambda: ops.batch_norm(jnp.ones((4, 3)), mean=jnp.zeros(3)), ValueError, r"give both mean and var"),
     (lambda: ops.batch_norm(jnp.ones((4, 3)), mean=jnp.zeros(2), var=jnp.ones(2)), ValueError,
      r"batch_norm: mean must have shape \(3,\)"),
-    (lambda: ops.batch_norm(jnp.ones((4, 3)), jnp.ones(4)), ValueError, r"batch_norm: scale must have 3 values"),
+    (lambda: ops.batch_norm(jnp.ones((4, 3)), jnp.ones(4)), ValueError,
+     r"batch_norm: scale must have 3 values, one per normalized element"),
     (lambda: ops.layer_norm(jnp.ones((4, 3)), axes=2), ValueError, r"layer_norm: axis 2 is out of range"),
     (lambda: ops.layer_norm(jnp.ones((4, 3, 2)), axes=(1, -2)), ValueError, r"layer_norm: axes must be distinct"),
     (lambda: ops.layer_norm(jnp.ones((4, 3)), axes=0), ValueError, r"must not include the batch axis"),
@@ -388,7 +390,8 @@ def test_instance_norm_one_spatial_element_raises():
      r"instance_norm: mean must have shape \(3,\)"),
     (lambda: ops.group_norm(jnp.ones((4, 6)), 4), ValueError, r"group_norm: num_groups must be .* divides the 6"),
     (lambda: ops.local_response_norm(jnp.ones((4, 6)), 0), ValueError, r"local_response_norm: size must be"),
-    (lambda: ops.local_contrast_norm(jnp.ones((1, 5, 5, 1)), 4), ValueError, r"local_contrast_norm: size must be an odd"),
+    (lambda: ops.local_contrast_norm(jnp.ones((1, 5, 5, 1)), 4), ValueError,
+     r"local_contrast_norm: size must be an odd"),
     (lambda: ops.local_contrast_norm(jnp.ones((1, 5, 5, 1)), (3, 3, 3)), ValueError, r"one per spatial dim"),
     (lambda: ops.local_contrast_norm(jnp.ones((1, 5, 1)), window="box"), ValueError, r"window must be one of"),
     (lambda: ops.local_contrast_norm(jnp.ones((1, 5, 1)), sigma=0.0), ValueError, r"sigma must be > 0"),
