@@ -1,0 +1,425 @@
+"""Training: a ``TrainState`` pytree, one jitted pure step, evaluation, and ``fit``.
+
+``make_train_step`` returns ``step(train_state, images, labels) -> (train_state, metrics)``: the loss
+``L(θ) = loss_fn(model(θ, x), y)``, its gradient by ``jax.value_and_grad``, the optimizer's update
+``θ ← θ + update(∇L)``, all in one ``jax.jit`` that donates the old state's buffers. A step whose loss
+or gradient is not finite returns the old state unchanged with ``metrics["finite"] = False``.
+
+``fit`` runs epochs over :func:`jcnn.data.batches` (the data order is a pure function of
+``(seed, epoch)``, so resuming from a checkpoint replays exactly the run that was not stopped),
+evaluates after every epoch, stops early on a metric, stops on a non-finite step without overwriting
+the last good checkpoint, and writes ``metrics.csv`` / ``metrics.json`` and ``checkpoint.safetensors``
+to ``out_dir``. tqdm (the ``train`` extra) is imported only when a progress bar is drawn.
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+import json
+import math
+import os
+import sys
+import time
+from typing import Any, Callable, NamedTuple, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jcnn._types import Array, Params, PRNGKey, State
+from jcnn.layers.base import Layer
+
+LossFn = Callable[[Array, Array], Array]
+CHECKPOINT_NAME = "checkpoint.safetensors"
+_HISTORY_KEYS = ("epoch", "step", "train_loss", "train_accuracy", "test_loss", "test_accuracy", "lr",
+                 "epoch_time_s", "images_per_s")
+
+
+class TrainState(NamedTuple):
+    """Everything a run needs to continue: ``params``, model ``state`` (e.g. BatchNorm statistics),
+    ``opt_state``, the global ``step`` (int32 scalar) and ``rng`` (a raw ``uint32[2]`` PRNG key)."""
+
+    params: Params
+    state: State
+    opt_state: Any
+    step: Array
+    rng: PRNGKey
+
+
+class EarlyStopping(NamedTuple):
+    """Stop when ``monitor`` (a history key such as ``"test_accuracy"``) has not improved by more than
+    ``min_delta`` for ``patience`` epochs. ``mode`` is ``"max"``, ``"min"`` or ``"auto"`` (``"min"`` for
+    keys containing ``"loss"``)."""
+
+    monitor: str = "test_accuracy"
+    patience: int = 5
+    min_delta: float = 0.0
+    mode: str = "auto"
+
+
+class FitResult(NamedTuple):
+    """What :func:`fit` returns: the last good ``state``, the per-epoch ``history`` (list of dicts),
+    ``summary`` (the content of ``metrics.json`` without the history) and why it stopped."""
+
+    state: TrainState
+    history: list
+    summary: dict
+    stop_reason: str
+
+
+def _default_loss() -> LossFn:
+    from jcnn.losses import softmax_cross_entropy
+
+    return softmax_cross_entropy
+
+
+def _accuracy(logits: Array, labels: Array) -> Array:
+    from jcnn.metrics import accuracy
+
+    return jnp.asarray(accuracy(logits, labels), jnp.float32)
+
+
+def init_train_state(model: Layer, optimizer: Any, input_shape: Sequence[int], *, seed: int = 0) -> TrainState:
+    """Initialise a model and its optimizer: ``init(key_0, input_shape)``, ``optimizer.init(params)``.
+
+    ``input_shape`` is the full shape with batch (``-1`` allowed), e.g. ``(-1, 32, 32, 1)``. The key
+    ``PRNGKey(seed)`` is split once: one half initialises the parameters, the other drives training.
+    """
+    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool):
+        raise ValueError(f"init_train_state: seed must be an int, got {seed!r}")
+    k_init, k_train = jax.random.split(jax.random.PRNGKey(int(seed)))
+    params, state = _jitted_init(model, tuple(int(d) for d in input_shape))(k_init)
+    return TrainState(params, state, optimizer.init(params), jnp.zeros((), jnp.int32), k_train)
+
+
+@functools.lru_cache(maxsize=32)
+def _jitted_init(model: Layer, shape: tuple[int, ...]) -> Callable[[PRNGKey], tuple[Params, State]]:
+    # One compile for the whole init instead of one per initializer call and parameter shape.
+    return jax.jit(lambda key: model.init(key, shape)[1:])
+
+
+@functools.lru_cache(maxsize=32)
+def _cached_steps(model: Layer, loss_fn: LossFn | None, optimizer: Any, augment_fn: Any) -> tuple[Any, Any]:
+    # fit reuses the compiled steps of an earlier call with the same model, loss, optimizer, augmentation.
+    return make_train_step(model, loss_fn, optimizer, augment_fn=augment_fn), make_eval_step(model, loss_fn)
+
+
+def _all_finite(tree: Any) -> Array:
+    leaves = [jnp.all(jnp.isfinite(x)) for x in jax.tree_util.tree_leaves(tree)
+              if jnp.issubdtype(jnp.asarray(x).dtype, jnp.inexact)]
+    return jnp.stack(leaves).all() if leaves else jnp.asarray(True)
+
+
+def make_train_step(model: Layer, loss_fn: LossFn | None, optimizer: Any, *,
+                    augment_fn: Callable[[PRNGKey, Array], Array] | None = None,
+                    donate: bool = True) -> Callable[[TrainState, Array, Array], tuple[TrainState, dict]]:
+    """One jitted, pure training step ``(train_state, images, labels) -> (train_state, metrics)``.
+
+    The step splits ``rng`` into (next rng, augmentation key, model key), applies ``augment_fn(key,
+    images)`` if given, computes ``loss, ∇loss = value_and_grad(loss_fn(apply(params, x, train=True),
+    y))``, and applies ``optimizer.update``. ``metrics``: ``loss``, ``accuracy`` (float32 scalars) and
+    ``finite`` (bool: loss and every gradient finite; when False the returned state is the input state).
+    With ``donate`` the input state's buffers are reused for the output: do not use it afterwards.
+    """
+    from jcnn.optim import apply_updates
+
+    loss_fn = loss_fn or _default_loss()
+
+    def step(ts: TrainState, images: Array, labels: Array) -> tuple[TrainState, dict]:
+        rng, k_aug, k_model = jax.random.split(ts.rng, 3)
+        x = augment_fn(k_aug, images) if augment_fn is not None else images
+
+        def objective(params: Params) -> tuple[Array, tuple[Array, State]]:
+            logits, new_state = model.apply(params, ts.state, x, train=True, key=k_model)
+            return loss_fn(logits, labels), (logits, new_state)
+
+        (loss, (logits, new_state)), grads = jax.value_and_grad(objective, has_aux=True)(ts.params)
+        updates, opt_state = optimizer.update(grads, ts.opt_state, ts.params)
+        params = apply_updates(ts.params, updates)
+        finite = jnp.isfinite(loss) & _all_finite(grads)
+        new = TrainState(params, new_state, opt_state, ts.step + 1, rng)
+        new = jax.tree_util.tree_map(lambda n, o: jnp.where(finite, n, o), new, ts)
+        metrics = {"loss": loss.astype(jnp.float32), "accuracy": _accuracy(logits, labels), "finite": finite}
+        return new, metrics
+
+    return jax.jit(step, donate_argnums=(0,) if donate else ())
+
+
+def make_eval_step(model: Layer, loss_fn: LossFn | None = None) -> Callable[..., dict]:
+    """Jitted ``(params, state, images, labels) -> {"loss", "accuracy"}`` in eval mode (``train=False``),
+    means over the batch."""
+    loss_fn = loss_fn or _default_loss()
+
+    def step(params: Params, state: State, images: Array, labels: Array) -> dict:
+        logits, _ = model.apply(params, state, images, train=False)
+        return {"loss": loss_fn(logits, labels).astype(jnp.float32), "accuracy": _accuracy(logits, labels)}
+
+    return jax.jit(step)
+
+
+def _check_batch_size(name: str, batch_size: Any) -> int:
+    if not isinstance(batch_size, (int, np.integer)) or isinstance(batch_size, bool) or batch_size < 1:
+        raise ValueError(f"{name}: batch_size must be an int >= 1, got {batch_size!r}")
+    return int(batch_size)
+
+
+def evaluate(eval_step: Callable[..., dict], params: Params, state: State, images: Any, labels: Any,
+             *, batch_size: int = 1000) -> dict:
+    """Mean ``loss`` and ``accuracy`` of ``eval_step`` over ``images`` in batches of ``batch_size``
+    (batch means weighted by batch length, so a short last batch counts for what it holds)."""
+    batch_size = _check_batch_size("evaluate", batch_size)
+    n = len(images)
+    if n == 0:
+        raise ValueError("evaluate: got an empty evaluation set")
+    loss = acc = 0.0
+    for start in range(0, n, batch_size):
+        m = eval_step(params, state, jnp.asarray(images[start:start + batch_size]),
+                      jnp.asarray(labels[start:start + batch_size]))
+        k = min(batch_size, n - start)
+        loss += float(m["loss"]) * k
+        acc += float(m["accuracy"]) * k
+    return {"loss": loss / n, "accuracy": acc / n}
+
+
+def predict(model: Layer, params: Params, state: State, images: Any, *, batch_size: int = 1000) -> np.ndarray:
+    """Logits ``(N, num_classes)`` of ``model`` in eval mode, as NumPy, computed in batches."""
+    batch_size = _check_batch_size("predict", batch_size)
+    fn = jax.jit(lambda p, s, x: model.apply(p, s, x, train=False)[0])
+    outs = [np.asarray(fn(params, state, jnp.asarray(images[i:i + batch_size])))
+            for i in range(0, len(images), batch_size)]
+    return np.concatenate(outs, axis=0)
+
+
+def write_metrics(out_dir: str | os.PathLike, history: Sequence[dict], summary: dict) -> None:
+    """Write ``metrics.csv`` (one row per epoch) and ``metrics.json`` (``summary`` plus ``history``)."""
+    os.makedirs(out_dir, exist_ok=True)
+    keys = [k for k in _HISTORY_KEYS if any(k in r for r in history)]
+    keys += sorted({k for r in history for k in r} - set(keys))
+    with open(os.path.join(out_dir, "metrics.csv"), "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=keys)
+        writer.writeheader()
+        for record in history:
+            writer.writerow(record)
+    with open(os.path.join(out_dir, "metrics.json"), "w") as f:
+        json.dump({**summary, "history": list(history)}, f, indent=2, allow_nan=True)
+        f.write("\n")
+
+
+def _monitor_mode(es: EarlyStopping) -> str:
+    if es.mode not in ("auto", "min", "max"):
+        raise ValueError(f"EarlyStopping: mode must be 'auto', 'min' or 'max', got {es.mode!r}")
+    if es.mode != "auto":
+        return es.mode
+    return "min" if "loss" in es.monitor else "max"
+
+
+def _improved(value: float, best: float | None, mode: str, min_delta: float) -> bool:
+    if best is None:
+        return True
+    return value > best + min_delta if mode == "max" else value < best - min_delta
+
+
+def _as_arrays(name: str, data: Any) -> tuple[np.ndarray, np.ndarray]:
+    if not isinstance(data, (tuple, list)) or len(data) != 2:
+        raise ValueError(f"fit: {name} must be a pair (images, labels), got {type(data).__name__}")
+    images, labels = np.asarray(data[0]), np.asarray(data[1])
+    if images.ndim < 2 or len(images) != len(labels) or len(images) == 0:
+        raise ValueError(
+            f"fit: {name} images and labels must be non-empty with one label per image, got shapes "
+            f"{images.shape} and {labels.shape}"
+        )
+    return images, labels
+
+
+def fit(model: Layer, optimizer: Any, train_data: tuple[Any, Any], test_data: tuple[Any, Any] | None = None,
+        *, loss_fn: LossFn | None = None, epochs: int = 10, batch_size: int = 64, seed: int = 0,
+        eval_batch_size: int = 1000, augment_fn: Callable[[PRNGKey, Array], Array] | None = None,
+        train_state: TrainState | None = None, out_dir: str | os.PathLike | None = None,
+        resume: str | os.PathLike | None = None, early_stopping: EarlyStopping | None = None,
+        learning_rate: Callable[[int], Any] | float | None = None, config: dict | None = None,
+        progress: bool = True, log: Callable[[str], None] | None = None) -> FitResult:
+    """Train ``model`` for ``epochs`` epochs over ``train_data = (images, labels)`` (NumPy, NHWC).
+
+    Each epoch visits ``jcnn.data.batches(images, labels, batch_size, seed=seed, epoch=e,
+    drop_last=True)`` (fixed shapes: one compile), evaluates on ``test_data`` if given (else on the
+    train set), appends a history record (``epoch, step, train_loss, train_accuracy, test_loss,
+    test_accuracy[, lr], epoch_time_s, images_per_s``) and, with ``out_dir``, saves
+    ``checkpoint.safetensors`` (the ``TrainState`` plus ``config`` and the progress needed to resume)
+    and rewrites ``metrics.csv``/``metrics.json``. ``resume`` is a checkpoint path written by ``fit``:
+    the run continues after its last epoch and reproduces the uninterrupted run bit for bit.
+    ``learning_rate`` (a float or the schedule ``step -> lr`` given to the optimizer) is only logged.
+
+    Stops early when ``early_stopping`` says so, and on the first step whose loss or gradient is not
+    finite: that step's update is discarded, the last checkpoint is left as it was and ``stop_reason``
+    names the step.
+    """
+    from jcnn import checkpoint
+    from jcnn.data import batches
+
+    if not isinstance(epochs, (int, np.integer)) or isinstance(epochs, bool) or epochs < 1:
+        raise ValueError(f"fit: epochs must be an int >= 1, got {epochs!r}")
+    batch_size = _check_batch_size("fit", batch_size)
+    eval_batch_size = _check_batch_size("fit", eval_batch_size)
+    train_x, train_y = _as_arrays("train_data", train_data)
+    test_x, test_y = _as_arrays("test_data", test_data) if test_data is not None else (train_x, train_y)
+    if len(train_x) < batch_size:
+        raise ValueError(
+            f"fit: batch_size {batch_size} is larger than the training set ({len(train_x)} images); "
+            "use a smaller batch_size"
+        )
+    mode = _monitor_mode(early_stopping) if early_stopping is not None else "max"
+    if early_stopping is not None and early_stopping.monitor not in _HISTORY_KEYS:
+        raise ValueError(f"fit: early_stopping.monitor must be one of {list(_HISTORY_KEYS)}, "
+                         f"got {early_stopping.monitor!r}")
+    log = log or (lambda msg: print(msg, file=sys.stderr))
+    config = dict(config or {})
+    config.update(seed=int(seed), batch_size=batch_size)
+
+    if train_state is None:
+        train_state = init_train_state(model, optimizer, (-1,) + train_x.shape[1:], seed=seed)
+    history: list[dict] = []
+    start_epoch, best, bad_epochs = 0, None, 0
+    if resume is not None:
+        train_state, meta = checkpoint.restore(resume, target=train_state)
+        progress_meta = _load_progress(resume, meta, config)
+        start_epoch = progress_meta["epoch"]
+        history = progress_meta["history"]
+        best, bad_epochs = progress_meta["best"], progress_meta["bad_epochs"]
+        train_state = jax.tree_util.tree_map(jnp.asarray, train_state)
+    ckpt_path = None
+    if out_dir is not None:
+        os.makedirs(out_dir, exist_ok=True)
+        ckpt_path = os.path.join(out_dir, CHECKPOINT_NAME)
+
+    try:
+        train_step, eval_step = _cached_steps(model, loss_fn, optimizer, augment_fn)
+    except TypeError:  # an unhashable argument: compile afresh
+        train_step = make_train_step(model, loss_fn, optimizer, augment_fn=augment_fn)
+        eval_step = make_eval_step(model, loss_fn)
+    steps_per_epoch = len(train_x) // batch_size
+    train_time = sum(r.get("_train_time_s", 0.0) for r in history)
+    images_seen = sum(r.get("_images", 0) for r in history)
+    stop_reason = f"completed {epochs} epochs"
+    diverged = False
+    bar_cls = _tqdm() if progress else None
+
+    for epoch in range(start_epoch, epochs):
+        t0 = time.perf_counter()
+        loss_sum = acc_sum = 0.0
+        seen = 0
+        bar = bar_cls(total=steps_per_epoch, desc=f"epoch {epoch + 1}/{epochs}", unit="step",
+                      leave=False, file=sys.stderr, dynamic_ncols=True) if bar_cls else None
+        for batch_index, (xb, yb) in enumerate(
+                batches(train_x, train_y, batch_size, seed=seed, epoch=epoch, shuffle=True, drop_last=True)):
+            global_step = int(train_state.step) + 1
+            train_state, m = train_step(train_state, jnp.asarray(xb), jnp.asarray(yb))
+            if not bool(m["finite"]):
+                kept = (f"the last good checkpoint (epoch {history[-1]['epoch']}) is kept at {ckpt_path}"
+                        if ckpt_path and history else "no checkpoint was written")
+                stop_reason = (f"stopped: non-finite loss or gradient at step {global_step} (epoch {epoch + 1}, "
+                               f"batch {batch_index + 1}; loss={float(m['loss'])}); the update was discarded and "
+                               f"{kept}")
+                diverged = True
+                break
+            n = len(xb)
+            loss_sum += float(m["loss"]) * n
+            acc_sum += float(m["accuracy"]) * n
+            seen += n
+            if bar is not None:
+                rate = seen / max(time.perf_counter() - t0, 1e-9)
+                bar.set_postfix(loss=f"{loss_sum / seen:.4f}", acc=f"{acc_sum / seen:.4f}",
+                                img_s=f"{rate:.0f}", refresh=False)
+                bar.update(1)
+        if bar is not None:
+            bar.close()
+        if diverged:
+            log(stop_reason)
+            break
+        t_train = time.perf_counter() - t0
+        test = evaluate(eval_step, train_state.params, train_state.state, test_x, test_y,
+                        batch_size=eval_batch_size)
+        epoch_time = time.perf_counter() - t0
+        train_time += t_train
+        images_seen += seen
+        record = {"epoch": epoch + 1, "step": int(train_state.step), "train_loss": loss_sum / seen,
+                  "train_accuracy": acc_sum / seen, "test_loss": test["loss"], "test_accuracy": test["accuracy"]}
+        if learning_rate is not None:
+            lr = learning_rate(int(train_state.step) - 1) if callable(learning_rate) else learning_rate
+            record["lr"] = float(lr)
+        record.update(epoch_time_s=epoch_time, images_per_s=seen / t_train,
+                      _train_time_s=t_train, _images=seen)
+        history.append(record)
+        log(f"epoch {epoch + 1}/{epochs}  train loss {record['train_loss']:.4f} acc {record['train_accuracy']:.4f}"
+            f"  test loss {test['loss']:.4f} acc {test['accuracy']:.4f}  ({epoch_time:.1f} s, "
+            f"{record['images_per_s']:.0f} img/s)")
+
+        stop_now = False
+        if early_stopping is not None:
+            value = record[early_stopping.monitor]
+            if _improved(value, best, mode, early_stopping.min_delta):
+                best, bad_epochs = value, 0
+            else:
+                bad_epochs += 1
+            if bad_epochs >= early_stopping.patience:
+                stop_reason = (f"early stopping: {early_stopping.monitor} did not improve on {best:.6g} for "
+                               f"{bad_epochs} epochs")
+                stop_now = True
+        if out_dir is not None:
+            meta = {"config": config, "epoch": epoch + 1, "history": history, "best": best,
+                    "bad_epochs": bad_epochs}
+            checkpoint.save(ckpt_path, train_state, metadata={"fit": meta})
+            write_metrics(out_dir, _public(history), _summary(history, train_time, images_seen,
+                                                              stop_reason, config))
+        if stop_now:
+            log(stop_reason)
+            break
+
+    summary = _summary(history, train_time, images_seen, stop_reason, config)
+    summary["diverged"] = diverged
+    if out_dir is not None:
+        write_metrics(out_dir, _public(history), summary)
+    return FitResult(train_state, _public(history), summary, stop_reason)
+
+
+def _public(history: Sequence[dict]) -> list[dict]:
+    return [{k: v for k, v in r.items() if not k.startswith("_")} for r in history]
+
+
+def _summary(history: Sequence[dict], train_time: float, images: int, stop_reason: str,
+             config: dict) -> dict:
+    last = history[-1] if history else {}
+    return {
+        "test_accuracy": last.get("test_accuracy", math.nan),
+        "test_loss": last.get("test_loss", math.nan),
+        "train_accuracy": last.get("train_accuracy", math.nan),
+        "train_loss": last.get("train_loss", math.nan),
+        "epochs": last.get("epoch", 0),
+        "steps": last.get("step", 0),
+        "wall_time_s": sum(r.get("epoch_time_s", 0.0) for r in history),
+        "images_per_s": images / train_time if train_time > 0 else math.nan,
+        "stop_reason": stop_reason,
+        "config": config,
+    }
+
+
+def _load_progress(path: Any, meta: dict, config: dict) -> dict:
+    progress = (meta or {}).get("fit")
+    if not isinstance(progress, dict):
+        raise ValueError(f"fit: {path} is not a checkpoint written by fit (no 'fit' metadata); "
+                         "restore it with jcnn.checkpoint.restore and pass it as train_state instead")
+    saved = progress.get("config", {})
+    for key in ("seed", "batch_size"):
+        if key in saved and saved[key] != config[key]:
+            raise ValueError(
+                f"fit: cannot resume {path} exactly: it was trained with {key}={saved[key]!r}, got "
+                f"{key}={config[key]!r}; pass the same {key}"
+            )
+    return progress
+
+
+def _tqdm() -> Any:
+    from tqdm import tqdm
+
+    return tqdm
+
