@@ -2,17 +2,34 @@
 
 Where torch's derivative at a kink is a convention (``relu'(0) = 0``, ``hard_tanh'(±1) = 0``,
 ``leaky_relu'(0) = slope``, ``elu'(0) = alpha``), the ``jnp.where`` branches below pick the same side.
-Every function keeps the input's dtype (Python-scalar constants are weakly typed).
+Every function keeps the input's dtype (Python-scalar constants are weakly typed); the smooth ones
+compute float16/bfloat16 inputs in float32, as torch does on CPU, so ``exp`` and ``x³`` cannot overflow
+midway.
 """
 
 from __future__ import annotations
 
+import functools
 import math
+from typing import Callable
 
 import jax.numpy as jnp
 from jax import lax
 
 from jcnn._types import Array
+
+
+def _float32_inside(fn: Callable[..., Array]) -> Callable[..., Array]:
+    """Run ``fn`` in float32 for half-precision inputs and cast the result back."""
+
+    @functools.wraps(fn)
+    def wrapped(x: Array, *args, **kwargs) -> Array:
+        x = jnp.asarray(x)
+        if x.dtype in (jnp.float16, jnp.bfloat16):
+            return fn(x.astype(jnp.float32), *args, **kwargs).astype(x.dtype)
+        return fn(x, *args, **kwargs)
+
+    return wrapped
 
 
 def relu(x: Array) -> Array:
@@ -53,36 +70,43 @@ def prelu(x: Array, alpha: Array | float) -> Array:
     return jnp.where(x > 0, x, a.reshape(a.shape if a.shape != (1,) else ()).astype(x.dtype) * x)
 
 
+@_float32_inside
 def elu(x: Array, alpha: float = 1.0) -> Array:
     """``x`` for ``x > 0``, else ``alpha·(exp(x) − 1)``; gradient at 0 is ``alpha`` (torch)."""
     negative = jnp.where(x > 0, 0, x)  # keeps expm1 away from overflow on the unused branch
     return jnp.where(x > 0, x, alpha * jnp.expm1(negative))
 
 
+@_float32_inside
 def sigmoid(x: Array) -> Array:
     """``1 / (1 + exp(−x))``, computed without overflow for large ``|x|``."""
     return lax.logistic(x)
 
 
+@_float32_inside
 def tanh(x: Array) -> Array:
     """``(e^x − e^−x) / (e^x + e^−x)``."""
     return jnp.tanh(x)
 
 
+@_float32_inside
 def silu(x: Array) -> Array:
     """``x·sigmoid(x)`` (swish)."""
     return x * lax.logistic(x)
 
 
+@_float32_inside
 def gelu(x: Array, approximate: bool = False) -> Array:
     """``x·Φ(x) = x/2·(1 + erf(x/√2))``; ``approximate=True`` is torch's ``approximate='tanh'``:
     ``x/2·(1 + tanh(√(2/π)·(x + 0.044715·x³)))``."""
     if approximate:
         inner = math.sqrt(2.0 / math.pi) * (x + 0.044715 * x * x * x)
-        return 0.5 * x * (1 + jnp.tanh(inner))
+        # 1 + tanh(u) = 2·sigmoid(2u), without the cancellation that zeroes the gradient for x << 0
+        return x * lax.logistic(2 * inner)
     return 0.5 * x * (1 + lax.erf(x * (1 / math.sqrt(2.0))))
 
 
+@_float32_inside
 def softplus(x: Array, beta: float = 1.0, threshold: float = 20.0) -> Array:
     """``log(1 + exp(β·x))/β``, or ``x`` where ``β·x > threshold`` (torch's switch; gradient 1 there)."""
     if beta == 0:
@@ -98,6 +122,7 @@ def _check_axis(x: Array, axis: int, op: str) -> int:
     return axis % x.ndim
 
 
+@_float32_inside
 def softmax(x: Array, axis: int = -1) -> Array:
     """``exp(x_i − m) / Σ_j exp(x_j − m)`` along ``axis``, with ``m = max_j x_j`` (stable at any scale)."""
     axis = _check_axis(x, axis, "softmax")
@@ -106,6 +131,7 @@ def softmax(x: Array, axis: int = -1) -> Array:
     return e / jnp.sum(e, axis=axis, keepdims=True)
 
 
+@_float32_inside
 def log_softmax(x: Array, axis: int = -1) -> Array:
     """``(x_i − m) − log Σ_j exp(x_j − m)`` along ``axis`` (never ``log(softmax)``)."""
     axis = _check_axis(x, axis, "log_softmax")
