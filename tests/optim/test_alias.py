@@ -7,6 +7,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from jcnn import optim
 from jcnn.optim import schedules
@@ -126,4 +128,40 @@ def test_small_cnn_trajectory_matches_torch_float32(jax_opt, torch_opt, sign, sc
     got = run_jax(jax_opt, params, jgrad)
     assert got.dtype == np.float32
     err, at = worst_step_error(got, run_torch(torch_opt, params, tgrad, make_sched=sched))
+    assert err <= TOL, f"relative error {err:.2e} at step {at}"
+
+
+@settings(max_examples=6)  # each example compiles one 40-step scan
+@given(
+    name=st.sampled_from(["sgd", "rmsprop", "adam", "nadam", "adamax", "adagrad"]),
+    lr=st.floats(1e-3, 0.1),
+    beta=st.floats(0.0, 0.99),
+    wd=st.sampled_from([0.0, 1e-3, 0.1]),
+    flag=st.booleans(),
+)
+def test_random_hyperparameters_match_torch(name, lr, beta, wd, flag):
+    """Hyperparameters drawn at random, 40 steps on the quadratic (float64)."""
+    jax_opt, torch_opt = {
+        "sgd": (optim.sgd(lr, momentum=beta, nesterov=flag and beta > 0, weight_decay=wd),
+                lambda ps: TO.SGD(ps, lr=lr, momentum=beta, nesterov=flag and beta > 0, weight_decay=wd)),
+        # alpha >= 0.5: at alpha = 0 the centered variance v − m² is g² − g², pure rounding noise in both.
+        "rmsprop": (optim.rmsprop(lr, alpha=0.5 + beta / 2, momentum=0.5, centered=flag, weight_decay=wd),
+                    lambda ps: TO.RMSprop(ps, lr=lr, alpha=0.5 + beta / 2, momentum=0.5, centered=flag,
+                                          weight_decay=wd)),
+        "adam": (optim.adam(lr, b1=beta, weight_decay=wd, amsgrad=flag),
+                 lambda ps: TO.Adam(ps, lr=lr, betas=(beta, 0.999), weight_decay=wd, amsgrad=flag)),
+        "nadam": (optim.nadam(lr, b1=beta, weight_decay=wd, decoupled_weight_decay=flag),
+                  lambda ps: TO.NAdam(ps, lr=lr, betas=(beta, 0.999), weight_decay=wd, decoupled_weight_decay=flag)),
+        "adamax": (optim.adamax(lr, b1=beta, weight_decay=wd),
+                   lambda ps: TO.Adamax(ps, lr=lr, betas=(beta, 0.999), weight_decay=wd)),
+        "adagrad": (optim.adagrad(lr, lr_decay=beta / 10, weight_decay=wd),
+                    lambda ps: TO.Adagrad(ps, lr=lr, lr_decay=beta / 10, weight_decay=wd)),
+    }[name]
+    old = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        params, jgrad, tgrad = quadratic(np.float64)
+        err, at = worst_step_error(run_jax(jax_opt, params, jgrad, 40), run_torch(torch_opt, params, tgrad, 40))
+    finally:
+        torch.set_default_dtype(old)
     assert err <= TOL, f"relative error {err:.2e} at step {at}"

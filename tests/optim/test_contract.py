@@ -201,3 +201,19 @@ def test_named_optimizers_need_params():
     params = _params()
     with pytest.raises(ValueError, match="adam.update: this transformation needs the current params"):
         opt.update(params, opt.init(params))
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_state_round_trips_through_a_checkpoint(name, tmp_path):
+    """The state is a plain pytree: jcnn.checkpoint saves it by key path and restores it leaf for leaf."""
+    from jcnn import checkpoint
+
+    opt = OPTIMIZERS[name]
+    params = _params()
+    state = opt.init(params)
+    _, state = opt.update(_grads(params, 0), state, params)
+    checkpoint.save(tmp_path / "opt.safetensors", {"opt_state": state})
+    restored, _ = checkpoint.restore(tmp_path / "opt.safetensors", {"opt_state": state})
+    assert jax.tree_util.tree_structure(restored["opt_state"]) == jax.tree_util.tree_structure(state)
+    for a, b in zip(jax.tree_util.tree_leaves(restored["opt_state"]), jax.tree_util.tree_leaves(state)):
+        assert a.dtype == b.dtype and np.array_equal(np.asarray(a), np.asarray(b))
