@@ -1,0 +1,257 @@
+"""PNG figures of a training run (matplotlib, Agg canvas; the ``train`` extra, imported lazily).
+
+- :func:`plot_history`: loss and accuracy per epoch, train and test.
+- :func:`plot_filters`: the first conv layer's kernels, one panel per output channel.
+- :func:`plot_feature_maps`: one image and the first conv layer's output on it, one panel per channel.
+- :func:`plot_confusion_matrix`: the counts ``C[true, predicted]`` and the overall accuracy.
+
+Every function takes the output ``path``, creates its directory, and returns the path written.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from typing import Any, Sequence
+
+import jax
+import numpy as np
+
+from jcnn._types import Params, State
+from jcnn.layers.base import Layer
+
+
+def _figure(width: float, height: float) -> Any:
+    """A figure on the Agg canvas, without pyplot's global state."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height), dpi=100, layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _save(fig: Any, path: str | os.PathLike) -> str:
+    path = os.fspath(path)
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    fig.savefig(path)
+    return path
+
+
+def _grid(n: int) -> tuple[int, int]:
+    cols = math.ceil(math.sqrt(n))
+    return math.ceil(n / cols), cols
+
+
+def _normalize(a: np.ndarray) -> np.ndarray:
+    """Scale to [0, 1] by the array's own min and max (a constant array becomes 0.5)."""
+    a = np.asarray(a, dtype=np.float64)
+    lo, hi = float(a.min()), float(a.max())
+    return np.full_like(a, 0.5) if hi - lo <= 0 else (a - lo) / (hi - lo)
+
+
+def plot_history(history: Sequence[dict], path: str | os.PathLike, *, title: str = "") -> str:
+    """Loss (left) and accuracy (right) against epoch for every ``train_*``/``test_*`` key present."""
+    if not history:
+        raise ValueError("plot_history: the history is empty; train at least one epoch")
+    epochs = [r["epoch"] for r in history]
+    fig = _figure(10, 4)
+    axes = fig.subplots(1, 2)
+    for ax, metric in zip(axes, ("loss", "accuracy")):
+        for split, style in (("train", "-o"), ("test", "-s")):
+            key = f"{split}_{metric}"
+            if any(key in r for r in history):
+                ax.plot(epochs, [r.get(key, math.nan) for r in history], style, ms=3, label=split)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(metric)
+        ax.grid(alpha=0.3)
+        ax.legend()
+    axes[0].set_yscale("log")
+    if title:
+        fig.suptitle(title)
+    return _save(fig, path)
+
+
+def first_conv_kernel(params: Params) -> tuple[str, np.ndarray]:
+    """The first conv kernel in ``params``, walking dicts in insertion order (the order ``init`` built
+    them, i.e. the model's layer order): its ``/``-joined path and the array ``(*spatial, C_in/g, C_out)``.
+    A conv kernel is a ``"kernel"`` leaf of rank >= 3."""
+    found = _find_kernel(params, ())
+    if found is None:
+        raise ValueError("first_conv_kernel: the params hold no conv kernel (a 'kernel' leaf of rank >= 3)")
+    return found
+
+
+def _find_kernel(tree: Any, path: tuple) -> tuple[str, np.ndarray] | None:
+    if isinstance(tree, dict):
+        items: Any = tree.items()
+    elif isinstance(tree, (tuple, list)):
+        items = enumerate(tree)
+    else:
+        return None
+    for name, child in items:
+        here = path + (str(name),)
+        if name == "kernel" and hasattr(child, "shape") and len(child.shape) >= 3:
+            return "/".join(here), np.asarray(child)
+        found = _find_kernel(child, here)
+        if found is not None:
+            return found
+    return None
+
+
+def plot_filters(kernel: Any, path: str | os.PathLike, *, title: str = "first conv layer filters") -> str:
+    """One panel per output channel of a 2-D conv kernel ``(kh, kw, C_in, C_out)``: RGB when
+    ``C_in == 3``, else the mean over input channels in grey (blue→red for signed weights)."""
+    k = np.asarray(kernel, dtype=np.float64)
+    if k.ndim != 4:
+        raise ValueError(f"plot_filters: expected a 2-D conv kernel (kh, kw, C_in, C_out), got shape {k.shape}")
+    c_out = k.shape[-1]
+    rows, cols = _grid(c_out)
+    fig = _figure(1.3 * cols + 0.5, 1.3 * rows + 0.6)
+    axes = np.atleast_1d(fig.subplots(rows, cols, squeeze=False)).ravel()
+    for i, ax in enumerate(axes):
+        ax.set_axis_off()
+        if i >= c_out:
+            continue
+        w = k[..., i]
+        if w.shape[-1] == 3:
+            ax.imshow(_normalize(w), interpolation="nearest")
+        else:
+            m = w.mean(axis=-1)
+            bound = float(np.abs(m).max()) or 1.0
+            ax.imshow(m, cmap="bwr", vmin=-bound, vmax=bound, interpolation="nearest")
+        ax.set_title(str(i), fontsize=8)
+    fig.suptitle(f"{title} {tuple(k.shape)}")
+    return _save(fig, path)
+
+
+def first_conv_output(model: Layer, params: Params, state: State, images: Any) -> np.ndarray:
+    """The output of the first convolution ``model`` computes on ``images`` (eval mode), before bias
+    and activation: ``(N, *spatial_out, C_out)``.
+
+    The model is traced to a jaxpr and run only up to its first ``conv_general_dilated``, so the
+    layer's own stride, padding and dilation are used, whatever the model's structure.
+    """
+    closed = jax.make_jaxpr(lambda p, s, x: model.apply(p, s, x, train=False)[0])(params, state, images)
+    args = jax.tree_util.tree_leaves((params, state, images))
+    out = _run_to_first_conv(closed.jaxpr, closed.consts, args)
+    if out is None:
+        raise ValueError("first_conv_output: the model computes no convolution (no conv_general_dilated)")
+    return np.asarray(out)
+
+
+def _closed_subjaxprs(params: dict) -> list:
+    subs = []
+    for value in params.values():
+        if hasattr(value, "jaxpr") and hasattr(value, "consts"):
+            subs.append(value)
+    return subs
+
+
+def _has_conv(jaxpr: Any) -> bool:
+    from jax.extend.core import jaxprs_in_params
+
+    for eqn in jaxpr.eqns:
+        if eqn.primitive.name == "conv_general_dilated":
+            return True
+        if any(_has_conv(getattr(s, "jaxpr", s)) for s in jaxprs_in_params(eqn.params)):
+            return True
+    return False
+
+
+def _run_to_first_conv(jaxpr: Any, consts: Sequence[Any], args: Sequence[Any]) -> Any:
+    for i, eqn in enumerate(jaxpr.eqns):
+        if eqn.primitive.name == "conv_general_dilated":
+            return _run_prefix(jaxpr, consts, args, i + 1, eqn.outvars)[0]
+        for sub in _closed_subjaxprs(eqn.params):
+            # A call (jit, custom_jvp/vjp, remat) whose body holds the conv: run up to it, then inside.
+            if len(sub.jaxpr.invars) == len(eqn.invars) and _has_conv(sub.jaxpr):
+                inputs = _run_prefix(jaxpr, consts, args, i, eqn.invars)
+                return _run_to_first_conv(sub.jaxpr, sub.consts, inputs)
+    return None
+
+
+def _run_prefix(jaxpr: Any, consts: Sequence[Any], args: Sequence[Any], n: int, outvars: Sequence[Any]) -> list:
+    """Evaluate the first ``n`` equations of ``jaxpr`` and return the values of ``outvars``."""
+    from jax.extend.core import ClosedJaxpr, Jaxpr, jaxpr_as_fun
+
+    debug = jaxpr.debug_info.with_unknown_names() if jaxpr.debug_info is not None else None
+    prefix = Jaxpr(jaxpr.constvars, jaxpr.invars, list(outvars), jaxpr.eqns[:n], jaxpr.effects, debug)
+    return list(jaxpr_as_fun(ClosedJaxpr(prefix, list(consts)))(*args))
+
+
+def plot_feature_maps(image: Any, maps: Any, path: str | os.PathLike, *,
+                      title: str = "first conv layer feature maps") -> str:
+    """The input ``image (H, W, C)`` next to each channel of ``maps (h, w, K)``, each panel scaled to its
+    own min–max (so a per-channel bias does not change the picture)."""
+    image, maps = np.asarray(image, dtype=np.float64), np.asarray(maps, dtype=np.float64)
+    if image.ndim != 3 or maps.ndim != 3:
+        raise ValueError(
+            f"plot_feature_maps: expected image (H, W, C) and maps (h, w, K), got {image.shape} and {maps.shape}"
+        )
+    k = maps.shape[-1]
+    rows, cols = _grid(k + 1)
+    fig = _figure(1.5 * cols + 0.5, 1.5 * rows + 0.6)
+    axes = np.atleast_1d(fig.subplots(rows, cols, squeeze=False)).ravel()
+    for ax in axes:
+        ax.set_axis_off()
+    shown = image if image.shape[-1] == 3 else image.mean(axis=-1)
+    axes[0].imshow(_normalize(shown), cmap=None if image.shape[-1] == 3 else "gray", interpolation="nearest")
+    axes[0].set_title("input", fontsize=8)
+    for i in range(k):
+        axes[i + 1].imshow(_normalize(maps[..., i]), cmap="viridis", interpolation="nearest")
+        axes[i + 1].set_title(str(i), fontsize=8)
+    fig.suptitle(f"{title} {tuple(maps.shape)}")
+    return _save(fig, path)
+
+
+def confusion_matrix(labels: Any, predictions: Any, num_classes: int) -> np.ndarray:
+    """``C[i, j]`` = number of examples of true class ``i`` predicted as ``j``; ``(num_classes, num_classes)``
+    int64. ``predictions`` may be class indices ``(N,)`` or scores ``(N, num_classes)`` (argmax)."""
+    labels = np.asarray(labels)
+    predictions = np.asarray(predictions)
+    if predictions.ndim == 2:
+        predictions = predictions.argmax(axis=-1)
+    if labels.shape != predictions.shape or labels.ndim != 1:
+        raise ValueError(
+            f"confusion_matrix: expected labels (N,) and predictions (N,) or (N, K), got {labels.shape} "
+            f"and {np.asarray(predictions).shape}"
+        )
+    for name, a in (("labels", labels), ("predictions", predictions)):
+        if a.size and (a.min() < 0 or a.max() >= num_classes):
+            raise ValueError(f"confusion_matrix: {name} must lie in [0, {num_classes}), got range "
+                             f"[{a.min()}, {a.max()}]")
+    cm = np.zeros((num_classes, num_classes), dtype=np.int64)
+    np.add.at(cm, (labels.astype(np.int64), predictions.astype(np.int64)), 1)
+    return cm
+
+
+def plot_confusion_matrix(cm: Any, path: str | os.PathLike, *, class_names: Sequence[str] | None = None,
+                          title: str = "confusion matrix") -> str:
+    """Heat map of ``cm[true, predicted]`` with the counts written in each cell."""
+    cm = np.asarray(cm)
+    if cm.ndim != 2 or cm.shape[0] != cm.shape[1]:
+        raise ValueError(f"plot_confusion_matrix: expected a square matrix, got shape {cm.shape}")
+    n = cm.shape[0]
+    names = list(class_names) if class_names is not None else [str(i) for i in range(n)]
+    if len(names) != n:
+        raise ValueError(f"plot_confusion_matrix: got {len(names)} class names for {n} classes")
+    side = max(4.0, 0.45 * n + 2)
+    fig = _figure(side + 1, side)
+    ax = fig.subplots()
+    im = ax.imshow(cm, cmap="Blues")
+    fig.colorbar(im, ax=ax, shrink=0.8)
+    if n <= 30:
+        threshold = cm.max() / 2 if cm.size else 0
+        for i in range(n):
+            for j in range(n):
+                ax.text(j, i, str(cm[i, j]), ha="center", va="center", fontsize=7,
+                        color="white" if cm[i, j] > threshold else "black")
+        ax.set_xticks(range(n), names, rotation=90 if max(map(len, names)) > 2 else 0)
+        ax.set_yticks(range(n), names)
+    total = cm.sum()
+    accuracy = np.trace(cm) / total if total else math.nan
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(f"{title} (accuracy {accuracy:.4f}, {total} examples)")
+    return _save(fig, path)
