@@ -50,3 +50,15 @@ def transposed_from_torch(weight: np.ndarray) -> np.ndarray:
 
 def random(shape, seed: int = 0, dtype=np.float32) -> np.ndarray:
     return np.random.default_rng(seed).standard_normal(shape).astype(dtype)
+
+
+def declared_shape(layer, input_shape, key=None):
+    """``layer.init``'s output shape under ``jax.eval_shape``: no parameter is drawn, nothing compiles."""
+    box = {}
+
+    def run(k):
+        box["out"], params, state = layer.init(k, input_shape)
+        return params, state
+
+    jax.eval_shape(run, jax.random.PRNGKey(0) if key is None else key)
+    return box["out"]

@@ -14,7 +14,7 @@ import torch
 from jcnn import initializers as inits
 from jcnn.layers import Conv, ConvTranspose
 from tests.helpers import assert_close, torch_conv_transpose_weight, torch_conv_weight
-from tests.layers._util import (hwio_from_torch, jax_forward_backward, random, torch_forward_backward,
+from tests.layers._util import (declared_shape, hwio_from_torch, jax_forward_backward, random, torch_forward_backward,
                                 transposed_from_torch)
 
 KEY = jax.random.PRNGKey(0)
@@ -130,8 +130,9 @@ def test_kernel_shapes_and_custom_initializers():
 
 def test_int_kernel_size_takes_its_rank_from_the_input():
     for shape, expected in [((2, 9, 3), (2, 7, 5)), ((2, 9, 9, 3), (2, 7, 7, 5)), ((1, 5, 5, 5, 3), (1, 3, 3, 3, 5))]:
-        out, params, _ = Conv(5, 3).init(KEY, shape)
-        assert out == expected and params["kernel"].shape == (3,) * (len(shape) - 2) + (3, 5)
+        params, _ = jax.eval_shape(lambda k: Conv(5, 3).init(k, shape)[1:], KEY)
+        assert declared_shape(Conv(5, 3), shape) == expected
+        assert params["kernel"].shape == (3,) * (len(shape) - 2) + (3, 5)
 
 
 def test_same_padding_flip_and_im2col():
@@ -165,6 +166,7 @@ def test_integer_input_computes_in_the_param_dtype():
     (lambda: Conv(4, 3, padding=-1), "Conv: padding must be non-negative"),
     (lambda: Conv(4, 3, padding=((1, -1), (0, 0))), "Conv: padding must be non-negative"),
     (lambda: Conv(4, 3, padding="FULL"), "Conv: unknown padding 'FULL'"),
+    (lambda: Conv(4, 3, padding=1.5), "Conv: padding must be an int, a sequence or 'SAME'/'VALID', got 1.5"),
     (lambda: Conv(4, 3, padding_mode="mirror"), "Conv: unknown padding_mode 'mirror'"),
     (lambda: Conv(4, 3, algorithm="fft"), "Conv: unknown algorithm 'fft'"),
     (lambda: Conv(4, 3, groups=3), "Conv: groups=3 must divide features=4"),
@@ -207,3 +209,43 @@ def test_channel_and_rank_mismatch_between_init_and_apply(layer):
         layer.apply(params, {}, jnp.ones((2, 6, 6, 5), jnp.float32), train=False)
     with pytest.raises(ValueError, match=rf"{name}: expected an input of rank 4 .*got shape \(2, 6, 3\)"):
         layer.apply(params, {}, jnp.ones((2, 6, 3), jnp.float32), train=False)
+
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+
+@settings(max_examples=25)
+@given(st.data())
+def test_declared_output_shape_and_errors_agree_with_torch(data):
+    """init's shape (eval_shape only, no compile) equals torch's output shape, and both reject the same configs."""
+    n = data.draw(st.integers(1, 3), "n")
+    transposed = data.draw(st.booleans(), "transposed")
+    ints = lambda lo, hi, name: tuple(data.draw(st.lists(st.integers(lo, hi), min_size=n, max_size=n), name))  # noqa: E731
+    size, kernel, stride = ints(1, 7, "size"), ints(1, 4, "kernel"), ints(1, 3, "stride")
+    padding, dilation = ints(0, 2, "padding"), ints(1, 2, "dilation")
+    groups = data.draw(st.sampled_from([1, 2]), "groups")
+    c_in, features = 2 * groups, 2 * groups
+    shape = (1, *size, c_in)
+    x = torch.zeros((1, c_in, *size))
+    if transposed:
+        out_pad = tuple(data.draw(st.integers(0, max(s, d) - 1), "output_padding") for s, d in zip(stride, dilation))
+        layer = ConvTranspose(features, kernel, stride=stride, padding=padding, output_padding=out_pad,
+                              dilation=dilation, groups=groups)
+        fn = getattr(torch.nn.functional, f"conv_transpose{n}d")
+        call = lambda: fn(x, torch.zeros((c_in, features // groups, *kernel)), stride=stride,  # noqa: E731
+                          padding=padding, output_padding=out_pad, dilation=dilation, groups=groups)
+    else:
+        layer = Conv(features, kernel, stride=stride, padding=padding, dilation=dilation, groups=groups)
+        fn = getattr(torch.nn.functional, f"conv{n}d")
+        call = lambda: fn(x, torch.zeros((features, c_in // groups, *kernel)), stride=stride,  # noqa: E731
+                          padding=padding, dilation=dilation, groups=groups)
+    try:
+        expected = call().shape
+        if 0 in expected:  # torch returns an empty output; jcnn rejects a non-positive size (DESIGN §2)
+            raise RuntimeError
+    except RuntimeError:
+        with pytest.raises(ValueError, match="Conv.*: input shape"):
+            declared_shape(layer, shape)
+        return
+    out = declared_shape(layer, shape)
+    assert out == (1, *expected[2:], features)

@@ -77,6 +77,8 @@ def test_errors():
     layer.init(KEY, (2, 2, 3))
     with pytest.raises(ValueError, match=r"Reshape: cannot reshape non-batch dims \(7,\)"):
         layer.apply({}, {}, jnp.ones((2, 7), jnp.float32), train=False)
+    with pytest.raises(ValueError, match=r"Reshape: expected an input with a batch dim, got shape \(\)"):
+        layer.apply({}, {}, jnp.ones((), jnp.float32), train=False)
     with pytest.raises(ValueError, match=r"Flatten: expected an input of rank >= 2 \(N, ...\), got shape \(4,\)"):
         Flatten.init(KEY, (4,))
     with pytest.raises(ValueError, match=r"Flatten: expected an input of rank >= 2"):
