@@ -253,7 +253,20 @@ def adam(
     """``torch.optim.Adam`` (``betas=(b1, b2)``): ``g ← g + wd·p`` (or ``p ← p·(1 − lr·wd)`` when
     decoupled); ``m ← b1·m + (1−b1)·g``; ``v ← b2·v + (1−b2)·g²`` (amsgrad: ``v̂ = max(v̂, v)``);
     ``p ← p − (lr/(1−b1ᵗ))·m / (√v/√(1−b2ᵗ) + eps)``."""
-    who = "adamw" if decoupled_weight_decay else "adam"
+    return _adam("adam", learning_rate, b1, b2, eps, weight_decay, amsgrad, decoupled_weight_decay, maximize)
+
+
+def _adam(
+    who: str,
+    learning_rate: ScalarOrSchedule,
+    b1: float,
+    b2: float,
+    eps: float,
+    weight_decay: float,
+    amsgrad: bool,
+    decoupled_weight_decay: bool,
+    maximize: bool,
+) -> Optimizer:
     lr0 = check_learning_rate(who, learning_rate)
     b1, b2 = _betas(who, b1, b2)
     eps = check_scalar(who, "eps", eps)
@@ -294,7 +307,7 @@ def adamw(
     maximize: bool = False,
 ) -> Optimizer:
     """``torch.optim.AdamW``: Adam with decoupled weight decay ``p ← p·(1 − lr·wd)`` before the step."""
-    return adam(learning_rate, b1, b2, eps, weight_decay, amsgrad, decoupled_weight_decay=True, maximize=maximize)
+    return _adam("adamw", learning_rate, b1, b2, eps, weight_decay, amsgrad, True, maximize)
 
 
 # ------------------------------------------------------------------------------------------- Adadelta
