@@ -44,9 +44,12 @@ def _run_both(layer, params, state, module, x, cot, train):
     """jcnn layer and torch module on the same input: outputs, grads w.r.t. x/scale/bias, new states."""
     module.train(train)
     module.zero_grad()
-    y, vjp, new_state = jax.vjp(lambda p, xx: layer.apply(p, state, xx, train=train), params, jnp.asarray(x),
-                                has_aux=True)
-    gp, gx = vjp(jnp.asarray(cot))
+    @jax.jit  # one compile per case instead of one per primitive
+    def forward_backward(params, state, x, cot):
+        y, vjp, new_state = jax.vjp(lambda p, xx: layer.apply(p, state, xx, train=train), params, x, has_aux=True)
+        return y, vjp(cot), new_state
+
+    y, (gp, gx), new_state = forward_backward(params, state, jnp.asarray(x), jnp.asarray(cot))
     xt = to_torch_layout(x).clone().requires_grad_(True)
     yt = module(xt)
     yt.backward(to_torch_layout(cot))

