@@ -75,8 +75,9 @@ def BatchNorm(momentum: float | None = 0.1, eps: float = 1e-5, affine: bool = Tr
 
     def apply(params: Params, state: State, x: Array, *, train: bool,
               key: PRNGKey | None = None) -> tuple[Array, State]:
-        if "scale" in params:
-            _check_channels("BatchNorm", x, params["scale"].shape[0])
+        ref = params.get("scale", state.get("mean"))
+        if ref is not None:
+            _check_channels("BatchNorm", x, ref.shape[0])
         scale, bias = params.get("scale"), params.get("bias")
         if track_running_stats and not train:
             y, _ = N.batch_norm(x, scale, bias, mean=state["mean"], var=state["var"], eps=eps)
@@ -144,6 +145,9 @@ def InstanceNorm(affine: bool = False, track_running_stats: bool = False, eps: f
     def apply(params: Params, state: State, x: Array, *, train: bool,
               key: PRNGKey | None = None) -> tuple[Array, State]:
         scale, bias = params.get("scale"), params.get("bias")
+        ref = params.get("scale", state.get("mean"))
+        if ref is not None:
+            _check_channels("InstanceNorm", x, ref.shape[0])
         if track_running_stats and not train:
             y, _ = N.instance_norm(x, scale, bias, mean=state["mean"], var=state["var"], eps=eps)
             return y, state

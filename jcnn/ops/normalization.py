@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from typing import NamedTuple, Sequence
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax

@@ -394,3 +394,11 @@ def test_apply_with_other_channels_raises():
         layer.apply(params, state, jnp.ones((4, 5)), train=True)
     with pytest.raises(TypeError, match="train"):
         layer.apply(params, state, jnp.ones((4, 3)))
+    plain = L.BatchNorm(affine=False)  # no params: the running statistics give the channels
+    _, params, state = plain.init(KEY, (4, 3))
+    with pytest.raises(ValueError, match=r"BatchNorm: expected an input \(N, \*spatial, 3\)"):
+        plain.apply(params, state, jnp.ones((4, 2, 5)), train=True)
+    inorm = L.InstanceNorm(track_running_stats=True)
+    _, params, state = inorm.init(KEY, (4, 5, 3))
+    with pytest.raises(ValueError, match=r"InstanceNorm: expected an input \(N, \*spatial, 3\)"):
+        inorm.apply(params, state, jnp.ones((4, 5, 2)), train=True)
