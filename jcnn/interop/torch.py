@@ -306,7 +306,8 @@ def import_state_dict(model: str | Layer, state_dict: Mapping[str, Any], *, inpu
             leaves[e.index] = jnp.zeros(template.shape, template.dtype)
             continue
         value = _from_torch(_to_numpy(state_dict[e.key]), e.conversion, e.layout)
-        leaves[e.index] = jnp.asarray(np.ascontiguousarray(value), dtype=template.dtype)
+        # A copy: torch's .numpy() shares the tensor's memory, and jnp.asarray may too on CPU.
+        leaves[e.index] = jnp.array(np.array(value, dtype=template.dtype), copy=True)
     return jax.tree_util.tree_unflatten(plan.params_def, p_leaves), jax.tree_util.tree_unflatten(plan.state_def, s_leaves)
 
 
@@ -350,14 +351,14 @@ def export_state_dict(model: str | Layer, params: Params, state: State, *, input
             value = np.zeros((), np.int64)
         else:
             value = np.asarray(trees[e.tree][e.index])
-            value = np.ascontiguousarray(_to_torch(value, e.conversion, e.layout))
+            value = np.array(_to_torch(value, e.conversion, e.layout), order="C")
             if e.key.endswith(_TRACKED):
                 value = value.astype(np.int64)
         out[e.key] = value
     if as_tensors:
         import torch
 
-        out = {k: torch.from_numpy(np.array(v)) for k, v in out.items()}
+        out = {k: torch.from_numpy(v) for k, v in out.items()}
     return out
 
 
