@@ -46,8 +46,9 @@ def _abstract_init(layer: Layer, input_shape: ShapeTree) -> tuple[ShapeTree, Any
     try:
         params, state = jax.eval_shape(run, key)
         return box["out"], params, state
-    except jax.errors.ConcretizationTypeError:
-        return layer.init(key, input_shape)
+    except (jax.errors.ConcretizationTypeError, jax.errors.TracerArrayConversionError,
+            jax.errors.TracerIntegerConversionError):
+        return layer.init(key, input_shape)  # an init that needs concrete values (e.g. NumPy on params)
 
 
 def _visit(layer: Layer, name: str, input_shape: ShapeTree, depth: int, rows: list[_Row]) -> ShapeTree:

@@ -62,3 +62,20 @@ def test_large_model_is_cheap_and_non_layer_is_an_error():
     assert f"Trainable params: {expected:,}" in text
     with pytest.raises(TypeError, match="summary: expected a jcnn Layer, got function"):
         jcnn.summary(Dense, (1, 3))
+
+
+def test_an_init_that_needs_concrete_values_falls_back_to_a_real_init():
+    import numpy as np
+
+    from jcnn.layers import make_layer
+
+    def init(key, shape):
+        w = jax.random.normal(key, (shape[-1], 2))
+        np.asarray(w)  # fails under eval_shape tracing
+        return shape[:-1] + (2,), {"w": w}, {}
+
+    def apply(params, state, x, *, train, key=None):
+        return x @ params["w"], state
+
+    text = jcnn.summary(serial(make_layer("numpy_init", init, apply)), (4, 3), print_fn=None)
+    assert "numpy_init" in text and "Trainable params: 6 " in text
