@@ -67,16 +67,13 @@ class _Geometry:
         return pads + [(0, 0)]
 
     def reduce(self, x: Array, init: float | int, computation: Callable[[Array, Array], Array]) -> Array:
-        y = lax.reduce_window(
+        return lax.reduce_window(
             x, np.array(init, dtype=x.dtype), computation,
             window_dimensions=(1, *self.window, 1),
             window_strides=(1, *self.stride, 1),
             padding=self.reduce_padding(),
             window_dilation=(1, *self.dilation, 1),
         )
-        expected = (x.shape[0], *self.out, x.shape[-1])
-        assert y.shape == expected, (y.shape, expected)
-        return y
 
 
 def _lowest(dtype) -> float | int:

@@ -54,7 +54,7 @@ def sigmoid(x) -> np.ndarray:
 
 
 def tanh(x) -> np.ndarray:
-    """``f(x) = (e^x − e^−x) / (e^x + e^−x)`` (seed §3.3), as ``(1 − e^−2|x|) / (1 + e^−2|x|)·sign(x)``."""
+    """``f(x) = (e^x − e^−x) / (e^x + e^−x)`` (seed §3.3), as ``sign(x)(1 − e^−2|x|)/(1 + e^−2|x|)``."""
     return _map(lambda v: math.copysign((1 - math.exp(-2 * abs(v))) / (1 + math.exp(-2 * abs(v))), v), x)
 
 
