@@ -51,6 +51,10 @@ def _abstract_init(layer: Layer, input_shape: ShapeTree) -> tuple[ShapeTree, Any
         return layer.init(key, input_shape)  # an init that needs concrete values (e.g. NumPy on params)
 
 
+def _signature(tree: Any) -> Any:
+    return jax.tree_util.tree_map(lambda a: (tuple(a.shape), str(a.dtype)), tree)
+
+
 def _visit(layer: Layer, name: str, input_shape: ShapeTree, depth: int, rows: list[_Row]) -> ShapeTree:
     out, params, state = _abstract_init(layer, input_shape)
     rows.append(_Row(depth, name, layer.kind, out, _count(params)[0], _count(state)[0]))
@@ -62,13 +66,48 @@ def _visit(layer: Layer, name: str, input_shape: ShapeTree, depth: int, rows: li
     elif children and layer.kind == "parallel":
         for (child_name, child), shape in zip(children, input_shape):
             _visit(child, child_name, shape, depth + 1, rows)
-    elif children:  # residual and any other wiring that feeds every child the same input
+    elif children and layer.kind == "residual":
         for child_name, child in children:
             _visit(child, child_name, input_shape, depth + 1, rows)
+    elif children:
+        _visit_unknown_wiring(children, input_shape, params, state, depth + 1, rows)
     return out
 
 
+def _visit_unknown_wiring(children: Any, input_shape: ShapeTree, params: Any, state: Any, depth: int,
+                          rows: list[_Row]) -> None:
+    """Children of a combinator whose wiring summary does not know (e.g. a model's own block).
+
+    Each child is fed the previous child's output (a chain) or else the block's input (a shortcut), and a
+    guess is kept only when the child's params and state then have exactly the shapes the block built for
+    it (its params are keyed by child names); otherwise the child's row shows its counts with shape ``?``.
+    """
+    previous: Any = input_shape
+    for child_name, child in children:
+        expected = None
+        if isinstance(params, dict) and isinstance(state, dict) and child_name in params and child_name in state:
+            expected = (_signature(params[child_name]), _signature(state[child_name]))
+        found = None
+        for guess in ([previous] if previous is not None else []) + [input_shape]:
+            try:
+                _, p, st = _abstract_init(child, guess)
+            except (ValueError, TypeError):
+                continue
+            if expected is None or (_signature(p), _signature(st)) == expected:
+                found = guess
+                break
+        if found is not None:
+            previous = _visit(child, child_name, found, depth, rows)
+        else:
+            previous = None
+            p = params.get(child_name) if isinstance(params, dict) else None
+            st = state.get(child_name) if isinstance(state, dict) else None
+            rows.append(_Row(depth, child_name, child.kind, None, _count(p)[0], _count(st)[0]))
+
+
 def _shape_text(shape: Any) -> str:
+    if shape is None:
+        return "?"
     if isinstance(shape, (tuple, list)) and shape and not all(isinstance(d, int) for d in shape):
         return "(" + ", ".join(_shape_text(s) for s in shape) + ")"
     return "(" + ", ".join("N" if (i == 0 and d == -1) else str(d) for i, d in enumerate(shape)) + ")"

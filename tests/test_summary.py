@@ -79,3 +79,25 @@ def test_an_init_that_needs_concrete_values_falls_back_to_a_real_init():
 
     text = jcnn.summary(serial(make_layer("numpy_init", init, apply)), (4, 3), print_fn=None)
     assert "numpy_init" in text and "Trainable params: 6 " in text
+
+
+def test_unknown_wiring_is_guessed_and_checked_against_the_params():
+    from jcnn.layers import make_layer
+
+    conv1, conv2, proj, odd = Conv(8, 3, stride=2, padding=1), Conv(8, 3, padding=1), Conv(8, 1, stride=2), Dense(2)
+
+    def init(key, shape):
+        k1, k2, k3, k4 = jax.random.split(key, 4)
+        o1, p1, s1 = conv1.init(k1, shape)
+        o2, p2, s2 = conv2.init(k2, o1)
+        _, p3, s3 = proj.init(k3, shape)  # a shortcut: fed the block's input
+        _, p4, s4 = odd.init(k4, (1, 5))  # fed something summary cannot guess
+        return o2, {"conv1": p1, "conv2": p2, "proj": p3, "odd": p4}, {"conv1": s1, "conv2": s2, "proj": s3, "odd": s4}
+
+    block = make_layer("my_block", init, lambda p, s, x, *, train, key=None: (x, s),
+                       children=(("conv1", conv1), ("conv2", conv2), ("proj", proj), ("odd", odd)))
+    rows = {line.split()[0]: line.split() for line in jcnn.summary(block, (1, 8, 8, 3), print_fn=None).splitlines()[3:7]}
+    assert rows["conv1"][2:] == ["(1,", "4,", "4,", "8)", "224", "0"]
+    assert rows["conv2"][2:] == ["(1,", "4,", "4,", "8)", "584", "0"]
+    assert rows["proj"][2:] == ["(1,", "4,", "4,", "8)", "32", "0"]
+    assert rows["odd"][2:] == ["?", "12", "0"]
