@@ -11,6 +11,7 @@ from jcnn.layers import __all__ as _layer_names
 __version__ = "0.1.0"
 
 # -- exports (each module adds its own line below) --
+from jcnn import train
 from jcnn import models
 from jcnn import checkpoint, data
 from jcnn import losses, metrics, optim
