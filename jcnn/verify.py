@@ -470,6 +470,13 @@ def select(checks: Sequence[Check], only: Sequence[str] = (), skip: Sequence[str
     return [c for c in chosen if full or not c.slow or (only and match(c, [p for p in only if p not in GROUPS]))]
 
 
+def _worst(a: float, b: float) -> float:
+    """``max(a, b)``, except that a NaN or inf on either side wins (``max`` would drop a NaN)."""
+    if not math.isfinite(a):
+        return a
+    return b if not math.isfinite(b) else max(a, b)
+
+
 def run_check(check: Check, seed: int = 0) -> Result:
     """Run one check; an exception is a failure whose message goes in ``error``."""
     start = time.perf_counter()
@@ -485,8 +492,8 @@ def run_check(check: Check, seed: int = 0) -> Result:
                 continue
             err = float(np.max(np.abs(a - e)))
             scale = float(np.max(np.abs(e)))
-            max_abs = max(max_abs, err)
-            max_rel = max(max_rel, err / scale if scale > 0 else err)
+            rel = err / scale if scale > 0 else err
+            max_abs, max_rel = _worst(max_abs, err), _worst(max_rel, rel)
         passed = bool(max_rel <= check.tolerance)  # NaN fails
         return Result(check.component, check.config, max_abs, max_rel, check.tolerance, passed,
                       time.perf_counter() - start)

@@ -1,0 +1,84 @@
+"""jcnn verify: a bounded run passes and writes its JSON table; a perturbed op fails loudly; selection."""
+
+import json
+
+import jax.numpy as jnp
+import pytest
+
+import jcnn
+from jcnn import verify
+
+# Every op, layer, loss, optimizer and schedule check, and the small zoo models (the big ones are covered
+# by tests/models and by the slow test below).
+BOUNDED = ["--skip", "models.resnet18", "models.mobilenet_v1", "models.mobilenet_v2", "models.vgg11_bn"]
+
+
+def test_bounded_run_passes_and_writes_json(tmp_path, capsys):
+    path = tmp_path / "verify.json"
+    assert verify.main(BOUNDED + ["--json", str(path)]) == 0
+    out = capsys.readouterr().out
+    for column in ("component", "configuration", "max abs err", "max rel err", "tolerance", "result"):
+        assert column in out
+    report = json.loads(path.read_text())
+    assert report["passed"] is True
+    components = {r["component"] for r in report["results"]}
+    assert {"ops.conv", "ops.conv_transpose", "layers.BatchNorm", "losses.softmax_cross_entropy", "optim.adam",
+            "optim.schedules.cosine_decay", "models.lenet5"} <= components
+    assert all(r["passed"] and r["max_rel_err"] <= r["tolerance"] for r in report["results"])
+
+
+@pytest.mark.slow
+def test_default_run_passes():
+    assert verify.main([]) == 0
+
+
+def test_a_perturbed_op_fails_loudly(monkeypatch, capsys, tmp_path):
+    original = jcnn.ops.conv
+    monkeypatch.setattr(jcnn.ops, "conv", lambda *a, **k: original(*a, **k) * (1 + 1e-3))
+    path = tmp_path / "v.json"
+    assert verify.main(["--only", "ops.conv", "ops.relu", "--json", str(path)]) == 1
+    out = capsys.readouterr().out
+    assert "FAIL" in out and "failed" in out
+    rows = json.loads(path.read_text())["results"]
+    assert all(not r["passed"] for r in rows if r["component"] == "ops.conv")
+    assert all(r["passed"] for r in rows if r["component"] == "ops.relu")
+
+
+def test_a_crashing_check_is_a_failure(monkeypatch, capsys):
+    def broken(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(jcnn.losses, "mse", broken)
+    assert verify.main(["--only", "losses.mse"]) == 1
+    assert "FAIL (RuntimeError: boom)" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("where", [0, 1])
+def test_nan_fails(where):
+    pairs = [(jnp.ones(3), jnp.ones(3))]
+    pairs.insert(where, (jnp.full(3, jnp.nan), jnp.ones(3)))
+    result = verify.run_check(verify.Check("ops.x", "nan", lambda rng: pairs))
+    assert not result.passed and result.max_rel != result.max_rel
+
+
+def test_selection(capsys):
+    checks = verify.all_checks()
+    names = {c.component for c in checks}
+    assert {"models." + m for m in jcnn.models.MODELS} <= names
+    ops = verify.select(checks, ["ops"])
+    assert ops and all(c.component.startswith("ops.") for c in ops)
+    assert {c.component for c in verify.select(checks, ["optim.ada*"])} == {"optim.adagrad", "optim.adadelta",
+                                                                            "optim.adam", "optim.adamw", "optim.adamax"}
+    default = verify.select(checks)
+    assert "models.resnet50" not in {c.component for c in default}
+    assert "models.resnet50" in {c.component for c in verify.select(checks, full=True)}
+    assert [c.component for c in verify.select(checks, ["models.resnet50"])] == ["models.resnet50"]
+    assert not any(c.component.startswith("losses") for c in verify.select(checks, skip=["losses"]))
+    assert verify.main(["--only", "models", "--list"]) == 0
+    listed = capsys.readouterr().out
+    assert "models.lenet5" in listed and "models.resnet50" not in listed
+
+
+def test_no_match_is_an_error(capsys):
+    assert verify.main(["--only", "nothing.here"]) == 1
+    assert "no check matches --only nothing.here" in capsys.readouterr().err
