@@ -185,10 +185,15 @@ def evaluate(eval_step: Callable[..., dict], params: Params, state: State, image
 def predict(model: Layer, params: Params, state: State, images: Any, *, batch_size: int = 1000) -> np.ndarray:
     """Logits ``(N, num_classes)`` of ``model`` in eval mode, as NumPy, computed in batches."""
     batch_size = _check_batch_size("predict", batch_size)
-    fn = jax.jit(lambda p, s, x: model.apply(p, s, x, train=False)[0])
+    fn = _predict_fn(model)
     outs = [np.asarray(fn(params, state, jnp.asarray(images[i:i + batch_size])))
             for i in range(0, len(images), batch_size)]
     return np.concatenate(outs, axis=0)
+
+
+@functools.lru_cache(maxsize=32)
+def _predict_fn(model: Layer) -> Callable[..., Array]:
+    return jax.jit(lambda p, s, x: model.apply(p, s, x, train=False)[0])
 
 
 def write_metrics(out_dir: str | os.PathLike, history: Sequence[dict], summary: dict) -> None:
@@ -310,11 +315,13 @@ def fit(model: Layer, optimizer: Any, train_data: tuple[Any, Any], test_data: tu
         seen = 0
         bar = bar_cls(total=steps_per_epoch, desc=f"epoch {epoch + 1}/{epochs}", unit="step",
                       leave=False, file=sys.stderr, dynamic_ncols=True) if bar_cls else None
+        first_step = int(train_state.step) + 1
         for batch_index, (xb, yb) in enumerate(
                 batches(train_x, train_y, batch_size, seed=seed, epoch=epoch, shuffle=True, drop_last=True)):
-            global_step = int(train_state.step) + 1
+            global_step = first_step + batch_index
             train_state, m = train_step(train_state, jnp.asarray(xb), jnp.asarray(yb))
-            if not bool(m["finite"]):
+            m = jax.device_get(m)  # one transfer: the guard needs it now, the progress bar too
+            if not m["finite"]:
                 kept = (f"the last good checkpoint (epoch {history[-1]['epoch']}) is kept at {ckpt_path}"
                         if ckpt_path and history else "no checkpoint was written")
                 stop_reason = (f"stopped: non-finite loss or gradient at step {global_step} (epoch {epoch + 1}, "
