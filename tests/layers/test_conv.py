@@ -41,7 +41,7 @@ def test_conv_matches_torch_forward_and_gradients(shape, features, kernel, kwarg
     with torch.no_grad():
         module.weight.copy_(torch_conv_weight(np.asarray(params["kernel"])))
         if use_bias:
-            module.bias.copy_(torch.from_numpy(np.asarray(params["bias"])))
+            module.bias.copy_(torch.from_numpy(np.array(params["bias"])))
     x = random(shape, 1)
     cot = random(out_shape, 2)
     y, gp, gx = jax_forward_backward(layer, params, x, cot)
@@ -75,7 +75,7 @@ def test_conv_transpose_matches_torch_forward_and_gradients(shape, features, ker
     with torch.no_grad():
         module.weight.copy_(torch_conv_transpose_weight(np.asarray(params["kernel"])))
         if use_bias:
-            module.bias.copy_(torch.from_numpy(np.asarray(params["bias"])))
+            module.bias.copy_(torch.from_numpy(np.array(params["bias"])))
     x = random(shape, 3)
     cot = random(out_shape, 4)
     y, gp, gx = jax_forward_backward(layer, params, x, cot)
