@@ -23,6 +23,7 @@ torch itself is imported only for ``as_tensors=True``; tensors passed in are rea
 from __future__ import annotations
 
 import math
+from collections import OrderedDict
 from typing import Any, Mapping, NamedTuple
 
 import jax
@@ -218,6 +219,25 @@ def _plan(name: str, layer: Layer, input_shape: ShapeTree) -> _Plan:
     return _Plan(name, entries, p_def, s_def, [leaf for _, leaf in p_leaves], [leaf for _, leaf in s_leaves])
 
 
+_PLANS: OrderedDict[Any, _Plan] = OrderedDict()
+
+
+def _cached_plan(key: Any, name: str, layer: Layer, input_shape: ShapeTree) -> _Plan:
+    """:func:`_plan`, remembered for the 16 latest (model, input shape) pairs: tracing a zoo model takes
+    seconds and a round trip needs its plan twice."""
+    try:
+        hash(key)
+    except TypeError:
+        return _plan(name, layer, input_shape)
+    if key in _PLANS:
+        _PLANS.move_to_end(key)
+        return _PLANS[key]
+    plan = _PLANS[key] = _plan(name, layer, input_shape)
+    if len(_PLANS) > 16:
+        _PLANS.popitem(last=False)
+    return plan
+
+
 def _to_numpy(value: Any) -> np.ndarray:
     if hasattr(value, "detach"):  # a torch tensor; bfloat16 has no NumPy dtype
         value = value.detach().cpu()
@@ -228,9 +248,9 @@ def _to_numpy(value: Any) -> np.ndarray:
 
 
 def _resolve(model: str | Layer, input_shape: ShapeTree | None, model_kwargs: dict[str, Any],
-             shape_of: Any, caller: str) -> tuple[str, Layer, ShapeTree]:
-    """The layer and the input shape to trace: a zoo name (classes and channels read through ``shape_of(torch
-    key)`` unless given) or a Layer with its ``input_shape``."""
+             shape_of: Any, caller: str) -> _Plan:
+    """The plan of the layer and input shape to trace: a zoo name (classes and channels read through
+    ``shape_of(torch key)`` unless given) or a Layer with its ``input_shape``."""
     if isinstance(model, str):
         from jcnn.models import MODELS, get_model
 
@@ -247,7 +267,7 @@ def _resolve(model: str | Layer, input_shape: ShapeTree | None, model_kwargs: di
         layer = get_model(model, **kwargs)
         if input_shape is None:
             input_shape = (1, *info.input_size, kwargs["in_channels"])
-        return model, layer, input_shape
+        return _cached_plan((model, tuple(sorted(kwargs.items())), input_shape), model, layer, input_shape)
     if not isinstance(model, Layer):
         raise TypeError(f"{caller}: model must be a zoo name or a Layer, got {type(model).__name__}")
     if model_kwargs:
@@ -255,7 +275,7 @@ def _resolve(model: str | Layer, input_shape: ShapeTree | None, model_kwargs: di
     if input_shape is None:
         raise ValueError(f"{caller}: a Layer needs input_shape=(N, *spatial, C) to trace its params "
                          "(the shapes decide the flatten order before dense layers)")
-    return model.kind, model, input_shape
+    return _cached_plan((model, input_shape), model.kind, model, input_shape)
 
 
 # ---------------------------------------------------------------------------------------------- public
@@ -278,8 +298,8 @@ def import_state_dict(model: str | Layer, state_dict: Mapping[str, Any], *, inpu
     def shape_of(key: str) -> tuple[int, ...] | None:
         return tuple(state_dict[key].shape) if key in state_dict else None
 
-    name, layer, input_shape = _resolve(model, input_shape, model_kwargs, shape_of, "import_state_dict")
-    plan = _plan(name, layer, input_shape)
+    plan = _resolve(model, input_shape, model_kwargs, shape_of, "import_state_dict")
+    name = plan.name
     problems = []
     expected = {e.key for e in plan.entries}
     for e in plan.entries:
@@ -330,8 +350,8 @@ def export_state_dict(model: str | Layer, params: Params, state: State, *, input
             node = node[p]
         return _torch_shape(tuple(node.shape), "conv" if node.ndim >= 3 else "linear")
 
-    name, layer, input_shape = _resolve(model, input_shape, model_kwargs, shape_of, "export_state_dict")
-    plan = _plan(name, layer, input_shape)
+    plan = _resolve(model, input_shape, model_kwargs, shape_of, "export_state_dict")
+    name = plan.name
     trees = {}
     for what, tree, treedef, templates in (("params", params, plan.params_def, plan.params_leaves),
                                            ("state", state, plan.state_def, plan.state_leaves)):
@@ -365,8 +385,8 @@ def export_state_dict(model: str | Layer, params: Params, state: State, *, input
 def torch_shapes(model: str | Layer, *, input_shape: ShapeTree | None = None,
                  **model_kwargs: Any) -> dict[str, tuple[int, ...]]:
     """The torch ``state_dict`` keys of ``model`` and their shapes, without building any weights."""
-    name, layer, input_shape = _resolve(model, input_shape, model_kwargs, lambda key: None, "torch_shapes")
-    return {e.key: _torch_shape(e.jcnn_shape, e.conversion) for e in _plan(name, layer, input_shape).entries}
+    plan = _resolve(model, input_shape, model_kwargs, lambda key: None, "torch_shapes")
+    return {e.key: _torch_shape(e.jcnn_shape, e.conversion) for e in plan.entries}
 
 
 __all__ = ["import_state_dict", "export_state_dict", "torch_shapes"]
