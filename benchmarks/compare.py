@@ -1,0 +1,161 @@
+"""Time the same models as jcnn, raw ``lax``, Flax NNX, Equinox and PyTorch eager, in one process.
+
+    python -m benchmarks.compare            # full run (make bench)
+    python -m benchmarks.compare --quick    # a few steps each, under 3 minutes
+
+For every model (LeNet-5 on 32×32×1 at batch 128, ResNet-18 and MobileNet v2 on 32×32×3 at batch 64)
+and implementation: train-step images/s (median of per-step times after warm-up, each step blocked on),
+compile time of the jitted step, batch-1 inference latency (median), and the temporary bytes of the
+compiled step (``compiled.memory_analysis()``). The implementations of a model take turns round by round,
+so a slow patch of a shared machine hits them alike. Prints a table with ratios to raw ``lax`` and
+writes ``benchmarks/results/latest.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import importlib
+import json
+import os
+import platform
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+IMPLS = ("jcnn", "raw", "flax", "equinox", "torch", "torch_cl")
+MODULES = {"jcnn": "jcnn_models", "raw": "raw_lax", "flax": "flax_nnx", "equinox": "equinox_models",
+           "torch": "torch_models", "torch_cl": "torch_models"}
+# model → (batch, image size)
+SETTINGS = {"lenet5": (128, 32), "resnet18": (64, 32), "mobilenet_v2": (64, 32)}
+RESULTS = Path(__file__).parent / "results" / "latest.json"
+
+
+def build(impl: str, model: str, batch: int, size: int) -> Any:
+    module = importlib.import_module(f"benchmarks.impls.{MODULES[impl]}")
+    if impl == "torch_cl":
+        return module.build(model, batch, size, channels_last=True)
+    return module.build(model, batch, size)
+
+
+def timed(fn: Any, n: int) -> list[float]:
+    out = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        fn()
+        out.append(time.perf_counter() - t0)
+    return out
+
+
+def run_model(model: str, impls: list[str], rounds: int, steps: int, warmup: int, latency_calls: int,
+              log: Any) -> list[dict]:
+    batch, size = SETTINGS[model]
+    built = {}
+    for impl in impls:
+        t0 = time.perf_counter()
+        built[impl] = build(impl, model, batch, size)
+        timed(built[impl].step, warmup)
+        timed(built[impl].infer, 2)
+        log(f"  built {impl:9s} {model} in {time.perf_counter() - t0:5.1f}s")
+    step_times: dict[str, list[float]] = {i: [] for i in impls}
+    lat_times: dict[str, list[float]] = {i: [] for i in impls}
+    for _ in range(rounds):
+        for impl in impls:
+            step_times[impl] += timed(built[impl].step, steps)
+            lat_times[impl] += timed(built[impl].infer, latency_calls)
+    rows = []
+    for impl in impls:
+        step = statistics.median(step_times[impl])
+        rows.append({"impl": impl, "model": model, "batch": batch, "image_size": size,
+                     "imgs_per_s": batch / step, "step_ms": 1e3 * step,
+                     "step_ms_iqr": 1e3 * _iqr(step_times[impl]), "steps_timed": len(step_times[impl]),
+                     "compile_s": built[impl].compile_s, "latency_ms": 1e3 * statistics.median(lat_times[impl]),
+                     "temp_bytes": built[impl].temp_bytes})
+    return rows
+
+
+def _iqr(values: list[float]) -> float:
+    if len(values) < 4:
+        return 0.0
+    q = statistics.quantiles(values, n=4)
+    return q[2] - q[0]
+
+
+def versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for name in ("jax", "jaxlib", "flax", "equinox", "optax", "torch", "numpy"):
+        try:
+            out[name] = importlib.import_module(name).__version__
+        except ImportError:
+            pass
+    return out
+
+
+def machine() -> str:
+    import jax
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{cpu}, {os.cpu_count()} cores, jax backend {jax.default_backend()}, {platform.system()} {platform.release()}"
+
+
+def ratio(a: float | None, b: float | None) -> str:
+    return f"{a / b:.2f}" if a and b else "-"
+
+
+def table(rows: list[dict]) -> str:
+    """A markdown table: one line per (model, impl), throughput ratios to raw lax and to jcnn."""
+    lines = ["| model | impl | imgs/s | ×raw | jcnn/impl | compile s | b1 latency ms | temp MiB |",
+             "|---|---|---:|---:|---:|---:|---:|---:|"]
+    for model in dict.fromkeys(r["model"] for r in rows):
+        group = {r["impl"]: r for r in rows if r["model"] == model}
+        raw = group.get("raw", {}).get("imgs_per_s")
+        jc = group.get("jcnn", {}).get("imgs_per_s")
+        for impl, r in group.items():
+            comp = f"{r['compile_s']:.1f}" if r["compile_s"] is not None else "-"
+            mem = f"{r['temp_bytes'] / 2**20:.1f}" if r["temp_bytes"] is not None else "-"
+            lines.append(f"| {model} | {impl} | {r['imgs_per_s']:.0f} | {ratio(r['imgs_per_s'], raw)} | "
+                         f"{ratio(jc, r['imgs_per_s'])} | {comp} | {r['latency_ms']:.2f} | {mem} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="few steps per implementation (< 3 minutes)")
+    parser.add_argument("--models", nargs="+", default=list(SETTINGS), choices=list(SETTINGS))
+    parser.add_argument("--impls", nargs="+", default=list(IMPLS), choices=list(IMPLS))
+    parser.add_argument("--rounds", type=int, default=None, help="rounds of interleaved timing")
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args(argv)
+    rounds = args.rounds or (2 if args.quick else 5)
+    steps, warmup, calls = (3, 1, 5) if args.quick else (6, 3, 20)
+
+    def log(msg: str) -> None:
+        print(msg, flush=True)
+
+    start = time.perf_counter()
+    rows = []
+    for model in args.models:
+        log(f"{model}: batch {SETTINGS[model][0]}, {SETTINGS[model][1]}x{SETTINGS[model][1]}")
+        rows += run_model(model, args.impls, rounds, steps, warmup, calls, log)
+    result = {"rows": rows, "versions": versions(), "machine": machine(),
+              "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+              "mode": "quick" if args.quick else "full", "rounds": rounds, "steps_per_round": steps,
+              "wall_s": time.perf_counter() - start}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=1) + "\n")
+    log("")
+    log(table(rows))
+    log(f"\n{result['date']} · {result['machine']}\n{result['versions']}\nwall {result['wall_s']:.0f}s → {args.out}")
+    return result
+
+
+if __name__ == "__main__":
+    main()
