@@ -35,19 +35,23 @@ def randomize_buffers(module: torch.nn.Module, seed: int = 0) -> None:
 
 def compare_with_twin(name: str, *, hw: int = 32, batch: int = 4, in_channels: int = 3, num_classes: int = 10,
                       model_kw: dict | None = None, twin_kw: dict | None = None, train: bool = True,
-                      seed: int = 0) -> None:
+                      seed: int = 0, float64_grads: bool = False) -> None:
     """Assert jcnn ``name`` equals its torch twin (eval logits; with ``train`` also train-mode logits, new
     running statistics and every parameter's gradient of the mean cross-entropy), within ``RTOL``.
 
     ReLU and max pooling have discontinuous derivatives: where two entries of a pooling window tie to
     within float32 rounding, either framework may route the window's gradient to the other entry, an
     O(1) change of that entry's gradient (measured: one such window among 8192 at VGG's 4×4 stage gives
-    7e-3). ``seed`` picks inputs without such a near-tie; a float64 run would not need it."""
+    7e-3). ``seed`` picks inputs without such a near-tie; a float64 run would not need it.
+
+    ``float64_grads`` checks the gradients in float64 (both sides, to ``1e-8``) instead: for ResNet-50,
+    train-mode BatchNorm over a small batch makes float32 gradients ill-conditioned in any framework
+    (measured: torch's own float32 gradients are 0.2 off its float64 ones, jcnn's likewise)."""
     model_kw, twin_kw = model_kw or {}, twin_kw or {}
     torch.manual_seed(0)
     net = twin(name, num_classes, in_channels, **twin_kw)
     randomize_buffers(net)
-    sd = net.state_dict()
+    sd = {k: v.clone() for k, v in net.state_dict().items()}
     params, state = import_state_dict(name, sd, input_shape=(1, hw, hw, in_channels), **model_kw)
     model = get_model(name, num_classes=num_classes, in_channels=in_channels, **model_kw)
     rng = np.random.default_rng(seed)
@@ -83,6 +87,16 @@ def compare_with_twin(name: str, *, hw: int = 32, batch: int = 4, in_channels: i
             err = rel_error(got_sd[key], buf.numpy())
             assert err <= RTOL, f"{name} {key} after a training step: relative error {err:.2e}"
 
+    tolerance = RTOL
+    if float64_grads:
+        tolerance = 1e-8
+        grads, _ = jax.jit(jax.grad(loss_fn, has_aux=True))(
+            jax.tree_util.tree_map(lambda a: a.astype(jnp.float64), params), state, x.astype(np.float64), labels)
+        net = twin(name, num_classes, in_channels, **twin_kw).double()
+        net.load_state_dict(sd)
+        net.train()
+        out = net(to_torch_layout(x.astype(np.float64)))
+        torch.nn.functional.cross_entropy(out, torch.from_numpy(labels)).backward()
     got = export_state_dict(name, grads, state, input_shape=(1, hw, hw, in_channels), **model_kw)
     named = dict(net.named_parameters())
     assert set(named) <= set(got)
@@ -94,7 +108,7 @@ def compare_with_twin(name: str, *, hw: int = 32, batch: int = 4, in_channels: i
         e = p.grad.numpy().astype(np.float64)
         diff = float(np.max(np.abs(got[key] - e)))
         err = diff / max(float(np.max(np.abs(e))), floor)
-        assert err <= RTOL, f"{name} d loss / d {key}: relative error {err:.2e}"
+        assert err <= tolerance, f"{name} d loss / d {key}: relative error {err:.2e}"
 
 
 def round_trip(name: str, *, hw: int = 32, in_channels: int = 3, num_classes: int = 10,

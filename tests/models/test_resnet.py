@@ -14,11 +14,15 @@ def test_resnet18_matches_torch_twin():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["resnet34", "resnet50"])
-def test_deeper_resnets_match_torch_twins(name):
+def test_resnet34_matches_torch_twin():
     # 64×64: at 32×32 the last stage is 1×1 and train-mode BatchNorm over the batch alone is ill-conditioned
     # in float32 (ResNet-50's train logits: 1e-3 at 32×32, both frameworks off float64 alike).
-    compare_with_twin(name, hw=64)
+    compare_with_twin("resnet34", hw=64)
+
+
+@pytest.mark.slow
+def test_resnet50_matches_torch_twin():
+    compare_with_twin("resnet50", hw=64, float64_grads=True)
 
 
 @pytest.mark.slow
