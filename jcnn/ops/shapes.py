@@ -11,19 +11,22 @@ IntOrSeq = Union[int, Sequence[int]]
 
 def _one(i: int, k: int, s: int, lo: int, hi: int, d: int, ceil_mode: bool) -> int:
     span = i + lo + hi - d * (k - 1) - 1
-    if span < 0:
+    if not ceil_mode:
+        out = span // s + 1
+    else:
+        # torch: round up, then drop a last window that would start in the high padding. A window
+        # larger than the padded input can still give one output here, as in torch.
+        out = -(-span // s) + 1
+        if (out - 1) * s >= i + lo:
+            out -= 1
+    if out <= 0:
+        rounding = "ceil" if ceil_mode else "floor"
         raise ValueError(
-            "output_size: non-positive output size: (I + P_low + P_high - D*(K - 1) - 1)/S + 1 with "
-            f"I={i}, P_low={lo}, P_high={hi}, D={d}, K={k}, S={s} gives "
-            f"({i} + {lo} + {hi} - {d}*({k} - 1) - 1)/{s} + 1 = {span}/{s} + 1 <= 0; "
+            f"output_size: non-positive output size: {rounding}((I + P_low + P_high - D*(K - 1) - 1)/S) + 1 "
+            f"with I={i}, P_low={lo}, P_high={hi}, D={d}, K={k}, S={s} gives "
+            f"{rounding}(({i} + {lo} + {hi} - {d}*({k} - 1) - 1)/{s}) + 1 = {out} <= 0; "
             "the (dilated) kernel is larger than the padded input"
         )
-    if not ceil_mode:
-        return span // s + 1
-    out = -(-span // s) + 1
-    # torch: the last window must start inside the input or the low padding.
-    if (out - 1) * s >= i + lo:
-        out -= 1
     return out
 
 

@@ -55,11 +55,12 @@ def test_matches_torch_conv_shapes(i, k, s, p, d):
 def test_matches_torch_max_pool_with_ceil_mode(i, k, s, p, d, ceil_mode):
     p = min(p, k // 2)  # torch: pad should be at most half of the kernel size
     x = torch.zeros(1, 1, i)
-    if i + 2 * p - d * (k - 1) - 1 < 0:
+    try:
+        expected = F.max_pool1d(x, k, s, p, d, ceil_mode=ceil_mode).shape[-1]
+    except RuntimeError:  # torch: "Output size is too small"
         with pytest.raises(ValueError, match="non-positive output size"):
             output_size(i, k, s, p, d, ceil_mode)
         return
-    expected = F.max_pool1d(x, k, s, p, d, ceil_mode=ceil_mode).shape[-1]
     assert output_size(i, k, s, p, d, ceil_mode) == expected
 
 
@@ -68,6 +69,14 @@ def test_ceil_mode_drops_a_window_starting_in_the_high_padding():
     # the one at 5 starts in the high padding (>= I + P_low − 1 + 1), so torch keeps 3.
     assert output_size(5, 2, 2, 1, ceil_mode=True) == 3
     assert output_size(6, 3, 2, 0, ceil_mode=True) == 3  # floor gives 2; the last window overhangs by 1
+
+
+def test_ceil_mode_allows_a_window_larger_than_the_input_as_torch():
+    # I=1, K=2, S=2: floor mode has no complete window; ceil mode keeps the one starting at 0.
+    assert output_size(1, 2, 2, ceil_mode=True) == 1
+    assert F.avg_pool1d(torch.zeros(1, 1, 1), 2, 2, ceil_mode=True).shape[-1] == 1
+    with pytest.raises(ValueError, match=r"ceil\(\(1 \+ 0 \+ 0 - 1\*\(4 - 1\) - 1\)/2\) \+ 1 = 0 <= 0"):
+        output_size(1, 4, 2, ceil_mode=True)
 
 
 def test_same_and_valid_strings():
@@ -79,7 +88,7 @@ def test_same_and_valid_strings():
 @pytest.mark.parametrize("args, kwargs, error, match", [
     ((3, 5), {}, ValueError,
      r"output_size: non-positive output size: .* I=3, P_low=0, P_high=0, D=1, K=5, S=1 gives "
-     r"\(3 \+ 0 \+ 0 - 1\*\(5 - 1\) - 1\)/1 \+ 1 = -2/1 \+ 1 <= 0"),
+     r"floor\(\(3 \+ 0 \+ 0 - 1\*\(5 - 1\) - 1\)/1\) \+ 1 = -1 <= 0"),
     ((3, 3), {"dilation": 2, "padding": (0, 1)}, ValueError, r"I=3, P_low=0, P_high=1, D=2, K=3, S=1"),
     ((0, 1), {}, ValueError, r"output_size: input size must be >= 1, got 0"),
     (((4, -1), 1), {}, ValueError, r"output_size: input size must be >= 1, got \(4, -1\)"),
