@@ -76,7 +76,7 @@ def with_policy(layer: Layer, policy: str | Policy) -> Layer:
             lambda new, old: new.astype(old.dtype) if hasattr(old, "dtype") else new, new_state, state)
         return cast_floating(y, pol.output_dtype), new_state
 
-    return make_layer(layer.kind, init, apply)
+    return make_layer(layer.kind, init, apply, children=layer.children)
 
 
 def all_finite(tree: Any) -> Array:

@@ -40,7 +40,7 @@ def remat(layer: Layer, *, backend: str | None = None) -> Layer:
             return jax.checkpoint(run)(params, state, x, key)
         return _recompute_on_backward(run)(params, state, x, key)
 
-    return make_layer(layer.kind, init, apply)
+    return make_layer(layer.kind, init, apply, children=layer.children)
 
 
 def _recompute_on_backward(run: Any) -> Any:
