@@ -10,6 +10,7 @@ Bad input exits with status 2 (arguments) or 1 (data, files) and one line on std
 from __future__ import annotations
 
 import argparse
+import functools
 import math
 import os
 import sys
@@ -19,15 +20,16 @@ from typing import Any, Sequence
 DEFAULTS = {
     "model": "lenet5",
     "dataset": "digits",
-    "epochs": 30,
+    "epochs": 40,
     "batch_size": 32,
-    "optimizer": "adam",
+    "optimizer": "adamw",
     "schedule": "cosine",
     "seed": 0,
 }
 # Per-optimizer learning rates used when --lr is not given.
-DEFAULT_LR = {"sgd": 0.1, "momentum": 0.05, "nesterov": 0.05, "adagrad": 0.05, "rmsprop": 1e-3, "adam": 2e-3,
-              "adamw": 2e-3, "adamax": 4e-3, "nadam": 2e-3, "adadelta": 1.0}
+DEFAULT_LR = {"sgd": 0.1, "momentum": 0.05, "nesterov": 0.05, "adagrad": 0.05, "rmsprop": 1e-3, "adam": 3e-3,
+              "adamw": 3e-3, "adamax": 4e-3, "nadam": 3e-3, "adadelta": 1.0}
+DEFAULT_WEIGHT_DECAY = {"adamw": 0.05}
 OPTIMIZERS = tuple(DEFAULT_LR)
 SCHEDULES = ("constant", "cosine", "warmup-cosine", "step", "exponential", "one-cycle")
 # Random-crop padding in pixels of the model's input (digits: 2 px at 32x32 is half a pixel at 8x8).
@@ -114,8 +116,9 @@ def _add_train_arguments(p: argparse.ArgumentParser) -> None:
     o.add_argument("--schedule", default=DEFAULTS["schedule"], choices=SCHEDULES, metavar="NAME",
                    help=f"learning-rate schedule over the whole run, one of {', '.join(SCHEDULES)}; "
                         "default %(default)s")
-    o.add_argument("--weight-decay", type=_float(0.0, open_low=False), default=0.0, metavar="WD",
-                   help="L2 weight decay (decoupled for adamw); default %(default)s")
+    o.add_argument("--weight-decay", type=_float(0.0, open_low=False), metavar="WD",
+                   help="weight decay: decoupled for adamw (default 0.05), L2 added to the gradient for "
+                        "the others (default 0)")
     o.add_argument("--patience", type=_positive_int, metavar="N",
                    help="early stopping: stop after N epochs without a better test accuracy; default off")
     r = p.add_argument_group("run")
@@ -183,7 +186,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``jcnn`` console script; returns the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
     command = next((a for a in argv if not a.startswith("-")), None)
-    parser = build_parser(with_verify=command == "verify")
+    try:
+        parser = build_parser(with_verify=command == "verify")
+    except ImportError as exc:  # jcnn verify needs torch, which is not a dependency of jcnn
+        print(f"jcnn verify: error: {_one_line(exc)} (jcnn verify needs PyTorch: pip install torch)",
+              file=sys.stderr)
+        return 1
     args = parser.parse_args(argv)
     prog = f"jcnn {args.command}"
     try:
@@ -305,6 +313,9 @@ def run_train(args: argparse.Namespace) -> int:
         if not os.path.isfile(resume):
             raise CLIError(f"--resume: no checkpoint at {resume!r}; train first with --out {out}")
     lr = args.lr if args.lr is not None else DEFAULT_LR[args.optimizer]
+    weight_decay = args.weight_decay
+    if weight_decay is None:
+        weight_decay = DEFAULT_WEIGHT_DECAY.get(args.optimizer, 0.0)
 
     t0 = time.perf_counter()
     ds = jdata.load_dataset(dataset, args.data_dir)
@@ -315,22 +326,23 @@ def run_train(args: argparse.Namespace) -> int:
     channels = train_x.shape[-1]
     if len(train_x) < args.batch_size:
         raise CLIError(f"--batch-size {args.batch_size} is larger than the {len(train_x)} training images")
-    model = _build_model(args.model, ds.num_classes, channels)
+    model = _build_model(args.model, int(ds.num_classes), int(channels))
     steps_per_epoch = len(train_x) // args.batch_size
     schedule = make_schedule(args.schedule, lr, args.epochs * steps_per_epoch, steps_per_epoch)
-    optimizer = make_optimizer(args.optimizer, schedule, weight_decay=args.weight_decay)
+    optimizer = make_optimizer(args.optimizer, schedule, weight_decay=weight_decay)
     padding = CROP_PADDING.get(dataset, 0) if args.crop_padding is None else args.crop_padding
     augment_fn = _augment_fn(dataset, padding) if args.augment else None
     early = EarlyStopping("test_accuracy", args.patience) if args.patience else None
     config = {"model": args.model, "dataset": dataset, "epochs": args.epochs, "batch_size": args.batch_size,
               "optimizer": args.optimizer, "lr": lr, "schedule": args.schedule,
-              "weight_decay": args.weight_decay, "augment": bool(args.augment),
+              "weight_decay": weight_decay, "augment": bool(args.augment),
               "crop_padding": padding if args.augment else 0, "seed": args.seed,
               "input_shape": [int(d) for d in train_x.shape[1:]], "num_classes": int(ds.num_classes),
               "train_images": int(len(train_x)), "test_images": int(len(test_x))}
     print(f"jcnn train: {args.model} on {dataset} ({len(train_x)} train / {len(test_x)} test images, "
           f"{native[0]}x{native[1]} -> {size[0]}x{size[1]}x{channels}), {args.optimizer} lr {lr:g} "
-          f"{args.schedule}, {args.epochs} epochs of {steps_per_epoch} steps, out {out}", file=sys.stderr)
+          f"{args.schedule} wd {weight_decay:g}, {args.epochs} epochs of {steps_per_epoch} steps, out {out}",
+          file=sys.stderr)
     os.makedirs(out, exist_ok=True)
     result = fit(model, optimizer, (train_x, ds.train_labels), (test_x, ds.test_labels),
                  epochs=args.epochs, batch_size=args.batch_size, seed=args.seed,
@@ -349,7 +361,9 @@ def run_train(args: argparse.Namespace) -> int:
     return 0
 
 
+@functools.lru_cache(maxsize=8)
 def _build_model(name: str, num_classes: int, channels: int) -> Any:
+    """The zoo model (cached: one Layer value per configuration, so its jitted init compiles once)."""
     from jcnn.models import get_model
 
     return get_model(name, num_classes=num_classes, in_channels=channels)

@@ -153,6 +153,17 @@ def test_verify_is_wired_to_jcnn_verify(monkeypatch, capsys):
     assert status == 0 and "--only" in out
 
 
+def test_verify_without_torch_is_a_one_line_error(monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "jcnn.verify", None)  # makes `from jcnn import verify` fail
+    import jcnn
+
+    monkeypatch.delattr(jcnn, "verify", raising=False)
+    status, _, err = _run(["verify"], capsys)
+    assert status == 1
+    assert err.startswith("jcnn verify: error:") and "needs PyTorch" in err
+    assert len(err.strip().splitlines()) == 1
+
+
 @pytest.mark.parametrize("name", cli.SCHEDULES)
 def test_schedules_peak_at_lr(name):
     schedule = cli.make_schedule(name, 0.1, total_steps=100, steps_per_epoch=10)
