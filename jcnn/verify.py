@@ -194,7 +194,7 @@ def _op_checks() -> list[Check]:
 
 
 def _layer(name: str, config: str, layer: Any, module: torch.nn.Module, shape: tuple[int, ...], *,
-           train: bool = False, tolerance: float = F32, kind: str = "image") -> Check:
+           train: bool = False, tolerance: float = F32, kind: str = "image", out_kind: str | None = None) -> Check:
     """The layer with the module's weights (through ``import_state_dict``): output, input and parameter
     gradients, and the new state (running statistics) when training."""
 
@@ -208,13 +208,14 @@ def _layer(name: str, config: str, layer: Any, module: torch.nn.Module, shape: t
 
         y, new_state = f(params, jnp.asarray(x))
         _, vjp = jax.vjp(lambda p, x: f(p, x)[0], params, jnp.asarray(x))
+        out = out_kind or kind
         tx = torch.tensor(_c(_cf(x, kind)), requires_grad=True)
         module.zero_grad(set_to_none=True)
         ty = module(tx)
         ct = rng.standard_normal(y.shape).astype(np.float32)
         gp, gx = vjp(jnp.asarray(ct))
-        ty.backward(torch.from_numpy(_c(_cf(ct, kind))))
-        pairs = [(np.asarray(y), _cl(ty, kind)), (np.asarray(gx), _cl(tx.grad, kind))]
+        ty.backward(torch.from_numpy(_c(_cf(ct, out))))
+        pairs = [(np.asarray(y), _cl(ty, out)), (np.asarray(gx), _cl(tx.grad, kind))]
         grads = export_state_dict(layer, gp, state, input_shape=shape)
         pairs += [(grads[k], p.grad.numpy()) for k, p in module.named_parameters()]
         if train and state:
@@ -269,6 +270,23 @@ def _layer_checks() -> list[Check]:
         _layer("MaxPool", "3x3 stride 2", L.MaxPool(3, 2), nn.MaxPool2d(3, 2), (2, 9, 9, 3)),
         _layer("AvgPool", "2x2", L.AvgPool(2), nn.AvgPool2d(2), (2, 8, 8, 3)),
         _layer("AdaptiveAvgPool", "-> 3x3", L.AdaptiveAvgPool((3, 3)), nn.AdaptiveAvgPool2d((3, 3)), (2, 7, 8, 3)),
+        _layer("AdaptiveMaxPool", "-> 3x2", L.AdaptiveMaxPool((3, 2)), nn.AdaptiveMaxPool2d((3, 2)), (2, 7, 8, 3)),
+        _layer("LPPool", "p=2 2x2", L.LPPool(2.0, 2), nn.LPPool2d(2.0, 2), (2, 8, 8, 3)),
+        _layer("GlobalAvgPool", "2d", L.GlobalAvgPool, nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten()),
+               (2, 5, 6, 3), out_kind="plain"),
+        _layer("GlobalMaxPool", "2d", L.GlobalMaxPool, nn.Sequential(nn.AdaptiveMaxPool2d(1), nn.Flatten()),
+               (2, 5, 6, 3), out_kind="plain"),
+        _layer("Relu", "2d", L.Relu, nn.ReLU(), (2, 4, 4, 3)),
+        _layer("Tanh", "2d", L.Tanh, nn.Tanh(), (2, 4, 4, 3)),
+        _layer("Sigmoid", "2d", L.Sigmoid, nn.Sigmoid(), (2, 4, 4, 3)),
+        _layer("LeakyRelu", "slope 0.1", L.LeakyRelu(0.1), nn.LeakyReLU(0.1), (2, 4, 4, 3)),
+        _layer("Softmax", "over channels", L.Softmax(-1), nn.Softmax(1), (2, 4, 4, 3)),
+        # no conv bias: before a train-mode BatchNorm its gradient is exactly 0, rounding noise on both sides
+        _layer("serial", "Conv-BatchNorm-Relu-MaxPool, train",
+               L.serial(("0", L.Conv(4, 3, padding=1, use_bias=False)), ("1", L.BatchNorm()), ("2", L.Relu),
+                        ("3", L.MaxPool(2))),
+               nn.Sequential(nn.Conv2d(3, 4, 3, padding=1, bias=False), nn.BatchNorm2d(4), nn.ReLU(), nn.MaxPool2d(2)),
+               (2, 6, 6, 3), train=True),
         _dropout_check(),
     ]
 
