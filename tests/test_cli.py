@@ -200,3 +200,17 @@ def test_prepare_images_resizes_once_bilinearly():
     np.testing.assert_allclose(out[0, 2:30, 5, 0], 0.1 * ((rows + 0.5) / 4 - 0.5), atol=1e-6)
     np.testing.assert_allclose(out[1], 0.3, atol=1e-6)
     assert cli.prepare_images(images, (8, 8)) is images
+
+
+@pytest.mark.slow
+def test_make_train_defaults_reach_98_percent(capsys, tmp_path):
+    """What `make train` runs (`jcnn train --out DIR` with every default): ≥ 98% on the digits test split.
+    About 30 s of CPU (import, compiles, 1,760 steps, figures)."""
+    out = tmp_path / "digits"
+    status, _, err = _run(["train", "--out", str(out), "--no-progress"], capsys)
+    assert status == 0, err
+    with open(out / "metrics.json") as f:
+        metrics = json.load(f)
+    assert metrics["epochs"] == cli.DEFAULTS["epochs"]
+    assert metrics["test_accuracy"] >= 0.98, metrics["test_accuracy"]
+    assert {"checkpoint.safetensors", "metrics.csv", *cli.FIGURES} <= set(os.listdir(out))
