@@ -542,7 +542,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "component (ops.conv, models.resnet18) or a glob ('optim.ada*')")
     parser.add_argument("--skip", nargs="+", default=[], metavar="PATTERN", help="leave these components out")
     parser.add_argument("--full", action="store_true",
-                        help="also run the slow checks (VGG-11/13/16 without the default narrowing set, ResNet-34/50)")
+                        help="also run the slow checks (vgg11, vgg13(_bn), vgg16(_bn), resnet34, resnet50)")
     parser.add_argument("--json", metavar="PATH", help="also write the table as JSON to PATH")
     parser.add_argument("--seed", type=int, default=0, help="seed of the random inputs (default 0)")
     parser.add_argument("--list", action="store_true", help="list the selected checks and exit")
