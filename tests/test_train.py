@@ -175,8 +175,9 @@ OPTIMIZER = optim.adam(SCHEDULE)
 def _fit(out, epochs, **kw):
     train, test = _data(40, seed=1), _data(20, seed=2)
     kw.setdefault("augment_fn", _crop)
-    return fit(MODEL, OPTIMIZER, train, test, epochs=epochs, batch_size=16, seed=5, out_dir=out,
-               progress=False, log=lambda msg: None, **kw)
+    kw.setdefault("progress", False)
+    kw.setdefault("log", lambda msg: None)
+    return fit(MODEL, OPTIMIZER, train, test, epochs=epochs, batch_size=16, seed=5, out_dir=out, **kw)
 
 
 def test_fit_writes_history_files_and_resumes_bit_for_bit(tmp_path):
@@ -261,13 +262,17 @@ def test_fit_stops_on_non_finite_step_and_keeps_last_checkpoint(tmp_path):
         assert "non-finite" in json.load(f)["stop_reason"]
 
 
-def test_fit_early_stopping(tmp_path):
+def test_fit_early_stopping(capsys):
     # min_delta so large that nothing improves after the first epoch: stop after 1 + patience epochs.
     result = _fit(None, 6, early_stopping=EarlyStopping("test_loss", patience=2, min_delta=1e9))
     assert len(result.history) == 3
     assert result.stop_reason.startswith("early stopping: test_loss did not improve")
-    result = _fit(None, 3, early_stopping=EarlyStopping("test_accuracy", patience=1, min_delta=-1.0))
+    result = _fit(None, 3, early_stopping=EarlyStopping("test_accuracy", patience=1, min_delta=-1.0),
+                  progress=True, log=None)
     assert len(result.history) == 3 and result.stop_reason == "completed 3 epochs"
+    err = capsys.readouterr().err
+    assert "epoch 1/3:" in err and "step/s" in err  # the tqdm bar
+    assert "epoch 3/3  train loss" in err  # the per-epoch line of the default log
 
 
 def test_fit_argument_errors():
