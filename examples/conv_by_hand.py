@@ -48,7 +48,8 @@ def convolve_by_hand(image: np.ndarray, kernel: np.ndarray, bias: float = 0.0) -
 
 
 def jcnn_conv(image: np.ndarray, kernel: np.ndarray, bias: float, *, flip: bool) -> np.ndarray:
-    """One channel in, one out: ``(H, W)`` → ``(1, H, W, 1)`` NHWC and ``(kh, kw)`` → ``(kh, kw, 1, 1)`` HWIO."""
+    """One channel in, one out: the image ``(H, W)`` as NHWC ``(1, H, W, 1)``, the kernel ``(kh, kw)`` as
+    HWIO ``(kh, kw, 1, 1)``."""
     y = jcnn.ops.conv(image[None, :, :, None], kernel[:, :, None, None], np.array([bias], np.float32), flip=flip)
     return np.asarray(y)[0, :, :, 0]
 

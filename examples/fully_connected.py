@@ -32,7 +32,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.quick:
         assert accuracy > 0.95, accuracy
 
-    plots.plot_history(result.history, f"{args.out}/fc_curves.png", title="Flatten → Dense 64 → ReLU → Dense 10")
+    plots.plot_history(result.history, f"{args.out}/fc_curves.png",
+                       title="Flatten → Dense 64 → ReLU → Dense 10")
     kernel = np.asarray(result.state.params["hidden"]["kernel"])  # (64 inputs, 64 hidden units)
     fig = figure(8, 8.4)
     axes = fig.subplots(8, 8)
