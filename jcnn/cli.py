@@ -28,7 +28,7 @@ DEFAULTS = {
 }
 # Per-optimizer learning rates used when --lr is not given.
 DEFAULT_LR = {"sgd": 0.1, "momentum": 0.05, "nesterov": 0.05, "adagrad": 0.05, "rmsprop": 1e-3, "adam": 3e-3,
-              "adamw": 3e-3, "adamax": 4e-3, "nadam": 3e-3, "adadelta": 1.0}
+              "adamw": 5e-3, "adamax": 4e-3, "nadam": 3e-3, "adadelta": 1.0}
 DEFAULT_WEIGHT_DECAY = {"adamw": 0.05}
 OPTIMIZERS = tuple(DEFAULT_LR)
 SCHEDULES = ("constant", "cosine", "warmup-cosine", "step", "exponential", "one-cycle")
@@ -339,6 +339,8 @@ def run_train(args: argparse.Namespace) -> int:
               "crop_padding": padding if args.augment else 0, "seed": args.seed,
               "input_shape": [int(d) for d in train_x.shape[1:]], "num_classes": int(ds.num_classes),
               "train_images": int(len(train_x)), "test_images": int(len(test_x))}
+    if resume is not None:
+        _check_resume_config(resume, config)
     print(f"jcnn train: {args.model} on {dataset} ({len(train_x)} train / {len(test_x)} test images, "
           f"{native[0]}x{native[1]} -> {size[0]}x{size[1]}x{channels}), {args.optimizer} lr {lr:g} "
           f"{args.schedule} wd {weight_decay:g}, {args.epochs} epochs of {steps_per_epoch} steps, out {out}",
@@ -359,6 +361,22 @@ def run_train(args: argparse.Namespace) -> int:
         print(f"jcnn train: error: {result.stop_reason}", file=sys.stderr)
         return 1
     return 0
+
+
+# Options that must match the checkpoint's for --resume to continue the same run (--epochs may grow).
+_RESUME_KEYS = ("model", "dataset", "batch_size", "optimizer", "lr", "schedule", "weight_decay", "augment",
+                "crop_padding", "seed", "input_shape")
+
+
+def _check_resume_config(path: str, config: dict) -> None:
+    from jcnn import checkpoint
+
+    saved = (checkpoint.load_metadata(path).get("fit") or {}).get("config", {})
+    diffs = [f"--{k.replace('_', '-')} {saved[k]!r} there, {config[k]!r} here" for k in _RESUME_KEYS
+             if k in saved and saved[k] != config[k]]
+    if diffs:
+        raise CLIError(f"--resume: {path} was trained with other options ({'; '.join(diffs)}); "
+                       "pass the same options to continue it")
 
 
 @functools.lru_cache(maxsize=8)

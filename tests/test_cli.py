@@ -122,6 +122,11 @@ def test_short_train_writes_every_file_and_resumes(capsys, tmp_path):
     assert second["steps"] == 2 * (1438 // 128)
     assert second["history"][1]["test_accuracy"] > 0.5
 
+    status, _, err = _run(argv + ["--epochs", "3", "--resume", "--seed", "1", "--optimizer", "adam"], capsys)
+    assert status == 1 and len(err.strip().splitlines()) == 1
+    assert ("was trained with other options (--optimizer 'adamw' there, 'adam' here; --weight-decay 0.05 "
+            "there, 0.0 here; --seed 0 there, 1 here)") in err
+
 
 def test_summary_prints_the_layer_table(capsys):
     status, out, _ = _run(["summary", "--model", "lenet5"], capsys)
