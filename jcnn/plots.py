@@ -140,11 +140,15 @@ def first_conv_output(model: Layer, params: Params, state: State, images: Any) -
     return np.asarray(out)
 
 
-def _closed_subjaxprs(params: dict) -> list:
+def _closed_subjaxprs(params: dict) -> list[tuple[Any, Sequence[Any]]]:
+    """The ``(jaxpr, consts)`` bodies in an equation's params: closed (jit, custom_jvp/vjp) or open
+    (``jax.checkpoint``)."""
     subs = []
     for value in params.values():
         if hasattr(value, "jaxpr") and hasattr(value, "consts"):
-            subs.append(value)
+            subs.append((value.jaxpr, value.consts))
+        elif hasattr(value, "eqns") and hasattr(value, "invars") and not value.constvars:
+            subs.append((value, []))
     return subs
 
 
@@ -163,11 +167,11 @@ def _run_to_first_conv(jaxpr: Any, consts: Sequence[Any], args: Sequence[Any]) -
     for i, eqn in enumerate(jaxpr.eqns):
         if eqn.primitive.name == "conv_general_dilated":
             return _run_prefix(jaxpr, consts, args, i + 1, eqn.outvars)[0]
-        for sub in _closed_subjaxprs(eqn.params):
-            # A call (jit, custom_jvp/vjp, remat) whose body holds the conv: run up to it, then inside.
-            if len(sub.jaxpr.invars) == len(eqn.invars) and _has_conv(sub.jaxpr):
+        for body, body_consts in _closed_subjaxprs(eqn.params):
+            # A call (jit, custom_jvp/vjp, checkpoint) whose body holds the conv: run up to it, then inside.
+            if len(body.invars) == len(eqn.invars) and _has_conv(body):
                 inputs = _run_prefix(jaxpr, consts, args, i, eqn.invars)
-                return _run_to_first_conv(sub.jaxpr, sub.consts, inputs)
+                return _run_to_first_conv(body, body_consts, inputs)
     return None
 
 

@@ -71,7 +71,7 @@ def test_first_conv_output_runs_the_model_up_to_its_first_conv():
     np.testing.assert_allclose(got, np.asarray(want), rtol=1e-6, atol=1e-6)
 
 
-def test_first_conv_output_looks_inside_jit_and_custom_jvp():
+def test_first_conv_output_looks_inside_jit_checkpoint_and_custom_jvp():
     @jax.jit
     def conv(x, k):
         return lax.conv_general_dilated(x, k, (1, 1), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC"))
@@ -82,14 +82,28 @@ def test_first_conv_output_looks_inside_jit_and_custom_jvp():
 
     act.defjvp(lambda primals, tangents: (act(primals[0]), tangents[0] * (primals[0] > 0)))
 
+    @jax.checkpoint
+    def block(x, k):
+        return conv(act(2.0 * x), k)
+
     def apply(params, state, x, *, train, key=None):
-        return jnp.sum(conv(act(2.0 * x), params["kernel"]), axis=(1, 2)), state
+        return jnp.sum(block(x, params["kernel"]), axis=(1, 2)), state
 
     model = make_layer("custom", lambda key, shape: (shape, {}, {}), apply)
     kernel = jnp.asarray(np.random.default_rng(2).normal(size=(3, 3, 1, 4)), jnp.float32)
     x = jnp.asarray(np.random.default_rng(3).normal(size=(1, 6, 6, 1)), jnp.float32)
     got = plots.first_conv_output(model, {"kernel": kernel}, {}, x)
     np.testing.assert_allclose(got, np.asarray(conv(jnp.maximum(2.0 * x, 0.0), kernel)), rtol=1e-6, atol=1e-6)
+
+
+def test_first_conv_output_through_remat():
+    model = jcnn.serial(("block", jcnn.remat(jcnn.serial(("conv", jcnn.Conv(3, 3)), jcnn.Relu))), jcnn.Flatten,
+                        jcnn.Dense(2))
+    _, params, state = model.init(jax.random.PRNGKey(0), (-1, 6, 6, 1))
+    x = jnp.asarray(np.random.default_rng(4).normal(size=(1, 6, 6, 1)), jnp.float32)
+    got = plots.first_conv_output(model, params, state, x)
+    want = jcnn.ops.conv(x, params["block"]["conv"]["kernel"])
+    np.testing.assert_allclose(got, np.asarray(want), rtol=1e-6, atol=1e-6)
 
 
 def test_first_conv_output_without_conv_raises():
