@@ -219,3 +219,19 @@ def test_make_train_defaults_reach_98_percent(capsys, tmp_path):
     assert metrics["epochs"] == cli.DEFAULTS["epochs"]
     assert metrics["test_accuracy"] >= 0.98, metrics["test_accuracy"]
     assert {"checkpoint.safetensors", "metrics.csv", *cli.FIGURES} <= set(os.listdir(out))
+
+
+def test_augmentation_per_dataset():
+    import jax
+
+    images = np.arange(2 * 4 * 4, dtype=np.float32).reshape(2, 4, 4, 1)
+    assert cli._augment_fn("digits", 0) is None  # no crop and never a flip for digits
+    # fashion-mnist flips: with no crop, every image is itself or its mirror image.
+    flip_only = cli._augment_fn("fashion-mnist", 0)
+    out = np.asarray(flip_only(jax.random.PRNGKey(0), images))
+    for got, image in zip(out, images):
+        assert np.array_equal(got, image) or np.array_equal(got, image[:, ::-1])
+    # A crop with padding keeps the shape and only moves pixels (or brings in zero padding).
+    crop = cli._augment_fn("digits", 1)
+    out = np.asarray(crop(jax.random.PRNGKey(1), images))
+    assert out.shape == images.shape and set(np.unique(out)) <= set(np.unique(images)) | {0.0}
