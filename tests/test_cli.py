@@ -235,3 +235,38 @@ def test_augmentation_per_dataset():
     crop = cli._augment_fn("digits", 1)
     out = np.asarray(crop(jax.random.PRNGKey(1), images))
     assert out.shape == images.shape and set(np.unique(out)) <= set(np.unique(images)) | {0.0}
+
+
+def _write_idx(path, array: np.ndarray) -> None:
+    """An IDX file: 0, 0, type 0x08 (u8), rank, big-endian u32 dims, then the bytes (gzip by name)."""
+    import gzip
+    import struct
+
+    data = struct.pack(">BBBB", 0, 0, 0x08, array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
+    data += array.astype(np.uint8).tobytes()
+    opener = gzip.open if str(path).endswith(".gz") else open
+    with opener(path, "wb") as f:
+        f.write(data)
+
+
+def test_train_on_local_fashion_mnist_files(capsys, tmp_path):
+    """The non-embedded path: IDX files in --data-dir, 28x28 resized to LeNet's 32x32, class names."""
+    rng = np.random.default_rng(0)
+    data = tmp_path / "data"
+    data.mkdir()
+    for split, n in (("train", 64), ("t10k", 20)):
+        labels = np.arange(n) % 10
+        images = rng.integers(0, 60, (n, 28, 28))
+        for i, c in enumerate(labels):  # a bright bar whose row says the class
+            images[i, 2 + 2 * c:4 + 2 * c, 4:24] = 250
+        _write_idx(data / f"{split}-images-idx3-ubyte.gz", images)
+        _write_idx(data / f"{split}-labels-idx1-ubyte", labels)
+    out = tmp_path / "run"
+    status, _, err = _run(["train", "--dataset", "fashion-mnist", "--data-dir", str(data), "--out", str(out),
+                           "--epochs", "2", "--batch-size", "16", "--no-progress"], capsys)
+    assert status == 0, err
+    assert "fashion-mnist (64 train / 20 test images, 28x28 -> 32x32x1)" in err
+    with open(out / "metrics.json") as f:
+        metrics = json.load(f)
+    assert metrics["config"]["dataset"] == "fashion-mnist" and metrics["steps"] == 2 * (64 // 16)
+    assert {"confusion_matrix.png", "feature_maps.png"} <= set(os.listdir(out))
