@@ -378,7 +378,8 @@ def _optim_checks() -> list[Check]:
     o, to = jcnn.optim, torch.optim
     checks = [
         _optim("sgd", "lr 0.1", lambda: o.sgd(0.1), lambda p: to.SGD(p, 0.1)),
-        _optim("sgd", "momentum 0.9 nesterov wd 1e-2", lambda: o.sgd(0.1, momentum=0.9, nesterov=True, weight_decay=1e-2),
+        _optim("sgd", "momentum 0.9 nesterov wd 1e-2",
+               lambda: o.sgd(0.1, momentum=0.9, nesterov=True, weight_decay=1e-2),
                lambda p: to.SGD(p, 0.1, momentum=0.9, nesterov=True, weight_decay=1e-2)),
         _optim("sgd", "momentum 0.9 dampening 0.5", lambda: o.sgd(0.1, momentum=0.9, dampening=0.5),
                lambda p: to.SGD(p, 0.1, momentum=0.9, dampening=0.5)),
@@ -389,7 +390,8 @@ def _optim_checks() -> list[Check]:
         _optim("adam", "defaults", lambda: o.adam(0.01), lambda p: to.Adam(p, 0.01)),
         _optim("adam", "amsgrad wd 0.1", lambda: o.adam(0.01, amsgrad=True, weight_decay=0.1),
                lambda p: to.Adam(p, 0.01, amsgrad=True, weight_decay=0.1)),
-        _optim("adamw", "wd 0.1", lambda: o.adamw(0.01, weight_decay=0.1), lambda p: to.AdamW(p, 0.01, weight_decay=0.1)),
+        _optim("adamw", "wd 0.1", lambda: o.adamw(0.01, weight_decay=0.1),
+               lambda p: to.AdamW(p, 0.01, weight_decay=0.1)),
         _optim("adadelta", "rho 0.9", lambda: o.adadelta(1.0), lambda p: to.Adadelta(p, 1.0)),
         _optim("adamax", "defaults", lambda: o.adamax(0.01), lambda p: to.Adamax(p, 0.01)),
         _optim("nadam", "defaults", lambda: o.nadam(0.01), lambda p: to.NAdam(p, 0.01)),
@@ -410,7 +412,8 @@ def _optim_checks() -> list[Check]:
         return Check(f"optim.schedules.{name}", config, run)
 
     checks += [
-        schedule("step_decay", "step 3 gamma 0.5", lambda: s.step_decay(0.5, 3, 0.5), lambda opt: sched.StepLR(opt, 3, 0.5)),
+        schedule("step_decay", "step 3 gamma 0.5", lambda: s.step_decay(0.5, 3, 0.5),
+                 lambda opt: sched.StepLR(opt, 3, 0.5)),
         schedule("multi_step", "milestones 2,5", lambda: s.multi_step(0.5, [2, 5], 0.1),
                  lambda opt: sched.MultiStepLR(opt, [2, 5], 0.1)),
         schedule("exponential_decay", "gamma 0.8", lambda: s.exponential_decay(0.5, 0.8),
@@ -428,7 +431,8 @@ def _optim_checks() -> list[Check]:
 # train-mode BatchNorm over 4 values is ill-conditioned in float32 (torch's own float32 logits are 3e-4
 # off its float64 ones for MobileNet v2).
 _ZOO = [
-    ("lenet5", {}, {}, False), ("lenet5", {"activation": "tanh", "pool": "avg"}, {"activation": "tanh", "pool": "avg"}, False),
+    ("lenet5", {}, {}, False),
+    ("lenet5", {"activation": "tanh", "pool": "avg"}, {"activation": "tanh", "pool": "avg"}, False),
     ("resnet18", {}, {}, False), ("mobilenet_v1", {"dropout": 0.0}, {"dropout": 0.0}, False, 64),
     ("mobilenet_v2", {"dropout": 0.0}, {"dropout": 0.0}, False, 64),
     ("vgg11_bn", {"hidden_features": 64, "dropout": 0.0}, {"hidden": 64, "dropout": 0.0}, False),

@@ -328,7 +328,8 @@ def import_state_dict(model: str | Layer, state_dict: Mapping[str, Any], *, inpu
         value = _from_torch(_to_numpy(state_dict[e.key]), e.conversion, e.layout)
         # A copy: torch's .numpy() shares the tensor's memory, and jnp.asarray may too on CPU.
         leaves[e.index] = jnp.array(np.array(value, dtype=template.dtype), copy=True)
-    return jax.tree_util.tree_unflatten(plan.params_def, p_leaves), jax.tree_util.tree_unflatten(plan.state_def, s_leaves)
+    return (jax.tree_util.tree_unflatten(plan.params_def, p_leaves),
+            jax.tree_util.tree_unflatten(plan.state_def, s_leaves))
 
 
 def export_state_dict(model: str | Layer, params: Params, state: State, *, input_shape: ShapeTree | None = None,
@@ -363,7 +364,8 @@ def export_state_dict(model: str | Layer, params: Params, state: State, *, input
                for (path, leaf), t in zip(jax.tree_util.tree_flatten_with_path(tree)[0], templates)
                if tuple(np.shape(leaf)) != tuple(t.shape)]
         if bad:
-            raise ValueError(f"export_state_dict({name}): {what} shapes differ from the model's:\n  " + "\n  ".join(bad))
+            raise ValueError(f"export_state_dict({name}): {what} shapes differ from the model's:\n  "
+                             + "\n  ".join(bad))
         trees[what] = leaves
     out: dict[str, Any] = {}
     for e in plan.entries:

@@ -17,10 +17,12 @@ from tests.models._twins import twin
 # (jcnn layer, torch module, jcnn input shape, channels-last input?)
 LAYERS = {
     "conv1d": (lambda: jcnn.Conv(4, 3, stride=2), lambda: nn.Conv1d(3, 4, 3, 2), (2, 9, 3), True),
-    "conv2d": (lambda: jcnn.Conv(6, (3, 2), groups=3, use_bias=False), lambda: nn.Conv2d(3, 6, (3, 2), groups=3, bias=False),
+    "conv2d": (lambda: jcnn.Conv(6, (3, 2), groups=3, use_bias=False),
+               lambda: nn.Conv2d(3, 6, (3, 2), groups=3, bias=False),
                (2, 6, 5, 3), True),
     "conv3d": (lambda: jcnn.Conv(2, 3, padding=1), lambda: nn.Conv3d(3, 2, 3, padding=1), (1, 4, 5, 3, 3), True),
-    "conv_transpose2d": (lambda: jcnn.ConvTranspose(4, 3, stride=2, groups=2), lambda: nn.ConvTranspose2d(2, 4, 3, 2, groups=2),
+    "conv_transpose2d": (lambda: jcnn.ConvTranspose(4, 3, stride=2, groups=2),
+                         lambda: nn.ConvTranspose2d(2, 4, 3, 2, groups=2),
                          (2, 4, 4, 2), True),
     "dense": (lambda: jcnn.Dense(5), lambda: nn.Linear(7, 5), (3, 7), False),
     "batch_norm": (lambda: jcnn.BatchNorm(), lambda: nn.BatchNorm2d(3), (4, 3, 3, 3), True),
@@ -69,14 +71,11 @@ def test_layer_state_dict_both_ways(name, rng):
 def test_flatten_before_dense_is_reordered(rng):
     """A jcnn flatten is (H, W, C)-ordered, torch's (C, H, W): the first dense layer after it, and a
     per-feature BatchNorm in between, are permuted; layers after the first dense are not."""
-    model = jcnn.serial(jcnn.Conv(3, 3), jcnn.Flatten, jcnn.Relu, jcnn.BatchNorm(), jcnn.Dropout(0.5),
-                        jcnn.serial(jcnn.Dense(6), jcnn.Dense(4)))
+    model = jcnn.serial(("0", jcnn.Conv(3, 3)), ("1", jcnn.Flatten), ("2", jcnn.Relu), ("3", jcnn.BatchNorm()),
+                        ("4", jcnn.Dropout(0.5)), ("5", jcnn.serial(("0", jcnn.Dense(6)), ("1", jcnn.Dense(4)))))
     module = nn.Sequential(nn.Conv2d(2, 3, 3), nn.Flatten(), nn.ReLU(), nn.BatchNorm1d(48), nn.Dropout(0.5),
                            nn.Sequential(nn.Linear(48, 6), nn.Linear(6, 4)))
-    sd = {k.replace("0.", "conv_0.", 1) if k.startswith("0.") else k: v for k, v in _randomize(module).items()}
-    sd = {("batch_norm_3" + k[1:] if k.startswith("3.") else "serial_5" + k[1:] if k.startswith("5.") else k): v
-          for k, v in sd.items()}
-    sd = {k.replace("serial_5.0.", "serial_5.dense_0.").replace("serial_5.1.", "serial_5.dense_1."): v for k, v in sd.items()}
+    sd = _randomize(module)
     assert set(torch_shapes(model, input_shape=(1, 6, 6, 2))) == set(sd)
     params, state = import_state_dict(model, sd, input_shape=(1, 6, 6, 2))
     x = rng.standard_normal((2, 6, 6, 2)).astype(np.float32)
@@ -121,7 +120,8 @@ def test_num_batches_tracked():
 def test_zoo_names_read_classes_and_channels_and_tensors_out():
     net = twin("lenet5", 7, 2)
     params, state = import_state_dict("lenet5", net.state_dict())
-    assert params["features"]["0"]["kernel"].shape == (5, 5, 2, 6) and params["classifier"]["4"]["kernel"].shape == (84, 7)
+    assert params["features"]["0"]["kernel"].shape == (5, 5, 2, 6)
+    assert params["classifier"]["4"]["kernel"].shape == (84, 7)
     out = export_state_dict("lenet5", params, state, as_tensors=True)
     assert all(isinstance(v, torch.Tensor) for v in out.values())
     net.load_state_dict(out, strict=True)

@@ -55,7 +55,8 @@ def test_errors():
         lenet5(num_classes=0)
     with pytest.raises(ValueError, match="lenet5: in_channels must be an int >= 1, got 1.0"):
         lenet5(in_channels=1.0)
-    with pytest.raises(ValueError, match=r"lenet5: expected 1 input channels \(in_channels=1\), got shape \(2, 32, 32, 3\)"):
+    with pytest.raises(ValueError,
+                       match=r"lenet5: expected 1 input channels \(in_channels=1\), got shape \(2, 32, 32, 3\)"):
         lenet5().init(jax.random.PRNGKey(0), (2, 32, 32, 3))
     with pytest.raises(ValueError, match=r"lenet5: expected an input of rank 4 \(N, H, W, C\)"):
         lenet5().init(jax.random.PRNGKey(0), (32, 32, 1))
