@@ -52,7 +52,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     mean_max = max(np.abs(out.mean(axis=(1, 2))).max() for out in y.values())
     std_max = max(out.std(axis=(1, 2)).max() for out in y.values())
     for col, (name, out) in enumerate(y.items()):
-        show_matrix(axes[0, col], out.mean(axis=(1, 2)) + 0.0, f"{name}\nmean over positions [n, c]",
+        means = np.round(out.mean(axis=(1, 2)), 1) + 0.0  # + 0.0 turns a rounded -0.0 into 0.0
+        show_matrix(axes[0, col], means, f"{name}\nmean over positions [n, c]",
                     fmt="{:.1f}", cmap="coolwarm", vmin=-mean_max, vmax=mean_max)
         show_matrix(axes[1, col], out.std(axis=(1, 2)), "std over positions [n, c]", fmt="{:.1f}",
                     cmap="viridis", vmin=0, vmax=std_max)
