@@ -352,3 +352,69 @@ KT = np.zeros((3, 3, 4, 2), np.float32)
 def test_conv_transpose_errors(args, kwargs, match):
     with pytest.raises(ValueError, match=match):
         conv_transpose(*args, **kwargs)
+
+
+# -- algorithm="direct" (sum over kernel taps) and the "auto" choice -----------------------------------
+
+
+@settings(max_examples=12)
+@given(cfg=conv_configs())
+def test_conv_direct_matches_reference_and_torch(cfg):
+    x, k, b = _arrays(cfg)
+    kw = _kwargs(cfg)
+    oracle = reference.convolve if cfg["flip"] else reference.correlate
+    expected = oracle(x, k, b, stride=cfg["stride"], padding=_pairs(cfg), dilation=cfg["dilation"],
+                      groups=cfg["groups"], padding_mode=cfg["padding_mode"])
+    cot = np.random.default_rng(1).standard_normal(expected.shape).astype(np.float32)
+
+    @jax.jit
+    def run(x, k, b, cot):
+        y, vjp = jax.vjp(lambda x_, k_, b_: conv(x_, k_, b_, algorithm="direct", **kw), x, k, b)
+        return y, vjp(cot)
+
+    y, grads = run(x, k, b, cot)
+    assert y.dtype == jnp.float32
+    assert_close(y, expected, what="direct vs reference")
+    y_t, grads_t = _torch_conv(cfg, x, k, b, cot)
+    assert_close(y, y_t, what="direct vs torch")
+    for name, g, g_t in zip(("x", "kernel", "bias"), grads, grads_t):
+        assert_close(g, g_t, what=f"direct d{name} vs torch")
+
+
+@pytest.mark.parametrize("cfg", GRAD_CONFIGS, ids=["1d", "2d", "3d-depthwise"])
+def test_conv_direct_check_grads_float64(cfg):
+    x, k, b = _arrays(cfg, np.float64)
+    check_grads(jax.jit(lambda x_, k_, b_: conv(x_, k_, b_, algorithm="direct", **_kwargs(cfg))), (x, k, b),
+                order=1, modes=["rev"], atol=1e-6, rtol=1e-6)
+
+
+def _primitives(fn, *args):
+    return {str(e.primitive) for e in jax.make_jaxpr(fn)(*args).eqns}
+
+
+def test_auto_is_direct_for_depthwise_on_cpu_and_xla_otherwise():
+    # benchmarks/CONV.md: XLA's CPU grouped convolution is 4-20x slower than the tap sum for depthwise.
+    x = np.random.default_rng(0).standard_normal((2, 6, 6, 4)).astype(np.float32)
+    depthwise = np.random.default_rng(1).standard_normal((3, 3, 1, 8)).astype(np.float32)
+    dense = np.random.default_rng(2).standard_normal((3, 3, 2, 4)).astype(np.float32)
+    auto_dw = _primitives(lambda a, w: conv(a, w, groups=4, padding=1), x, depthwise)
+    auto_dense = _primitives(lambda a, w: conv(a, w, groups=2, padding=1), x, dense)
+    assert "conv_general_dilated" in auto_dense
+    if jax.default_backend() == "cpu":
+        assert "conv_general_dilated" not in auto_dw
+        assert_close(conv(x, depthwise, groups=4, padding=1), conv(x, depthwise, groups=4, padding=1, algorithm="xla"))
+    else:
+        assert "conv_general_dilated" in auto_dw
+
+
+@pytest.mark.parametrize("dtype, rtol", [(jnp.bfloat16, 2e-2), (jnp.float16, 4e-3)])
+def test_conv_direct_low_precision(dtype, rtol):
+    # Same bound as test_low_precision_runs; the tap sum accumulates in float32 and rounds once.
+    for cfg in GRAD_CONFIGS[1:]:
+        x, k, b = (jnp.asarray(a, dtype) for a in _arrays(cfg))
+        y = conv(x, k, b, algorithm="direct", **_kwargs(cfg))
+        e = conv(*(a.astype(jnp.float32) for a in (x, k, b)), algorithm="direct", **_kwargs(cfg))
+        assert y.dtype == dtype
+        assert_close(y, e, rtol=rtol, what=f"direct {dtype.__name__}")
+    x, k, b = _arrays(GRAD_CONFIGS[0])
+    assert conv(x.astype(np.float64), k, b, algorithm="direct").dtype == jnp.float64
