@@ -22,7 +22,7 @@ def test_resnet34_matches_torch_twin():
 
 @pytest.mark.slow
 def test_resnet50_matches_torch_twin():
-    compare_with_twin("resnet50", hw=64, float64_grads=True)
+    compare_with_twin("resnet50", hw=64)
 
 
 @pytest.mark.slow
