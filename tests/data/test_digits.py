@@ -63,7 +63,7 @@ def test_missing_scikit_learn(monkeypatch, tmp_path):
         load_digits()
 
 
-@pytest.mark.parametrize("content", [b"not gzip", gzip.compress(b"1,2,3\n4,5,6\n")])
+@pytest.mark.parametrize("content", [b"not gzip", gzip.compress(b"1,2,3\n4,5,6\n", mtime=0)], ids=["not-gzip", "wrong-columns"])
 def test_malformed_csv(tmp_path, content):
     path = tmp_path / "digits.csv.gz"
     path.write_bytes(content)
