@@ -4,10 +4,11 @@ Every op is pure: it returns the output and the statistics it used (a :class:`Mo
 mutating running averages; the layers in ``jcnn.layers.normalization`` keep those.
 
 Statistics are computed in float32 for bfloat16/float16 inputs (in the input's dtype for
-float32/float64) and the output is cast back to the input's dtype. They are two-pass and shifted:
-``x − s`` with ``s`` one sample of each reduced group (held constant), then the mean of that, then the
-mean of the squared deviations from it. The shift makes a mean of 1e4 with a variance of 1e-4 exact
-to float32 rounding of the input, where ``E[x²] − E[x]²`` would cancel to noise.
+float32/float64) and the output is cast back to the input's dtype. They are one-pass and shifted:
+``d = x − s`` with ``s`` one sample of each reduced group (held constant), then ``E[d]`` and ``E[d²]``
+from a single read of ``d`` and ``var = E[d²] − E[d]²``. The shift makes a mean of 1e4 with a variance
+of 1e-4 exact to float32 rounding of the input, where the unshifted ``E[x²] − E[x]²`` would cancel to
+noise; one pass instead of two measured several percent faster on a compiled ResNet training step.
 """
 
 from __future__ import annotations
@@ -46,10 +47,14 @@ def _check_eps(op: str, eps: float) -> None:
         raise ValueError(f"{op}: eps must be >= 0, got {eps!r}")
 
 
-def _moments(x: Array, axes: tuple[int, ...], axis_name: str | None = None) -> tuple[Array, Array, Array]:
-    """``(x − mean, mean, var)`` over ``axes`` (kept as size-1 dims), shifted two-pass.
+def _shifted_moments(x: Array, axes: tuple[int, ...],
+                     axis_name: str | None = None) -> tuple[Array, Array, Array, Array]:
+    """``(d, s, E[d], var)`` over ``axes`` (kept as size-1 dims) with ``d = x − s``, shifted one-pass.
 
-    With ``axis_name`` the shift, mean and variance are averaged over that mapped axis (equal shards).
+    ``s`` is the first sample of each group (no gradient); ``E[d]`` and ``E[d²]`` come from one read of
+    ``d`` (XLA fuses both sums into one reduction) and ``var = E[d²] − E[d]²``. The shift keeps ``E[d]``
+    of the order of the spread, so the subtraction does not cancel. With ``axis_name`` the shift and
+    both moments are averaged over that mapped axis (equal shards).
     """
     first = tuple(slice(0, 1) if a in axes else slice(None) for a in range(x.ndim))
     shift = lax.stop_gradient(x[first])
@@ -57,22 +62,28 @@ def _moments(x: Array, axes: tuple[int, ...], axis_name: str | None = None) -> t
         shift = lax.pmean(shift, axis_name)
     shifted = x - shift
     mean = jnp.mean(shifted, axis=axes, keepdims=True)
+    mean_sq = jnp.mean(jnp.square(shifted), axis=axes, keepdims=True)
     if axis_name is not None:
-        mean = lax.pmean(mean, axis_name)
-    centered = shifted - mean
-    var = jnp.mean(jnp.square(centered), axis=axes, keepdims=True)
-    if axis_name is not None:
-        var = lax.pmean(var, axis_name)
-    return centered, shift + mean, var
+        mean, mean_sq = lax.pmean((mean, mean_sq), axis_name)
+    return shifted, shift, mean, jnp.maximum(mean_sq - jnp.square(mean), 0)
 
 
-def _affine(y: Array, scale: Array | None, bias: Array | None, shape: tuple[int, ...], op: str) -> Array:
-    """``y·scale + bias`` with the params reshaped to ``shape`` (broadcastable against ``y``)."""
-    size = int(np.prod(shape))
+def _moments(x: Array, axes: tuple[int, ...], axis_name: str | None = None) -> tuple[Array, Array, Array]:
+    """``(x − mean, mean, var)`` over ``axes`` (kept as size-1 dims), shifted one-pass."""
+    shifted, shift, mean, var = _shifted_moments(x, axes, axis_name)
+    return shifted - mean, shift + mean, var
+
+
+def _check_affine(scale: Array | None, bias: Array | None, size: int, op: str) -> None:
     for name, p in (("scale", scale), ("bias", bias)):
         if p is not None and int(np.prod(p.shape)) != size:
             raise ValueError(f"{op}: {name} must have {size} values, one per normalized element, "
                              f"got shape {tuple(p.shape)}")
+
+
+def _affine(y: Array, scale: Array | None, bias: Array | None, shape: tuple[int, ...], op: str) -> Array:
+    """``y·scale + bias`` with the params reshaped to ``shape`` (broadcastable against ``y``)."""
+    _check_affine(scale, bias, int(np.prod(shape)), op)
     if scale is not None:
         y = y * jnp.reshape(scale, shape).astype(y.dtype)
     if bias is not None:
@@ -113,20 +124,25 @@ def batch_norm(x: Array, scale: Array | None = None, bias: Array | None = None, 
                                  f"{x.shape[-1]} channels, got {tuple(s.shape)}")
         m = jnp.reshape(mean, shape).astype(dtype)
         v = jnp.reshape(var, shape).astype(dtype)
-        centered = xc - m
-        stats = Moments(mean, var, count)
-    else:
-        if axis_name is None and count == 1:
-            raise ValueError(
-                f"batch_norm: expected more than 1 value per channel when training, got input shape "
-                f"{tuple(x.shape)}; use a batch of at least 2, or eval mode (train=False) with running statistics"
-            )
-        centered, m, v = _moments(xc, axes, axis_name)
-        if axis_name is not None:
-            count = count * lax.psum(1, axis_name)
-        stats = Moments(jnp.reshape(m, (-1,)), jnp.reshape(v, (-1,)), count)
-    y = centered * lax.rsqrt(v + eps)
-    return _affine(y, scale, bias, shape, "batch_norm").astype(x.dtype), stats
+        y = _affine((xc - m) * lax.rsqrt(v + eps), scale, bias, shape, "batch_norm")
+        return y.astype(x.dtype), Moments(mean, var, count)
+    if axis_name is None and count == 1:
+        raise ValueError(
+            f"batch_norm: expected more than 1 value per channel when training, got input shape "
+            f"{tuple(x.shape)}; use a batch of at least 2, or eval mode (train=False) with running statistics"
+        )
+    _check_affine(scale, bias, x.shape[-1], "batch_norm")
+    shifted, shift, m, v = _shifted_moments(xc, axes, axis_name)
+    if axis_name is not None:
+        count = count * lax.psum(1, axis_name)
+    stats = Moments(jnp.reshape(shift + m, (-1,)), jnp.reshape(v, (-1,)), count)
+    # y = d·k + (β − E[d]·k) with k = γ/sqrt(σ² + ε) per channel: the backward pass then needs only
+    # Σg and Σg·d per channel (two reductions, as a hand-written kernel), not one per term.
+    k = lax.rsqrt(v + eps)
+    if scale is not None:
+        k = k * jnp.reshape(scale, shape).astype(dtype)
+    offset = -m * k if bias is None else jnp.reshape(bias, shape).astype(dtype) - m * k
+    return (shifted * k + offset).astype(x.dtype), stats
 
 
 def _layer_axes(shape: Sequence[int], axes: IntOrSeq | None, op: str) -> tuple[int, ...]:
