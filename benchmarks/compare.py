@@ -1,7 +1,7 @@
 """Time the same models as jcnn, raw ``lax``, Flax NNX, Equinox and PyTorch eager, in one process.
 
     python -m benchmarks.compare            # full run (make bench)
-    python -m benchmarks.compare --quick    # a few steps each, under 3 minutes
+    python -m benchmarks.compare --quick    # LeNet-5 and ResNet-18, one round: under 3 minutes
 
 For every model (LeNet-5 on 32×32×1 at batch 128, ResNet-18 and MobileNet v2 on 32×32×3 at batch 64)
 and implementation: train-step images/s (median of per-step times after warm-up, each step blocked on),
@@ -128,21 +128,24 @@ def table(rows: list[dict]) -> str:
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="few steps per implementation (< 3 minutes)")
-    parser.add_argument("--models", nargs="+", default=list(SETTINGS), choices=list(SETTINGS))
+    parser.add_argument("--quick", action="store_true",
+                        help="one round of 3 steps, LeNet-5 and ResNet-18 unless --models (< 3 minutes)")
+    parser.add_argument("--models", nargs="+", default=None, choices=list(SETTINGS),
+                        help="default: all three (MobileNet v2's four compiles alone take ~1.5 min)")
     parser.add_argument("--impls", nargs="+", default=list(IMPLS), choices=list(IMPLS))
     parser.add_argument("--rounds", type=int, default=None, help="rounds of interleaved timing")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
-    rounds = args.rounds or (2 if args.quick else 5)
-    steps, warmup, calls = (3, 1, 5) if args.quick else (6, 3, 20)
+    rounds = args.rounds or (1 if args.quick else 4)
+    steps, warmup, calls = (3, 1, 5) if args.quick else (5, 2, 15)
+    models = args.models or (["lenet5", "resnet18"] if args.quick else list(SETTINGS))
 
     def log(msg: str) -> None:
         print(msg, flush=True)
 
     start = time.perf_counter()
     rows = []
-    for model in args.models:
+    for model in models:
         log(f"{model}: batch {SETTINGS[model][0]}, {SETTINGS[model][1]}x{SETTINGS[model][1]}")
         rows += run_model(model, args.impls, rounds, steps, warmup, calls, log)
     result = {"rows": rows, "versions": versions(), "machine": machine(),

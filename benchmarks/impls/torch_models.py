@@ -28,6 +28,8 @@ class LeNet5(nn.Module):
 
 
 class BasicBlock(nn.Module):
+    expansion = 1
+
     def __init__(self, cin: int, planes: int, stride: int) -> None:
         super().__init__()
         self.conv1 = nn.Conv2d(cin, planes, 3, stride, 1, bias=False)
@@ -44,24 +46,58 @@ class BasicBlock(nn.Module):
         return self.relu(y + (x if self.downsample is None else self.downsample(x)))
 
 
-class ResNet18(nn.Module):
-    def __init__(self) -> None:
+class Bottleneck(nn.Module):
+    expansion = 4
+
+    def __init__(self, cin: int, planes: int, stride: int) -> None:
+        super().__init__()
+        out = planes * 4
+        self.conv1, self.bn1 = nn.Conv2d(cin, planes, 1, bias=False), nn.BatchNorm2d(planes)
+        self.conv2, self.bn2 = nn.Conv2d(planes, planes, 3, stride, 1, bias=False), nn.BatchNorm2d(planes)
+        self.conv3, self.bn3 = nn.Conv2d(planes, out, 1, bias=False), nn.BatchNorm2d(out)
+        self.relu = nn.ReLU(inplace=True)
+        self.downsample = None
+        if stride != 1 or cin != out:
+            self.downsample = nn.Sequential(nn.Conv2d(cin, out, 1, stride, bias=False), nn.BatchNorm2d(out))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.relu(self.bn1(self.conv1(x)))
+        y = self.bn3(self.conv3(self.relu(self.bn2(self.conv2(y)))))
+        return self.relu(y + (x if self.downsample is None else self.downsample(x)))
+
+
+
+class ResNet(nn.Module):
+    """torchvision's ResNet (ImageNet stem: 7×7/2 conv, 3×3/2 max pool) with ``block`` and ``depths``."""
+
+    def __init__(self, block: type = BasicBlock, depths: tuple[int, ...] = (2, 2, 2, 2),
+                 num_classes: int = C.NUM_CLASSES) -> None:
         super().__init__()
         self.conv1 = nn.Conv2d(3, 64, 7, 2, 3, bias=False)
         self.bn1 = nn.BatchNorm2d(64)
         self.relu = nn.ReLU(inplace=True)
         self.maxpool = nn.MaxPool2d(3, 2, 1)
         cin = 64
-        for i, planes in enumerate((64, 128, 256, 512)):
-            stride = 1 if i == 0 else 2
-            setattr(self, f"layer{i + 1}", nn.Sequential(BasicBlock(cin, planes, stride), BasicBlock(planes, planes, 1)))
-            cin = planes
-        self.fc = nn.Linear(512, C.NUM_CLASSES)
+        for i, (planes, depth) in enumerate(zip((64, 128, 256, 512), depths)):
+            blocks = []
+            for j in range(depth):
+                blocks.append(block(cin, planes, (1 if i == 0 else 2) if j == 0 else 1))
+                cin = planes * block.expansion
+            setattr(self, f"layer{i + 1}", nn.Sequential(*blocks))
+        self.fc = nn.Linear(cin, num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
         x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
         return self.fc(torch.flatten(x.mean((2, 3)), 1))
+
+
+def ResNet18(num_classes: int = C.NUM_CLASSES) -> ResNet:
+    return ResNet(BasicBlock, (2, 2, 2, 2), num_classes)
+
+
+def ResNet50(num_classes: int = C.NUM_CLASSES) -> ResNet:
+    return ResNet(Bottleneck, (3, 4, 6, 3), num_classes)
 
 
 class InvertedResidual(nn.Module):
@@ -96,7 +132,7 @@ class MobileNetV2(nn.Module):
         return self.classifier(self.features(x).mean((2, 3)))
 
 
-MODELS = {"lenet5": LeNet5, "resnet18": ResNet18, "mobilenet_v2": MobileNetV2}
+MODELS = {"lenet5": LeNet5, "resnet18": ResNet18, "mobilenet_v2": MobileNetV2, "resnet50": ResNet50}
 
 
 def make(model: str, channels_last: bool = False) -> nn.Module:
