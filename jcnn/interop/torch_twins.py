@@ -1,7 +1,7 @@
 """PyTorch twins of the zoo (``torch.nn``, channels-first), with torchvision's architectures and key names,
 for ``jcnn verify`` and for anyone who needs the torch side of a zoo model without torchvision.
 
-This module imports torch at the top: only :mod:`jcnn.verify` imports it (``import jcnn`` never does).
+This module imports torch at the top: only :mod:`jcnn.interop.verify` imports it (``import jcnn`` never does).
 ``twin(name, num_classes, in_channels, **kw)`` builds one; ``kw`` mirrors the zoo's options (VGG's
 ``hidden``/``pool_size``/``dropout``, MobileNet's ``width_mult``/``dropout``, LeNet's ``activation``/``pool``).
 """

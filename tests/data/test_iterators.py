@@ -1,4 +1,4 @@
-"""The seeded batch iterator: coverage, determinism per (seed, epoch), drop_last, errors."""
+"""Tests of ``jcnn.data.iterators``. The seeded batch iterator: coverage, determinism per (seed, epoch), drop_last, errors."""
 
 import numpy as np
 import pytest

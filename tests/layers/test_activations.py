@@ -1,4 +1,4 @@
-"""Activation layers vs their torch.nn twins (forward, input gradient, PReLU's weight gradient), and errors."""
+"""Tests of ``jcnn.layers.activations``. Activation layers vs their torch.nn twins (forward, input gradient, PReLU's weight gradient), and errors."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Combinators: child naming, key splitting, state threading, tuple wiring, nesting and every error."""
+"""Tests of ``jcnn.layers.combinators``. Combinators: child naming, key splitting, state threading, tuple wiring, nesting and every error."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Dropout: inverted-dropout statistics, determinism per key, eval identity, gradients and errors."""
+"""Tests of ``jcnn.layers.dropout``. Dropout: inverted-dropout statistics, determinism per key, eval identity, gradients and errors."""
 
 from __future__ import annotations
 

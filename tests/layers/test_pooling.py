@@ -1,4 +1,4 @@
-"""Pooling layers vs torch.nn pools (forward and input gradients), rank inference and every error."""
+"""Tests of ``jcnn.layers.pooling``. Pooling layers vs torch.nn pools (forward and input gradients), rank inference and every error."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""jcnn.ops activations against the NumPy reference (float64) and torch, value AND gradient, at random
+"""Tests of ``jcnn.ops.activations``. jcnn.ops activations against the NumPy reference (float64) and torch, value AND gradient, at random
 points, at every kink (torch's derivative conventions), at extremes (±1e4, float16), under
 jit/grad/vmap, in bfloat16/float16, plus every error."""
 

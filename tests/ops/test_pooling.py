@@ -1,4 +1,4 @@
-"""jcnn.ops pooling against the NumPy reference (float64) and torch.nn.functional, forward and gradient,
+"""Tests of ``jcnn.ops.pooling``. jcnn.ops pooling against the NumPy reference (float64) and torch.nn.functional, forward and gradient,
 over hypothesis-drawn configurations (1/2/3-D, windows, strides 1-3, symmetric and asymmetric padding,
 dilation, ceil_mode, count_include_pad, odd sizes), plus transforms, dtypes and every error."""
 

@@ -1,4 +1,4 @@
-"""The named optimizers against torch.optim, step for step: 200 steps from the same params with the same
+"""Tests of ``jcnn.optim.alias``. The named optimizers against torch.optim, step for step: 200 steps from the same params with the same
 gradient rule, on a quadratic (float64, every non-default option) and on a small CNN (float64 for every
 optimizer; float32 for three), within 1e-5 relative at every step."""
 

@@ -1,4 +1,4 @@
-"""The activation oracle itself: hand values from the seed's formulas (§3) and torch in float64."""
+"""Tests of ``jcnn.reference.activations``. The activation oracle itself: hand values from the seed's formulas (§3) and torch in float64."""
 
 from __future__ import annotations
 

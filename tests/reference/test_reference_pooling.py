@@ -1,4 +1,4 @@
-"""The pooling oracle itself: hand-computed examples (the seed's 2×2 max pool, torch's divisor and
+"""Tests of ``jcnn.reference.pooling``. The pooling oracle itself: hand-computed examples (the seed's 2×2 max pool, torch's divisor and
 ceil_mode rules, adaptive bins) and a direct comparison with torch.nn.functional (no JAX involved)."""
 
 from __future__ import annotations
