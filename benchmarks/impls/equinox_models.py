@@ -153,6 +153,9 @@ MODELS = {"lenet5": LeNet5, "resnet18": ResNet18, "mobilenet_v2": MobileNetV2}
 
 def build(model: str, batch: int, size: int, *, seed: int = 0) -> C.Impl:
     net, bn_state = eqx.nn.make_with_state(MODELS[model])(jax.random.key(seed))
+    # Equinox creates float64 weights when jax_enable_x64 is on (as in the test suite); the benchmark is float32.
+    net, bn_state = jax.tree_util.tree_map(
+        lambda a: a.astype(jnp.float32) if eqx.is_inexact_array(a) else a, (net, bn_state))
     params, static = eqx.partition(net, eqx.is_array)
     opt = optax.sgd(C.LR, momentum=C.MOMENTUM)
     x, y = C.example_batch(model, batch, size, seed)

@@ -9,6 +9,7 @@ Group ``g`` reads input channels ``[g·C_in/G, (g+1)·C_in/G)`` and writes outpu
 from __future__ import annotations
 
 import itertools
+import math
 from typing import Sequence
 
 import jax
@@ -20,7 +21,7 @@ from jcnn.ops.padding import (PADDING_MODES, Pairs, as_tuple, effective_kernel, 
                               pad_spatial)
 from jcnn.ops.shapes import output_size
 
-ALGORITHMS = ("auto", "xla", "im2col", "direct")
+ALGORITHMS = ("auto", "xla", "im2col", "direct", "spectral")
 _SPATIAL_NAMES = {1: "W", 2: "HW", 3: "DHW"}
 
 
@@ -125,12 +126,55 @@ def _conv_direct(x: Array, kernel: Array, strides: tuple[int, ...], pairs: Pairs
     return y.astype(x.dtype)
 
 
-def _auto_algorithm(x: Array, groups: int) -> str:
-    """The lowering measured fastest (benchmarks/CONV.md): on CPU a depthwise conv as direct summation
-    (4–20× faster forward+backward than XLA's grouped convolution on MobileNet v2's shapes); XLA's
-    convolution everywhere else, and on every other backend."""
-    if groups > 1 and groups == x.shape[-1] and jax.default_backend() == "cpu":
+def _conv_spectral(x: Array, kernel: Array, strides: tuple[int, ...], pairs: Pairs,
+              dilation: tuple[int, ...], groups: int) -> Array:
+    """Cross-correlation through the spectrum: ``O = irfftn(rfftn(I) · conj(rfftn(K)))`` on the padded
+    input's grid (its first ``I − D·(K−1)`` positions per dim have no wrap-around), summed over each
+    group's input channels per frequency, then subsampled by the stride. The kernel is dilated by
+    inserting zeros. Computed in at least float32 (XLA's FFT has no half precision)."""
+    n = x.ndim - 2
+    acc = jnp.promote_types(x.dtype, jnp.float32)
+    xp = pad_spatial(x, pairs).astype(acc)
+    w = kernel.astype(acc)
+    if any(d > 1 for d in dilation):
+        zero = jnp.zeros((), acc)
+        w = lax.pad(w, zero, tuple((0, 0, d - 1) for d in dilation) + ((0, 0, 0), (0, 0, 0)))
+    grid = xp.shape[1:-1]
+    axes = tuple(range(1, n + 1))
+    fx = jnp.fft.rfftn(xp, s=grid, axes=axes)
+    fw = jnp.conj(jnp.fft.rfftn(w, s=grid, axes=tuple(range(n))))
+    cg, c_out = kernel.shape[-2], kernel.shape[-1]
+    fx = fx.reshape(*fx.shape[:-1], groups, cg)
+    fw = fw.reshape(*fw.shape[:-2], cg, groups, c_out // groups)
+    prod = jnp.einsum("n...gc,...cgk->n...gk", fx, fw).reshape(*fx.shape[:-2], c_out)
+    full = jnp.fft.irfftn(prod, s=grid, axes=axes)
+    out = output_size(grid, w.shape[:n], strides, 0, 1)
+    limit = (full.shape[0],) + tuple((o - 1) * s + 1 for o, s in zip(out, strides)) + (c_out,)
+    return lax.slice(full, (0,) * (n + 2), limit, (1,) + strides + (1,)).astype(x.dtype)
+
+
+def _auto_algorithm(x: Array, kernel: Array, out: tuple[int, ...], strides: tuple[int, ...],
+                    dilation: tuple[int, ...], groups: int) -> str:
+    """The lowering measured fastest for the backend and shape (benchmarks/CONV.md). On CPU:
+
+    - depthwise (``groups == C_in``): ``"direct"``, 4–30× faster forward+backward than XLA's grouped conv;
+    - a 1×1 kernel, or at most 4 output positions (ResNet's last stages on small images): ``"im2col"``,
+      one matmul; XLA's conv measured 1.7–18× slower there;
+    - stride 1, no dilation, ≥ 5 taps per dim and ``C_in·C_out ≤ 128`` (LeNet-5): ``"spectral"`` (FFT), 1.4–4× faster;
+    - otherwise, and on every other backend, ``"xla"``.
+    """
+    if jax.default_backend() != "cpu":
+        return "xla"
+    n = x.ndim - 2
+    c_in, c_out = x.shape[-1], kernel.shape[-1]
+    ksize = kernel.shape[:n]
+    if groups > 1 and groups == c_in:
         return "direct"
+    if groups == 1 and (all(k == 1 for k in ksize) or math.prod(out) <= 4):
+        return "im2col"
+    if (groups == 1 and all(s == 1 for s in strides) and all(d == 1 for d in dilation)
+            and all(k >= 5 for k in ksize) and c_in * c_out <= 128):
+        return "spectral"
     return "xla"
 
 
@@ -159,8 +203,10 @@ def conv(
 
     ``algorithm``: ``"xla"`` (``lax.conv_general_dilated``), ``"im2col"`` (strided patch slices and one
     ``dot_general``), ``"direct"`` (a sum over kernel taps of strided slices times the tap: elementwise
-    for depthwise convs, one ``dot_general`` per tap otherwise), or ``"auto"``: ``"direct"`` for depthwise
-    convs (``groups == C_in``) on CPU, ``"xla"`` otherwise; the study behind it is benchmarks/CONV.md.
+    for depthwise convs, one ``dot_general`` per tap otherwise), ``"spectral"`` (products of FFT spectra), or
+    ``"auto"``: on CPU ``"direct"`` for depthwise convs, ``"im2col"`` for 1×1 kernels and outputs of at
+    most 4 positions, ``"spectral"`` for stride-1 undilated convs with ≥ 5 taps per dim and
+    ``C_in·C_out ≤ 128``, ``"xla"`` otherwise and on other backends (benchmarks/CONV.md).
     """
     op = "conv"
     x, kernel = jnp.asarray(x), jnp.asarray(kernel)
@@ -188,7 +234,7 @@ def conv(
     pairs = normalize_padding(padding, n, op, input_spatial=x.shape[1:-1],
                               window=effective_kernel(ksize, dil), stride=strides)
     try:
-        output_size(x.shape[1:-1], ksize, strides, pairs, dil)
+        out = output_size(x.shape[1:-1], ksize, strides, pairs, dil)
     except ValueError as err:
         raise ValueError(f"{op}: input {tuple(x.shape)} with kernel {tuple(kernel.shape)}: {err}") from None
 
@@ -199,8 +245,8 @@ def conv(
         x = pad_spatial(x, pairs, padding_mode, op=op)
         pairs = ((0, 0),) * n
     if algorithm == "auto":
-        algorithm = _auto_algorithm(x, groups)
-    impl = {"xla": _conv_xla, "im2col": _conv_im2col, "direct": _conv_direct}[algorithm]
+        algorithm = _auto_algorithm(x, kernel, out, strides, dil, groups)
+    impl = {"xla": _conv_xla, "im2col": _conv_im2col, "direct": _conv_direct, "spectral": _conv_spectral}[algorithm]
     y = impl(x, kernel, strides, pairs, dil, groups)
     return y if bias is None else y + bias
 

@@ -354,12 +354,13 @@ def test_conv_transpose_errors(args, kwargs, match):
         conv_transpose(*args, **kwargs)
 
 
-# -- algorithm="direct" (sum over kernel taps) and the "auto" choice -----------------------------------
+# -- algorithm="direct" (sum over kernel taps), "spectral" (FFT products) and the "auto" choice ---
 
 
+@pytest.mark.parametrize("algorithm", ["direct", "spectral"])
 @settings(max_examples=12)
 @given(cfg=conv_configs())
-def test_conv_direct_matches_reference_and_torch(cfg):
+def test_conv_direct_and_spectral_match_reference_and_torch(algorithm, cfg):
     x, k, b = _arrays(cfg)
     kw = _kwargs(cfg)
     oracle = reference.convolve if cfg["flip"] else reference.correlate
@@ -369,52 +370,69 @@ def test_conv_direct_matches_reference_and_torch(cfg):
 
     @jax.jit
     def run(x, k, b, cot):
-        y, vjp = jax.vjp(lambda x_, k_, b_: conv(x_, k_, b_, algorithm="direct", **kw), x, k, b)
+        y, vjp = jax.vjp(lambda x_, k_, b_: conv(x_, k_, b_, algorithm=algorithm, **kw), x, k, b)
         return y, vjp(cot)
 
     y, grads = run(x, k, b, cot)
     assert y.dtype == jnp.float32
-    assert_close(y, expected, what="direct vs reference")
+    assert_close(y, expected, what=f"{algorithm} vs reference")
     y_t, grads_t = _torch_conv(cfg, x, k, b, cot)
-    assert_close(y, y_t, what="direct vs torch")
+    assert_close(y, y_t, what=f"{algorithm} vs torch")
     for name, g, g_t in zip(("x", "kernel", "bias"), grads, grads_t):
-        assert_close(g, g_t, what=f"direct d{name} vs torch")
+        assert_close(g, g_t, what=f"{algorithm} d{name} vs torch")
 
 
+@pytest.mark.parametrize("algorithm", ["direct", "spectral"])
 @pytest.mark.parametrize("cfg", GRAD_CONFIGS, ids=["1d", "2d", "3d-depthwise"])
-def test_conv_direct_check_grads_float64(cfg):
+def test_conv_direct_and_spectral_check_grads_float64(cfg, algorithm):
     x, k, b = _arrays(cfg, np.float64)
-    check_grads(jax.jit(lambda x_, k_, b_: conv(x_, k_, b_, algorithm="direct", **_kwargs(cfg))), (x, k, b),
+    check_grads(jax.jit(lambda x_, k_, b_: conv(x_, k_, b_, algorithm=algorithm, **_kwargs(cfg))), (x, k, b),
                 order=1, modes=["rev"], atol=1e-6, rtol=1e-6)
 
 
-def _primitives(fn, *args):
-    return {str(e.primitive) for e in jax.make_jaxpr(fn)(*args).eqns}
+def _primitives(fn, *args) -> str:
+    """The jaxpr's text (nested jits included), to look for primitive names in."""
+    return str(jax.make_jaxpr(fn)(*args))
 
 
-def test_auto_is_direct_for_depthwise_on_cpu_and_xla_otherwise():
-    # benchmarks/CONV.md: XLA's CPU grouped convolution is 4-20x slower than the tap sum for depthwise.
-    x = np.random.default_rng(0).standard_normal((2, 6, 6, 4)).astype(np.float32)
-    depthwise = np.random.default_rng(1).standard_normal((3, 3, 1, 8)).astype(np.float32)
-    dense = np.random.default_rng(2).standard_normal((3, 3, 2, 4)).astype(np.float32)
+def test_auto_picks_direct_im2col_and_spectral_per_shape_on_cpu():
+    # benchmarks/CONV.md: on CPU XLA's grouped convolution is 4-20x slower than the tap sum for depthwise
+    # convs, im2col beats it on 1x1 kernels and tiny outputs, the FFT on LeNet-5's 5x5 convs.
+    r = np.random.default_rng(0)
+    x = r.standard_normal((2, 9, 9, 4)).astype(np.float32)
+    depthwise = r.standard_normal((3, 3, 1, 8)).astype(np.float32)
+    dense = r.standard_normal((3, 3, 2, 4)).astype(np.float32)
+    big = r.standard_normal((5, 5, 4, 6)).astype(np.float32)
     auto_dw = _primitives(lambda a, w: conv(a, w, groups=4, padding=1), x, depthwise)
     auto_dense = _primitives(lambda a, w: conv(a, w, groups=2, padding=1), x, dense)
-    assert "conv_general_dilated" in auto_dense
+    auto_big = _primitives(lambda a, w: conv(a, w, padding=2), x, big)
+    auto_big_strided = _primitives(lambda a, w: conv(a, w, stride=2, padding=2), x, big)
+    pointwise = r.standard_normal((1, 1, 4, 6)).astype(np.float32)
+    auto_1x1 = _primitives(lambda a, w: conv(a, w), x, pointwise)
+    auto_tiny_out = _primitives(lambda a, w: conv(a, w, stride=4), x, dense[:, :, :, :4].repeat(2, axis=2))
+    assert "conv_general_dilated" in auto_dense and "conv_general_dilated" in auto_big_strided
     if jax.default_backend() == "cpu":
+        # 1x1 kernels and outputs of <= 4 positions are one dot_general (im2col).
+        for jaxpr in (auto_1x1, auto_tiny_out):
+            assert "dot_general" in jaxpr and "conv_general_dilated" not in jaxpr
         assert "conv_general_dilated" not in auto_dw
+        assert "fft[" in auto_big and "conv_general_dilated" not in auto_big
         assert_close(conv(x, depthwise, groups=4, padding=1), conv(x, depthwise, groups=4, padding=1, algorithm="xla"))
+        assert_close(conv(x, big, padding=2), conv(x, big, padding=2, algorithm="xla"))
     else:
-        assert "conv_general_dilated" in auto_dw
+        assert "conv_general_dilated" in auto_dw and "conv_general_dilated" in auto_big
 
 
+@pytest.mark.parametrize("algorithm", ["direct", "spectral"])
 @pytest.mark.parametrize("dtype, rtol", [(jnp.bfloat16, 2e-2), (jnp.float16, 4e-3)])
-def test_conv_direct_low_precision(dtype, rtol):
-    # Same bound as test_low_precision_runs; the tap sum accumulates in float32 and rounds once.
+def test_conv_direct_and_spectral_low_precision(dtype, rtol, algorithm):
+    # Same bound as test_low_precision_runs; both compute in float32 and round once.
     for cfg in GRAD_CONFIGS[1:]:
         x, k, b = (jnp.asarray(a, dtype) for a in _arrays(cfg))
-        y = conv(x, k, b, algorithm="direct", **_kwargs(cfg))
-        e = conv(*(a.astype(jnp.float32) for a in (x, k, b)), algorithm="direct", **_kwargs(cfg))
+        y = conv(x, k, b, algorithm=algorithm, **_kwargs(cfg))
+        e = conv(*(a.astype(jnp.float32) for a in (x, k, b)), algorithm=algorithm, **_kwargs(cfg))
         assert y.dtype == dtype
-        assert_close(y, e, rtol=rtol, what=f"direct {dtype.__name__}")
+        assert_close(y, e, rtol=rtol, what=f"{algorithm} {dtype.__name__}")
     x, k, b = _arrays(GRAD_CONFIGS[0])
-    assert conv(x.astype(np.float64), k, b, algorithm="direct").dtype == jnp.float64
+    assert conv(x.astype(np.float64), k, b, algorithm=algorithm).dtype == jnp.float64
+    assert conv(x, k, b, algorithm=algorithm).dtype == jnp.float32
