@@ -160,7 +160,8 @@ def _auto_algorithm(x: Array, kernel: Array, out: tuple[int, ...], strides: tupl
     - depthwise (``groups == C_in``): ``"direct"``, 4–30× faster forward+backward than XLA's grouped conv;
     - a 1×1 kernel, or at most 4 output positions (ResNet's last stages on small images): ``"im2col"``,
       one matmul; XLA's conv measured 1.7–18× slower there;
-    - stride 1, no dilation, ≥ 5 taps per dim and ``C_in·C_out ≤ 128`` (LeNet-5): ``"spectral"`` (FFT), 1.4–4× faster;
+    - stride 1, no dilation, ≥ 5 taps per dim, ``C_in·C_out ≤ 128`` and a batch of ≥ 8 (LeNet-5 training):
+      ``"spectral"`` (FFT); at batch 1 the transforms cost more than they save;
     - otherwise, and on every other backend, ``"xla"``.
     """
     if jax.default_backend() != "cpu":
@@ -173,7 +174,7 @@ def _auto_algorithm(x: Array, kernel: Array, out: tuple[int, ...], strides: tupl
     if groups == 1 and (all(k == 1 for k in ksize) or math.prod(out) <= 4):
         return "im2col"
     if (groups == 1 and all(s == 1 for s in strides) and all(d == 1 for d in dilation)
-            and all(k >= 5 for k in ksize) and c_in * c_out <= 128):
+            and all(k >= 5 for k in ksize) and c_in * c_out <= 128 and x.shape[0] >= 8):
         return "spectral"
     return "xla"
 
@@ -205,8 +206,8 @@ def conv(
     ``dot_general``), ``"direct"`` (a sum over kernel taps of strided slices times the tap: elementwise
     for depthwise convs, one ``dot_general`` per tap otherwise), ``"spectral"`` (products of FFT spectra), or
     ``"auto"``: on CPU ``"direct"`` for depthwise convs, ``"im2col"`` for 1×1 kernels and outputs of at
-    most 4 positions, ``"spectral"`` for stride-1 undilated convs with ≥ 5 taps per dim and
-    ``C_in·C_out ≤ 128``, ``"xla"`` otherwise and on other backends (benchmarks/CONV.md).
+    most 4 positions, ``"spectral"`` for stride-1 undilated convs with ≥ 5 taps per dim,
+    ``C_in·C_out ≤ 128`` and a batch of ≥ 8, ``"xla"`` otherwise and on other backends (benchmarks/CONV.md).
     """
     op = "conv"
     x, kernel = jnp.asarray(x), jnp.asarray(kernel)

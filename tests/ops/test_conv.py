@@ -405,12 +405,15 @@ def test_auto_picks_direct_im2col_and_spectral_per_shape_on_cpu():
     big = r.standard_normal((5, 5, 4, 6)).astype(np.float32)
     auto_dw = _primitives(lambda a, w: conv(a, w, groups=4, padding=1), x, depthwise)
     auto_dense = _primitives(lambda a, w: conv(a, w, groups=2, padding=1), x, dense)
-    auto_big = _primitives(lambda a, w: conv(a, w, padding=2), x, big)
+    x8 = np.concatenate([x] * 4)  # the FFT pays off from a batch of 8 (at batch 1 XLA's conv is faster)
+    auto_big = _primitives(lambda a, w: conv(a, w, padding=2), x8, big)
+    auto_big_b2 = _primitives(lambda a, w: conv(a, w, padding=2), x, big)
     auto_big_strided = _primitives(lambda a, w: conv(a, w, stride=2, padding=2), x, big)
     pointwise = r.standard_normal((1, 1, 4, 6)).astype(np.float32)
     auto_1x1 = _primitives(lambda a, w: conv(a, w), x, pointwise)
     auto_tiny_out = _primitives(lambda a, w: conv(a, w, stride=4), x, dense[:, :, :, :4].repeat(2, axis=2))
     assert "conv_general_dilated" in auto_dense and "conv_general_dilated" in auto_big_strided
+    assert "conv_general_dilated" in auto_big_b2
     if jax.default_backend() == "cpu":
         # 1x1 kernels and outputs of <= 4 positions are one dot_general (im2col).
         for jaxpr in (auto_1x1, auto_tiny_out):
@@ -418,7 +421,7 @@ def test_auto_picks_direct_im2col_and_spectral_per_shape_on_cpu():
         assert "conv_general_dilated" not in auto_dw
         assert "fft[" in auto_big and "conv_general_dilated" not in auto_big
         assert_close(conv(x, depthwise, groups=4, padding=1), conv(x, depthwise, groups=4, padding=1, algorithm="xla"))
-        assert_close(conv(x, big, padding=2), conv(x, big, padding=2, algorithm="xla"))
+        assert_close(conv(x8, big, padding=2), conv(x8, big, padding=2, algorithm="xla"))
     else:
         assert "conv_general_dilated" in auto_dw and "conv_general_dilated" in auto_big
 
