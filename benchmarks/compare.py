@@ -25,7 +25,9 @@ from pathlib import Path
 from typing import Any
 
 IMPLS = ("jcnn", "raw", "flax", "equinox", "torch", "torch_cl")
-MODULES = {"jcnn": "jcnn_models", "raw": "raw_lax", "flax": "flax_nnx", "equinox": "equinox_models",
+# "jcnn_xla": jcnn with every conv on lax.conv_general_dilated, as the raw program: its overhead alone.
+EXTRA_IMPLS = ("jcnn_xla",)
+MODULES = {"jcnn": "jcnn_models", "jcnn_xla": "jcnn_models", "raw": "raw_lax", "flax": "flax_nnx", "equinox": "equinox_models",
            "torch": "torch_models", "torch_cl": "torch_models"}
 # model → (batch, image size)
 SETTINGS = {"lenet5": (128, 32), "resnet18": (64, 32), "mobilenet_v2": (64, 32)}
@@ -36,6 +38,8 @@ def build(impl: str, model: str, batch: int, size: int) -> Any:
     module = importlib.import_module(f"benchmarks.impls.{MODULES[impl]}")
     if impl == "torch_cl":
         return module.build(model, batch, size, channels_last=True)
+    if impl == "jcnn_xla":
+        return module.build(model, batch, size, xla_only=True)
     return module.build(model, batch, size)
 
 
@@ -132,7 +136,7 @@ def main(argv: list[str] | None = None) -> dict:
                         help="one round of 3 steps, LeNet-5 and ResNet-18 unless --models (< 3 minutes)")
     parser.add_argument("--models", nargs="+", default=None, choices=list(SETTINGS),
                         help="default: all three (MobileNet v2's four compiles alone take ~1.5 min)")
-    parser.add_argument("--impls", nargs="+", default=list(IMPLS), choices=list(IMPLS))
+    parser.add_argument("--impls", nargs="+", default=list(IMPLS), choices=list(IMPLS + EXTRA_IMPLS))
     parser.add_argument("--rounds", type=int, default=None, help="rounds of interleaved timing")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 from typing import Any
 
 import jax
@@ -41,7 +43,25 @@ def make_train_step(model: str) -> tuple[Any, jcnn.optim.Optimizer]:
     return train_step, opt
 
 
-def build(model: str, batch: int, size: int, *, seed: int = 0) -> C.Impl:
+@contextlib.contextmanager
+def xla_convs_only():
+    """Trace with ``algorithm="auto"`` meaning ``"xla"`` for every conv: jcnn as a hand-written lax program
+    would lower it, so that jcnn's overhead is measured apart from its conv lowerings."""
+    module = importlib.import_module("jcnn.ops.conv")
+    saved = module._auto_algorithm
+    module._auto_algorithm = lambda *args: "xla"
+    try:
+        yield
+    finally:
+        module._auto_algorithm = saved
+
+
+def build(model: str, batch: int, size: int, *, seed: int = 0, xla_only: bool = False) -> C.Impl:
+    if xla_only:
+        with xla_convs_only():
+            impl = build(model, batch, size, seed=seed)
+            impl.infer()  # compiles the batch-1 predict inside the context too
+            return impl
     net = make(model)
     params, state = init(model, size, seed)
     train_step, opt = make_train_step(model)
