@@ -142,7 +142,7 @@ def make(model: str, channels_last: bool = False) -> nn.Module:
 
 def to_input(x: np.ndarray, channels_last: bool) -> torch.Tensor:
     """Channels-last NumPy ``(N, H, W, C)`` → an NCHW tensor (NHWC in memory with ``channels_last``)."""
-    t = torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))
+    t = torch.from_numpy(np.array(x.transpose(0, 3, 1, 2), order="C"))  # a writable copy
     return t.contiguous(memory_format=torch.channels_last) if channels_last else t
 
 
