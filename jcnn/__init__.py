@@ -17,3 +17,5 @@ from jcnn import checkpoint, data
 from jcnn import losses, metrics, optim
 from jcnn.summary import summary
 from jcnn import precision
+from jcnn import paths
+from jcnn.intermediates import feature_extractor, intermediates

@@ -237,7 +237,7 @@ def run_summary(args: argparse.Namespace) -> int:
     size = tuple(args.input_size) if args.input_size else tuple(info.input_size)
     channels = args.in_channels or info.in_channels
     model = get_model(args.model, num_classes=args.num_classes, in_channels=channels)
-    summary(model, (1, *size, channels))
+    summary(model, (1, *size, channels), print_fn=print)
     return 0
 
 

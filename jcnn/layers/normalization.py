@@ -13,8 +13,10 @@ from typing import Sequence
 
 import jax.numpy as jnp
 
+from jcnn import _host_random as H
+from jcnn import initializers as inits
 from jcnn._types import Array, IntOrSeq, Params, PRNGKey, Shape, State
-from jcnn.layers.base import Layer, check_shape, make_layer
+from jcnn.layers.base import Layer, check_shape, constructor, make_layer
 from jcnn.ops import normalization as N
 
 
@@ -31,10 +33,16 @@ def _check_eps(name: str, eps: float) -> None:
         raise ValueError(f"{name}: eps must be a float >= 0, got {eps!r}")
 
 
-def _affine_params(affine: bool, shape: tuple[int, ...]) -> Params:
+def _affine_params(affine: bool, shape: tuple[int, ...], key: PRNGKey | None = None,
+                   scale_init: inits.Initializer | None = None) -> Params:
     if not affine:
         return {}
-    return {"scale": jnp.ones(shape, jnp.float32), "bias": jnp.zeros(shape, jnp.float32)}
+    scale = H.full(shape, 1.0, jnp.float32) if scale_init is None else scale_init(key, shape, jnp.float32)
+    return {"scale": scale, "bias": H.full(shape, 0.0, jnp.float32)}
+
+
+def _norm_layer(name: str, init: object, apply: object, shape: object) -> Layer:
+    return make_layer(name, init, apply, shape=shape, host_init=True)  # type: ignore[arg-type]
 
 
 def _update(running: Array, batch: Array, factor: Array | float) -> Array:
@@ -48,8 +56,10 @@ def _check_channels(name: str, x: Array, channels: int) -> None:
                          f"got shape {tuple(x.shape)}")
 
 
+@constructor
 def BatchNorm(momentum: float | None = 0.1, eps: float = 1e-5, affine: bool = True,
-              track_running_stats: bool = True, axis_name: str | None = None) -> Layer:
+              track_running_stats: bool = True, axis_name: str | None = None, *,
+              scale_init: inits.Initializer | None = None) -> Layer:
     """Batch normalization over ``(*, C, *)`` as ``torch.nn.BatchNorm{1,2,3}d``, channels last.
 
     ``x (N, *spatial, C)`` → same shape; params ``scale``/``bias`` ``(C,)`` (γ = 1, β = 0), state
@@ -59,19 +69,23 @@ def BatchNorm(momentum: float | None = 0.1, eps: float = 1e-5, affine: bool = Tr
     (``m = 1/count`` when ``momentum=None``: the cumulative average); eval uses the running statistics.
     Without ``track_running_stats`` the state is ``{}`` and batch statistics are used in both modes.
     ``axis_name`` synchronizes the batch statistics across a ``pmap``/``shard_map``/``vmap`` axis.
+    ``scale_init`` replaces γ's ones (e.g. ``initializers.zeros`` for a residual branch that starts as 0).
     """
     _check_momentum("BatchNorm", momentum, allow_none=True)
     _check_eps("BatchNorm", eps)
 
+    def shape_rule(input_shape: Shape) -> Shape:
+        return check_shape("BatchNorm", input_shape, min_ndim=2, what="(N, *spatial, C)")
+
     def init(key: PRNGKey, input_shape: Shape) -> tuple[Shape, Params, State]:
-        shape = check_shape("BatchNorm", input_shape, min_ndim=2, what="(N, *spatial, C)")
+        shape = shape_rule(input_shape)
         c = shape[-1]
         state: State = {}
         if track_running_stats:
-            state = {"mean": jnp.zeros((c,), jnp.float32), "var": jnp.ones((c,), jnp.float32)}
+            state = {"mean": H.full((c,), 0.0, jnp.float32), "var": H.full((c,), 1.0, jnp.float32)}
             if momentum is None:
-                state["count"] = jnp.zeros((), jnp.int32)
-        return shape, _affine_params(affine, (c,)), state
+                state["count"] = H.full((), 0, jnp.int32)
+        return shape, _affine_params(affine, (c,), key, scale_init), state
 
     def apply(params: Params, state: State, x: Array, *, train: bool,
               key: PRNGKey | None = None) -> tuple[Array, State]:
@@ -98,9 +112,10 @@ def BatchNorm(momentum: float | None = 0.1, eps: float = 1e-5, affine: bool = Tr
         new_state["var"] = _update(state["var"], unbiased, factor)
         return y, new_state
 
-    return make_layer("batch_norm", init, apply)
+    return _norm_layer("BatchNorm", init, apply, shape_rule)
 
 
+@constructor
 def LayerNorm(axes: IntOrSeq | None = None, *, eps: float = 1e-5, affine: bool = True) -> Layer:
     """Layer normalization over ``(N, *, *)``: per sample, over ``axes`` (default every non-batch axis).
 
@@ -110,8 +125,13 @@ def LayerNorm(axes: IntOrSeq | None = None, *, eps: float = 1e-5, affine: bool =
     """
     _check_eps("LayerNorm", eps)
 
-    def init(key: PRNGKey, input_shape: Shape) -> tuple[Shape, Params, State]:
+    def shape_rule(input_shape: Shape) -> Shape:
         shape = check_shape("LayerNorm", input_shape, min_ndim=2, what="(N, ...)")
+        N._layer_axes(shape, axes, "LayerNorm")
+        return shape
+
+    def init(key: PRNGKey, input_shape: Shape) -> tuple[Shape, Params, State]:
+        shape = shape_rule(input_shape)
         ax = N._layer_axes(shape, axes, "LayerNorm")
         return shape, _affine_params(affine, tuple(shape[a] for a in ax)), {}
 
@@ -120,9 +140,10 @@ def LayerNorm(axes: IntOrSeq | None = None, *, eps: float = 1e-5, affine: bool =
         y, _ = N.layer_norm(x, params.get("scale"), params.get("bias"), axes=axes, eps=eps)
         return y, state
 
-    return make_layer("layer_norm", init, apply)
+    return _norm_layer("LayerNorm", init, apply, shape_rule)
 
 
+@constructor
 def InstanceNorm(affine: bool = False, track_running_stats: bool = False, eps: float = 1e-5,
                  momentum: float = 0.1) -> Layer:
     """Instance normalization over ``(N, C, *)`` as ``torch.nn.InstanceNorm{1,2,3}d``, channels last.
@@ -135,10 +156,13 @@ def InstanceNorm(affine: bool = False, track_running_stats: bool = False, eps: f
     _check_momentum("InstanceNorm", momentum, allow_none=False)
     _check_eps("InstanceNorm", eps)
 
+    def shape_rule(input_shape: Shape) -> Shape:
+        return check_shape("InstanceNorm", input_shape, min_ndim=3, what="(N, *spatial, C)")
+
     def init(key: PRNGKey, input_shape: Shape) -> tuple[Shape, Params, State]:
-        shape = check_shape("InstanceNorm", input_shape, min_ndim=3, what="(N, *spatial, C)")
+        shape = shape_rule(input_shape)
         c = shape[-1]
-        state = ({"mean": jnp.zeros((c,), jnp.float32), "var": jnp.ones((c,), jnp.float32)}
+        state = ({"mean": H.full((c,), 0.0, jnp.float32), "var": H.full((c,), 1.0, jnp.float32)}
                  if track_running_stats else {})
         return shape, _affine_params(affine, (c,)), state
 
@@ -159,9 +183,10 @@ def InstanceNorm(affine: bool = False, track_running_stats: bool = False, eps: f
         return y, {"mean": _update(state["mean"], jnp.mean(stats.mean, axis=0), momentum),
                    "var": _update(state["var"], jnp.mean(unbiased, axis=0), momentum)}
 
-    return make_layer("instance_norm", init, apply)
+    return _norm_layer("InstanceNorm", init, apply, shape_rule)
 
 
+@constructor
 def GroupNorm(num_groups: int, eps: float = 1e-5, affine: bool = True) -> Layer:
     """Group normalization as ``torch.nn.GroupNorm``: ``C`` split into ``num_groups`` groups, each
     normalized per sample. ``x (N, *spatial, C)``, ``C % num_groups == 0``; params ``(C,)``. No state."""
@@ -169,11 +194,15 @@ def GroupNorm(num_groups: int, eps: float = 1e-5, affine: bool = True) -> Layer:
         raise ValueError(f"GroupNorm: num_groups must be an int >= 1, got {num_groups!r}")
     _check_eps("GroupNorm", eps)
 
-    def init(key: PRNGKey, input_shape: Shape) -> tuple[Shape, Params, State]:
+    def shape_rule(input_shape: Shape) -> Shape:
         shape = check_shape("GroupNorm", input_shape, min_ndim=2, what="(N, *spatial, C)")
         if shape[-1] % num_groups:
             raise ValueError(f"GroupNorm: the {shape[-1]} channels of input shape {shape} must be divisible "
                              f"by num_groups={num_groups}")
+        return shape
+
+    def init(key: PRNGKey, input_shape: Shape) -> tuple[Shape, Params, State]:
+        shape = shape_rule(input_shape)
         return shape, _affine_params(affine, (shape[-1],)), {}
 
     def apply(params: Params, state: State, x: Array, *, train: bool,
@@ -181,25 +210,30 @@ def GroupNorm(num_groups: int, eps: float = 1e-5, affine: bool = True) -> Layer:
         y, _ = N.group_norm(x, num_groups, params.get("scale"), params.get("bias"), eps=eps)
         return y, state
 
-    return make_layer("group_norm", init, apply)
+    return _norm_layer("GroupNorm", init, apply, shape_rule)
 
 
+@constructor
 def LocalResponseNorm(size: int, alpha: float = 1e-4, beta: float = 0.75, k: float = 1.0) -> Layer:
     """AlexNet's LRN as ``torch.nn.LocalResponseNorm``:
     ``y_c = x_c / (k + α/size · Σ_{window of size channels} x²)^β``. No params, no state."""
     if not isinstance(size, int) or isinstance(size, bool) or size < 1:
         raise ValueError(f"LocalResponseNorm: size must be an int >= 1, got {size!r}")
 
+    def shape_rule(input_shape: Shape) -> Shape:
+        return check_shape("LocalResponseNorm", input_shape, min_ndim=2, what="(N, *spatial, C)")
+
     def init(key: PRNGKey, input_shape: Shape) -> tuple[Shape, Params, State]:
-        return check_shape("LocalResponseNorm", input_shape, min_ndim=2, what="(N, *spatial, C)"), {}, {}
+        return shape_rule(input_shape), {}, {}
 
     def apply(params: Params, state: State, x: Array, *, train: bool,
               key: PRNGKey | None = None) -> tuple[Array, State]:
         return N.local_response_norm(x, size, alpha, beta, k), state
 
-    return make_layer("local_response_norm", init, apply)
+    return _norm_layer("LocalResponseNorm", init, apply, shape_rule)
 
 
+@constructor
 def LocalContrastNorm(size: IntOrSeq = 9, *, window: str = "gaussian", sigma: float | None = None,
                       across_channels: bool = False, divisive: str | None = "std", eps: float = 1e-5,
                       c: float | None = None) -> Layer:
@@ -214,12 +248,15 @@ def LocalContrastNorm(size: IntOrSeq = 9, *, window: str = "gaussian", sigma: fl
     if any(not isinstance(s, int) or s < 1 or s % 2 == 0 for s in sizes):
         raise ValueError(f"LocalContrastNorm: size must be odd ints >= 1, got {size!r}")
 
-    def init(key: PRNGKey, input_shape: Shape) -> tuple[Shape, Params, State]:
+    def shape_rule(input_shape: Shape) -> Shape:
         shape = check_shape("LocalContrastNorm", input_shape, min_ndim=3, what="(N, *spatial, C)")
         if not isinstance(size, int) and len(sizes) != len(shape) - 2:
             raise ValueError(f"LocalContrastNorm: size {size!r} needs one entry per spatial dim of input "
                              f"shape {shape}")
-        return shape, {}, {}
+        return shape
+
+    def init(key: PRNGKey, input_shape: Shape) -> tuple[Shape, Params, State]:
+        return shape_rule(input_shape), {}, {}
 
     def apply(params: Params, state: State, x: Array, *, train: bool,
               key: PRNGKey | None = None) -> tuple[Array, State]:
@@ -227,7 +264,7 @@ def LocalContrastNorm(size: IntOrSeq = 9, *, window: str = "gaussian", sigma: fl
                                   divisive=divisive, eps=eps, c=c)
         return y, state
 
-    return make_layer("local_contrast_norm", init, apply)
+    return _norm_layer("LocalContrastNorm", init, apply, shape_rule)
 
 
 __all__ = ["BatchNorm", "LayerNorm", "InstanceNorm", "GroupNorm", "LocalResponseNorm", "LocalContrastNorm"]

@@ -9,9 +9,10 @@ import jax.numpy as jnp
 from jax import lax
 
 from jcnn._types import Params, PRNGKey, State
-from jcnn.layers.base import Layer, make_layer
+from jcnn.layers.base import Layer, apply_child, capturing, constructor, wrapper
 
 
+@constructor
 def remat(layer: Layer, *, backend: str | None = None) -> Layer:
     """``layer`` whose activations are recomputed in the backward pass: the training step stores only
     the block's inputs, lowering its peak memory at the cost of one more forward of the block.
@@ -23,24 +24,24 @@ def remat(layer: Layer, *, backend: str | None = None) -> Layer:
     elimination cannot merge, scheduled only once the cotangent exists. ``backend`` overrides
     ``jax.default_backend()``. Params and state are exactly ``layer``'s (no extra nesting), so checkpoints
     and the torch mappings are unchanged; the default child name is ``layer``'s too. Gradients flow to
-    params and inputs; state and key get none (as without remat).
+    params and inputs; state and key get none (as without remat). While ``jcnn.intermediates`` records
+    activations the block runs plainly, so that they can be returned.
     """
     if not isinstance(layer, Layer):
         raise TypeError(f"remat: expected a Layer, got {type(layer).__name__}")
 
-    def init(key: PRNGKey, input_shape: Any) -> tuple[Any, Params, State]:
-        return layer.init(key, input_shape)
-
     def apply(params: Params, state: State, x: Any, *, train: bool,
               key: PRNGKey | None = None) -> tuple[Any, State]:
         def run(p: Params, s: State, inputs: Any, k: PRNGKey | None) -> tuple[Any, State]:
-            return layer.apply(p, s, inputs, train=train, key=k)
+            return apply_child(None, layer, p, s, inputs, train=train, key=k)
 
+        if capturing():
+            return run(params, state, x, key)
         if (backend or jax.default_backend()) != "cpu":
             return jax.checkpoint(run)(params, state, x, key)
         return _recompute_on_backward(run)(params, state, x, key)
 
-    return make_layer(layer.kind, init, apply, children=layer.children)
+    return wrapper("remat", layer, apply=apply)
 
 
 def _recompute_on_backward(run: Any) -> Any:

@@ -6,13 +6,16 @@ import math
 from typing import Sequence
 
 from jcnn._types import Array, Params, PRNGKey, Shape, State
-from jcnn.layers.base import Layer, ReadyLayer, check_shape, make_layer, ready_layer
+from jcnn.layers.base import Layer, ReadyLayer, check_shape, constructor, make_layer, ready_layer
 
 
 def _flatten() -> ReadyLayer:
-    def init(key: PRNGKey, input_shape: Shape) -> tuple[Shape, Params, State]:
+    def shape_rule(input_shape: Shape) -> Shape:
         shape = check_shape("Flatten", input_shape, min_ndim=2, what="(N, ...)")
-        return (shape[0], math.prod(shape[1:])), {}, {}
+        return (shape[0], math.prod(shape[1:]))
+
+    def init(key: PRNGKey, input_shape: Shape) -> tuple[Shape, Params, State]:
+        return shape_rule(input_shape), {}, {}
 
     def apply(params: Params, state: State, x: Array, *, train: bool,
               key: PRNGKey | None = None) -> tuple[Array, State]:
@@ -20,7 +23,7 @@ def _flatten() -> ReadyLayer:
             raise ValueError(f"Flatten: expected an input of rank >= 2 (N, ...), got shape {tuple(x.shape)}")
         return x.reshape(x.shape[0], math.prod(x.shape[1:])), state
 
-    return ready_layer("flatten", init, apply)
+    return ready_layer("Flatten", init, apply, shape=shape_rule)
 
 
 Flatten: ReadyLayer = _flatten()
@@ -31,6 +34,7 @@ after ``nn.Flatten`` sees a different order; ``jcnn.interop.torch`` permutes suc
 """
 
 
+@constructor
 def Reshape(shape: Sequence[int]) -> Layer:
     """``(N, *rest) → (N, *shape)``: reshape the non-batch dims, row-major; one entry may be ``-1``
     (inferred). The batch dim is kept. Sizes must match: ``prod(rest) == prod(shape)``."""
@@ -57,9 +61,12 @@ def Reshape(shape: Sequence[int]) -> Layer:
             )
         return target
 
-    def init(key: PRNGKey, input_shape: Shape) -> tuple[Shape, Params, State]:
+    def shape_rule(input_shape: Shape) -> Shape:
         full = check_shape("Reshape", input_shape, min_ndim=1, what="(N, ...)")
-        return (full[0],) + resolve(full[1:]), {}, {}
+        return (full[0],) + resolve(full[1:])
+
+    def init(key: PRNGKey, input_shape: Shape) -> tuple[Shape, Params, State]:
+        return shape_rule(input_shape), {}, {}
 
     def apply(params: Params, state: State, x: Array, *, train: bool,
               key: PRNGKey | None = None) -> tuple[Array, State]:
@@ -67,4 +74,4 @@ def Reshape(shape: Sequence[int]) -> Layer:
             raise ValueError(f"Reshape: expected an input with a batch dim, got shape {tuple(x.shape)}")
         return x.reshape((x.shape[0],) + resolve(tuple(x.shape[1:]))), state
 
-    return make_layer("reshape", init, apply)
+    return make_layer("Reshape", init, apply, shape=shape_rule, host_init=True)

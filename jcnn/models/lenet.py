@@ -10,10 +10,11 @@ same way in torch, which flattens ``(C, H, W)``; :mod:`jcnn.interop.torch` reord
 from __future__ import annotations
 
 from jcnn import layers as L
-from jcnn.layers.base import Layer
+from jcnn.layers.base import Layer, constructor
 from jcnn.models import _blocks as B
 
 
+@constructor
 def lenet5(num_classes: int = 10, in_channels: int = 1, *, activation: str = "relu",
            pool: str = "max") -> Layer:
     """LeNet-5: ``(N, 32, 32, in_channels)`` → logits ``(N, num_classes)``.

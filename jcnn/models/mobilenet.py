@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from jcnn import initializers as inits
 from jcnn import layers as L
-from jcnn.layers.base import Layer
+from jcnn.layers.base import Layer, constructor
 from jcnn.models import _blocks as B
 
 # (expansion t, channels c, repeats n, first stride s), as in the v2 paper's Table 2.
@@ -58,6 +58,7 @@ def inverted_residual(in_features: int, out_features: int, stride: int, expand_r
     return L.serial(("conv", body))
 
 
+@constructor
 def mobilenet_v2(num_classes: int = 1000, in_channels: int = 3, *, width_mult: float = 1.0,
                  dropout: float = 0.2) -> Layer:
     """MobileNet v2: ``(N, H, W, in_channels)`` (224×224 or 32×32) → logits ``(N, num_classes)``.
@@ -81,6 +82,7 @@ def mobilenet_v2(num_classes: int = 1000, in_channels: int = 3, *, width_mult: f
     return B.expect_input(model, "mobilenet_v2", in_channels)
 
 
+@constructor
 def mobilenet_v1(num_classes: int = 1000, in_channels: int = 3, *, width_mult: float = 1.0,
                  dropout: float = 0.2) -> Layer:
     """MobileNet v1: ``(N, H, W, in_channels)`` (224×224 or 32×32) → logits ``(N, num_classes)``.

@@ -9,7 +9,7 @@ planes; stride 2 from ``layer2`` on), each block's params side by side as torchv
 from __future__ import annotations
 
 from jcnn import layers as L
-from jcnn.layers.base import Layer
+from jcnn.layers.base import Layer, constructor
 from jcnn.models import _blocks as B
 
 
@@ -22,7 +22,7 @@ def basic_block(planes: int, stride: int, downsample: bool, zero_init_residual: 
     body = [("conv1", B.conv(planes, 3, stride=stride, padding=1)), ("bn1", B.batch_norm()), ("relu", L.Relu),
             ("conv2", B.conv(planes, 3, padding=1)), ("bn2", B.batch_norm(zero_scale=zero_init_residual))]
     shortcut = ("downsample", _downsample(planes, stride)) if downsample else None
-    return B.side_by_side_residual(body, shortcut, L.Relu)
+    return B.flat_residual(body, shortcut, L.Relu)
 
 
 def bottleneck(planes: int, stride: int, downsample: bool, zero_init_residual: bool) -> Layer:
@@ -31,7 +31,7 @@ def bottleneck(planes: int, stride: int, downsample: bool, zero_init_residual: b
             ("conv2", B.conv(planes, 3, stride=stride, padding=1)), ("bn2", B.batch_norm()), ("relu2", L.Relu),
             ("conv3", B.conv(planes * 4, 1)), ("bn3", B.batch_norm(zero_scale=zero_init_residual))]
     shortcut = ("downsample", _downsample(planes * 4, stride)) if downsample else None
-    return B.side_by_side_residual(body, shortcut, L.Relu)
+    return B.flat_residual(body, shortcut, L.Relu)
 
 
 def _resnet(name: str, block: str, depths: tuple[int, int, int, int], num_classes: int, in_channels: int,
@@ -54,16 +54,19 @@ def _resnet(name: str, block: str, depths: tuple[int, int, int, int], num_classe
     return B.expect_input(model, name, in_channels)
 
 
+@constructor
 def resnet18(num_classes: int = 1000, in_channels: int = 3, *, zero_init_residual: bool = False) -> Layer:
     """ResNet-18 (basic blocks 2-2-2-2): ``(N, H, W, in_channels)`` (224×224 or 32×32) → ``(N, num_classes)``."""
     return _resnet("resnet18", "basic", (2, 2, 2, 2), num_classes, in_channels, zero_init_residual)
 
 
+@constructor
 def resnet34(num_classes: int = 1000, in_channels: int = 3, *, zero_init_residual: bool = False) -> Layer:
     """ResNet-34 (basic blocks 3-4-6-3): ``(N, H, W, in_channels)`` (224×224 or 32×32) → ``(N, num_classes)``."""
     return _resnet("resnet34", "basic", (3, 4, 6, 3), num_classes, in_channels, zero_init_residual)
 
 
+@constructor
 def resnet50(num_classes: int = 1000, in_channels: int = 3, *, zero_init_residual: bool = False) -> Layer:
     """ResNet-50 (bottlenecks 3-4-6-3, ×4 expansion): ``(N, H, W, in_channels)`` → ``(N, num_classes)``."""
     return _resnet("resnet50", "bottleneck", (3, 4, 6, 3), num_classes, in_channels, zero_init_residual)

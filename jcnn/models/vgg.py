@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from jcnn import initializers as inits
 from jcnn import layers as L
-from jcnn.layers.base import Layer
+from jcnn.layers.base import Layer, constructor
 from jcnn.models import _blocks as B
 
 CONFIGS: dict[str, list[int | str]] = {
@@ -53,31 +53,37 @@ def _doc(cfg: str, bn: bool) -> str:
             "and ``pool_size`` (7) shrink the classifier for small experiments, keeping every key.")
 
 
+@constructor
 def vgg11(num_classes: int = 1000, in_channels: int = 3, *, dropout: float = 0.5, hidden_features: int = 4096,
           pool_size: int = 7) -> Layer:
     return _vgg("vgg11", "vgg11", False, num_classes, in_channels, dropout, hidden_features, pool_size)
 
 
+@constructor
 def vgg11_bn(num_classes: int = 1000, in_channels: int = 3, *, dropout: float = 0.5, hidden_features: int = 4096,
              pool_size: int = 7) -> Layer:
     return _vgg("vgg11_bn", "vgg11", True, num_classes, in_channels, dropout, hidden_features, pool_size)
 
 
+@constructor
 def vgg13(num_classes: int = 1000, in_channels: int = 3, *, dropout: float = 0.5, hidden_features: int = 4096,
           pool_size: int = 7) -> Layer:
     return _vgg("vgg13", "vgg13", False, num_classes, in_channels, dropout, hidden_features, pool_size)
 
 
+@constructor
 def vgg13_bn(num_classes: int = 1000, in_channels: int = 3, *, dropout: float = 0.5, hidden_features: int = 4096,
              pool_size: int = 7) -> Layer:
     return _vgg("vgg13_bn", "vgg13", True, num_classes, in_channels, dropout, hidden_features, pool_size)
 
 
+@constructor
 def vgg16(num_classes: int = 1000, in_channels: int = 3, *, dropout: float = 0.5, hidden_features: int = 4096,
           pool_size: int = 7) -> Layer:
     return _vgg("vgg16", "vgg16", False, num_classes, in_channels, dropout, hidden_features, pool_size)
 
 
+@constructor
 def vgg16_bn(num_classes: int = 1000, in_channels: int = 3, *, dropout: float = 0.5, hidden_features: int = 4096,
              pool_size: int = 7) -> Layer:
     return _vgg("vgg16_bn", "vgg16", True, num_classes, in_channels, dropout, hidden_features, pool_size)

@@ -233,3 +233,27 @@ def adaptive_avg_pool(x: Array, output_size: AdaptiveSize) -> Array:
 def adaptive_max_pool(x: Array, output_size: AdaptiveSize) -> Array:
     """Max over torch's adaptive bins, as ``F.adaptive_max_pool{1,2,3}d`` (see :func:`adaptive_avg_pool`)."""
     return _adaptive(x, output_size, "adaptive_max_pool", jnp.max)
+
+
+class _ShapeOnly:
+    """Stands in for an array where only ``shape``/``ndim`` are read (shape rules of the pooling layers)."""
+
+    def __init__(self, shape: Sequence[int]) -> None:
+        self.shape = tuple(shape)
+        self.ndim = len(self.shape)
+
+
+def pool_output_shape(input_shape: Sequence[int], window: IntOrSeq, stride: IntOrSeq | None = None,
+                      padding: PaddingLike = 0, dilation: IntOrSeq = 1, ceil_mode: bool = False,
+                      op: str = "pool") -> tuple[int, ...]:
+    """``(N, *O, C)`` of a windowed pool (max/avg/lp) of an ``(N, *I, C)`` input, from the same geometry
+    the ops use (``O`` by :func:`jcnn.ops.output_size`, torch's padding and ceil-mode rules). A ``-1``
+    batch is kept."""
+    geo = _Geometry(_ShapeOnly(input_shape), window, stride, padding, dilation, ceil_mode, op)
+    return (input_shape[0], *geo.out, input_shape[-1])
+
+
+def adaptive_output_shape(input_shape: Sequence[int], output_size: AdaptiveSize,
+                          op: str = "adaptive_pool") -> tuple[int, ...]:
+    """``(N, *output_size, C)`` of an adaptive pool of ``(N, *I, C)`` (``None`` entries keep ``I``)."""
+    return (input_shape[0], *_adaptive_sizes(_ShapeOnly(input_shape), output_size, op), input_shape[-1])

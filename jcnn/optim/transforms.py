@@ -209,8 +209,17 @@ def scale_by_adagrad(initial_accumulator_value: float = 0.0, eps: float = 1e-10)
     return make_optimizer("scale_by_adagrad", _init_checked("scale_by_adagrad", init), update)
 
 
+def _is_patterns(mask: Any) -> bool:
+    return isinstance(mask, str) or (isinstance(mask, (list, tuple)) and bool(mask)
+                                     and all(isinstance(p, str) for p in mask))
+
+
 def _resolve_mask(who: str, mask: MaskLike, tree: Any) -> list[bool]:
-    """The mask as one Python bool per leaf of ``tree``."""
+    """The mask as one Python bool per leaf of ``tree`` (path patterns mark the leaves they match)."""
+    if _is_patterns(mask):
+        from jcnn import paths
+
+        return [bool(b) for b in jax.tree_util.tree_leaves(paths.mask(tree, mask))]
     m = mask(tree) if callable(mask) else mask
     leaves_t = jax.tree_util.tree_leaves(tree)
     try:
@@ -282,8 +291,9 @@ class MaskedState(NamedTuple):
 def masked(inner: Optimizer, mask: MaskLike) -> Optimizer:
     """Apply ``inner`` only to the leaves where ``mask`` is ``True``; the others pass through unchanged.
 
-    ``mask`` is a bool pytree shaped like params, or a function ``params -> bool pytree`` (it is called
-    on the grads when ``update`` gets no params, so it should read structure and shapes, not values).
+    ``mask`` is a bool pytree shaped like params, a function ``params -> bool pytree`` (it is called
+    on the grads when ``update`` gets no params, so it should read structure and shapes, not values), or
+    path patterns (``"**.kernel"``, ``["layer4", "fc"]``: see :mod:`jcnn.paths`) marking the leaves.
     E.g. ``masked(add_decayed_weights(1e-4), lambda p: jax.tree_util.tree_map(lambda x: x.ndim > 1, p))``
     decays kernels but not biases or norm scales.
     """
@@ -309,6 +319,33 @@ def masked(inner: Optimizer, mask: MaskLike) -> Optimizer:
         )
 
     return make_optimizer(f"masked_{inner.name}", init, update)
+
+
+def freeze(inner: Optimizer, frozen: Any) -> Optimizer:
+    """``inner`` on every param except the frozen ones, which get zero updates and no optimizer state.
+
+    ``frozen`` is as ``masked``'s mask (path patterns such as ``["conv1", "bn1", "layer*"]``, a bool
+    pytree, or a function of params), ``True`` meaning frozen. ``freeze(adam(1e-3), "**")``-style masks
+    that freeze everything are allowed; a pattern that matches no param is a ``ValueError``.
+    """
+    if not isinstance(inner, Optimizer):
+        raise TypeError(f"freeze: inner must be an Optimizer, got {type(inner).__name__}")
+
+    def trainable(tree: Any) -> Any:
+        flags = _resolve_mask("freeze", frozen, tree)
+        leaves, treedef = jax.tree_util.tree_flatten(tree)
+        return jax.tree_util.tree_unflatten(treedef, [not f for f in flags])
+
+    base = masked(inner, trainable)
+
+    def update(grads: Updates, state: MaskedState, params: Params | None = None):
+        updates, new_state = base.update(grads, state, params)
+        flags = _resolve_mask("freeze", frozen, params if params is not None else grads)
+        leaves, treedef = jax.tree_util.tree_flatten(updates)
+        return jax.tree_util.tree_unflatten(treedef, [jnp.zeros_like(u) if f else u
+                                                      for u, f in zip(leaves, flags)]), new_state
+
+    return make_optimizer(f"freeze_{inner.name}", base.init, update)
 
 
 class AccumulateState(NamedTuple):

@@ -16,11 +16,11 @@ from tests.models._twins import twin
 
 # (jcnn layer, torch module, jcnn input shape, channels-last input?)
 LAYERS = {
-    "conv1d": (lambda: jcnn.Conv(4, 3, stride=2), lambda: nn.Conv1d(3, 4, 3, 2), (2, 9, 3), True),
+    "conv1d": (lambda: jcnn.Conv(4, (3,), stride=2), lambda: nn.Conv1d(3, 4, 3, 2), (2, 9, 3), True),
     "conv2d": (lambda: jcnn.Conv(6, (3, 2), groups=3, use_bias=False),
                lambda: nn.Conv2d(3, 6, (3, 2), groups=3, bias=False),
                (2, 6, 5, 3), True),
-    "conv3d": (lambda: jcnn.Conv(2, 3, padding=1), lambda: nn.Conv3d(3, 2, 3, padding=1), (1, 4, 5, 3, 3), True),
+    "conv3d": (lambda: jcnn.Conv(2, 3, padding=1, spatial_dims=3), lambda: nn.Conv3d(3, 2, 3, padding=1), (1, 4, 5, 3, 3), True),
     "conv_transpose2d": (lambda: jcnn.ConvTranspose(4, 3, stride=2, groups=2),
                          lambda: nn.ConvTranspose2d(2, 4, 3, 2, groups=2),
                          (2, 4, 4, 2), True),
@@ -171,9 +171,9 @@ def test_argument_errors():
 def test_export_errors():
     layer = jcnn.Dense(2)
     params = {"kernel": jnp.zeros((3, 2)), "bias": jnp.zeros(2)}
-    with pytest.raises(TypeError, match=r"export_state_dict\(dense\): params do not have the model's structure"):
+    with pytest.raises(TypeError, match=r"export_state_dict\(Dense\): params do not have the model's structure"):
         export_state_dict(layer, {"kernel": params["kernel"]}, {}, input_shape=(1, 3))
-    with pytest.raises(ValueError, match=r"export_state_dict\(dense\): params shapes differ from the model's:\n  "
+    with pytest.raises(ValueError, match=r"export_state_dict\(Dense\): params shapes differ from the model's:\n  "
                                          r"\['kernel'\]: got \(4, 2\), expected \(3, 2\)"):
         export_state_dict(layer, {"kernel": jnp.zeros((4, 2)), "bias": jnp.zeros(2)}, {}, input_shape=(1, 3))
 

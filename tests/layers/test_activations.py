@@ -65,7 +65,12 @@ def test_ready_values_are_their_own_constructors():
     for layer in (L.Relu, L.Relu6, L.Sigmoid, L.Tanh, L.Silu, L.HardTanh):
         assert isinstance(layer, L.Layer) and layer() is layer
     assert L.serial(L.Relu(), L.Tanh).init(KEY, (2, 3))[0] == (2, 3)
-    assert L.Relu.kind == "relu" and L.HardTanh.kind == "hard_tanh" and L.LeakyRelu().kind == "leaky_relu"
+    assert L.Relu.kind == "Relu" and L.HardTanh.kind == "HardTanh" and L.LeakyRelu().kind == "LeakyRelu"
+    assert L.Relu.prefix == "relu" and L.HardTanh.prefix == "hard_tanh" and L.LeakyRelu().prefix == "leaky_relu"
+    assert L.PRelu().prefix == "prelu" and L.LPPool(2, 2).prefix == "lp_pool"
+    with pytest.raises(TypeError, match=r"Relu\(0.1\): Relu takes no arguments: it is a ready layer \(Relu and "
+                                        r"Relu\(\) are the same layer\); for a negative slope use LeakyRelu"):
+        L.Relu(0.1)
 
 
 def test_dtype_is_preserved():

@@ -63,8 +63,9 @@ def test_make_layer_and_ready_layer():
     layer = make_layer("thing", init, apply)
     assert isinstance(layer, Layer) and layer.kind == "thing" and layer.children == ()
     assert Layer(lambda k, s: (s, {}, {}), apply).kind == "layer"
-    init_fn, apply_fn = layer  # unpacks like stax
-    assert init_fn is init and apply_fn is apply
+    init_fn, apply_fn = layer  # unpacks like stax: the layer's (wrapping) init and apply
+    assert init_fn(KEY, (2, 3)) == ((2, 3), {}, {}) and apply_fn({}, {}, 1.0 + jnp.zeros(2), train=False)[0].shape == (2,)
+    assert layer[0].__func__ is Layer.init and len(layer) == 2
     ready = ready_layer("same", lambda k, s: (s, {}, {}), apply)
     assert isinstance(ready, ReadyLayer) and isinstance(ready, Layer) and ready() is ready
     assert ready.kind == "same"

@@ -42,8 +42,13 @@ def test_naming_errors():
         parallel(Relu, ("relu_0", Relu))
     with pytest.raises(TypeError, match="serial: each child must be a Layer or a \\(name, Layer\\) pair, got 3"):
         serial(Relu, 3)
-    with pytest.raises(TypeError, match="Dense is a constructor: call it to get a Layer"):
+    with pytest.raises(TypeError, match=r"Dense is a layer constructor: call it \(e.g. Dense\(...\)\) to get a Layer"):
         serial(Dense)
+    with pytest.raises(TypeError, match=r"at position 1; jax.numpy.tanh is an array function, not a Layer: use the "
+                                        r"layer jcnn.Tanh"):
+        serial(Dense(3), jnp.tanh)
+    with pytest.raises(TypeError, match=r"is a plain function, not a Layer: build one with jcnn.layers.make_layer"):
+        serial(lambda x: x)
     with pytest.raises(ValueError, match="serial: needs at least one child layer"):
         serial()
 
@@ -118,8 +123,12 @@ def test_wiring_errors():
         residual(Conv(8, 3, stride=2, padding=1)).init(KEY, (2, 6, 6, 8))
     with pytest.raises(ValueError, match="residual: block_name and shortcut_name must differ"):
         residual(Relu, block_name="x", shortcut_name="x")
-    with pytest.raises(TypeError, match="residual: block and shortcut must be Layers"):
+    with pytest.raises(TypeError, match="residual: shortcut must be a Layer, got function"):
         residual(Relu, shortcut=Dense)
+    with pytest.raises(TypeError, match="residual: post must be a Layer or None"):
+        residual(Relu, post="relu")
+    with pytest.raises(ValueError, match="residual: post must be parameterless, Dense has params"):
+        residual(Relu, post=Dense(3)).init(KEY, (2, 3))
     with pytest.raises(ValueError, match="parallel: expected a tuple of 2 input shapes, one per child"):
         parallel(Relu, Relu).init(KEY, (2, 3))
     with pytest.raises(ValueError, match="parallel: expected a tuple of 2 inputs, one per child"):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import re
 
 import jax
 import jax.numpy as jnp
@@ -21,19 +22,19 @@ from tests.helpers import assert_close
 TABLE = [
     # -- convolution and dense --
     pytest.param("Conv", lambda: L.Conv(4, (3, 3), padding=1), (2, 6, 5, 3), id="Conv-2d"),
-    pytest.param("Conv", lambda: L.Conv(6, 3, stride=2, padding=1, groups=3, padding_mode="reflect"),
+    pytest.param("Conv", lambda: L.Conv(6, (3,), stride=2, padding=1, groups=3, padding_mode="reflect"),
                  (2, 9, 3), id="Conv-1d-groups-reflect"),
     pytest.param("Conv", lambda: L.Conv(2, (2, 2, 2), dilation=(1, 2, 1), use_bias=False, flip=True),
                  (1, 4, 5, 3, 2), id="Conv-3d-dilated-nobias"),
     pytest.param("ConvTranspose", lambda: L.ConvTranspose(4, 3, stride=2, padding=1, output_padding=1),
                  (2, 4, 3, 3), id="ConvTranspose-2d"),
-    pytest.param("ConvTranspose", lambda: L.ConvTranspose(4, 2, groups=2, use_bias=False), (2, 5, 2),
+    pytest.param("ConvTranspose", lambda: L.ConvTranspose(4, 2, groups=2, use_bias=False, spatial_dims=1), (2, 5, 2),
                  id="ConvTranspose-1d-groups"),
     pytest.param("Dense", lambda: L.Dense(5), (3, 4), id="Dense"),
     pytest.param("Dense", lambda: L.Dense(2, use_bias=False), (2, 3, 4), id="Dense-leading-axes"),
     # -- pooling --
     pytest.param("MaxPool", lambda: L.MaxPool(2), (2, 6, 6, 3), id="MaxPool"),
-    pytest.param("MaxPool", lambda: L.MaxPool(3, stride=2, padding=1, ceil_mode=True), (2, 8, 3),
+    pytest.param("MaxPool", lambda: L.MaxPool((3,), stride=2, padding=1, ceil_mode=True), (2, 8, 3),
                  id="MaxPool-1d-ceil"),
     pytest.param("AvgPool", lambda: L.AvgPool((2, 3), stride=1, padding=1, count_include_pad=False),
                  (2, 5, 6, 3), id="AvgPool"),
@@ -41,7 +42,7 @@ TABLE = [
     pytest.param("GlobalAvgPool", lambda: L.GlobalAvgPool, (2, 5, 4, 3), id="GlobalAvgPool"),
     pytest.param("GlobalMaxPool", lambda: L.GlobalMaxPool, (2, 4, 4, 2, 3), id="GlobalMaxPool-3d"),
     pytest.param("AdaptiveAvgPool", lambda: L.AdaptiveAvgPool((2, 3)), (2, 5, 7, 3), id="AdaptiveAvgPool"),
-    pytest.param("AdaptiveMaxPool", lambda: L.AdaptiveMaxPool(2), (2, 5, 3), id="AdaptiveMaxPool-1d"),
+    pytest.param("AdaptiveMaxPool", lambda: L.AdaptiveMaxPool(2, spatial_dims=1), (2, 5, 3), id="AdaptiveMaxPool-1d"),
     # -- shape, dropout --
     pytest.param("Flatten", lambda: L.Flatten, (2, 3, 4, 2), id="Flatten"),
     pytest.param("Reshape", lambda: L.Reshape((-1, 4)), (2, 3, 4, 2), id="Reshape"),
@@ -71,6 +72,8 @@ TABLE = [
     pytest.param("residual", lambda: L.residual(L.serial(L.Conv(3, 3, padding=1), L.Relu)), (2, 4, 4, 3),
                  id="residual"),
     pytest.param("remat", lambda: L.remat(L.serial(L.Dense(4), L.Dropout(0.25))), (2, 3), id="remat"),
+    pytest.param("wrapper", lambda: L.wrapper("wrapped", L.Dense(3)), (2, 4), id="wrapper"),
+    pytest.param("elementwise", lambda: L.elementwise("Cube", lambda x: x ** 3), (2, 3), id="elementwise"),
     # -- normalization layers --
     # (this block belongs to the normalization engineer; rows here were seeded by the layers engineer)
     pytest.param("BatchNorm", lambda: L.BatchNorm(), (4, 3, 3, 2), id="BatchNorm"),
@@ -99,7 +102,7 @@ PARAM_KEYS = {
     "BatchNorm": {"scale", "bias"}, "LayerNorm": {"scale", "bias"}, "InstanceNorm": {"scale", "bias"},
     "GroupNorm": {"scale", "bias"},
 }
-COMBINATORS = {"serial", "parallel", "residual", "remat"}  # params keyed by child names (checked apart)
+COMBINATORS = {"serial", "parallel", "residual", "remat", "wrapper"}  # params keyed by child names (checked apart)
 
 KEY = jax.random.PRNGKey(0)
 
@@ -226,7 +229,7 @@ def test_param_key_names(name, factory, input_shape):
     assert isinstance(params, dict)
     if name in COMBINATORS:
         expected_children = {child for child, _ in layer.children}
-        assert set(params) == expected_children or name == "remat"
+        assert set(params) == expected_children or name in ("remat", "wrapper")
     elif name in PARAM_KEYS:
         assert params and set(params) <= PARAM_KEYS[name], f"{name}: params keys {sorted(params)}"
     else:
@@ -265,3 +268,69 @@ def test_every_exported_layer_is_in_the_table():
     missing = sorted(exported - covered)
     assert not missing, f"add rows to TABLE for: {missing}"
     assert not covered - exported, f"TABLE names that jcnn.layers does not export: {sorted(covered - exported)}"
+
+
+@ROWS
+def test_declared_structure_rule_repr_and_children(name, factory, input_shape):
+    """The declared output-shape rule equals eval_shape of apply; repr names the kind (and a
+    hyperparameter where the constructor has one); the children's names are the params keys."""
+    from jcnn.layers.base import infer_output_shape, param_keys
+
+    layer, out_shape, params, state, _ = _built(factory, input_shape)
+    assert layer.declared, f"{name}: no closed-form shape rule"
+    assert layer.output_shape(input_shape) == _map_shapes(tuple, out_shape)
+    assert infer_output_shape(layer.apply, params, state, input_shape) == layer.output_shape(input_shape)
+    text = repr(layer)
+    assert text.startswith(layer.kind) and name in (layer.kind, "wrapper", "elementwise")
+    shown = [k for k, v in layer.hparams.items() if not k.endswith("_init") and not isinstance(v, L.Layer)]
+    if layer._signature is not None and any(
+            p.default is inspect.Parameter.empty for k, p in layer._signature.parameters.items() if k in shown):
+        first = next(k for k, p in layer._signature.parameters.items() if k in shown)
+        assert repr(layer.hparams[first]) in text, f"{name}: repr {text!r} lacks {first}"
+    if layer.children:
+        keys = param_keys(layer)
+        assert keys is None or (isinstance(params, dict) and set(params) == keys)
+
+
+@ROWS
+def test_bad_params_and_inputs_name_what_is_wrong(name, factory, input_shape):
+    """A missing, an unexpected and a wrong-shaped param are each named by path; train must be a bool;
+    complex inputs and Python lists are rejected with a hint."""
+    layer, _, params, state, x = _built(factory, input_shape)
+    apply = functools.partial(layer.apply, train=False)
+    leaves = jax.tree_util.tree_flatten_with_path(params)[0]
+    if leaves:
+        path, leaf = leaves[-1]
+        dotted = ".".join(str(getattr(k, "key", getattr(k, "idx", k))) for k in path)
+        dropped = _without(params, path)
+        with pytest.raises(TypeError, match=rf"params missing {re.escape(dotted)} \(expected shape"):
+            apply(dropped, state, x)
+        grown = _with_extra(params, path, "kernal")
+        with pytest.raises(TypeError, match=r"params unexpected .*kernal \(shape \(3,\)\)"):
+            apply(grown, state, x)
+        wrong = jax.tree_util.tree_unflatten(jax.tree_util.tree_structure(params),
+                                             [v if p != path else jnp.zeros(tuple(v.shape) + (2,), v.dtype)
+                                              for p, v in leaves])
+        with pytest.raises((ValueError, TypeError), match=rf"{re.escape(dotted)}: got shape|{layer.kind}: "):
+            apply(wrong, state, x)
+    with pytest.raises(TypeError, match=r"train must be True or False, got 'no'"):
+        layer.apply(params, state, x, train="no")
+    first = jax.tree_util.tree_leaves(x)[0]
+    bad = (first.astype(jnp.complex64),) + tuple(jax.tree_util.tree_leaves(x)[1:]) if isinstance(x, tuple) \
+        else first.astype(jnp.complex64)
+    with pytest.raises(TypeError, match=r"complex inputs are not supported"):
+        apply(params, state, bad)
+    with pytest.raises(TypeError, match=r"expected an array .* got list; convert it with jnp.asarray"):
+        apply(params, state, np.asarray(first).tolist())
+
+
+def _without(tree, path):
+    if len(path) == 1:
+        return {k: v for k, v in tree.items() if k != path[0].key}
+    return {**tree, path[0].key: _without(tree[path[0].key], path[1:])}
+
+
+def _with_extra(tree, path, name):
+    if len(path) == 1:
+        return {**tree, name: jnp.zeros(3)}
+    return {**tree, path[0].key: _with_extra(tree[path[0].key], path[1:], name)}

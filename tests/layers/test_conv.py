@@ -33,7 +33,7 @@ CONV_CASES = [
 @pytest.mark.parametrize("shape, features, kernel, kwargs", CONV_CASES)
 def test_conv_matches_torch_forward_and_gradients(shape, features, kernel, kwargs):
     n = len(shape) - 2
-    layer = Conv(features, kernel, **kwargs)
+    layer = Conv(features, kernel, **kwargs, spatial_dims=n)
     out_shape, params, _ = layer.init(KEY, shape)
     use_bias = kwargs.get("use_bias", True)
     tkw = {k: v for k, v in kwargs.items() if k != "use_bias"}
@@ -65,7 +65,7 @@ CONV_T_CASES = [
 @pytest.mark.parametrize("shape, features, kernel, kwargs", CONV_T_CASES)
 def test_conv_transpose_matches_torch_forward_and_gradients(shape, features, kernel, kwargs):
     n = len(shape) - 2
-    layer = ConvTranspose(features, kernel, **kwargs)
+    layer = ConvTranspose(features, kernel, **kwargs, spatial_dims=n)
     out_shape, params, _ = layer.init(KEY, shape)
     use_bias = kwargs.get("use_bias", True)
     tkw = {k: v for k, v in kwargs.items() if k != "use_bias"}
@@ -122,16 +122,18 @@ def test_default_init_follows_torch_bounds(transposed):
 
 
 def test_kernel_shapes_and_custom_initializers():
-    _, p, _ = Conv(8, 3, groups=2, kernel_init=inits.ones, bias_init=inits.constant(0.5)).init(KEY, (1, 9, 4))
+    _, p, _ = Conv(8, (3,), groups=2, kernel_init=inits.ones, bias_init=inits.constant(0.5)).init(KEY, (1, 9, 4))
     assert p["kernel"].shape == (3, 2, 8) and bool(jnp.all(p["kernel"] == 1)) and bool(jnp.all(p["bias"] == 0.5))
     _, p, _ = ConvTranspose(8, (2, 3), groups=4).init(KEY, (1, 5, 5, 4))
     assert p["kernel"].shape == (2, 3, 4, 2) and p["bias"].shape == (8,)
 
 
-def test_int_kernel_size_takes_its_rank_from_the_input():
-    for shape, expected in [((2, 9, 3), (2, 7, 5)), ((2, 9, 9, 3), (2, 7, 7, 5)), ((1, 5, 5, 5, 3), (1, 3, 3, 3, 5))]:
-        params, _ = jax.eval_shape(lambda k: Conv(5, 3).init(k, shape)[1:], KEY)
-        assert declared_shape(Conv(5, 3), shape) == expected
+def test_int_kernel_size_is_2d_unless_spatial_dims_says_otherwise():
+    for shape, expected, dims in [((2, 9, 3), (2, 7, 5), 1), ((2, 9, 9, 3), (2, 7, 7, 5), None),
+                                  ((1, 5, 5, 5, 3), (1, 3, 3, 3, 5), 3)]:
+        layer = Conv(5, 3, spatial_dims=dims)
+        params, _ = jax.eval_shape(lambda k: layer.init(k, shape)[1:], KEY)
+        assert declared_shape(layer, shape) == expected == layer.output_shape(shape)
         assert params["kernel"].shape == (3,) * (len(shape) - 2) + (3, 5)
 
 
@@ -176,6 +178,9 @@ def test_integer_input_computes_in_the_param_dtype():
     (lambda: ConvTranspose(4, 3, output_padding=-1), "ConvTranspose: output_padding must be an int >= 0"),
     (lambda: ConvTranspose(5, 3, groups=2), "ConvTranspose: groups=2 must divide features=5"),
     (lambda: ConvTranspose(4, 3, padding=-2), "ConvTranspose: padding must be non-negative"),
+    (lambda: ConvTranspose(4, 3, stride=2, output_padding=2), "ConvTranspose: output_padding must be smaller"),
+    (lambda: Conv(4, (3, 3), spatial_dims=1), r"Conv: kernel_size=\(3, 3\) has 2 entries but spatial_dims=1"),
+    (lambda: Conv(4, 3, spatial_dims=4), "Conv: spatial_dims must be 1, 2 or 3"),
 ])
 def test_constructor_errors(make, match):
     with pytest.raises(ValueError, match=match):
@@ -184,17 +189,22 @@ def test_constructor_errors(make, match):
 
 @pytest.mark.parametrize("layer, shape, match", [
     (Conv(4, (3, 3)), (2, 8, 3), r"Conv: expected an input of rank 4 .* got shape \(2, 8, 3\)"),
-    (Conv(4, 3), (2, 3), r"Conv: expected an input of rank 3 or 4 or 5"),
-    (Conv(4, 3), (2, 8, 8, 8, 8, 3), r"Conv: expected an input of rank 3 or 4 or 5"),
+    (Conv(4, 3), (2, 3), r"Conv: an int kernel_size=3 makes a 2-D layer, which expects an input \(N, H, W, C\) "
+                         r"of rank 4, got shape \(2, 3\)"),
+    (Conv(4, 3), (-1, 28, 28), r"Conv: an int kernel_size=3 makes a 2-D layer.*got shape \(-1, 28, 28\).*"
+                               r"kernel_size=\(3,\).*spatial_dims=.*reshape them to \(-1, 28, 28, 1\)"),
+    (Conv(4, 3, spatial_dims=3), (2, 8, 8, 3), r"Conv: an int kernel_size=3 makes a 3-D layer"),
+    (Conv(4, (3, 3, 3)), (2, 8, 8, 3), r"Conv: expected an input of rank 5 \(N, D, H, W, C\)"),
     (Conv(4, 3, groups=2), (2, 8, 8, 3), r"Conv: groups=2 must divide the input channels C_in=3"),
     (Conv(4, 5), (2, 4, 4, 3), r"Conv: input shape \(2, 4, 4, 3\): .*kernel is larger than the padded input"),
     (Conv(4, 5, padding=1), (2, 2, 8, 3), r"Conv: input shape .*kernel is larger than the padded input"),
     (Conv(4, 3, stride=(1, 2, 3)), (2, 8, 8, 3), r"stride needs one value per spatial dim"),
+
     (Conv(4, 3, padding=3, padding_mode="reflect"), (1, 3, 3, 1), r"Conv: .*reflect.* needs padding < input"),
+    (Conv(4, 3, padding=4, padding_mode="circular"), (1, 3, 3, 1), r"Conv: .*circular.* needs padding <= input"),
     (ConvTranspose(4, 3, groups=2), (2, 8, 8, 3), r"ConvTranspose: groups=2 must divide the input channels"),
     (ConvTranspose(4, (3,)), (2, 8, 8, 3), r"ConvTranspose: expected an input of rank 3"),
     (ConvTranspose(4, 3, padding=3), (2, 1, 1, 3), r"ConvTranspose: .*non-positive output size"),
-    (ConvTranspose(4, 3, stride=2, output_padding=2), (2, 4, 4, 3), r"ConvTranspose: .*output_padding must be"),
 ])
 def test_init_errors(layer, shape, match):
     with pytest.raises(ValueError, match=match):
@@ -203,7 +213,7 @@ def test_init_errors(layer, shape, match):
 
 @pytest.mark.parametrize("layer", [Conv(4, 3), ConvTranspose(4, 3)], ids=["Conv", "ConvTranspose"])
 def test_channel_and_rank_mismatch_between_init_and_apply(layer):
-    name = "ConvTranspose" if layer.kind == "conv_transpose" else "Conv"
+    name = layer.kind
     _, params, _ = layer.init(KEY, (2, 6, 6, 3))
     with pytest.raises(ValueError, match=rf"{name}: channel mismatch: .*C_in=3 .*shape \(2, 6, 6, 5\)"):
         layer.apply(params, {}, jnp.ones((2, 6, 6, 5), jnp.float32), train=False)

@@ -17,19 +17,19 @@ nn = torch.nn
 
 CASES = [
     # (layer, torch twin, input shape)
-    (MaxPool(3, stride=2, padding=1, dilation=2, ceil_mode=True),
+    (MaxPool((3,), stride=2, padding=1, dilation=2, ceil_mode=True),
      nn.MaxPool1d(3, stride=2, padding=1, dilation=2, ceil_mode=True), (2, 12, 3)),
     (MaxPool((2, 3), stride=(2, 1), padding=(1, 1)), nn.MaxPool2d((2, 3), stride=(2, 1), padding=(1, 1)),
      (2, 7, 6, 3)),
-    (MaxPool(2), nn.MaxPool3d(2), (1, 4, 6, 4, 2)),
+    (MaxPool(2, spatial_dims=3), nn.MaxPool3d(2), (1, 4, 6, 4, 2)),
     (AvgPool(3, stride=2, padding=1, count_include_pad=False, ceil_mode=True),
      nn.AvgPool2d(3, stride=2, padding=1, count_include_pad=False, ceil_mode=True), (2, 8, 7, 3)),
-    (AvgPool(2, padding=1), nn.AvgPool1d(2, padding=1), (2, 9, 3)),
+    (AvgPool((2,), padding=1), nn.AvgPool1d(2, padding=1), (2, 9, 3)),
     (LPPool(2, (2, 3), stride=2), nn.LPPool2d(2, (2, 3), stride=2), (2, 6, 7, 3)),
-    (LPPool(3, 2, ceil_mode=True), nn.LPPool1d(3, 2, ceil_mode=True), (2, 9, 2)),
+    (LPPool(3, 2, ceil_mode=True, spatial_dims=1), nn.LPPool1d(3, 2, ceil_mode=True), (2, 9, 2)),
     (AdaptiveAvgPool((3, None)), nn.AdaptiveAvgPool2d((3, None)), (2, 7, 5, 3)),
-    (AdaptiveMaxPool(4), nn.AdaptiveMaxPool1d(4), (2, 10, 3)),
-    (AdaptiveAvgPool(2), nn.AdaptiveAvgPool3d(2), (1, 5, 4, 3, 2)),
+    (AdaptiveMaxPool((4,)), nn.AdaptiveMaxPool1d(4), (2, 10, 3)),
+    (AdaptiveAvgPool(2, spatial_dims=3), nn.AdaptiveAvgPool3d(2), (1, 5, 4, 3, 2)),
 ]
 
 
@@ -64,11 +64,12 @@ def test_global_pools_reduce_every_spatial_dim(layer, reduce):
     assert_close(gx, xt.grad.numpy(), what="grad x")
 
 
-def test_window_rank_fixes_the_input_rank_and_int_window_follows_the_input():
-    assert MaxPool(2).init(KEY, (1, 8, 3))[0] == (1, 4, 3)
-    assert MaxPool(2).init(KEY, (1, 8, 8, 8, 3))[0] == (1, 4, 4, 4, 3)
+def test_window_rank_fixes_the_input_rank_and_an_int_window_is_2d_unless_spatial_dims():
+    assert MaxPool(2, spatial_dims=1).init(KEY, (1, 8, 3))[0] == (1, 4, 3)
+    assert MaxPool(2, spatial_dims=3).init(KEY, (1, 8, 8, 8, 3))[0] == (1, 4, 4, 4, 3)
+    assert MaxPool(2).init(KEY, (1, 8, 8, 3))[0] == (1, 4, 4, 3) == MaxPool(2).output_shape((1, 8, 8, 3))
     assert AvgPool((2, 2), stride=1).init(KEY, (-1, 5, 5, 3))[0] == (-1, 4, 4, 3)
-    assert MaxPool(2, padding="SAME").init(KEY, (1, 7, 3))[0] == (1, 4, 3)
+    assert MaxPool((2,), padding="SAME").init(KEY, (1, 7, 3))[0] == (1, 4, 3)
 
 
 @pytest.mark.parametrize("make, match", [
@@ -85,6 +86,7 @@ def test_window_rank_fixes_the_input_rank_and_int_window_follows_the_input():
     (lambda: LPPool(-1.5, 2), "LPPool: p must be a positive number"),
     (lambda: AdaptiveAvgPool(0), "AdaptiveAvgPool: output_size must be an int >= 1"),
     (lambda: AdaptiveMaxPool((2, -1)), "AdaptiveMaxPool: output_size must be an int >= 1"),
+    (lambda: MaxPool((2, 2), spatial_dims=3), r"MaxPool: window=\(2, 2\) has 2 entries but spatial_dims=3"),
     (lambda: AdaptiveAvgPool((2, 2, 2, 2)), "AdaptiveAvgPool: output_size needs 1, 2 or 3 entries"),
 ])
 def test_constructor_errors(make, match):
@@ -93,10 +95,11 @@ def test_constructor_errors(make, match):
 
 
 @pytest.mark.parametrize("layer, shape, match", [
-    (MaxPool(2), (2, 8), r"MaxPool: expected an input of rank 3 or 4 or 5 .* got shape \(2, 8\)"),
-    (MaxPool((2, 2)), (2, 8, 3), r"MaxPool: expected an input of rank 4 .*2 spatial dim"),
+    (MaxPool(2), (2, 8), r"MaxPool: an int window=2 makes a 2-D layer, .*rank 4, got shape \(2, 8\)"),
+    (MaxPool(2), (-1, 28, 28), r"MaxPool: an int window=2 makes a 2-D layer.*reshape them to \(-1, 28, 28, 1\)"),
+    (MaxPool((2, 2)), (2, 8, 3), r"MaxPool: expected an input of rank 4 \(N, H, W, C\)"),
     (MaxPool(5), (2, 3, 3, 1), r"MaxPool: input shape \(2, 3, 3, 1\): .*larger than the padded input"),
-    (MaxPool(3, padding=2), (2, 8, 1), r"MaxPool: .*padding must be at most half of the window"),
+    (MaxPool((3,), padding=2), (2, 8, 1), r"MaxPool: .*padding must be at most half of the window"),
     (AvgPool(4, stride=(1, 2, 3)), (2, 8, 8, 1), r"AvgPool: .*stride needs one value per spatial dim"),
     (LPPool(2, 9), (2, 8, 8, 1), r"LPPool: input shape .*larger than the padded input"),
     (AdaptiveAvgPool((2, 2)), (2, 8, 1), r"AdaptiveAvgPool: expected an input of rank 4"),

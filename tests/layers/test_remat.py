@@ -61,7 +61,10 @@ def test_remat_keeps_params_state_and_names(compiled):
     assert jax.tree_util.tree_structure(s_plain) == jax.tree_util.tree_structure(s_remat)
     for a, b in zip(jax.tree_util.tree_leaves(p_plain), jax.tree_util.tree_leaves(p_remat)):
         np.testing.assert_array_equal(a, b)
-    assert jcnn.remat(jcnn.Conv(4, 3)).kind == jcnn.Conv(4, 3).kind
+    wrapped = jcnn.remat(jcnn.Conv(4, 3))
+    assert wrapped.kind == "remat" and wrapped.prefix == jcnn.Conv(4, 3).prefix == "conv"
+    assert [n for n, _ in jcnn.serial(wrapped).children] == ["conv_0"]
+    assert repr(wrapped) == "remat(\n  Conv(4, 3)\n)"
 
 
 def test_remat_gradients_and_state_equal_plain(compiled):
