@@ -15,6 +15,9 @@ Every layout conversion lives here (DESIGN.md §1):
   from ``(*S, C)`` to ``(C, *S)``, as are the per-feature vectors of shape-preserving layers in between;
 - other params with more than one axis (LayerNorm over ``(H, W, C)``) move the channel axis first.
 
+A ``LayerScale``'s ``scale`` ``(1, 1, C)`` is torch's bare parameter ``<path>`` of shape ``(C, 1, 1)``
+(torchvision's ``CNBlock.layer_scale``).
+
 The structure is read from the model itself: ``init`` traced abstractly (no FLOPs, no weights) for the
 params/state shapes, and the declared tree (:func:`jcnn.layers.structure.walk`'s shape rules) for the layer
 kinds and the flatten positions. torch itself is imported only for ``as_tensors=True``; tensors passed in
@@ -219,7 +222,12 @@ def _plan(name: str, layer: Layer, input_shape: ShapeTree) -> _Plan:
                     stats_modules.setdefault(module, False)
                 if leaf_name == "count":
                     stats_modules[module] = True
-            entries.append(_Entry(".".join(module + (torch_name,)), tree, index, conversion, shape,
+            parts = module + (torch_name,)
+            if tree == "params" and kinds.get(module) == "LayerScale":
+                # torch keeps a layer scale as a bare nn.Parameter named after the layer (torchvision's
+                # CNBlock.layer_scale): its key is the layer's own path, with no ".weight"
+                parts = module
+            entries.append(_Entry(".".join(parts), tree, index, conversion, shape,
                                   layout if conversion in ("linear", "flat_vector") else None))
     for module, has_count in stats_modules.items():
         if not has_count:

@@ -5,16 +5,17 @@ from jcnn.layers.combinators import Identity, add, concat, fan_out, parallel, re
 from jcnn.layers.structure import walk
 
 # -- exports (each module adds its own line below) --
-from jcnn.layers.activations import (Elu, Gelu, HardTanh, LeakyRelu, LogSoftmax, PRelu, Relu, Relu6, Sigmoid,
-                                    Silu, Softmax, Softplus, Tanh, elementwise)
+from jcnn.layers.activations import (Elu, Gelu, HardSigmoid, HardSwish, HardTanh, LeakyRelu, LogSoftmax, PRelu, Relu,
+                                    Relu6, Sigmoid, Silu, Softmax, Softplus, Tanh, elementwise)
 from jcnn.layers.conv import Conv, ConvTranspose
-from jcnn.layers.dropout import Dropout
+from jcnn.layers.dropout import Dropout, StochasticDepth
 from jcnn.layers.pooling import (AdaptiveAvgPool, AdaptiveMaxPool, AvgPool, GlobalAvgPool, GlobalMaxPool, LPPool,
                                  MaxPool)
 from jcnn.layers.reshape import Flatten, Reshape
 from jcnn.layers.normalization import BatchNorm, GroupNorm, InstanceNorm, LayerNorm, LocalContrastNorm, LocalResponseNorm
 from jcnn.layers.remat import remat
 from jcnn.layers.dense import Dense
+from jcnn.layers.blocks import LayerScale, SqueezeExcitation
 
 import types as _types
 

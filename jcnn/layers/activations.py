@@ -54,6 +54,11 @@ Silu: ReadyLayer = elementwise("Silu", A.silu, ready=True)  # type: ignore[assig
 HardTanh: ReadyLayer = elementwise("HardTanh", A.hard_tanh, ready=True)  # type: ignore[assignment]
 """``clip(x, −1, 1)``."""
 
+HardSigmoid: ReadyLayer = elementwise("HardSigmoid", A.hard_sigmoid, ready=True)  # type: ignore[assignment]
+"""``relu6(x + 3) / 6`` (``torch.nn.Hardsigmoid``)."""
+HardSwish: ReadyLayer = elementwise("HardSwish", A.hard_swish, ready=True)  # type: ignore[assignment]
+"""``x · relu6(x + 3) / 6`` (``torch.nn.Hardswish``)."""
+
 
 @constructor
 def LeakyRelu(negative_slope: float = 0.01) -> Layer:

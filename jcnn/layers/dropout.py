@@ -1,4 +1,5 @@
-"""Inverted dropout (Srivastava et al. 2014, as ``torch.nn.Dropout``)."""
+"""Inverted dropout (Srivastava et al. 2014, as ``torch.nn.Dropout``) and stochastic depth (Huang et al.
+2016, as ``torchvision.ops.StochasticDepth``)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import jax.numpy as jnp
 
 from jcnn._types import Array, Params, PRNGKey, ShapeTree, State
 from jcnn.layers.base import Layer, check_shape, constructor, make_layer
+from jcnn.ops.blocks import check_stochastic_depth, stochastic_depth
 
 
 @constructor
@@ -40,3 +42,31 @@ def Dropout(rate: float) -> Layer:
         return jnp.where(keep, x / (1.0 - rate), 0).astype(x.dtype), state
 
     return make_layer("Dropout", init, apply, shape=shape, host_init=True)
+
+
+@constructor
+def StochasticDepth(p: float, mode: str = "row") -> Layer:
+    """Stochastic depth / DropPath as ``torchvision.ops.StochasticDepth``: in training, zero the whole input
+    of an example (``mode="row"``) or of the batch (``"batch"``) with probability ``p`` and scale what is
+    kept by ``1/(1 − p)`` (see :func:`jcnn.ops.stochastic_depth`); identity when ``train=False`` or
+    ``p == 0``. Put it on a residual branch: ``residual(serial(block, StochasticDepth(0.1)))``.
+    ``(N, …)`` in, the same shape out; no params, no state; training with ``p > 0`` needs ``key``.
+    """
+    p = check_stochastic_depth("StochasticDepth", p, mode)
+
+    def shape(input_shape: ShapeTree) -> ShapeTree:
+        return check_shape("StochasticDepth", input_shape, min_ndim=1, what="(N, ...)")
+
+    def init(key: PRNGKey, input_shape: ShapeTree) -> tuple[ShapeTree, Params, State]:
+        return shape(input_shape), {}, {}
+
+    def apply(params: Params, state: State, x: Array, *, train: bool,
+              key: PRNGKey | None = None) -> tuple[Array, State]:
+        if train and p > 0.0 and key is None:
+            raise ValueError(
+                "StochasticDepth: train=True needs a PRNG key: call apply(params, state, x, train=True, "
+                "key=jax.random.key(...)) (or pass train=False for evaluation)"
+            )
+        return stochastic_depth(x, p, mode, key=key, train=train), state
+
+    return make_layer("StochasticDepth", init, apply, shape=shape, host_init=True)

@@ -49,6 +49,19 @@ def relu6(x: Array) -> Array:
     return hard_tanh(x, 0.0, 6.0)
 
 
+def hard_sigmoid(x: Array) -> Array:
+    """``relu6(x + 3) / 6`` (``torch.nn.functional.hardsigmoid``): 0 for ``x <= −3``, 1 for ``x >= 3``,
+    ``(x + 3)/6`` between; gradient ``1/6`` strictly inside, 0 at and beyond ``±3`` (torch)."""
+    return jnp.where(x <= -3, 0, jnp.where(x >= 3, 1, (x + 3) / 6))
+
+
+def hard_swish(x: Array) -> Array:
+    """``x · relu6(x + 3) / 6`` (``torch.nn.functional.hardswish``, MobileNet v3): 0 for ``x <= −3``, ``x`` for
+    ``x >= 3``, ``x·(x + 3)/6`` between; gradient ``x/3 + 1/2`` strictly inside, 0 at ``−3`` and 1 at ``3``
+    (torch's convention at the kinks)."""
+    return jnp.where(x <= -3, 0, jnp.where(x >= 3, x, x * (x + 3) / 6))
+
+
 def leaky_relu(x: Array, negative_slope: float = 0.01) -> Array:
     """``x`` for ``x > 0``, else ``negative_slope·x``; gradient at 0 is ``negative_slope`` (torch)."""
     return jnp.where(x > 0, x, x * negative_slope)

@@ -27,6 +27,16 @@ def hard_tanh(x, min_val: float = -1.0, max_val: float = 1.0) -> np.ndarray:
     return _map(lambda v: min(max(min_val, v), max_val), x)
 
 
+def hard_sigmoid(x) -> np.ndarray:
+    """``f(x) = min(max(x + 3, 0), 6) / 6``."""
+    return _map(lambda v: min(max(v + 3.0, 0.0), 6.0) / 6.0, x)
+
+
+def hard_swish(x) -> np.ndarray:
+    """``f(x) = x · min(max(x + 3, 0), 6) / 6``."""
+    return _map(lambda v: v * min(max(v + 3.0, 0.0), 6.0) / 6.0, x)
+
+
 def leaky_relu(x, negative_slope: float = 0.01) -> np.ndarray:
     """``f(x) = x`` for ``x > 0``, else ``negative_slope·x``."""
     return _map(lambda v: v if v > 0 else negative_slope * v, x)

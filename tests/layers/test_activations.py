@@ -19,6 +19,7 @@ SHAPE = (2, 4, 3, 5)
 CASES = [
     (L.Relu, nn.ReLU(), True), (L.Relu6, nn.ReLU6(), True), (L.Sigmoid, nn.Sigmoid(), True),
     (L.Tanh, nn.Tanh(), True), (L.Silu, nn.SiLU(), True), (L.HardTanh, nn.Hardtanh(), True),
+    (L.HardSigmoid, nn.Hardsigmoid(), True), (L.HardSwish, nn.Hardswish(), True),
     (L.LeakyRelu(0.2), nn.LeakyReLU(0.2), True), (L.LeakyRelu(), nn.LeakyReLU(), True),
     (L.Elu(0.7), nn.ELU(0.7), True), (L.Gelu(), nn.GELU(), True), (L.Gelu(True), nn.GELU("tanh"), True),
     (L.Softplus(2.0, 3.0), nn.Softplus(2.0, 3.0), True),
@@ -62,12 +63,13 @@ def test_prelu_matches_torch_with_weight_gradient(num_parameters):
 
 
 def test_ready_values_are_their_own_constructors():
-    for layer in (L.Relu, L.Relu6, L.Sigmoid, L.Tanh, L.Silu, L.HardTanh):
+    for layer in (L.Relu, L.Relu6, L.Sigmoid, L.Tanh, L.Silu, L.HardTanh, L.HardSigmoid, L.HardSwish):
         assert isinstance(layer, L.Layer) and layer() is layer
     assert L.serial(L.Relu(), L.Tanh).init(KEY, (2, 3))[0] == (2, 3)
     assert L.Relu.kind == "Relu" and L.HardTanh.kind == "HardTanh" and L.LeakyRelu().kind == "LeakyRelu"
     assert L.Relu.prefix == "relu" and L.HardTanh.prefix == "hard_tanh" and L.LeakyRelu().prefix == "leaky_relu"
     assert L.PRelu().prefix == "prelu" and L.LPPool(2, 2).prefix == "lp_pool"
+    assert L.HardSwish.prefix == "hard_swish" and L.HardSigmoid.kind == "HardSigmoid"
     with pytest.raises(TypeError, match=r"Relu\(0.1\): Relu takes no arguments: it is a ready layer \(Relu and "
                                         r"Relu\(\) are the same layer\); for a negative slope use LeakyRelu"):
         L.Relu(0.1)

@@ -47,6 +47,7 @@ TABLE = [
     pytest.param("Flatten", lambda: L.Flatten, (2, 3, 4, 2), id="Flatten"),
     pytest.param("Reshape", lambda: L.Reshape((-1, 4)), (2, 3, 4, 2), id="Reshape"),
     pytest.param("Dropout", lambda: L.Dropout(0.5), (2, 6, 3), id="Dropout"),
+    pytest.param("StochasticDepth", lambda: L.StochasticDepth(0.5), (4, 3, 2), id="StochasticDepth"),
     # -- activations --
     pytest.param("Relu", lambda: L.Relu, (2, 5, 3), id="Relu"),
     pytest.param("Relu6", lambda: L.Relu6, (2, 5, 3), id="Relu6"),
@@ -61,6 +62,12 @@ TABLE = [
     pytest.param("Softmax", lambda: L.Softmax(), (2, 5, 3), id="Softmax"),
     pytest.param("LogSoftmax", lambda: L.LogSoftmax(axis=1), (2, 5, 3), id="LogSoftmax-axis1"),
     pytest.param("PRelu", lambda: L.PRelu(3), (2, 5, 3), id="PRelu-per-channel"),
+    pytest.param("HardSigmoid", lambda: L.HardSigmoid, (2, 5, 3), id="HardSigmoid"),
+    pytest.param("HardSwish", lambda: L.HardSwish, (2, 5, 3), id="HardSwish"),
+    # -- modern-CNN blocks --
+    pytest.param("SqueezeExcitation", lambda: L.SqueezeExcitation(4, 2, scale_activation=L.HardSigmoid),
+                 (2, 3, 3, 4), id="SqueezeExcitation"),
+    pytest.param("LayerScale", lambda: L.LayerScale(0.5), (2, 3, 3, 4), id="LayerScale"),
     # -- combinators --
     pytest.param("Identity", lambda: L.Identity, (2, 3), id="Identity"),
     pytest.param("serial", lambda: L.serial(L.Conv(4, 3), L.Relu, L.Flatten, ("head", L.Dense(2))),
@@ -98,11 +105,11 @@ TABLE = [
 # DESIGN.md §3 parameter key names; rows whose name is absent here must have no params at all.
 PARAM_KEYS = {
     "Conv": {"kernel", "bias"}, "ConvTranspose": {"kernel", "bias"}, "Dense": {"kernel", "bias"},
-    "PRelu": {"alpha"},
+    "PRelu": {"alpha"}, "LayerScale": {"scale"},
     "BatchNorm": {"scale", "bias"}, "LayerNorm": {"scale", "bias"}, "InstanceNorm": {"scale", "bias"},
     "GroupNorm": {"scale", "bias"},
 }
-COMBINATORS = {"serial", "parallel", "residual", "remat", "wrapper"}  # params keyed by child names (checked apart)
+COMBINATORS = {"serial", "parallel", "residual", "remat", "wrapper", "SqueezeExcitation"}  # params keyed by child names (checked apart)
 
 KEY = jax.random.PRNGKey(0)
 

@@ -21,6 +21,7 @@ TORCH = [
     ("softplus", {}, F.softplus), ("softplus", {"beta": 2.0, "threshold": 5.0}, lambda t: F.softplus(t, 2.0, 5.0)),
     ("sigmoid", {}, torch.sigmoid), ("tanh", {}, torch.tanh),
     ("hard_tanh", {"min_val": -2.0, "max_val": 0.5}, lambda t: F.hardtanh(t, -2.0, 0.5)),
+    ("hard_sigmoid", {}, F.hardsigmoid), ("hard_swish", {}, F.hardswish),
     ("softmax", {}, lambda t: F.softmax(t, -1)), ("log_softmax", {}, lambda t: F.log_softmax(t, -1)),
 ]
 
@@ -43,6 +44,8 @@ def test_hand_values_from_the_seed_formulas():
     np.testing.assert_allclose(reference.softmax([[0.0, math.log(3)]]), [[0.25, 0.75]])
     np.testing.assert_allclose(reference.log_softmax([[0.0, 0.0]], axis=-1), [[-math.log(2)] * 2])
     np.testing.assert_allclose(reference.softmax([[1.0, 5.0], [1.0, 5.0]], axis=0), [[0.5, 0.5], [0.5, 0.5]])
+    np.testing.assert_allclose(reference.hard_swish([-4.0, -3.0, -1.0, 3.0, 5.0]), [0.0, 0.0, -1 / 3, 3.0, 5.0])
+    np.testing.assert_allclose(reference.hard_sigmoid([-3.0, 0.0, 1.5, 3.0]), [0.0, 0.5, 0.75, 1.0])
 
 
 def test_prelu_per_channel_and_scalar():
