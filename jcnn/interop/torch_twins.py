@@ -211,4 +211,431 @@ def twin(name: str, num_classes: int, in_channels: int, **kw) -> nn.Module:
         return MobileNetV2(num_classes, in_channels, **kw)
     if name == "mobilenet_v1":
         return MobileNetV1(num_classes, in_channels, **kw)
+    if name in MODERN_TWINS:
+        return MODERN_TWINS[name](num_classes, in_channels, **kw)
     raise ValueError(f"twin: no torch twin for {name!r}")
+
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Modern CNNs (issue 12): MobileNet v3, EfficientNet v1/v2, ConvNeXt, RegNet X/Y with torchvision's module
+# structure, attribute names (so state_dict keys), defaults and init schemes. Written from torchvision's
+# architecture descriptions; torchvision itself is not importable beside torch 2.13.
+
+import math  # noqa: E402
+from collections import OrderedDict  # noqa: E402
+from functools import partial  # noqa: E402
+from typing import Any  # noqa: E402
+
+
+def _divisible(v: float, divisor: int = 8, min_value: int | None = None) -> int:
+    """torchvision's ``_make_divisible``."""
+    min_value = divisor if min_value is None else min_value
+    new_v = max(min_value, int(v + divisor / 2) // divisor * divisor)
+    return new_v + divisor if new_v < 0.9 * v else new_v
+
+
+class Conv2dNormActivation(nn.Sequential):
+    """conv (padding ``(k − 1)//2·dilation``, bias iff no norm) → [norm] → [activation], named 0, 1, 2."""
+
+    def __init__(self, cin: int, cout: int, kernel_size: int = 3, stride: int = 1, padding: int | None = None,
+                 groups: int = 1, norm_layer: type | None = nn.BatchNorm2d, activation_layer: type | None = nn.ReLU,
+                 dilation: int = 1, bias: bool | None = None) -> None:
+        padding = (kernel_size - 1) // 2 * dilation if padding is None else padding
+        bias = norm_layer is None if bias is None else bias
+        layers: list[nn.Module] = [nn.Conv2d(cin, cout, kernel_size, stride, padding, dilation=dilation,
+                                             groups=groups, bias=bias)]
+        if norm_layer is not None:
+            layers.append(norm_layer(cout))
+        if activation_layer is not None:
+            layers.append(activation_layer())
+        super().__init__(*layers)
+
+
+class SqueezeExcitation(nn.Module):
+    """``x · scale_activation(fc2(activation(fc1(avgpool(x)))))`` with 1×1 convs fc1, fc2."""
+
+    def __init__(self, channels: int, squeeze: int, activation: type = nn.ReLU,
+                 scale_activation: type = nn.Sigmoid) -> None:
+        super().__init__()
+        self.avgpool = nn.AdaptiveAvgPool2d(1)
+        self.fc1 = nn.Conv2d(channels, squeeze, 1)
+        self.fc2 = nn.Conv2d(squeeze, channels, 1)
+        self.activation = activation()
+        self.scale_activation = scale_activation()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.scale_activation(self.fc2(self.activation(self.fc1(self.avgpool(x))))) * x
+
+
+def stochastic_depth(x: torch.Tensor, p: float, mode: str, training: bool) -> torch.Tensor:
+    """torchvision.ops.stochastic_depth: per-row (or per-batch) Bernoulli(1 − p) mask, kept values / (1 − p)."""
+    if not training or p == 0.0:
+        return x
+    size = [x.shape[0]] + [1] * (x.ndim - 1) if mode == "row" else [1] * x.ndim
+    noise = torch.empty(size, dtype=x.dtype, device=x.device).bernoulli_(1.0 - p)
+    if p < 1.0:
+        noise.div_(1.0 - p)
+    return x * noise
+
+
+class StochasticDepth(nn.Module):
+    def __init__(self, p: float, mode: str) -> None:
+        super().__init__()
+        self.p, self.mode = p, mode
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return stochastic_depth(x, self.p, self.mode, self.training)
+
+
+class Permute(nn.Module):
+    def __init__(self, dims: list[int]) -> None:
+        super().__init__()
+        self.dims = dims
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.permute(*self.dims)
+
+
+class LayerNorm2d(nn.LayerNorm):
+    """LayerNorm over the channels of an ``(N, C, H, W)`` tensor."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.permute(0, 2, 3, 1)
+        x = nn.functional.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
+        return x.permute(0, 3, 1, 2)
+
+
+def _init_modules(net: nn.Module, conv: str, linear: str) -> None:
+    """The init schemes of the models below: conv ``kaiming`` (normal, fan_out) / ``trunc`` (N(0, 0.02)
+    truncated to ±2) / ``regnet`` (N(0, 2/fan_out), biases left at torch's default); linear ``normal``
+    (N(0, 0.01)) / ``uniform`` (U(±1/sqrt(out))) / ``trunc``; norms γ = 1, β = 0; other biases 0."""
+    for m in net.modules():
+        if isinstance(m, nn.Conv2d):
+            if conv == "kaiming":
+                nn.init.kaiming_normal_(m.weight, mode="fan_out")
+            elif conv == "trunc":
+                nn.init.trunc_normal_(m.weight, std=0.02)
+            else:
+                fan_out = m.kernel_size[0] * m.kernel_size[1] * m.out_channels
+                nn.init.normal_(m.weight, 0.0, math.sqrt(2.0 / fan_out))
+            if m.bias is not None and conv != "regnet":
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, (nn.BatchNorm2d, nn.GroupNorm, nn.LayerNorm)):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.Linear):
+            if linear == "normal":
+                nn.init.normal_(m.weight, 0.0, 0.01)
+            elif linear == "uniform":
+                r = 1.0 / math.sqrt(m.out_features)
+                nn.init.uniform_(m.weight, -r, r)
+            else:
+                nn.init.trunc_normal_(m.weight, std=0.02)
+            nn.init.zeros_(m.bias)
+
+
+# -- MobileNet v3 -------------------------------------------------------------------------------------------
+
+# (in, kernel, expanded, out, SE, activation, stride, dilated) as the paper's Tables 1 and 2.
+V3_LARGE = [(16, 3, 16, 16, False, "RE", 1, False), (16, 3, 64, 24, False, "RE", 2, False),
+            (24, 3, 72, 24, False, "RE", 1, False), (24, 5, 72, 40, True, "RE", 2, False),
+            (40, 5, 120, 40, True, "RE", 1, False), (40, 5, 120, 40, True, "RE", 1, False),
+            (40, 3, 240, 80, False, "HS", 2, False), (80, 3, 200, 80, False, "HS", 1, False),
+            (80, 3, 184, 80, False, "HS", 1, False), (80, 3, 184, 80, False, "HS", 1, False),
+            (80, 3, 480, 112, True, "HS", 1, False), (112, 3, 672, 112, True, "HS", 1, False),
+            (112, 5, 672, 160, True, "HS", 2, True), (160, 5, 960, 160, True, "HS", 1, True),
+            (160, 5, 960, 160, True, "HS", 1, True)]
+V3_SMALL = [(16, 3, 16, 16, True, "RE", 2, False), (16, 3, 72, 24, False, "RE", 2, False),
+            (24, 3, 88, 24, False, "RE", 1, False), (24, 5, 96, 40, True, "HS", 2, False),
+            (40, 5, 240, 40, True, "HS", 1, False), (40, 5, 240, 40, True, "HS", 1, False),
+            (40, 5, 120, 48, True, "HS", 1, False), (48, 5, 144, 48, True, "HS", 1, False),
+            (48, 5, 288, 96, True, "HS", 2, True), (96, 5, 576, 96, True, "HS", 1, True),
+            (96, 5, 576, 96, True, "HS", 1, True)]
+
+
+class InvertedResidualV3(nn.Module):
+    def __init__(self, cin: int, k: int, exp: int, cout: int, se: bool, act: str, stride: int, dilation: int,
+                 norm: Any) -> None:
+        super().__init__()
+        self.use_res_connect = stride == 1 and cin == cout
+        act_layer = nn.Hardswish if act == "HS" else nn.ReLU
+        layers: list[nn.Module] = []
+        if exp != cin:
+            layers.append(Conv2dNormActivation(cin, exp, 1, norm_layer=norm, activation_layer=act_layer))
+        layers.append(Conv2dNormActivation(exp, exp, k, 1 if dilation > 1 else stride, groups=exp, norm_layer=norm,
+                                           activation_layer=act_layer, dilation=dilation))
+        if se:
+            layers.append(SqueezeExcitation(exp, _divisible(exp // 4, 8), scale_activation=nn.Hardsigmoid))
+        layers.append(Conv2dNormActivation(exp, cout, 1, norm_layer=norm, activation_layer=None))
+        self.block = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.block(x)
+        return y + x if self.use_res_connect else y
+
+
+class MobileNetV3(nn.Module):
+    def __init__(self, arch: str, num_classes: int, in_channels: int, width_mult: float = 1.0,
+                 reduced_tail: bool = False, dilated: bool = False, dropout: float = 0.2) -> None:
+        super().__init__()
+        div = 2 if reduced_tail else 1
+        norm = partial(nn.BatchNorm2d, eps=0.001, momentum=0.01)
+        table = V3_LARGE if arch == "large" else V3_SMALL
+        last = 1280 if arch == "large" else 1024
+        tail = len(table) - 3  # the last three blocks (C4 on) take the reduced tail and the dilation
+
+        def ch(c: int) -> int:
+            return _divisible(c * width_mult, 8)
+
+        settings = []
+        for i, (cin, k, exp, cout, se, act, s, dil) in enumerate(table):
+            if i >= tail:  # the first C4 block keeps its input and expansion widths
+                cout //= div
+                if i > tail:
+                    cin, exp = cin // div, exp // div
+            settings.append((ch(cin), k, ch(exp), ch(cout), se, act, s, 2 if (dil and dilated) else 1))
+        layers: list[nn.Module] = [Conv2dNormActivation(in_channels, settings[0][0], 3, 2, norm_layer=norm,
+                                                        activation_layer=nn.Hardswish)]
+        layers += [InvertedResidualV3(*cfg, norm=norm) for cfg in settings]
+        c = settings[-1][3]
+        layers.append(Conv2dNormActivation(c, 6 * c, 1, norm_layer=norm, activation_layer=nn.Hardswish))
+        self.features = nn.Sequential(*layers)
+        self.avgpool = nn.AdaptiveAvgPool2d(1)
+        last = ch(last // div)
+        self.classifier = nn.Sequential(nn.Linear(6 * c, last), nn.Hardswish(), nn.Dropout(dropout),
+                                        nn.Linear(last, num_classes))
+        _init_modules(self, "kaiming", "normal")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(torch.flatten(self.avgpool(self.features(x)), 1))
+
+
+# -- EfficientNet v1 (b0-b7) and v2 (s, m, l) -----------------------------------------------------------------
+
+# (expand, kernel, stride, in, out, layers[, fused]) as torchvision's configurations.
+EFFNET_V1 = [(1, 3, 1, 32, 16, 1), (6, 3, 2, 16, 24, 2), (6, 5, 2, 24, 40, 2), (6, 3, 2, 40, 80, 3),
+             (6, 5, 1, 80, 112, 3), (6, 5, 2, 112, 192, 4), (6, 3, 1, 192, 320, 1)]
+EFFNET_V2 = {
+    "s": [(1, 3, 1, 24, 24, 2, True), (4, 3, 2, 24, 48, 4, True), (4, 3, 2, 48, 64, 4, True),
+          (4, 3, 2, 64, 128, 6, False), (6, 3, 1, 128, 160, 9, False), (6, 3, 2, 160, 256, 15, False)],
+    "m": [(1, 3, 1, 24, 24, 3, True), (4, 3, 2, 24, 48, 5, True), (4, 3, 2, 48, 80, 5, True),
+          (4, 3, 2, 80, 160, 7, False), (6, 3, 1, 160, 176, 14, False), (6, 3, 2, 176, 304, 18, False),
+          (6, 3, 1, 304, 512, 5, False)],
+    "l": [(1, 3, 1, 32, 32, 4, True), (4, 3, 2, 32, 64, 7, True), (4, 3, 2, 64, 96, 7, True),
+          (4, 3, 2, 96, 192, 10, False), (6, 3, 1, 192, 224, 19, False), (6, 3, 2, 224, 384, 25, False),
+          (6, 3, 1, 384, 640, 7, False)],
+}
+# name: (width_mult, depth_mult, dropout, bn eps, bn momentum)
+EFFNET_B = {"b0": (1.0, 1.0, 0.2, 1e-5, 0.1), "b1": (1.0, 1.1, 0.2, 1e-5, 0.1), "b2": (1.1, 1.2, 0.3, 1e-5, 0.1),
+            "b3": (1.2, 1.4, 0.3, 1e-5, 0.1), "b4": (1.4, 1.8, 0.4, 1e-5, 0.1), "b5": (1.6, 2.2, 0.4, 1e-3, 0.01),
+            "b6": (1.8, 2.6, 0.5, 1e-3, 0.01), "b7": (2.0, 3.1, 0.5, 1e-3, 0.01)}
+EFFNET_V2_DROPOUT = {"s": 0.2, "m": 0.3, "l": 0.4}
+
+
+class MBConv(nn.Module):
+    def __init__(self, expand: float, k: int, stride: int, cin: int, cout: int, sd_prob: float, norm: Any) -> None:
+        super().__init__()
+        self.use_res_connect = stride == 1 and cin == cout
+        exp = _divisible(cin * expand, 8)
+        layers: list[nn.Module] = []
+        if exp != cin:
+            layers.append(Conv2dNormActivation(cin, exp, 1, norm_layer=norm, activation_layer=nn.SiLU))
+        layers.append(Conv2dNormActivation(exp, exp, k, stride, groups=exp, norm_layer=norm,
+                                           activation_layer=nn.SiLU))
+        layers.append(SqueezeExcitation(exp, max(1, cin // 4), activation=nn.SiLU))
+        layers.append(Conv2dNormActivation(exp, cout, 1, norm_layer=norm, activation_layer=None))
+        self.block = nn.Sequential(*layers)
+        self.stochastic_depth = StochasticDepth(sd_prob, "row")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.block(x)
+        return self.stochastic_depth(y) + x if self.use_res_connect else y
+
+
+class FusedMBConv(nn.Module):
+    def __init__(self, expand: float, k: int, stride: int, cin: int, cout: int, sd_prob: float, norm: Any) -> None:
+        super().__init__()
+        self.use_res_connect = stride == 1 and cin == cout
+        exp = _divisible(cin * expand, 8)
+        if exp != cin:
+            layers = [Conv2dNormActivation(cin, exp, k, stride, norm_layer=norm, activation_layer=nn.SiLU),
+                      Conv2dNormActivation(exp, cout, 1, norm_layer=norm, activation_layer=None)]
+        else:
+            layers = [Conv2dNormActivation(cin, cout, k, stride, norm_layer=norm, activation_layer=nn.SiLU)]
+        self.block = nn.Sequential(*layers)
+        self.stochastic_depth = StochasticDepth(sd_prob, "row")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.block(x)
+        return self.stochastic_depth(y) + x if self.use_res_connect else y
+
+
+class EfficientNet(nn.Module):
+    def __init__(self, variant: str, num_classes: int, in_channels: int, dropout: float | None = None,
+                 stochastic_depth_prob: float = 0.2) -> None:
+        super().__init__()
+        if variant in EFFNET_B:
+            width, depth, default_dropout, eps, momentum = EFFNET_B[variant]
+            table = [(e, k, s, _divisible(i * width, 8), _divisible(o * width, 8), int(math.ceil(n * depth)), False)
+                     for e, k, s, i, o, n in EFFNET_V1]
+            last = None
+        else:
+            size = variant[len("v2_"):]
+            table, default_dropout, eps, momentum, last = EFFNET_V2[size], EFFNET_V2_DROPOUT[size], 1e-3, 0.1, 1280
+        dropout = default_dropout if dropout is None else dropout
+        norm = partial(nn.BatchNorm2d, eps=eps, momentum=momentum)
+        layers: list[nn.Module] = [Conv2dNormActivation(in_channels, table[0][3], 3, 2, norm_layer=norm,
+                                                        activation_layer=nn.SiLU)]
+        total = sum(row[5] for row in table)
+        block_id = 0
+        for expand, k, stride, cin, cout, n, fused in table:
+            stage: list[nn.Module] = []
+            for i in range(n):
+                block = FusedMBConv if fused else MBConv
+                stage.append(block(expand, k, stride if i == 0 else 1, cin if i == 0 else cout, cout,
+                                   stochastic_depth_prob * float(block_id) / total, norm))
+                block_id += 1
+            layers.append(nn.Sequential(*stage))
+        c = table[-1][4]
+        last = 4 * c if last is None else last
+        layers.append(Conv2dNormActivation(c, last, 1, norm_layer=norm, activation_layer=nn.SiLU))
+        self.features = nn.Sequential(*layers)
+        self.avgpool = nn.AdaptiveAvgPool2d(1)
+        self.classifier = nn.Sequential(nn.Dropout(dropout), nn.Linear(last, num_classes))
+        _init_modules(self, "kaiming", "uniform")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(torch.flatten(self.avgpool(self.features(x)), 1))
+
+
+# -- ConvNeXt -------------------------------------------------------------------------------------------------
+
+# name: (stage widths, stage depths, default stochastic depth probability)
+CONVNEXT = {"tiny": ((96, 192, 384, 768), (3, 3, 9, 3), 0.1), "small": ((96, 192, 384, 768), (3, 3, 27, 3), 0.4),
+            "base": ((128, 256, 512, 1024), (3, 3, 27, 3), 0.5), "large": ((192, 384, 768, 1536), (3, 3, 27, 3), 0.5)}
+
+
+class CNBlock(nn.Module):
+    def __init__(self, dim: int, layer_scale: float, sd_prob: float) -> None:
+        super().__init__()
+        self.block = nn.Sequential(nn.Conv2d(dim, dim, 7, padding=3, groups=dim), Permute([0, 2, 3, 1]),
+                                   nn.LayerNorm(dim, eps=1e-6), nn.Linear(dim, 4 * dim), nn.GELU(),
+                                   nn.Linear(4 * dim, dim), Permute([0, 3, 1, 2]))
+        self.layer_scale = nn.Parameter(torch.ones(dim, 1, 1) * layer_scale)
+        self.stochastic_depth = StochasticDepth(sd_prob, "row")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.stochastic_depth(self.layer_scale * self.block(x)) + x
+
+
+class ConvNeXt(nn.Module):
+    def __init__(self, size: str, num_classes: int, in_channels: int, stochastic_depth_prob: float | None = None,
+                 layer_scale: float = 1e-6) -> None:
+        super().__init__()
+        widths, depths, default_sd = CONVNEXT[size]
+        sd = default_sd if stochastic_depth_prob is None else stochastic_depth_prob
+        norm = partial(LayerNorm2d, eps=1e-6)
+        layers: list[nn.Module] = [Conv2dNormActivation(in_channels, widths[0], 4, 4, 0, norm_layer=norm,
+                                                        activation_layer=None, bias=True)]
+        total, block_id = sum(depths), 0
+        for i, (width, depth) in enumerate(zip(widths, depths)):
+            stage = []
+            for _ in range(depth):
+                stage.append(CNBlock(width, layer_scale, sd * block_id / (total - 1.0)))
+                block_id += 1
+            layers.append(nn.Sequential(*stage))
+            if i + 1 < len(widths):
+                layers.append(nn.Sequential(norm(width), nn.Conv2d(width, widths[i + 1], 2, 2)))
+        self.features = nn.Sequential(*layers)
+        self.avgpool = nn.AdaptiveAvgPool2d(1)
+        self.classifier = nn.Sequential(norm(widths[-1]), nn.Flatten(1), nn.Linear(widths[-1], num_classes))
+        for m in self.modules():
+            if isinstance(m, (nn.Conv2d, nn.Linear)):
+                nn.init.trunc_normal_(m.weight, std=0.02)
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.avgpool(self.features(x)))
+
+
+# -- RegNet X / Y ---------------------------------------------------------------------------------------------
+
+# name: (depth, w_0, w_a, w_m, group width, SE ratio) as torchvision's BlockParams.from_init_params calls.
+REGNET = {
+    "y_400mf": (16, 48, 27.89, 2.09, 8, 0.25), "y_800mf": (14, 56, 38.84, 2.4, 16, 0.25),
+    "y_1_6gf": (27, 48, 20.71, 2.65, 24, 0.25), "y_3_2gf": (21, 80, 42.63, 2.66, 24, 0.25),
+    "y_8gf": (17, 192, 76.82, 2.19, 56, 0.25), "y_16gf": (18, 200, 106.23, 2.48, 112, 0.25),
+    "y_32gf": (20, 232, 115.89, 2.53, 232, 0.25), "y_128gf": (27, 456, 160.83, 2.52, 264, 0.25),
+    "x_400mf": (22, 24, 24.48, 2.54, 16, None), "x_800mf": (16, 56, 35.73, 2.28, 16, None),
+    "x_1_6gf": (18, 80, 34.01, 2.25, 24, None), "x_3_2gf": (25, 88, 26.31, 2.25, 48, None),
+    "x_8gf": (23, 80, 49.56, 2.88, 120, None), "x_16gf": (22, 216, 55.59, 2.1, 128, None),
+    "x_32gf": (23, 320, 69.86, 2.0, 168, None),
+}
+
+
+def regnet_stages(depth: int, w_0: int, w_a: float, w_m: float, group_width: int) -> list[tuple[int, int, int]]:
+    """``(width, depth, group width)`` per stage, computed in torch float32 as torchvision does."""
+    widths_cont = torch.arange(depth, device="cpu") * w_a + w_0  # cpu: also under a meta-device context
+    capacity = torch.round(torch.log(widths_cont / w_0) / math.log(w_m))
+    block_widths = (torch.round(torch.divide(w_0 * torch.pow(w_m, capacity), 8)) * 8).int().tolist()
+    stages: list[list[int]] = []
+    for w in block_widths:
+        if stages and stages[-1][0] == w:
+            stages[-1][1] += 1
+        else:
+            stages.append([w, 1])
+    out = []
+    for w, d in stages:
+        g = min(group_width, w)
+        out.append((int(_divisible(w, g) / 1.0), d, g))
+    return out
+
+
+class ResBottleneckBlock(nn.Module):
+    def __init__(self, cin: int, cout: int, stride: int, group_width: int, se_ratio: float | None) -> None:
+        super().__init__()
+        self.proj = (Conv2dNormActivation(cin, cout, 1, stride, activation_layer=None)
+                     if cin != cout or stride != 1 else None)
+        layers = OrderedDict()
+        layers["a"] = Conv2dNormActivation(cin, cout, 1)
+        layers["b"] = Conv2dNormActivation(cout, cout, 3, stride, groups=cout // group_width)
+        if se_ratio:
+            layers["se"] = SqueezeExcitation(cout, int(round(se_ratio * cin)))
+        layers["c"] = Conv2dNormActivation(cout, cout, 1, activation_layer=None)
+        self.f = nn.Sequential(layers)
+        self.activation = nn.ReLU()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        shortcut = x if self.proj is None else self.proj(x)
+        return self.activation(shortcut + self.f(x))
+
+
+class RegNet(nn.Module):
+    def __init__(self, size: str, num_classes: int, in_channels: int) -> None:
+        super().__init__()
+        depth, w_0, w_a, w_m, group_width, se_ratio = REGNET[size]
+        self.stem = Conv2dNormActivation(in_channels, 32, 3, 2)
+        width, stages = 32, []
+        for i, (w, d, g) in enumerate(regnet_stages(depth, w_0, w_a, w_m, group_width)):
+            blocks = OrderedDict((f"block{i + 1}-{j}", ResBottleneckBlock(width if j == 0 else w, w,
+                                                                           2 if j == 0 else 1, g, se_ratio))
+                                 for j in range(d))
+            stages.append((f"block{i + 1}", nn.Sequential(blocks)))
+            width = w
+        self.trunk_output = nn.Sequential(OrderedDict(stages))
+        self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
+        self.fc = nn.Linear(width, num_classes)
+        _init_modules(self, "regnet", "normal")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(torch.flatten(self.avgpool(self.trunk_output(self.stem(x))), 1))
+
+
+MODERN_TWINS: dict[str, Any] = {
+    "mobilenet_v3_large": partial(MobileNetV3, "large"), "mobilenet_v3_small": partial(MobileNetV3, "small"),
+    **{f"efficientnet_{v}": partial(EfficientNet, v) for v in list(EFFNET_B) + [f"v2_{s}" for s in EFFNET_V2]},
+    **{f"convnext_{s}": partial(ConvNeXt, s) for s in CONVNEXT},
+    **{f"regnet_{s}": partial(RegNet, s) for s in REGNET},
+}

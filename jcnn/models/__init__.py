@@ -15,6 +15,15 @@ from jcnn.models.lenet import lenet5
 from jcnn.models.mobilenet import mobilenet_v1, mobilenet_v2
 from jcnn.models.resnet import resnet18, resnet34, resnet50
 from jcnn.models.vgg import vgg11, vgg11_bn, vgg13, vgg13_bn, vgg16, vgg16_bn
+from jcnn.models import convnext as _convnext, efficientnet as _efficientnet, regnet as _regnet
+from jcnn.models.convnext import convnext_base, convnext_large, convnext_small, convnext_tiny
+from jcnn.models.efficientnet import (efficientnet_b0, efficientnet_b1, efficientnet_b2, efficientnet_b3,
+                                      efficientnet_b4, efficientnet_b5, efficientnet_b6, efficientnet_b7,
+                                      efficientnet_v2_l, efficientnet_v2_m, efficientnet_v2_s)
+from jcnn.models.mobilenet_v3 import mobilenet_v3_large, mobilenet_v3_small
+from jcnn.models.regnet import (regnet_x_1_6gf, regnet_x_3_2gf, regnet_x_8gf, regnet_x_16gf, regnet_x_32gf,
+                                regnet_x_400mf, regnet_x_800mf, regnet_y_1_6gf, regnet_y_3_2gf, regnet_y_8gf,
+                                regnet_y_16gf, regnet_y_32gf, regnet_y_128gf, regnet_y_400mf, regnet_y_800mf)
 
 
 class ModelInfo(NamedTuple):
@@ -56,6 +65,22 @@ MODELS: dict[str, ModelInfo] = {
                               "features.0.0.weight", "classifier.1.weight"),
     "mobilenet_v2": ModelInfo(mobilenet_v2, (224, 224), 1000, 3, "MobileNet v2 (inverted residuals, torchvision)",
                               "features.0.0.weight", "classifier.1.weight"),
+    # -- modern CNNs (torchvision's keys); input_size is torchvision's evaluation crop --
+    "mobilenet_v3_large": ModelInfo(mobilenet_v3_large, (224, 224), 1000, 3,
+                                    "MobileNet v3 Large (SE, hard-swish, torchvision)", "features.0.0.weight",
+                                    "classifier.3.weight"),
+    "mobilenet_v3_small": ModelInfo(mobilenet_v3_small, (224, 224), 1000, 3,
+                                    "MobileNet v3 Small (SE, hard-swish, torchvision)", "features.0.0.weight",
+                                    "classifier.3.weight"),
+    **{name: ModelInfo(globals()[name], (size, size), 1000, 3,
+                       f"EfficientNet-{name[13:].upper().replace('_', '-')} (MBConv + SE, torchvision)",
+                       "features.0.0.weight", "classifier.1.weight")
+       for name, size in [(n, v[-1]) for n, v in {**_efficientnet.V1_SCALING, **_efficientnet.V2_SCALING}.items()]},
+    **{name: ModelInfo(globals()[name], (224, 224), 1000, 3, f"ConvNeXt-{name[9:].capitalize()} (torchvision)",
+                       "features.0.0.weight", "classifier.2.weight") for name in _convnext.SIZES},
+    **{name: ModelInfo(globals()[name], (224, 224), 1000, 3,
+                       f"RegNet{name[7].upper()}-{name[9:].upper().replace('_', '.')} (torchvision)", "stem.0.weight",
+                       "fc.weight") for name in _regnet.CONFIGS},
 }
 
 
@@ -70,4 +95,6 @@ def get_model(name: str, num_classes: int | None = None, in_channels: int | None
 
 
 __all__ = ["MODELS", "ModelInfo", "get_model", "lenet5", "vgg11", "vgg11_bn", "vgg13", "vgg13_bn", "vgg16",
-           "vgg16_bn", "resnet18", "resnet34", "resnet50", "mobilenet_v1", "mobilenet_v2"]
+           "vgg16_bn", "resnet18", "resnet34", "resnet50", "mobilenet_v1", "mobilenet_v2", "mobilenet_v3_large",
+           "mobilenet_v3_small", *_efficientnet.V1_SCALING, *_efficientnet.V2_SCALING, *_convnext.SIZES,
+           *_regnet.CONFIGS]
