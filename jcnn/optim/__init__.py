@@ -21,6 +21,7 @@ from jcnn.optim.alias import (
     rmsprop,
     sgd,
 )
+from jcnn.optim.ema import EmaState, ModelEma, ema, eval_weights, lerp
 from jcnn.optim.base import (
     CountState,
     EmptyState,
@@ -95,4 +96,9 @@ __all__ = [
     "AdadeltaState",
     "AdamaxState",
     "NAdamState",
+    "ema",
+    "EmaState",
+    "ModelEma",
+    "eval_weights",
+    "lerp",
 ]
