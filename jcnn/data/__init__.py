@@ -8,6 +8,7 @@ import os
 from typing import Callable
 
 from jcnn.data.augment import AUGMENTATION_DEFAULTS, augment, random_crop, random_flip
+from jcnn.data.augment import cutmix, mix_batch, mixup, soft_targets
 from jcnn.data.base import (
     DATA_DIR_ENV,
     Dataset,
@@ -69,6 +70,10 @@ __all__ = [
     "DatasetFormatError",
     "DatasetNotFoundError",
     "augment",
+    "cutmix",
+    "mix_batch",
+    "mixup",
+    "soft_targets",
     "batches",
     "canonical_name",
     "default_data_dir",

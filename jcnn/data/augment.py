@@ -99,3 +99,127 @@ def augment(key: PRNGKey, images: Array, *, crop_padding: int | Sequence[int] = 
     crop_key, flip_key = jax.random.split(key)
     out = random_crop(crop_key, images, crop_padding)
     return random_flip(flip_key, out) if flip else out
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Mixup and CutMix with soft targets (timm's ``Mixup`` in ``mode="batch"``): one λ per batch, each image
+# mixed with its mirror in the batch (``x[::-1]``), targets ``λ·y + (1 − λ)·y[::-1]`` of label-smoothed
+# one-hot vectors. Pure functions of ``(key, images, labels)``, jit-able, every shape static.
+
+
+def soft_targets(labels: Array, num_classes: int | None = None, label_smoothing: float = 0.0) -> Array:
+    """Integer labels ``(N,)`` → float32 ``(N, num_classes)`` one-hot rows with label smoothing (``on = 1 − ε +
+    ε/K``, ``off = ε/K``, timm's ``mixup_target``); probability labels ``(N, K)`` pass through (smoothed too)."""
+    labels = jnp.asarray(labels)
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise ValueError(f"soft_targets: label_smoothing must lie in [0, 1], got {label_smoothing!r}")
+    if jnp.issubdtype(labels.dtype, jnp.integer):
+        if labels.ndim != 1:
+            raise ValueError(f"soft_targets: integer labels must have shape (N,), got {tuple(labels.shape)}")
+        if not isinstance(num_classes, int) or isinstance(num_classes, bool) or num_classes < 1:
+            raise ValueError(f"soft_targets: integer labels need num_classes (an int >= 1), got {num_classes!r}")
+        off = label_smoothing / num_classes
+        return jax.nn.one_hot(labels, num_classes, dtype=jnp.float32) * (1.0 - label_smoothing) + off
+    if labels.ndim != 2:
+        raise ValueError(f"soft_targets: probability labels must have shape (N, K), got {tuple(labels.shape)}")
+    k = labels.shape[-1]
+    return labels.astype(jnp.float32) * (1.0 - label_smoothing) + label_smoothing / k
+
+
+def _check_alpha(op: str, alpha: float) -> float:
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not alpha > 0:
+        raise ValueError(f"{op}: alpha (of the Beta(alpha, alpha) mixing weight) must be a number > 0, got {alpha!r}")
+    return float(alpha)
+
+
+def _mix_targets(labels: Array, num_classes: int | None, label_smoothing: float, lam: Array) -> Array:
+    y = soft_targets(labels, num_classes, label_smoothing)
+    lam = lam.astype(jnp.float32)
+    return y * lam + y[::-1] * (1.0 - lam)
+
+
+def _mixup_images(images: Array, lam: Array) -> Array:
+    lam = lam.astype(images.dtype)
+    return images * lam + images[::-1] * (1 - lam)
+
+
+def _cutmix_box(key: PRNGKey, shape: tuple[int, ...], lam: Array) -> tuple[Array, Array]:
+    """timm's ``rand_bbox`` and corrected λ: a box of ``int(H·√(1 − λ))`` × ``int(W·√(1 − λ))`` around a uniform
+    centre, clipped to the image; returns the ``(H, W)`` bool mask of the box and ``1 − area/(H·W)``."""
+    h, w = shape[1], shape[2]
+    ratio = jnp.sqrt(1.0 - lam.astype(jnp.float32))
+    cut_h = jnp.floor(h * ratio).astype(jnp.int32)
+    cut_w = jnp.floor(w * ratio).astype(jnp.int32)
+    ky, kx = jax.random.split(key)
+    cy = jax.random.randint(ky, (), 0, h, dtype=jnp.int32)
+    cx = jax.random.randint(kx, (), 0, w, dtype=jnp.int32)
+    yl, yh = jnp.clip(cy - cut_h // 2, 0, h), jnp.clip(cy + cut_h // 2, 0, h)
+    xl, xh = jnp.clip(cx - cut_w // 2, 0, w), jnp.clip(cx + cut_w // 2, 0, w)
+    rows = jnp.arange(h, dtype=jnp.int32)[:, None]
+    cols = jnp.arange(w, dtype=jnp.int32)[None, :]
+    mask = (rows >= yl) & (rows < yh) & (cols >= xl) & (cols < xh)
+    area = (yh - yl) * (xh - xl)
+    return mask, 1.0 - area.astype(jnp.float32) / jnp.float32(h * w)
+
+
+def _cutmix_images(images: Array, mask: Array) -> Array:
+    return jnp.where(mask[None, :, :, None], images[::-1], images)
+
+
+def _check_mix_batch(op: str, images: Any, labels: Any) -> None:
+    if getattr(images, "ndim", 0) != 4:
+        raise ValueError(f"{op}: expected a batch of images (N, H, W, C), got shape {tuple(getattr(images, 'shape', ()))}")
+    if len(labels) != images.shape[0]:
+        raise ValueError(f"{op}: expected one label per image, got {len(labels)} labels for {images.shape[0]} images")
+
+
+def mixup(key: PRNGKey, images: Array, labels: Array, num_classes: int | None = None, *, alpha: float = 0.8,
+          label_smoothing: float = 0.0) -> tuple[Array, Array]:
+    """Mixup (Zhang et al. 2018): ``λ ~ Beta(α, α)``, ``x̃ = λ·x + (1 − λ)·x[::-1]``, soft targets
+    ``λ·y + (1 − λ)·y[::-1]``. ``images (N, H, W, C)``, ``labels`` integers ``(N,)`` (with ``num_classes``) or
+    probabilities ``(N, K)`` → ``(images of the same shape and dtype, float32 targets (N, K))``."""
+    _check_mix_batch("mixup", images, labels)
+    lam = jax.random.beta(key, _check_alpha("mixup", alpha), alpha)
+    return _mixup_images(jnp.asarray(images), lam), _mix_targets(labels, num_classes, label_smoothing, lam)
+
+
+def cutmix(key: PRNGKey, images: Array, labels: Array, num_classes: int | None = None, *, alpha: float = 1.0,
+           label_smoothing: float = 0.0) -> tuple[Array, Array]:
+    """CutMix (Yun et al. 2019): ``λ ~ Beta(α, α)``, a box of relative side ``√(1 − λ)`` at a uniform centre
+    (clipped) is pasted from ``x[::-1]``; the targets use the box's exact share, ``λ = 1 − area/(H·W)``.
+    Shapes as :func:`mixup`."""
+    _check_mix_batch("cutmix", images, labels)
+    k_lam, k_box = jax.random.split(key)
+    lam = jax.random.beta(k_lam, _check_alpha("cutmix", alpha), alpha)
+    mask, lam = _cutmix_box(k_box, tuple(images.shape), lam)
+    return _cutmix_images(jnp.asarray(images), mask), _mix_targets(labels, num_classes, label_smoothing, lam)
+
+
+def mix_batch(key: PRNGKey, images: Array, labels: Array, num_classes: int | None = None, *,
+              mixup_alpha: float = 0.8, cutmix_alpha: float = 1.0, prob: float = 1.0, switch_prob: float = 0.5,
+              label_smoothing: float = 0.0) -> tuple[Array, Array]:
+    """timm's ``Mixup(mixup_alpha, cutmix_alpha, prob, switch_prob, mode="batch", label_smoothing)``: with
+    probability ``prob`` the batch is mixed, by CutMix with probability ``switch_prob`` when both are on
+    (an alpha of 0 turns that one off), else by mixup; otherwise it is left as is (``λ = 1``). Targets are
+    always soft ``(N, K)``. Shapes as :func:`mixup`."""
+    _check_mix_batch("mix_batch", images, labels)
+    if mixup_alpha < 0 or cutmix_alpha < 0 or (mixup_alpha == 0 and cutmix_alpha == 0):
+        raise ValueError(f"mix_batch: needs mixup_alpha > 0 or cutmix_alpha > 0 (and neither < 0), got "
+                         f"mixup_alpha={mixup_alpha!r}, cutmix_alpha={cutmix_alpha!r}")
+    for name, value in (("prob", prob), ("switch_prob", switch_prob)):
+        if not 0.0 <= value <= 1.0:
+            raise ValueError(f"mix_batch: {name} must lie in [0, 1], got {value!r}")
+    images = jnp.asarray(images)
+    k_apply, k_switch, k_mix, k_cut, k_box = jax.random.split(key, 5)
+    apply = jax.random.uniform(k_apply) < prob
+    if mixup_alpha > 0 and cutmix_alpha > 0:
+        use_cutmix = jax.random.uniform(k_switch) < switch_prob
+    else:
+        use_cutmix = jnp.asarray(cutmix_alpha > 0)
+    lam_mix = jax.random.beta(k_mix, mixup_alpha, mixup_alpha) if mixup_alpha > 0 else jnp.float32(1.0)
+    lam_cut = jax.random.beta(k_cut, cutmix_alpha, cutmix_alpha) if cutmix_alpha > 0 else jnp.float32(1.0)
+    mask, lam_box = _cutmix_box(k_box, tuple(images.shape), lam_cut)
+    mixed = jnp.where(use_cutmix, _cutmix_images(images, mask), _mixup_images(images, lam_mix))
+    lam = jnp.where(use_cutmix, lam_box, lam_mix.astype(jnp.float32))
+    lam = jnp.where(apply, lam, 1.0)
+    return jnp.where(apply, mixed, images), _mix_targets(labels, num_classes, label_smoothing, lam)
