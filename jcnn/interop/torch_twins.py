@@ -377,7 +377,10 @@ class InvertedResidualV3(nn.Module):
 
 class MobileNetV3(nn.Module):
     def __init__(self, arch: str, num_classes: int, in_channels: int, width_mult: float = 1.0,
-                 reduced_tail: bool = False, dilated: bool = False, dropout: float = 0.2) -> None:
+                 reduced_tail: bool = False, dilated: bool = False, dropout: float = 0.2,
+                 setting: list | None = None, last_channel: int | None = None) -> None:
+        """``arch`` "large" / "small", or "custom" with ``setting`` rows (in, kernel, expanded, out, SE, act,
+        stride, dilation) and ``last_channel`` given as they are (no width multiplier)."""
         super().__init__()
         div = 2 if reduced_tail else 1
         norm = partial(nn.BatchNorm2d, eps=0.001, momentum=0.01)
@@ -395,6 +398,8 @@ class MobileNetV3(nn.Module):
                 if i > tail:
                     cin, exp = cin // div, exp // div
             settings.append((ch(cin), k, ch(exp), ch(cout), se, act, s, 2 if (dil and dilated) else 1))
+        if arch == "custom":
+            settings = [tuple(r) for r in setting]
         layers: list[nn.Module] = [Conv2dNormActivation(in_channels, settings[0][0], 3, 2, norm_layer=norm,
                                                         activation_layer=nn.Hardswish)]
         layers += [InvertedResidualV3(*cfg, norm=norm) for cfg in settings]
@@ -402,7 +407,7 @@ class MobileNetV3(nn.Module):
         layers.append(Conv2dNormActivation(c, 6 * c, 1, norm_layer=norm, activation_layer=nn.Hardswish))
         self.features = nn.Sequential(*layers)
         self.avgpool = nn.AdaptiveAvgPool2d(1)
-        last = ch(last // div)
+        last = ch(last // div) if arch != "custom" else last_channel
         self.classifier = nn.Sequential(nn.Linear(6 * c, last), nn.Hardswish(), nn.Dropout(dropout),
                                         nn.Linear(last, num_classes))
         _init_modules(self, "kaiming", "normal")
@@ -473,9 +478,15 @@ class FusedMBConv(nn.Module):
 
 class EfficientNet(nn.Module):
     def __init__(self, variant: str, num_classes: int, in_channels: int, dropout: float | None = None,
-                 stochastic_depth_prob: float = 0.2) -> None:
+                 stochastic_depth_prob: float = 0.2, stages: list | None = None, last_channel: int | None = None,
+                 norm_eps: float = 1e-5, norm_momentum: float = 0.1) -> None:
+        """``variant`` "b0" … "b7", "v2_s" … "v2_l", or "custom" with ``stages`` rows (expand, kernel, stride,
+        in, out, layers, fused), ``last_channel`` and the BatchNorm's ``norm_eps`` / ``norm_momentum``."""
         super().__init__()
-        if variant in EFFNET_B:
+        if variant == "custom":
+            table, default_dropout, eps, momentum, last = [tuple(r) for r in stages], 0.2, norm_eps, norm_momentum, \
+                last_channel
+        elif variant in EFFNET_B:
             width, depth, default_dropout, eps, momentum = EFFNET_B[variant]
             table = [(e, k, s, _divisible(i * width, 8), _divisible(o * width, 8), int(math.ceil(n * depth)), False)
                      for e, k, s, i, o, n in EFFNET_V1]
@@ -531,9 +542,10 @@ class CNBlock(nn.Module):
 
 class ConvNeXt(nn.Module):
     def __init__(self, size: str, num_classes: int, in_channels: int, stochastic_depth_prob: float | None = None,
-                 layer_scale: float = 1e-6) -> None:
+                 layer_scale: float = 1e-6, widths: tuple | None = None, depths: tuple | None = None) -> None:
+        """``size`` "tiny" … "large", or "custom" with the stage ``widths`` and ``depths``."""
         super().__init__()
-        widths, depths, default_sd = CONVNEXT[size]
+        widths, depths, default_sd = CONVNEXT[size] if size != "custom" else (widths, depths, 0.1)
         sd = default_sd if stochastic_depth_prob is None else stochastic_depth_prob
         norm = partial(LayerNorm2d, eps=1e-6)
         layers: list[nn.Module] = [Conv2dNormActivation(in_channels, widths[0], 4, 4, 0, norm_layer=norm,
@@ -542,7 +554,7 @@ class ConvNeXt(nn.Module):
         for i, (width, depth) in enumerate(zip(widths, depths)):
             stage = []
             for _ in range(depth):
-                stage.append(CNBlock(width, layer_scale, sd * block_id / (total - 1.0)))
+                stage.append(CNBlock(width, layer_scale, sd * block_id / max(total - 1.0, 1.0)))
                 block_id += 1
             layers.append(nn.Sequential(*stage))
             if i + 1 < len(widths):
@@ -613,9 +625,11 @@ class ResBottleneckBlock(nn.Module):
 
 
 class RegNet(nn.Module):
-    def __init__(self, size: str, num_classes: int, in_channels: int) -> None:
+    def __init__(self, size: str, num_classes: int, in_channels: int, config: tuple | None = None) -> None:
+        """``size`` "y_400mf" … "x_32gf", or "custom" with ``config`` = (depth, w_0, w_a, w_m, group width,
+        SE ratio or None)."""
         super().__init__()
-        depth, w_0, w_a, w_m, group_width, se_ratio = REGNET[size]
+        depth, w_0, w_a, w_m, group_width, se_ratio = REGNET[size] if size != "custom" else config
         self.stem = Conv2dNormActivation(in_channels, 32, 3, 2)
         width, stages = 32, []
         for i, (w, d, g) in enumerate(regnet_stages(depth, w_0, w_a, w_m, group_width)):

@@ -55,9 +55,12 @@ def cn_block(dim: int, layer_scale: float, sd_prob: float) -> Layer:
 
 
 def _convnext(name: str, num_classes: int, in_channels: int, stochastic_depth_prob: float | None,
-              layer_scale: float) -> Layer:
+              layer_scale: float, widths: tuple[int, ...] | None = None, depths: tuple[int, ...] | None = None
+              ) -> Layer:
     B.check_classes(name, num_classes)
-    widths, depths, default_sd = SIZES[name]
+    default_sd = 0.1
+    if widths is None:
+        widths, depths, default_sd = SIZES[name]
     sd = default_sd if stochastic_depth_prob is None else stochastic_depth_prob
     M.check_probability(name, "stochastic_depth_prob", sd)
     M.check_positive(name, "layer_scale", layer_scale)
@@ -66,7 +69,7 @@ def _convnext(name: str, num_classes: int, in_channels: int, stochastic_depth_pr
     for i, (width, depth) in enumerate(zip(widths, depths)):
         blocks = []
         for _ in range(depth):
-            blocks.append(cn_block(width, layer_scale, sd * index / (total - 1.0)))
+            blocks.append(cn_block(width, layer_scale, sd * index / max(total - 1.0, 1.0)))
             index += 1
         features.append(B.sequential(*blocks))
         if i + 1 < len(widths):
@@ -75,6 +78,19 @@ def _convnext(name: str, num_classes: int, in_channels: int, stochastic_depth_pr
     model = L.serial(("features", B.sequential(*features)), ("avgpool", L.GlobalAvgPool),
                      ("classifier", classifier))
     return B.expect_input(model, name, in_channels)
+
+
+@constructor
+def convnext(widths: tuple[int, ...], depths: tuple[int, ...], num_classes: int = 1000, in_channels: int = 3, *,
+             stochastic_depth_prob: float = 0.1, layer_scale: float = 1e-6) -> Layer:
+    """A ConvNeXt of any stage widths and depths (torchvision's ``ConvNeXt(block_setting)``); same keys and
+    init as :func:`convnext_tiny`."""
+    widths, depths = tuple(widths), tuple(depths)
+    if (not widths or len(widths) != len(depths)
+            or any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in widths + depths)):
+        raise ValueError(f"convnext: widths and depths must be equally long tuples of ints >= 1, got {widths!r} "
+                         f"and {depths!r}")
+    return _convnext("convnext", num_classes, in_channels, stochastic_depth_prob, layer_scale, widths, depths)
 
 
 @constructor

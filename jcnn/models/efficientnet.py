@@ -88,14 +88,20 @@ def mbconv(expand: float, kernel: int, stride: int, cin: int, cout: int, sd_prob
 
 def _efficientnet(name: str, num_classes: int, in_channels: int, dropout: float,
                   stochastic_depth_prob: float) -> Layer:
+    if name in V1_SCALING:
+        eps, momentum = V1_SCALING[name][3:5]
+    else:
+        eps, momentum = 1e-3, 0.1
+    rows, last = stages(name)
+    return _build(name, rows, last, num_classes, in_channels, dropout, stochastic_depth_prob, eps, momentum)
+
+
+def _build(name: str, rows: list[tuple], last: int, num_classes: int, in_channels: int, dropout: float,
+           stochastic_depth_prob: float, eps: float, momentum: float) -> Layer:
     B.check_classes(name, num_classes)
     M.check_probability(name, "dropout", dropout, closed=False)
     M.check_probability(name, "stochastic_depth_prob", stochastic_depth_prob)
-    if name in V1_SCALING:
-        norm = M.batch_norm(eps=V1_SCALING[name][3], momentum=V1_SCALING[name][4])
-    else:
-        norm = M.batch_norm(eps=1e-3)
-    rows, last = stages(name)
+    norm = M.batch_norm(eps=eps, momentum=momentum)
     features = [M.conv_norm_act(rows[0][3], 3, stride=2, norm=norm, act=L.Silu)]
     total = sum(row[5] for row in rows)
     index = 0
@@ -113,6 +119,24 @@ def _efficientnet(name: str, num_classes: int, in_channels: int, dropout: float,
     model = L.serial(("features", B.sequential(*features)), ("avgpool", L.GlobalAvgPool),
                      ("classifier", classifier))
     return B.expect_input(model, name, in_channels)
+
+
+@constructor
+def efficientnet(stages: list[tuple], last_channel: int, num_classes: int = 1000, in_channels: int = 3, *,
+                 dropout: float = 0.2, stochastic_depth_prob: float = 0.2, norm_eps: float = 1e-5,
+                 norm_momentum: float = 0.1) -> Layer:
+    """An EfficientNet of any stage table (torchvision's ``EfficientNet(inverted_residual_setting,
+    dropout, stochastic_depth_prob, last_channel, norm_layer)``): ``stages`` rows ``(expand ratio, kernel,
+    stride, in, out, layers, fused)`` with the widths and depths already scaled, ``last_channel`` the
+    final 1×1 unit's width. Same keys and init as :func:`efficientnet_b0`."""
+    if not isinstance(stages, (list, tuple)) or not stages or any(
+            not isinstance(r, (list, tuple)) or len(r) != 7 for r in stages):
+        raise ValueError("efficientnet: stages must be a non-empty list of (expand, kernel, stride, in, out, "
+                         f"layers, fused) rows, got {stages!r}")
+    M.check_positive("efficientnet", "norm_eps", norm_eps)
+    M.check_probability("efficientnet", "norm_momentum", norm_momentum)
+    return _build("efficientnet", [tuple(r) for r in stages], last_channel, num_classes, in_channels, dropout,
+                  stochastic_depth_prob, norm_eps, norm_momentum)
 
 
 def _doc(name: str, params: str, macs: str) -> str:

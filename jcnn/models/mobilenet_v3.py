@@ -91,10 +91,14 @@ def inverted_residual(cin: int, kernel: int, expanded: int, cout: int, se: bool,
 
 def _mobilenet_v3(name: str, num_classes: int, in_channels: int, width_mult: float, reduced_tail: bool,
                   dilated: bool, dropout: float) -> Layer:
-    B.check_classes(name, num_classes)
     M.check_positive(name, "width_mult", width_mult)
-    M.check_probability(name, "dropout", dropout, closed=False)
     table, last = settings(name, width_mult, reduced_tail, dilated)
+    return _build(name, table, last, num_classes, in_channels, dropout)
+
+
+def _build(name: str, table: list[tuple], last: int, num_classes: int, in_channels: int, dropout: float) -> Layer:
+    B.check_classes(name, num_classes)
+    M.check_probability(name, "dropout", dropout, closed=False)
     features = [M.conv_norm_act(table[0][0], 3, stride=2, norm=_norm, act=L.HardSwish)]
     features += [inverted_residual(*row) for row in table]
     features.append(M.conv_norm_act(6 * table[-1][3], 1, norm=_norm, act=L.HardSwish))
@@ -106,6 +110,20 @@ def _mobilenet_v3(name: str, num_classes: int, in_channels: int, width_mult: flo
     model = L.serial(("features", B.sequential(*features)), ("avgpool", L.GlobalAvgPool),
                      ("classifier", classifier))
     return B.expect_input(model, name, in_channels)
+
+
+@constructor
+def mobilenet_v3(setting: list[tuple], last_channel: int, num_classes: int = 1000, in_channels: int = 3, *,
+                 dropout: float = 0.2) -> Layer:
+    """A MobileNet v3 of any block table (torchvision's ``MobileNetV3(inverted_residual_setting,
+    last_channel)``): ``setting`` rows ``(in, kernel, expanded, out, SE, "RE" | "HS", stride, dilation)``
+    (as :func:`settings` returns them), ``last_channel`` the classifier's hidden width. Same keys and init
+    as :func:`mobilenet_v3_large`."""
+    if not isinstance(setting, (list, tuple)) or not setting or any(
+            not isinstance(r, (list, tuple)) or len(r) != 8 or r[5] not in ("RE", "HS") for r in setting):
+        raise ValueError("mobilenet_v3: setting must be a non-empty list of (in, kernel, expanded, out, SE, "
+                         f"'RE' | 'HS', stride, dilation) rows, got {setting!r}")
+    return _build("mobilenet_v3", [tuple(r) for r in setting], last_channel, num_classes, in_channels, dropout)
 
 
 @constructor

@@ -82,9 +82,9 @@ def res_bottleneck_block(width_in: int, width_out: int, stride: int, group_width
     return B.flat_residual([("f", L.serial(*transform))], shortcut, L.Relu)
 
 
-def _regnet(name: str, num_classes: int, in_channels: int) -> Layer:
+def _regnet(name: str, num_classes: int, in_channels: int, config: tuple | None = None) -> Layer:
     B.check_classes(name, num_classes)
-    depth, w_0, w_a, w_m, group_width, se_ratio = CONFIGS[name]
+    depth, w_0, w_a, w_m, group_width, se_ratio = CONFIGS[name] if config is None else config
     stages, width = [], STEM_WIDTH
     for s, (w, d, g) in enumerate(stage_settings(depth, w_0, w_a, w_m, group_width), start=1):
         blocks = [(f"block{s}-{i}", res_bottleneck_block(width if i == 0 else w, w, 2 if i == 0 else 1, g, se_ratio))
@@ -95,6 +95,19 @@ def _regnet(name: str, num_classes: int, in_channels: int) -> Layer:
                      ("trunk_output", L.serial(*stages)), ("avgpool", L.GlobalAvgPool),
                      ("fc", L.Dense(num_classes, kernel_init=inits.normal(0.01), bias_init=inits.zeros)))
     return B.expect_input(model, name, in_channels)
+
+
+@constructor
+def regnet(depth: int, w_0: int, w_a: float, w_m: float, group_width: int, se_ratio: float | None = None,
+           num_classes: int = 1000, in_channels: int = 3) -> Layer:
+    """A RegNet of any design-space point (torchvision's ``RegNet(BlockParams.from_init_params(depth, w_0,
+    w_a, w_m, group_width, se_ratio=se_ratio))``); ``se_ratio`` None is RegNetX. Same keys and init as
+    :func:`regnet_y_400mf`."""
+    if isinstance(depth, bool) or not isinstance(depth, int) or depth < 1:
+        raise ValueError(f"regnet: depth must be an int >= 1, got {depth!r}")
+    if isinstance(group_width, bool) or not isinstance(group_width, int) or group_width < 1:
+        raise ValueError(f"regnet: group_width must be an int >= 1, got {group_width!r}")
+    return _regnet("regnet", num_classes, in_channels, (depth, w_0, w_a, w_m, group_width, se_ratio))
 
 
 def _make(name: str, params: str, macs: str):  # noqa: ANN202 - a zoo function with its figures in the docstring
