@@ -16,6 +16,7 @@ from typing import Any, Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from jcnn._types import Array, Params, State
 from jcnn.optim.base import check_scalar
@@ -46,6 +47,15 @@ def lerp(start: Array, end: Array, weight: Array) -> Array:
     return jnp.where(weight < 0.5, start + weight * diff, end - diff * (1 - weight))
 
 
+def _fresh_copy(a: Any) -> Array:
+    """A new buffer with ``a``'s value: the average must not alias the params (a train step donating both
+    would donate one buffer twice). Copied on the host (an eager ``jnp.copy`` compiles once per shape);
+    under a trace the output is a new buffer anyway."""
+    if isinstance(a, jax.core.Tracer):
+        return a
+    return jax.device_put(np.array(a, copy=True))
+
+
 def ema(decay: float = 0.9999, *, min_decay: float = 0.0, update_after_step: int = 0, warmup: bool = False,
         warmup_gamma: float = 1.0, warmup_power: float = 2 / 3, include_state: bool = True) -> ModelEma:
     """A weight EMA with timm's ``ModelEmaV3(decay, min_decay, update_after_step, use_warmup, warmup_gamma,
@@ -72,7 +82,7 @@ def ema(decay: float = 0.9999, *, min_decay: float = 0.0, update_after_step: int
         return (1.0 - weight_at(step)).astype(jnp.float32)
 
     def init(params: Params, state: State) -> EmaState:
-        copy = jax.tree_util.tree_map(jnp.asarray, (params, state))
+        copy = jax.tree_util.tree_map(_fresh_copy, (params, state))
         return EmaState(copy[0], copy[1], jnp.zeros((), jnp.int32))
 
     def average(old: Any, new: Any, weight: Array) -> Any:

@@ -1,6 +1,7 @@
 """Tests of mixup / cutmix (``jcnn.data.augment``): label mixing exact under jit (the targets' weights are the
 image's own mixing weights: the pasted box's pixel share for cutmix), timm's batch-mode semantics
-(partner = the mirrored batch, label smoothing, prob, switch), jit equals eager, and errors."""
+(partner = the mirrored batch, label smoothing, prob, switch), and errors (all under jit: eager
+runs compile op by op)."""
 
 from __future__ import annotations
 
@@ -45,9 +46,6 @@ def test_cutmix_targets_are_the_pasted_pixel_share_exactly(seed):
     expected = _onehot(LABELS) * lam + _onehot(LABELS)[::-1] * (np.float32(1) - lam)
     np.testing.assert_array_equal(np.asarray(targets), expected)  # bit for bit, under jit
     assert targets.dtype == jnp.float32 and mixed.dtype == np.float32
-    eager = cutmix(key, IMAGES, LABELS, K)
-    np.testing.assert_array_equal(eager[0], mixed)
-    np.testing.assert_array_equal(eager[1], targets)
 
 
 @pytest.mark.parametrize("seed", range(3))
@@ -61,7 +59,6 @@ def test_mixup_targets_use_the_images_weight(seed):
     expected = _onehot(LABELS, 0.1) * lam + _onehot(LABELS, 0.1)[::-1] * (1 - lam)
     np.testing.assert_allclose(np.asarray(targets), expected, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(np.asarray(targets).sum(-1), 1.0, rtol=1e-6)
-    np.testing.assert_array_equal(mixup(key, IMAGES, LABELS, K, label_smoothing=0.1)[1], targets)
 
 
 def test_mix_batch_switches_and_prob():
@@ -80,9 +77,9 @@ def test_mix_batch_switches_and_prob():
 
 
 def test_soft_labels_pass_through_and_errors():
-    probs = jnp.asarray(_onehot(LABELS))
-    mixed, targets = cutmix(jax.random.PRNGKey(0), IMAGES, probs)
-    assert targets.shape == (N, K)
+    probs = _onehot(LABELS)
+    np.testing.assert_array_equal(soft_targets(probs), probs)  # what mixup/cutmix then mix
+    np.testing.assert_allclose(soft_targets(probs, label_smoothing=0.5), _onehot(LABELS, 0.5), rtol=1e-6)
     np.testing.assert_allclose(soft_targets(LABELS, K, 0.5), _onehot(LABELS, 0.5), rtol=1e-6)
     with pytest.raises(ValueError, match=r"soft_targets: integer labels need num_classes"):
         mixup(jax.random.PRNGKey(0), IMAGES, LABELS)
