@@ -83,6 +83,19 @@ def _float(low: float, *, open_low: bool) -> Any:
     return parse
 
 
+def _probability(*, open_high: bool = False) -> Any:
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        if not (0.0 <= value < 1.0 if open_high else 0.0 <= value <= 1.0):
+            raise argparse.ArgumentTypeError(f"expected a number in [0, {'1)' if open_high else '1]'}, got {text}")
+        return value
+
+    return parse
+
+
 def _add_train_arguments(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("model and data")
     g.add_argument("--model", default=DEFAULTS["model"], metavar="NAME",
@@ -121,6 +134,23 @@ def _add_train_arguments(p: argparse.ArgumentParser) -> None:
                         "the others (default 0)")
     o.add_argument("--patience", type=_positive_int, metavar="N",
                    help="early stopping: stop after N epochs without a better test accuracy; default off")
+    e = p.add_argument_group("recipe (timm's: weight EMA, mixup/cutmix with soft targets, label smoothing)")
+    e.add_argument("--ema", type=_probability(open_high=True), metavar="DECAY",
+                   help="keep an exponential moving average of the weights with this decay (e.g. 0.999), "
+                        "timm's ModelEmaV3; evaluated, plotted and checkpointed with the run; default off")
+    e.add_argument("--ema-warmup", action="store_true",
+                   help="EMA warm-up: decay min(DECAY, 1 - (1 + step)^(-2/3)) (timm's use_warmup)")
+    e.add_argument("--mixup", type=_float(0.0, open_low=False), default=0.0, metavar="ALPHA",
+                   help="mixup with lambda ~ Beta(ALPHA, ALPHA) (timm uses 0.8); 0 (default) is off")
+    e.add_argument("--cutmix", type=_float(0.0, open_low=False), default=0.0, metavar="ALPHA",
+                   help="cutmix with lambda ~ Beta(ALPHA, ALPHA) (timm uses 1.0); 0 (default) is off; with "
+                        "--mixup too, each batch takes one of the two (--mix-switch-prob)")
+    e.add_argument("--mix-prob", type=_probability(), default=1.0, metavar="P",
+                   help="probability that a batch is mixed; default %(default)s")
+    e.add_argument("--mix-switch-prob", type=_probability(), default=0.5, metavar="P",
+                   help="probability of cutmix rather than mixup when both are on; default %(default)s")
+    e.add_argument("--label-smoothing", type=_probability(), default=0.0, metavar="EPS",
+                   help="label smoothing of the (soft) targets; default %(default)s")
     r = p.add_argument_group("run")
     r.add_argument("--seed", type=_nonnegative_int, default=DEFAULTS["seed"], metavar="N",
                    help="seed of the initialisation, data order and augmentation; default %(default)s")
@@ -333,12 +363,21 @@ def run_train(args: argparse.Namespace) -> int:
     padding = CROP_PADDING.get(dataset, 0) if args.crop_padding is None else args.crop_padding
     augment_fn = _augment_fn(dataset, padding) if args.augment else None
     early = EarlyStopping("test_accuracy", args.patience) if args.patience else None
+    mix_fn, loss_fn = _recipe(args, int(ds.num_classes))
+    ema = None
+    if args.ema is not None:
+        from jcnn import optim
+
+        ema = optim.ema(args.ema, warmup=args.ema_warmup)
     config = {"model": args.model, "dataset": dataset, "epochs": args.epochs, "batch_size": args.batch_size,
               "optimizer": args.optimizer, "lr": lr, "schedule": args.schedule,
               "weight_decay": weight_decay, "augment": bool(args.augment),
               "crop_padding": padding if args.augment else 0, "seed": args.seed,
               "input_shape": [int(d) for d in train_x.shape[1:]], "num_classes": int(ds.num_classes),
-              "train_images": int(len(train_x)), "test_images": int(len(test_x))}
+              "train_images": int(len(train_x)), "test_images": int(len(test_x)),
+              "ema": args.ema, "ema_warmup": bool(args.ema_warmup), "mixup": args.mixup, "cutmix": args.cutmix,
+              "mix_prob": args.mix_prob, "mix_switch_prob": args.mix_switch_prob,
+              "label_smoothing": args.label_smoothing}
     if resume is not None:
         _check_resume_config(resume, config)
     print(f"jcnn train: {args.model} on {dataset} ({len(train_x)} train / {len(test_x)} test images, "
@@ -349,7 +388,8 @@ def run_train(args: argparse.Namespace) -> int:
     result = fit(model, optimizer, (train_x, ds.train_labels), (test_x, ds.test_labels),
                  epochs=args.epochs, batch_size=args.batch_size, seed=args.seed,
                  eval_batch_size=args.eval_batch_size, augment_fn=augment_fn, out_dir=out, resume=resume,
-                 early_stopping=early, learning_rate=schedule, config=config, progress=not args.no_progress)
+                 early_stopping=early, learning_rate=schedule, config=config, progress=not args.no_progress,
+                 loss_fn=loss_fn, mix_fn=mix_fn, ema=ema)
     if not args.no_plots and result.history:
         write_figures(out, model, result, test_x, ds.test_labels, ds.num_classes,
                       jdata.CLASS_NAMES.get(dataset), title=f"{args.model} on {dataset}")
@@ -365,7 +405,8 @@ def run_train(args: argparse.Namespace) -> int:
 
 # Options that must match the checkpoint's for --resume to continue the same run (--epochs may grow).
 _RESUME_KEYS = ("model", "dataset", "batch_size", "optimizer", "lr", "schedule", "weight_decay", "augment",
-                "crop_padding", "seed", "input_shape")
+                "crop_padding", "seed", "input_shape", "ema", "ema_warmup", "mixup", "cutmix", "mix_prob",
+                "mix_switch_prob", "label_smoothing")
 
 
 def _check_resume_config(path: str, config: dict) -> None:
@@ -387,6 +428,32 @@ def _build_model(name: str, num_classes: int, channels: int) -> Any:
     return get_model(name, num_classes=num_classes, in_channels=channels)
 
 
+@functools.lru_cache(maxsize=8)
+def _mix_fn(num_classes: int, mixup: float, cutmix: float, prob: float, switch_prob: float,
+            label_smoothing: float) -> Any:
+    from jcnn.data import mix_batch
+
+    return functools.partial(mix_batch, num_classes=num_classes, mixup_alpha=mixup, cutmix_alpha=cutmix, prob=prob,
+                             switch_prob=switch_prob, label_smoothing=label_smoothing)
+
+
+@functools.lru_cache(maxsize=8)
+def _smoothed_loss(label_smoothing: float) -> Any:
+    from jcnn.losses import softmax_cross_entropy
+
+    return functools.partial(softmax_cross_entropy, label_smoothing=label_smoothing)
+
+
+def _recipe(args: argparse.Namespace, num_classes: int) -> tuple[Any, Any]:
+    """``(mix_fn, loss_fn)`` of the flags: ``jcnn.data.mix_batch`` when --mixup or --cutmix is on (the label
+    smoothing goes into its soft targets), else a label-smoothed cross-entropy when asked (None: the default
+    loss). Cached, so that repeated runs in one process reuse the compiled steps."""
+    if args.mixup > 0 or args.cutmix > 0:
+        return _mix_fn(num_classes, args.mixup, args.cutmix, args.mix_prob, args.mix_switch_prob,
+                       args.label_smoothing), None
+    return None, (_smoothed_loss(args.label_smoothing) if args.label_smoothing > 0 else None)
+
+
 def _augment_fn(dataset: str, padding: int) -> Any:
     """Random crop with ``padding`` and the data set's flip default (never for digits), as ``f(key, x)``."""
     from jcnn.data import AUGMENTATION_DEFAULTS, augment
@@ -403,7 +470,9 @@ def write_figures(out: str, model: Any, result: Any, test_x: Any, test_y: Any, n
     from jcnn import plots
     from jcnn.train import predict
 
-    params, state = result.state.params, result.state.state
+    from jcnn.optim import eval_weights
+
+    params, state = eval_weights(result.state)  # the EMA's when the run keeps one
     written = [plots.plot_history(result.history, os.path.join(out, "curves.png"), title=title)]
     _, kernel = plots.first_conv_kernel(params)
     if kernel.ndim == 4:

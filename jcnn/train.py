@@ -38,13 +38,15 @@ _HISTORY_KEYS = ("epoch", "step", "train_loss", "train_accuracy", "test_loss", "
 
 class TrainState(NamedTuple):
     """Everything a run needs to continue: ``params``, model ``state`` (e.g. BatchNorm statistics),
-    ``opt_state``, the global ``step`` (int32 scalar) and ``rng`` (a raw ``uint32[2]`` PRNG key)."""
+    ``opt_state``, the global ``step`` (int32 scalar), ``rng`` (a raw ``uint32[2]`` PRNG key) and ``ema``
+    (the :class:`jcnn.optim.EmaState` weight average when training with one, else ``None``)."""
 
     params: Params
     state: State
     opt_state: Any
     step: Array
     rng: PRNGKey
+    ema: Any = None
 
 
 class EarlyStopping(NamedTuple):
@@ -100,9 +102,11 @@ def _jitted_init(model: Layer, shape: tuple[int, ...]) -> Callable[[PRNGKey], tu
 
 
 @functools.lru_cache(maxsize=32)
-def _cached_steps(model: Layer, loss_fn: LossFn | None, optimizer: Any, augment_fn: Any) -> tuple[Any, Any]:
+def _cached_steps(model: Layer, loss_fn: LossFn | None, optimizer: Any, augment_fn: Any, mix_fn: Any = None,
+                  ema: Any = None) -> tuple[Any, Any]:
     # fit reuses the compiled steps of an earlier call with the same model, loss, optimizer, augmentation.
-    return make_train_step(model, loss_fn, optimizer, augment_fn=augment_fn), make_eval_step(model, loss_fn)
+    return (make_train_step(model, loss_fn, optimizer, augment_fn=augment_fn, mix_fn=mix_fn, ema=ema),
+            make_eval_step(model, loss_fn))
 
 
 def _all_finite(tree: Any) -> Array:
@@ -113,7 +117,8 @@ def _all_finite(tree: Any) -> Array:
 
 def make_train_step(model: Layer, loss_fn: LossFn | None, optimizer: Any, *,
                     augment_fn: Callable[[PRNGKey, Array], Array] | None = None,
-                    donate: bool = True) -> Callable[[TrainState, Array, Array], tuple[TrainState, dict]]:
+                    donate: bool = True, mix_fn: Callable[[PRNGKey, Array, Array], tuple[Array, Array]] | None = None,
+                    ema: Any = None) -> Callable[[TrainState, Array, Array], tuple[TrainState, dict]]:
     """One jitted, pure training step ``(train_state, images, labels) -> (train_state, metrics)``.
 
     The step splits ``rng`` into (next rng, augmentation key, model key), applies ``augment_fn(key,
@@ -121,6 +126,10 @@ def make_train_step(model: Layer, loss_fn: LossFn | None, optimizer: Any, *,
     y))``, and applies ``optimizer.update``. ``metrics``: ``loss``, ``accuracy`` (float32 scalars) and
     ``finite`` (bool: loss and every gradient finite; when False the returned state is the input state).
     With ``donate`` the input state's buffers are reused for the output: do not use it afterwards.
+    ``mix_fn(key, images, labels) -> (images, targets)`` (e.g. :func:`jcnn.data.mix_batch`: mixup/cutmix
+    with soft targets) runs after the augmentation, with a key folded from the augmentation key, and the
+    loss is taken against its targets (accuracy against the original labels); ``ema`` (a
+    :class:`jcnn.optim.ModelEma`) updates ``train_state.ema`` from the new params and state.
     """
     from jcnn.optim import apply_updates
 
@@ -129,16 +138,20 @@ def make_train_step(model: Layer, loss_fn: LossFn | None, optimizer: Any, *,
     def step(ts: TrainState, images: Array, labels: Array) -> tuple[TrainState, dict]:
         rng, k_aug, k_model = jax.random.split(ts.rng, 3)
         x = augment_fn(k_aug, images) if augment_fn is not None else images
+        targets = labels
+        if mix_fn is not None:
+            x, targets = mix_fn(jax.random.fold_in(k_aug, 1), x, labels)
 
         def objective(params: Params) -> tuple[Array, tuple[Array, State]]:
             logits, new_state = model.apply(params, ts.state, x, train=True, key=k_model)
-            return loss_fn(logits, labels), (logits, new_state)
+            return loss_fn(logits, targets), (logits, new_state)
 
         (loss, (logits, new_state)), grads = jax.value_and_grad(objective, has_aux=True)(ts.params)
         updates, opt_state = optimizer.update(grads, ts.opt_state, ts.params)
         params = apply_updates(ts.params, updates)
         finite = jnp.isfinite(loss) & _all_finite(grads)
-        new = TrainState(params, new_state, opt_state, ts.step + 1, rng)
+        average = ema.update(ts.ema, params, new_state) if ema is not None else ts.ema
+        new = TrainState(params, new_state, opt_state, ts.step + 1, rng, average)
         new = jax.tree_util.tree_map(lambda n, o: jnp.where(finite, n, o), new, ts)
         metrics = {"loss": loss.astype(jnp.float32), "accuracy": _accuracy(logits, labels), "finite": finite}
         return new, metrics
@@ -243,7 +256,9 @@ def fit(model: Layer, optimizer: Any, train_data: tuple[Any, Any], test_data: tu
         train_state: TrainState | None = None, out_dir: str | os.PathLike | None = None,
         resume: str | os.PathLike | None = None, early_stopping: EarlyStopping | None = None,
         learning_rate: Callable[[int], Any] | float | None = None, config: dict | None = None,
-        progress: bool = True, log: Callable[[str], None] | None = None) -> FitResult:
+        progress: bool = True, log: Callable[[str], None] | None = None,
+        mix_fn: Callable[[PRNGKey, Array, Array], tuple[Array, Array]] | None = None,
+        ema: Any = None) -> FitResult:
     """Train ``model`` for ``epochs`` epochs over ``train_data = (images, labels)`` (NumPy, NHWC).
 
     Each epoch visits ``jcnn.data.batches(images, labels, batch_size, seed=seed, epoch=e,
@@ -258,6 +273,10 @@ def fit(model: Layer, optimizer: Any, train_data: tuple[Any, Any], test_data: tu
     Stops early when ``early_stopping`` says so, and on the first step whose loss or gradient is not
     finite: that step's update is discarded, the last checkpoint is left as it was and ``stop_reason``
     names the step.
+
+    ``mix_fn`` mixes each batch (mixup/cutmix, see :func:`make_train_step`); ``ema`` (a
+    :class:`jcnn.optim.ModelEma`) keeps a weight average in ``train_state.ema``, saved in the checkpoint,
+    and the evaluation uses the averaged weights.
     """
     from jcnn import checkpoint
     from jcnn.data import batches
@@ -283,6 +302,8 @@ def fit(model: Layer, optimizer: Any, train_data: tuple[Any, Any], test_data: tu
 
     if train_state is None:
         train_state = init_train_state(model, optimizer, (-1,) + train_x.shape[1:], seed=seed)
+    if ema is not None and train_state.ema is None:
+        train_state = train_state._replace(ema=ema.init(train_state.params, train_state.state))
     history: list[dict] = []
     start_epoch, best, bad_epochs = 0, None, 0
     if resume is not None:
@@ -298,9 +319,9 @@ def fit(model: Layer, optimizer: Any, train_data: tuple[Any, Any], test_data: tu
         ckpt_path = os.path.join(out_dir, CHECKPOINT_NAME)
 
     try:
-        train_step, eval_step = _cached_steps(model, loss_fn, optimizer, augment_fn)
+        train_step, eval_step = _cached_steps(model, loss_fn, optimizer, augment_fn, mix_fn, ema)
     except TypeError:  # an unhashable argument: compile afresh
-        train_step = make_train_step(model, loss_fn, optimizer, augment_fn=augment_fn)
+        train_step = make_train_step(model, loss_fn, optimizer, augment_fn=augment_fn, mix_fn=mix_fn, ema=ema)
         eval_step = make_eval_step(model, loss_fn)
     steps_per_epoch = len(train_x) // batch_size
     train_time = sum(r.get("_train_time_s", 0.0) for r in history)
@@ -344,8 +365,7 @@ def fit(model: Layer, optimizer: Any, train_data: tuple[Any, Any], test_data: tu
             log(stop_reason)
             break
         t_train = time.perf_counter() - t0
-        test = evaluate(eval_step, train_state.params, train_state.state, test_x, test_y,
-                        batch_size=eval_batch_size)
+        test = evaluate(eval_step, *_eval_weights(train_state), test_x, test_y, batch_size=eval_batch_size)
         epoch_time = time.perf_counter() - t0
         train_time += t_train
         images_seen += seen
@@ -387,6 +407,12 @@ def fit(model: Layer, optimizer: Any, train_data: tuple[Any, Any], test_data: tu
     if out_dir is not None:
         write_metrics(out_dir, _public(history), summary)
     return FitResult(train_state, _public(history), summary, stop_reason)
+
+
+def _eval_weights(train_state: TrainState) -> tuple[Params, State]:
+    from jcnn.optim.ema import eval_weights
+
+    return eval_weights(train_state)
 
 
 def _public(history: Sequence[dict]) -> list[dict]:

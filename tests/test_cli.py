@@ -270,3 +270,25 @@ def test_train_on_local_fashion_mnist_files(capsys, tmp_path):
         metrics = json.load(f)
     assert metrics["config"]["dataset"] == "fashion-mnist" and metrics["steps"] == 2 * (64 // 16)
     assert {"confusion_matrix.png", "feature_maps.png"} <= set(os.listdir(out))
+
+
+def test_recipe_flags_build_the_mix_function_loss_and_ema(capsys):
+    parser = cli.build_parser()
+    args = parser.parse_args(["train", "--mixup", "0.8", "--cutmix", "1.0", "--label-smoothing", "0.1",
+                              "--ema", "0.999", "--ema-warmup"])
+    mix_fn, loss_fn = cli._recipe(args, 10)
+    assert loss_fn is None and mix_fn.func.__name__ == "mix_batch"
+    assert mix_fn.keywords == {"num_classes": 10, "mixup_alpha": 0.8, "cutmix_alpha": 1.0, "prob": 1.0,
+                               "switch_prob": 0.5, "label_smoothing": 0.1}
+    assert cli._recipe(args, 10)[0] is mix_fn  # cached: repeated runs reuse the compiled step
+    plain = parser.parse_args(["train", "--label-smoothing", "0.2"])
+    mix_fn, loss_fn = cli._recipe(plain, 10)
+    assert mix_fn is None and loss_fn.keywords == {"label_smoothing": 0.2}
+    assert cli._recipe(parser.parse_args(["train"]), 10) == (None, None)
+    for argv, message in ((["train", "--ema", "1"], "argument --ema: expected a number in [0, 1), got 1"),
+                          (["train", "--mixup", "-1"], "argument --mixup: expected a finite number >= 0"),
+                          (["train", "--mix-prob", "2"], "argument --mix-prob: expected a number in [0, 1], got 2")):
+        status, _, err = _run(argv, capsys)
+        assert status == 2 and message in err
+    for key in ("ema", "mixup", "cutmix", "label_smoothing"):
+        assert key in cli._RESUME_KEYS

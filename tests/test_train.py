@@ -304,3 +304,28 @@ def test_write_metrics_orders_columns(tmp_path):
     assert header == ["epoch", "train_loss", "test_accuracy", "extra"]
     with open(tmp_path / "metrics.json") as f:
         assert json.load(f) == {"test_accuracy": 0.75, "history": history}
+
+
+# One EMA and mix function for the fits below (one compiled step).
+EMA = optim.ema(0.8, warmup=True)
+
+
+def _mix(key, images, labels):
+    return jcnn.data.mix_batch(key, images, labels, 3, mixup_alpha=0.4, cutmix_alpha=1.0)
+
+
+def test_fit_with_ema_and_mixing_evaluates_checkpoints_and_resumes_the_average(tmp_path):
+    straight = _fit(tmp_path / "a", 2, mix_fn=_mix, ema=EMA)
+    ts = straight.state
+    assert int(ts.ema.count) == int(ts.step) == 4
+    # the average differs from the weights, and the reported test figures are the average's
+    assert not np.array_equal(np.asarray(ts.ema.params["conv"]["kernel"]), np.asarray(ts.params["conv"]["kernel"]))
+    test = evaluate(make_eval_step(MODEL, None), ts.ema.params, ts.ema.state, *_data(20, seed=2))
+    assert straight.history[-1]["test_accuracy"] == test["accuracy"]
+    assert straight.history[-1]["test_loss"] == pytest.approx(test["loss"], rel=1e-6)
+    # the checkpoint holds the average (params and BatchNorm state) and a resumed run continues it exactly
+    restored, _ = checkpoint.restore(tmp_path / "a" / CHECKPOINT_NAME, target=ts)
+    _assert_trees_equal(restored.ema, ts.ema)
+    _fit(tmp_path / "b", 1, mix_fn=_mix, ema=EMA)
+    resumed = _fit(tmp_path / "c", 2, mix_fn=_mix, ema=EMA, resume=tmp_path / "b" / CHECKPOINT_NAME)
+    _assert_trees_equal(resumed.state, ts)
