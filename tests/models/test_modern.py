@@ -5,8 +5,9 @@ Fast suite: the full-size models' keys and shapes (torchvision's ``state_dict``)
 BatchNorm's eps/momentum and the MACs, all without a compile (host-side init, closed-form shapes); the
 numerics on one reduced configuration per family (``tests/models/_zoo.TINY``: every block kind, a few
 channels; eval logits in float32, train mode in float64 with logits, running statistics and gradients;
-export → import identity and strict loading). Slow suite: the full-size models at 224² in eval mode and
-one full-size train-mode check.
+export → import identity and strict loading). Slow suite: one full-size model per family at 224² in eval
+mode, and full-size round trips. (A full-size train-mode check, MobileNet v3 Small at 32², costs 22 s of
+compile alone: left to `jcnn verify`-style manual runs.)
 """
 
 from __future__ import annotations
@@ -128,11 +129,6 @@ def test_regnet_widths_are_torchvisions_float32_rule():
 def test_full_size_eval_at_224_matches_torch_twin(name):
     kw = {"dropout": 0.0} if name.startswith(("mobilenet", "efficientnet")) else {}
     Z.check_eval(name, hw=224, batch=1, **kw)
-
-
-@pytest.mark.slow
-def test_full_size_train_mode_matches_torch_twin():
-    Z.check_train("mobilenet_v3_small", dropout=0.0)
 
 
 @pytest.mark.slow
