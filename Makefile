@@ -20,7 +20,9 @@ install: $(STAMP)
 train: $(STAMP)
 	$(VENV)/bin/jcnn train --out runs/digits
 
+# The suite shares one XLA compilation cache (tests/conftest.py); it starts empty, as on a fresh clone.
 test: $(STAMP)
+	rm -rf .jax_cache
 	$(PY) -m pytest -n $(WORKERS) -m "not slow" -q
 	$(PY) -m pytest -n $(WORKERS) -m slow -q || [ $$? -eq 5 ]
 
@@ -32,4 +34,4 @@ bench: $(STAMP)
 	$(PY) -m benchmarks.compare
 
 clean:
-	rm -rf $(VENV) .pytest_cache .hypothesis runs
+	rm -rf $(VENV) .pytest_cache .hypothesis runs .jax_cache

@@ -148,10 +148,10 @@ class Layer:
         ctx.apply_depth += 1
         try:
             self._apply_fn(params, state, x, train=train, key=key)
-        except ValueError as err:
-            if str(err).startswith(f"{self.kind}:"):
+        except (ValueError, TypeError) as err:
+            if isinstance(err, ValueError) and str(err).startswith(f"{self.kind}:"):
                 raise err from None
-            raise problem from err
+            raise problem from None
         finally:
             ctx.apply_depth -= 1
         raise problem
