@@ -28,7 +28,7 @@ from typing import Any, Callable, Iterable
 
 import jax
 
-_INSTR = re.compile(r"^\s*(?:ROOT )?%?([\w.\-]+) = (\S+?)(?:\{[^}]*\})? (\w[\w\-]*)\((.*)$")
+_INSTR = re.compile(r"^\s*(?:ROOT )?%?([\w.\-]+) = (.+?) ([a-z][\w\-]*)\((.*)$")
 _COMP = re.compile(r"^%?([\w.\-]+) \(.*\) -> .* \{$|^ENTRY %?([\w.\-]+) ")
 
 
@@ -51,32 +51,45 @@ def profile_compiled(run: Callable[[], Any], steps: int = 3) -> dict[str, float]
                     continue
                 for event in line.events:
                     name = event.name
-                    if name.startswith(("end: ", "ThunkExecutor", "ThreadpoolListener")):
+                    if name.startswith(("end: ", "ThunkExecutor", "ThreadpoolListener", "SlinkyThreadPool")):
                         continue
                     total[name] += event.duration_ns
     return {k: v / 1e6 / steps for k, v in total.items()}
 
 
 def parse_hlo(text: str) -> tuple[dict[str, list[str]], dict[str, dict]]:
-    """``(computations, entry)``: the body lines of every computation, and per entry instruction its
-    ``opcode``, result ``shape``, ``line`` and ``calls`` (the fused computation, if any)."""
+    """``(computations, instructions)``: the body lines of every computation, and per instruction that runs
+    as a thunk (those of the entry computation and of loop bodies, not of fused computations or reducers)
+    its ``opcode``, result ``shape``, ``line`` and ``calls`` (the fused computation, if any)."""
     comps: dict[str, list[str]] = {}
-    entry: dict[str, dict] = {}
-    current, is_entry = None, False
+    current = None
     for line in text.splitlines():
         m = _COMP.match(line)
         if m:
             current = m.group(1) or m.group(2)
-            is_entry = line.startswith("ENTRY")
             comps[current] = []
+        elif current is not None and line.strip() != "}":
+            comps[current].append(line)
+    inner = {c for lines in comps.values() for line in lines
+             for c in re.findall(r"(?:calls|to_apply)=%?([\w.\-]+)", line)}
+    # A loop body's instructions carry no metadata of their own: they inherit the while's op_name.
+    inherited: dict[str, str] = {}
+    for lines in comps.values():
+        for line in lines:
+            body = re.search(r"body=%?([\w.\-]+)", line)
+            scope = re.search(r'op_name="([^"]*)"', line)
+            if body and scope:
+                inherited[body.group(1)] = scope.group(1)
+    entry: dict[str, dict] = {}
+    for name, lines in comps.items():
+        if name in inner:
             continue
-        if current is None or line.strip() == "}":
-            continue
-        comps[current].append(line)
-        if is_entry:
+        for line in lines:
             im = _INSTR.match(line)
             if im:
                 calls = re.search(r"calls=%?([\w.\-]+)", line)
+                if name in inherited and "op_name=" not in line:
+                    line = f'{line}, metadata={{op_name="{inherited[name]}"}}'
                 entry[im.group(1)] = {"opcode": im.group(3), "shape": im.group(2), "line": line,
                                       "calls": calls.group(1) if calls else None}
     return comps, entry
@@ -144,5 +157,10 @@ def categorize(hlo_text: str, per_op: dict[str, float],
     out: collections.Counter = collections.Counter()
     for name, ms in per_op.items():
         info = entry.get(name)
+        if info is not None and info["opcode"] in _CONTAINERS:
+            continue  # a loop or call: its body's thunks have events of their own
         out["other" if info is None else classify(info, comps, shapes)] += ms
     return dict(out)
+
+
+_CONTAINERS = ("while", "call", "conditional")
