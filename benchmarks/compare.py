@@ -73,7 +73,7 @@ def matmul_rate(size: int = 2048, calls: int = 5) -> dict[str, float]:
         import torch
     except ImportError:
         return out
-    t = torch.from_numpy(np.asarray(a))
+    t = torch.from_numpy(np.array(a))  # a writable copy
     t @ t
     out["torch"] = 2 * size ** 3 / statistics.median(timed(lambda: t @ t, calls)) / 1e9
     return out

@@ -24,12 +24,13 @@ from benchmarks.xla_profile import categorize, parse_hlo, profile_compiled
 OUT = Path(__file__).parent / "results"
 
 TORCH_CATEGORIES = [
-    ("conv fwd", ("mkldnn_convolution", "_convolution", "thnn_conv", "slow_conv")),
+    # first match wins: backward names contain the forward ones
     ("conv bwd (d_input + d_kernel)", ("convolution_backward",)),
+    ("conv fwd", ("mkldnn_convolution", "_convolution", "thnn_conv", "slow_conv")),
     ("max-pool bwd", ("max_pool2d_with_indices_backward",)),
     ("pool fwd", ("max_pool2d", "avg_pool", "adaptive_avg")),
-    ("batch norm fwd", ("native_batch_norm", "_batch_norm_impl")),
     ("batch norm bwd", ("native_batch_norm_backward", "batch_norm_backward")),
+    ("batch norm fwd", ("native_batch_norm", "_batch_norm_impl")),
     ("dot (linear)", ("addmm", "::mm", "matmul", "linear")),
     ("optimizer", ("_foreach", "sgd")),
     ("copy/transpose", ("copy_", "contiguous", "clone", "::to", "permute", "transpose")),
