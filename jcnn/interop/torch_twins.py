@@ -212,3 +212,12 @@ def twin(name: str, num_classes: int, in_channels: int, **kw) -> nn.Module:
     if name == "mobilenet_v1":
         return MobileNetV1(num_classes, in_channels, **kw)
     raise ValueError(f"twin: no torch twin for {name!r}")
+
+
+def cifar_resnet18(num_classes: int = 10, in_channels: int = 3) -> nn.Module:
+    """ResNet-18 with the usual CIFAR stem (3×3/1 ``conv1``, no max pool) and torchvision's key names; the
+    benchmarks' CIFAR configuration (not a zoo model: ``benchmarks/impls/jcnn_models.py`` builds its jcnn side)."""
+    net = ResNet(BasicBlock, [2, 2, 2, 2], num_classes, in_channels)
+    net.conv1 = nn.Conv2d(in_channels, 64, 3, 1, 1, bias=False)
+    net.maxpool = nn.Identity()
+    return net
