@@ -10,6 +10,7 @@ colour from the channel count, and feed ``u8 / 255``.
 
 from __future__ import annotations
 
+import functools
 import os
 from typing import Any, NamedTuple, Sequence
 
@@ -84,6 +85,14 @@ def _restore(path: str, model: Layer, input_shape: tuple[int, ...]) -> tuple[Par
     return rebuilt["params"], rebuilt["state"]
 
 
+@functools.lru_cache(maxsize=8)
+def _zoo_model(name: str, num_classes: int, channels: int) -> Layer:
+    # One Layer value per configuration: a process that loads runs again reuses the compiled forward.
+    from jcnn.models import get_model
+
+    return get_model(name, num_classes=num_classes, in_channels=channels)
+
+
 def load_classifier(path: str | os.PathLike, *, model: Layer | None = None) -> Classifier:
     """Rebuild the classifier of the run whose checkpoint is ``path``.
 
@@ -92,7 +101,7 @@ def load_classifier(path: str | os.PathLike, *, model: Layer | None = None) -> C
     and :class:`jcnn.checkpoint.CheckpointMismatchError` when its tensors do not fit the model.
     """
     from jcnn.data.images import check_color, check_resize
-    from jcnn.models import MODELS, get_model
+    from jcnn.models import MODELS
 
     path = os.fspath(path)
     config = run_config(path)
@@ -101,7 +110,7 @@ def load_classifier(path: str | os.PathLike, *, model: Layer | None = None) -> C
         name = config.get("model")
         if name not in MODELS:
             raise ValueError(f"{path}: the run's model {name!r} is not a zoo model; pass model= to load it")
-        model = get_model(name, num_classes=int(config["num_classes"]), in_channels=c)
+        model = _zoo_model(name, int(config["num_classes"]), c)
     color = config.get("color") or ("grayscale" if c == 1 else "rgb")
     if check_color(color)[1] != c:
         raise ValueError(f"{path}: color {color!r} does not give the model's {c} input channels")
