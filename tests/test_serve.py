@@ -121,9 +121,16 @@ def test_ctrl_c_during_training_exits_cleanly_and_keeps_the_checkpoint(run, tmp_
     assert stderr.strip().splitlines()[-1] == "jcnn train: interrupted" and "Traceback" not in stderr
     assert "jcnn train: lenet5 on folder" not in stderr  # --quiet: no log lines
     epochs = [line for line in stdout.splitlines() if line.startswith("epoch ")]
-    state, meta = checkpoint.restore(ckpt)  # intact: it reads, and holds a whole epoch
-    assert 1 <= meta["fit"]["epoch"] <= len(epochs) and meta["fit"]["epoch"] < 500
+    state, meta = checkpoint.restore(ckpt)  # intact: it reads, holds a whole epoch, and resumes
+    done = meta["fit"]["epoch"]
+    assert 1 <= done <= len(epochs) and done < 500
     assert {"params", "opt_state", "step", "rng"} <= set(state)
+    resumed = _jcnn([a if a != "500" else str(done + 1) for a in args] + ["--resume"], run["shared"])
+    assert resumed.returncode == 0, resumed.stderr
+    with open(out / "metrics.json") as f:
+        metrics = json.load(f)
+    assert [r["epoch"] for r in metrics["history"]] == list(range(1, done + 2))
+    assert metrics["config"]["normalize"] == meta["fit"]["config"]["normalize"]  # kept, not recomputed
 
 
 def _images(run) -> list[str]:
@@ -217,7 +224,7 @@ FRESH = textwrap.dedent("""
     with urllib.request.urlopen(urllib.request.Request(url, data=open(images[0], "rb").read())) as r:
         result["http"] = json.load(r)
     server.shutdown()
-    snippet = re.search(r"```python\n(.*?)```", open(doc).read(), re.S).group(1)  # docs/serving.md, as written
+    snippet = re.search(r"```python\\n(.*?)```", open(doc).read(), re.S).group(1)  # docs/serving.md, as written
     with contextlib.redirect_stdout(io.StringIO()) as printed:
         exec(snippet, {})
     result["snippet"] = printed.getvalue()
