@@ -423,6 +423,9 @@ def _load_folder(args: argparse.Namespace, opts: dict, size: tuple[int, int], sa
                             progress=not (args.no_progress or args.quiet))
     split = (f"validation folder {ds.val_root}" if ds.val_root is not None else
              f"stratified split {ds.test_fraction:g} (split seed {ds.split_seed})")
+    unused = [f"--{k.replace('_', '-')}" for k in ("test_fraction", "split_seed") if getattr(args, k) is not None]
+    if ds.val_root is not None and unused:
+        _warn("jcnn train", f"{' and '.join(unused)} ignored: {ds.val_root} is the test set")
     cached = ds.train_images.cached + ds.test_images.cached
     log(f"jcnn train: folder {ds.root}: {ds.num_classes} classes ({', '.join(ds.class_names[:10])}"
         f"{', ...' if ds.num_classes > 10 else ''}), {split}, {opts['color']} {opts['resize']}, "

@@ -301,6 +301,16 @@ def test_folder_input_errors_are_one_line(capsys, tmp_path):
         assert status == 1 and message in err and len(err.strip().splitlines()) == 1, err
     assert cli.main(["train", "--dataset", "digits", "--color", "grayscale", "--cache-mb", "1"]) == 1
     assert "--color, --cache-mb only apply to --dataset folder, not digits" in capsys.readouterr().err
+    # train/ and val/ are the split: a split option is reported as unused (the batch size then stops it).
+    for split in ("train", "val"):
+        for name in ("cats", "dogs"):
+            (tmp_path / "tv" / split / name).mkdir(parents=True)
+            Image.new("RGB", (9, 7), (200, 10, 10)).save(tmp_path / "tv" / split / name / "a.png")
+    status = cli.main(["train", "--dataset", "folder", "--data-dir", str(tmp_path / "tv"), "--test-fraction", "0.3",
+                       "--batch-size", "99", "--out", str(tmp_path / "run")])
+    err = capsys.readouterr().err
+    assert status == 1 and f"warning: --test-fraction ignored: {tmp_path}/tv/val is the test set" in err
+    assert "--batch-size 99 is larger than the 2 training images" in err
 
 
 def test_exit_status_is_documented_in_every_help(capsys):
