@@ -68,6 +68,7 @@ def test_top_k_orders_by_probability_and_breaks_ties_by_index():
 
 
 def test_export_has_a_symbolic_batch_and_equals_apply():
+    pytest.importorskip("flatbuffers", reason="jax.export serialization needs flatbuffers (the test extra)")
     params, state = _init()
     mean, std = (0.4,), (0.2,)
     clf = Classifier(MODEL, params, state, SHAPE, ("a", "b", "c"), "grayscale", "crop", mean, std,

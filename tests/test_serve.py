@@ -234,6 +234,7 @@ FRESH = textwrap.dedent("""
 
 
 def test_export_runs_without_jcnn_and_equals_apply(run, clf, apply, capsys, tmp_path):
+    pytest.importorskip("flatbuffers", reason="jax.export serialization needs flatbuffers (the test extra)")
     model = str(tmp_path / "model.jax")
     assert cli.main(["export", "--checkpoint", run["checkpoint"], "--out", model, "--platforms", "cpu,cuda"]) == 0
     out, err = capsys.readouterr()
