@@ -228,7 +228,9 @@ def _improved(value: float, best: float | None, mode: str, min_delta: float) -> 
 def _as_arrays(name: str, data: Any) -> tuple[np.ndarray, np.ndarray]:
     if not isinstance(data, (tuple, list)) or len(data) != 2:
         raise ValueError(f"fit: {name} must be a pair (images, labels), got {type(data).__name__}")
-    images, labels = np.asarray(data[0]), np.asarray(data[1])
+    images, labels = data[0], np.asarray(data[1])
+    if isinstance(images, jax.Array) or not all(hasattr(images, a) for a in ("shape", "ndim", "__getitem__")):
+        images = np.asarray(images)  # lazy arrays (jcnn.data.FolderImages) stay lazy
     if images.ndim < 2 or len(images) != len(labels) or len(images) == 0:
         raise ValueError(
             f"fit: {name} images and labels must be non-empty with one label per image, got shapes "
@@ -243,7 +245,7 @@ def fit(model: Layer, optimizer: Any, train_data: tuple[Any, Any], test_data: tu
         train_state: TrainState | None = None, out_dir: str | os.PathLike | None = None,
         resume: str | os.PathLike | None = None, early_stopping: EarlyStopping | None = None,
         learning_rate: Callable[[int], Any] | float | None = None, config: dict | None = None,
-        progress: bool = True, log: Callable[[str], None] | None = None) -> FitResult:
+        progress: bool = True, log: Callable[[str], None] | None = None, prefetch: int = 0) -> FitResult:
     """Train ``model`` for ``epochs`` epochs over ``train_data = (images, labels)`` (NumPy, NHWC).
 
     Each epoch visits ``jcnn.data.batches(images, labels, batch_size, seed=seed, epoch=e,
@@ -258,9 +260,15 @@ def fit(model: Layer, optimizer: Any, train_data: tuple[Any, Any], test_data: tu
     Stops early when ``early_stopping`` says so, and on the first step whose loss or gradient is not
     finite: that step's update is discarded, the last checkpoint is left as it was and ``stop_reason``
     names the step.
+
+    ``prefetch > 0`` prepares that many batches ahead in a background thread and puts them on the
+    device there (:func:`jcnn.data.prefetch_batches`): the same batches in the same order, so the same
+    result.
+    ``train_data``'s images may be a lazy array such as :class:`jcnn.data.FolderImages`.
     """
     from jcnn import checkpoint
     from jcnn.data import batches
+    from jcnn.data.prefetch import prefetch_batches
 
     if not isinstance(epochs, (int, np.integer)) or isinstance(epochs, bool) or epochs < 1:
         raise ValueError(f"fit: epochs must be an int >= 1, got {epochs!r}")
@@ -316,8 +324,8 @@ def fit(model: Layer, optimizer: Any, train_data: tuple[Any, Any], test_data: tu
         bar = bar_cls(total=steps_per_epoch, desc=f"epoch {epoch + 1}/{epochs}", unit="step",
                       leave=False, file=sys.stderr, dynamic_ncols=True) if bar_cls else None
         first_step = int(train_state.step) + 1
-        for batch_index, (xb, yb) in enumerate(
-                batches(train_x, train_y, batch_size, seed=seed, epoch=epoch, shuffle=True, drop_last=True)):
+        epoch_batches = batches(train_x, train_y, batch_size, seed=seed, epoch=epoch, shuffle=True, drop_last=True)
+        for batch_index, (xb, yb) in enumerate(prefetch_batches(epoch_batches, prefetch)):
             global_step = first_step + batch_index
             train_state, m = train_step(train_state, jnp.asarray(xb), jnp.asarray(yb))
             m = jax.device_get(m)  # one transfer: the guard needs it now, the progress bar too

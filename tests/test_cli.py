@@ -97,7 +97,7 @@ def test_console_script_error_has_no_traceback():
 def test_short_train_writes_every_file_and_resumes(capsys, tmp_path):
     out = tmp_path / "digits"
     argv = ["train", "--out", str(out), "--batch-size", "128", "--no-progress", "--lr", "0.005"]
-    status, _, err = _run(argv + ["--epochs", "1"], capsys)
+    status, out_text, err = _run(argv + ["--epochs", "1"], capsys)
     assert status == 0, err
     expected = {"checkpoint.safetensors", "metrics.json", "metrics.csv", *cli.FIGURES}
     assert expected <= set(os.listdir(out))
@@ -111,7 +111,10 @@ def test_short_train_writes_every_file_and_resumes(capsys, tmp_path):
     assert first["epochs"] == 1 and first["steps"] == 1438 // 128
     assert first["config"]["model"] == "lenet5" and first["config"]["dataset"] == "digits"
     assert first["config"]["input_shape"] == [32, 32, 1]
-    assert "test accuracy" in err
+    # Results on stdout (the epoch line and the summary), the log line on stderr.
+    assert out_text.splitlines()[0].startswith("epoch 1/1  train loss")
+    assert "jcnn train: test accuracy" in out_text and "test accuracy" not in err
+    assert err.startswith("jcnn train: lenet5 on digits")
 
     status, _, err = _run(argv + ["--epochs", "2", "--resume", "--no-plots"], capsys)
     assert status == 0, err

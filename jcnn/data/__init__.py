@@ -1,5 +1,6 @@
-"""Data sets and input pipelines: the embedded digits, local MNIST / Fashion-MNIST / CIFAR-10 files,
-a seeded batch iterator and pure-JAX augmentation. Nothing here ever downloads anything.
+"""Data sets and input pipelines: the embedded digits, local MNIST / Fashion-MNIST / CIFAR-10 files, a
+folder of your own images (``image_folder``, Pillow), a seeded batch iterator, a prefetching thread and
+pure-JAX augmentation. Nothing here ever downloads anything.
 """
 
 from __future__ import annotations
@@ -18,8 +19,11 @@ from jcnn.data.base import (
 from jcnn.data.cifar import CLASS_NAMES as CIFAR10_CLASSES
 from jcnn.data.cifar import load_cifar10
 from jcnn.data.digits import load_digits
+from jcnn.data.folder import FolderDataset, FolderImages, image_folder, list_images
 from jcnn.data.idx import load_fashion_mnist, load_mnist, read_idx
+from jcnn.data.images import IMAGE_EXTENSIONS, ImageDecodeError, load_image, normalize_pixels
 from jcnn.data.iterators import Batches, batches
+from jcnn.data.prefetch import Prefetcher, prefetch_batches
 
 _LOADERS: dict[str, Callable[[str | os.PathLike | None], Dataset]] = {
     "digits": lambda data_dir: load_digits(),
@@ -68,15 +72,25 @@ __all__ = [
     "Dataset",
     "DatasetFormatError",
     "DatasetNotFoundError",
+    "FolderDataset",
+    "FolderImages",
+    "IMAGE_EXTENSIONS",
+    "ImageDecodeError",
+    "Prefetcher",
     "augment",
     "batches",
     "canonical_name",
     "default_data_dir",
+    "image_folder",
+    "list_images",
     "load_cifar10",
     "load_dataset",
     "load_digits",
     "load_fashion_mnist",
+    "load_image",
     "load_mnist",
+    "normalize_pixels",
+    "prefetch_batches",
     "random_crop",
     "random_flip",
     "read_idx",

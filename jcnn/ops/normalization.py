@@ -13,6 +13,7 @@ noise; one pass instead of two measured several percent faster on a compiled Res
 
 from __future__ import annotations
 
+import math
 from typing import NamedTuple, Sequence
 
 import jax.numpy as jnp
@@ -114,7 +115,7 @@ def batch_norm(x: Array, scale: Array | None = None, bias: Array | None = None, 
     xc = x.astype(dtype)
     shape = _channel_shape(x)
     axes = tuple(range(x.ndim - 1))
-    count = int(np.prod(x.shape[:-1]))
+    count = math.prod(x.shape[:-1])  # symbolic under jax.export with a polymorphic batch
     if (mean is None) != (var is None):
         raise ValueError("batch_norm: give both mean and var (eval mode) or neither (batch statistics)")
     if mean is not None:
