@@ -583,9 +583,22 @@ def _check_input(who: str, x: Any) -> Any:
                     f"with several inputs, got {type(x).__name__}{hint}")
 
 
+class _Symbolic(Exception):
+    """A non-batch dim is symbolic (``jax.export``): the params cannot be compared with init's."""
+
+
 def _shape_tree_of(x: Any) -> ShapeTree:
+    """The input's shape tree; a symbolic batch (``jax.export.symbolic_shape``) reads as ``-1``."""
     if _is_array(x):
-        return tuple(int(d) for d in x.shape)
+        dims = []
+        for i, d in enumerate(x.shape):
+            if isinstance(d, (int, np.integer)):
+                dims.append(int(d))
+            elif i == 0:
+                dims.append(-1)
+            else:
+                raise _Symbolic
+        return tuple(dims)
     return tuple(_shape_tree_of(a) for a in x)
 
 
@@ -620,7 +633,10 @@ def _validate(layer: Layer, params: Params, state: State, x: Any) -> ValueError 
     """Compare ``params``/``state`` with what ``layer.init`` makes for ``x``'s shape, naming every missing,
     unexpected and wrong-shaped path: a structural difference raises ``TypeError`` here; shape-only
     differences are returned as a ``ValueError`` for the caller to raise."""
-    shapes = _shape_tree_of(x)
+    try:
+        shapes = _shape_tree_of(x)
+    except _Symbolic:
+        return None
     try:
         _, (p_spec, s_spec) = abstract_init(layer, shapes)
     except Exception:  # noqa: BLE001 - init rejects this input: apply's own checks report it
