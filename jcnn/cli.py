@@ -237,6 +237,14 @@ def build_parser(*, with_verify: bool = False) -> argparse.ArgumentParser:
                     "describing its input and classes. Loading it needs jax (and flatbuffers), not jcnn:\n"
                     "see docs/serving.md.")
     cli_serve.add_export_arguments(export)
+    inspect = sub.add_parser(
+        "inspect", help="draw every step of a trained run's forward pass on one image (HTML page)",
+        formatter_class=raw, epilog=EXIT_STATUS,
+        description="Run a run's model on one image and write one figure per stage: the input, then each\n"
+                    "convolution, pooling, normalization and activation layer's feature maps (first\n"
+                    "channels), shape and value histogram, then the class probabilities; OUT/index.html\n"
+                    "lays them out in order (print its path on stdout).")
+    cli_serve.add_inspect_arguments(inspect)
     summary = sub.add_parser("summary", help="print a model's layer table",
                              description="Print the layer table of a zoo model: output shapes and parameters.")
     _add_summary_arguments(summary)
@@ -279,10 +287,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_train(args)
         if args.command == "summary":
             return run_summary(args)
-        if args.command in ("predict", "export"):
+        if args.command in ("predict", "export", "inspect"):
             from jcnn import cli_serve
 
-            return cli_serve.run_predict(args) if args.command == "predict" else cli_serve.run_export(args)
+            run = {"predict": cli_serve.run_predict, "export": cli_serve.run_export,
+                   "inspect": cli_serve.run_inspect}[args.command]
+            return run(args)
         from jcnn import verify
 
         return int(verify.run(args))

@@ -1,8 +1,9 @@
-"""``jcnn predict`` and ``jcnn export``: a trained run's checkpoint put to use (see :mod:`jcnn.cli`).
+"""``jcnn predict``, ``jcnn export`` and ``jcnn inspect``: a trained run's checkpoint put to use (see
+:mod:`jcnn.cli`).
 
 ``predict`` prints the top-k classes of image files (text, or ``--json``), ``export`` writes the run as
-a ``jax.export`` artifact plus its JSON description; the work is done by :mod:`jcnn.inference` and
-:mod:`jcnn.export`.
+a ``jax.export`` artifact plus its JSON description, ``inspect`` draws every stage of the forward pass on
+one image; the work is done by :mod:`jcnn.inference`, :mod:`jcnn.export` and :mod:`jcnn.report`.
 """
 
 from __future__ import annotations
@@ -37,6 +38,17 @@ def add_export_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--platforms", default="cpu", metavar="LIST",
                    help="comma-separated platforms to lower for, of cpu, cuda, rocm, tpu (one artifact "
                         "runs on each); default %(default)s")
+    _add_quiet(p)
+
+
+def add_inspect_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("image", metavar="IMAGE", help="one image file (PNG, JPEG, BMP, WebP)")
+    p.add_argument("--checkpoint", required=True, metavar="CKPT",
+                   help="a run's checkpoint.safetensors (written by jcnn train)")
+    p.add_argument("--out", metavar="DIR", help="where the figures and index.html go; default "
+                                                 "RUN/inspect/<image name> beside the checkpoint")
+    p.add_argument("--channels", type=_positive_int, default=16, metavar="K",
+                   help="feature maps drawn per stage (the first K channels); default %(default)s")
     _add_quiet(p)
 
 
@@ -79,4 +91,22 @@ def run_export(args: argparse.Namespace) -> int:
     shape = "x".join(str(d) for d in info["input"]["shape"])
     _result(f"jcnn export: wrote {out} ({info['bytes']:,} bytes; float32[{shape}] pixels in [0, 1] -> "
             f"{len(info['class_names'])} logits; {', '.join(info['platforms'])}) and {sidecar}")
+    return 0
+
+
+def run_inspect(args: argparse.Namespace) -> int:
+    """``jcnn inspect``: the stage figures and index.html; the page's path on stdout."""
+    from jcnn.inference import load_classifier
+    from jcnn.report import forward_report
+
+    checkpoint = _checkpoint_file(args.checkpoint)
+    if not os.path.isfile(args.image):
+        raise CLIError(f"no such image file {args.image!r}")
+    out = args.out or os.path.join(os.path.dirname(os.path.abspath(checkpoint)), "inspect",
+                                   os.path.splitext(os.path.basename(args.image))[0])
+    if os.path.exists(out) and not os.path.isdir(out):
+        raise CLIError(f"--out: {out!r} exists and is not a directory")
+    _say(args.quiet)(f"jcnn inspect: {args.image} through {checkpoint} -> {out}")
+    page = forward_report(load_classifier(checkpoint), args.image, out, channels=args.channels)
+    _result(page)
     return 0

@@ -187,6 +187,49 @@ def test_predict_top1_is_argmax_of_apply(run, clf, apply, capsys):
     np.testing.assert_array_equal(preprocess(clf, images[:1])[0], normalize_pixels(u8, clf.mean, clf.std))
 
 
+def test_inspect_writes_every_stage_and_a_page_that_shows_them_in_order(run, clf, apply, capsys, tmp_path):
+    from html.parser import HTMLParser
+
+    from jcnn.report import stage_paths
+
+    image = _images(run)[0]
+    out = tmp_path / "inspect"
+    assert cli.main(["inspect", "--checkpoint", run["checkpoint"], image, "--out", str(out), "--channels", "4",
+                     "-q"]) == 0
+    page = capsys.readouterr().out.strip()
+    assert page == str(out / "index.html")
+
+    class Figures(HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.stages, self.images = [], []
+
+        def handle_starttag(self, tag, attrs):
+            attrs = dict(attrs)
+            if tag == "figure" and "data-path" in attrs:
+                self.stages.append((attrs["data-path"], attrs["data-kind"]))
+            if tag == "img":
+                self.images.append(attrs["src"])
+
+    parsed = Figures()
+    parsed.feed(open(page, encoding="utf-8").read())
+    expected = [("input", "input")] + stage_paths(clf.model)
+    assert parsed.stages == expected and len(expected) >= 7  # LeNet: conv, act, pool, conv, act, pool, acts
+    assert {k for _, k in expected} >= {"Conv", "MaxPool", "Relu"}
+    for src in parsed.images:  # every figure the page shows exists and is a PNG
+        with open(out / src, "rb") as f:
+            assert f.read(8) == b"\x89PNG\r\n\x1a\n", src
+    with open(out / "stages.json") as f:
+        stages = json.load(f)
+    z = np.asarray(apply(preprocess(clf, [image])))[0]
+    assert stages["top_k"][0]["index"] == int(np.argmax(z))
+    from jcnn.layers import walk
+
+    declared = {n.path: n.output_shape for n in walk(clf.model, (1, *clf.input_shape))}
+    for stage in stages["stages"][1:]:  # each stage's shape is its layer's declared output (batch 1)
+        assert tuple(stage["shape"]) == tuple(declared[stage["path"]][1:]), stage
+
+
 def test_predict_errors_are_one_line(run, capsys, tmp_path):
     bad = run["made"]["bad"][0]
     for argv, message in (
