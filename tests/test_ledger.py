@@ -63,6 +63,14 @@ def test_planted_batchnorm_momentum_is_found_in_its_layer():
     assert where(tiny(torch_net(**{"1": bn}), steps=2)) == (1, "1", "running_stat")
 
 
+def test_control_run_measures_torch_against_itself_and_still_finds_the_bug():
+    result = tiny(torch_net(**{"1": torch.nn.BatchNorm2d(3, momentum=0.01)}), steps=2, control=True)
+    assert where(result) == (1, "1", "running_stat")  # 0.1 vs 0.01 is far beyond 100x one ulp's effect
+    controls = [e.control for e in result.entries]
+    assert all(c == c for c in controls) and max(controls) > 0  # measured everywhere, not all zero
+    assert result.config["control"] is True and "control_rel_err" in result.to_json()["entries"][0]
+
+
 def test_planted_relu_negative_slope_is_found_in_its_layer():
     result = tiny(torch_net(**{"2": torch.nn.LeakyReLU(0.1)}), steps=2)
     assert where(result) == (1, "2", "activation")
@@ -124,7 +132,7 @@ def test_cli_lenet5_parity_writes_table_json_and_figure(tmp_path, capsys):
     report = json.loads(path.read_text())
     assert report["passed"] and report["verdict"] is None and report["tolerance"] == 1e-10
     assert {e["step"] for e in report["entries"]} == {1, 2, 3, 4, 5}
-    assert report["config"]["optimizer"] == {"name": "sgd", "lr": 0.01, "momentum": 0.9}
+    assert report["config"]["optimizer"] == {"name": "sgd", "lr": 0.0001, "momentum": 0.9}
     assert all(e["max_rel_err"] <= 1e-10 for e in report["entries"])
     assert report["manifest"]["jax_enable_x64"] is True
     figure = tmp_path / "ledger.png"

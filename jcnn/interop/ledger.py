@@ -20,8 +20,10 @@ Each comparison is ``max |a − e|`` and the normwise ``max |a − e| / max |e|`
 dtype. Except for activations and the loss, the denominator is at least ``FLOOR`` times the largest
 value of that quantity in the whole model at that step: some tensors are rounding noise on both sides
 (the gradient of a bias before a train-mode BatchNorm is exactly zero, and so that bias stays 0 plus
-noise; the running mean of a BatchNorm after a 1×1 conv of BatchNorm outputs is 0 plus noise). The verdict is the first entry over tolerance in that order — the step, layer
-path and quantity where the two implementations part — with both values at the worst element.
+noise; the running mean of a BatchNorm after a 1×1 conv of BatchNorm outputs is 0 plus noise). The
+verdict is the first entry over tolerance in that order — the step, layer path and quantity where the
+two implementations part — with both values at the worst element. With ``control=True`` a torch copy
+started one ulp away measures how much training itself amplifies rounding (see :func:`ledger`).
 
 ``result.table()``, ``result.to_json()`` and ``jcnn verify --train MODEL`` (the figure too) are in
 :mod:`jcnn.interop.ledger_report`. Importing this module imports torch.
@@ -30,9 +32,9 @@ path and quantity where the two implementations part — with both values at the
 from __future__ import annotations
 
 import contextlib
-import inspect
 import copy
 import functools
+import inspect
 import math
 import time
 from typing import Any, Callable, NamedTuple, Sequence
@@ -51,6 +53,7 @@ from jcnn.layers.base import Layer
 from jcnn.layers.structure import walk
 
 TOLERANCES = {"float32": 1e-4, "float64": 1e-10}  # float32: the zoo tests' tolerance (issue 6)
+CONTROL_FACTOR = 100.0  # with control=True: an entry passes within 100x the torch-vs-torch error
 FLOOR = 1e-2  # all but activations: relative to at least 1e-2 of the model's largest value (docstring)
 QUANTITIES = ("activation", "loss", "gradient", "running_stat", "optimizer_state", "param")
 LOSSES = ("cross_entropy", "mse")
@@ -58,8 +61,11 @@ LOSSES = ("cross_entropy", "mse")
 OPTIMIZERS = {"sgd": ("SGD", {"momentum": 0.9}), "adam": ("Adam", {}), "adamw": ("AdamW", {}),
               "rmsprop": ("RMSprop", {}), "adagrad": ("Adagrad", {}), "adadelta": ("Adadelta", {}),
               "adamax": ("Adamax", {}), "nadam": ("NAdam", {})}
-DEFAULT_LR = {"sgd": 1e-2, "adam": 1e-3, "adamw": 1e-3, "rmsprop": 1e-3, "adagrad": 1e-2, "adadelta": 1.0,
-              "adamax": 2e-3, "nadam": 2e-3}
+# Small steps on purpose: the ledger checks parity, not training, and larger steps amplify rounding faster
+# (see ``control``; ResNet-18 at batch 8 crosses 1e-10 in float64 at step 20 with sgd 1e-3, stays at 3e-13
+# with 1e-4); adadelta's own steps start tiny.
+DEFAULT_LR = {"sgd": 1e-4, "adam": 1e-4, "adamw": 1e-4, "rmsprop": 1e-4, "adagrad": 1e-3, "adadelta": 1.0,
+              "adamax": 2e-4, "nadam": 2e-4}
 # jcnn optimizer state field (jcnn.optim.alias) -> torch optimizer.state[p] key
 STATE_KEYS = {"momentum_buffer": "momentum_buffer", "mu": "exp_avg", "nu": "exp_avg_sq",
               "nu_max": "max_exp_avg_sq", "sum": "sum", "square_avg": "square_avg", "grad_avg": "grad_avg",
@@ -68,7 +74,8 @@ STATE_KEYS = {"momentum_buffer": "momentum_buffer", "mu": "exp_avg", "nu": "exp_
 
 class Entry(NamedTuple):
     """One comparison: ``tensor`` is the torch key (``features.0.weight``, ``output``, ``loss``, ``step``),
-    ``index`` the worst element, ``jcnn``/``torch`` the values there."""
+    ``index`` the worst element, ``jcnn``/``torch`` the values there; ``control`` the relative error of
+    the torch control run at the same (step, path, quantity) (NaN without ``control=True``)."""
 
     step: int
     path: str
@@ -80,6 +87,7 @@ class Entry(NamedTuple):
     jcnn: float
     torch: float
     passed: bool
+    control: float = math.nan
 
 
 class LedgerResult(NamedTuple):
@@ -293,7 +301,7 @@ def _resolve(model: Any, torch_module: Any, input_shape: Any, batch: int | None,
         layer = _zoo_layer(model, num_classes, channels, tuple(sorted(kwargs.items())))
         if input_shape is None:
             side = size or min(32, *info.input_size)
-            input_shape = (batch or 4, side, side, channels)
+            input_shape = (batch or 8, side, side, channels)
         if torch_module is None:
             from jcnn.interop.torch_twins import twin
 
@@ -350,12 +358,12 @@ def ledger(model: str | Layer, torch_module: torch.nn.Module | None = None, inpu
            lr: float | None = None, optimizer_kwargs: dict | None = None, loss: str | None = None,
            dtype: str = "float32", tolerance: float | None = None, seed: int = 0, num_classes: int = 10,
            model_kwargs: dict | None = None, twin_kwargs: dict | None = None,
-           matmul_precision: str | None = CHECK_PRECISION) -> LedgerResult:
+           matmul_precision: str | None = CHECK_PRECISION, control: bool = False) -> LedgerResult:
     """Train ``model`` and its torch counterpart side by side for ``steps`` steps and compare every layer.
 
     ``model`` is a zoo name (the torch side is ``jcnn.interop.torch_twins.twin(name, num_classes,
     in_channels, **twin_kwargs)`` seeded with ``seed``, unless ``torch_module`` is given; dropout is set to
-    0 on both; inputs ``(batch or 4, size, size, in_channels)`` with ``size`` at most 32 by default) or any
+    0 on both; inputs ``(batch or 8, size, size, in_channels)`` with ``size`` at most 32 by default) or any
     jcnn Layer with a ``torch_module`` whose ``state_dict`` maps onto it and the batch's ``input_shape``
     ``(N, *spatial, C)`` (``batch`` replaces ``N``). The torch module is copied, not trained in place.
 
@@ -365,7 +373,13 @@ def ledger(model: str | Layer, torch_module: torch.nn.Module | None = None, inpu
     :data:`DEFAULT_LR`) and ``optimizer_kwargs`` in jcnn's names (``momentum``, ``b1``, ``weight_decay``,
     …; torch gets ``betas=(b1, b2)``); sgd uses momentum 0.9 unless told otherwise. Both sides compute in
     ``dtype`` (float64 needs ``jax_enable_x64``), JAX at ``matmul_precision``; the
-    tolerance is :data:`TOLERANCES` ``[dtype]`` unless given. Returns a :class:`LedgerResult`.
+    tolerance is :data:`TOLERANCES` ``[dtype]`` unless given.
+
+    Training amplifies rounding differences (at small batches, by up to 30x per step), so over many steps
+    even the same computation crosses a tight tolerance. ``control=True`` also trains a second torch copy
+    whose parameters start one ulp away and passes an entry whose error is within :data:`CONTROL_FACTOR`
+    times that copy's error at the same step, layer and quantity: what remains is more than the dynamics
+    (torch runs twice). Returns a :class:`LedgerResult`.
     """
     start = time.perf_counter()
     _check_args(steps, dtype, loss, tolerance)
@@ -381,22 +395,155 @@ def ledger(model: str | Layer, torch_module: torch.nn.Module | None = None, inpu
                          "at startup (or JAX_ENABLE_X64=1)")
     ours, make_torch, opt_config = _optimizers(optimizer, lr, dict(optimizer_kwargs or {}))
     result = _run(name, layer, module, shape, plan_shape, steps, ours, make_torch, loss, dtype, seed,
-                  matmul_precision)
+                  matmul_precision, bool(control))
     manifest = numerics_manifest()
     entries, losses, unmatched, torch_device = result
     config = {"model": name, "steps": steps, "input_shape": list(shape), "optimizer": opt_config,
               "loss": unmatched.pop("loss"), "dtype": dtype, "seed": seed, "matmul_precision": matmul_precision,
-              "torch_device": torch_device}
+              "torch_device": torch_device, "control": bool(control)}
     tol = float(tolerance if tolerance is not None else TOLERANCES[dtype])
-    entries = [e._replace(passed=bool(e.max_rel <= tol)) for e in entries]  # NaN fails
+    # NaN fails; with a control, errors within CONTROL_FACTOR of torch against itself are the dynamics
+    entries = [e._replace(passed=bool(e.max_rel <= tol or e.max_rel <= CONTROL_FACTOR * e.control))
+               for e in entries]
     warnings = numerics_warnings(manifest, dtype, torch_device=torch_device, jax_precision=matmul_precision)
     return LedgerResult(name, config, tol, entries, losses, unmatched, manifest, warnings,
                         time.perf_counter() - start)
 
 
+class _Snapshot(NamedTuple):
+    """One side after a step, in torch's names and layouts (activations in jcnn's layout)."""
+
+    acts: dict  # layer path -> output ("" = the model output)
+    loss: Any
+    grads: dict  # torch key -> gradient
+    buffers: dict  # torch key -> floating buffer (running statistics)
+    opt: dict  # "key:torch state name" -> buffer; "step", "mu_product" -> scalar
+    params: dict  # torch key -> parameter after the update
+
+
+class _Torch:
+    """A torch module, its optimizer and its forward hooks (each named module's first output per step)."""
+
+    def __init__(self, module: torch.nn.Module, make_optimizer: Callable) -> None:
+        self.module = module
+        self.named = dict(module.named_parameters())
+        self.optimizer = make_optimizer(list(self.named.values()))
+        self.record: dict[str, torch.Tensor] = {}
+        self.handles = [m.register_forward_hook(self._hook(p)) for p, m in module.named_modules() if p]
+        module.train()
+
+    def _hook(self, path: str) -> Callable:
+        def fn(mod: Any, inputs: Any, output: Any) -> None:
+            if path not in self.record and isinstance(output, torch.Tensor):
+                self.record[path] = output.detach().clone()  # before an in-place ReLU rewrites it
+        return fn
+
+    def step(self, x: torch.Tensor, target: torch.Tensor, loss: str, layouts: dict, like: dict) -> _Snapshot:
+        """One training step; ``like`` gives jcnn's activation shapes (for :func:`_jcnn_layout`)."""
+        self.record.clear()
+        self.optimizer.zero_grad(set_to_none=True)
+        y = self.module(x)
+        value = _torch_loss(loss, y, target)
+        value.backward()
+        grads = {k: p.grad.detach().cpu().numpy().copy() for k, p in self.named.items() if p.grad is not None}
+        self.optimizer.step()
+        self.record[""] = y.detach()
+        acts = {p: _jcnn_layout(v.cpu().numpy(), layouts.get(p), like.get(p, ())) for p, v in self.record.items()}
+        sd = {k: v.detach().cpu().numpy() for k, v in self.module.state_dict().items()}
+        buffers = {k: sd[k] for k, b in self.module.named_buffers() if b.is_floating_point()}
+        keys_of = {id(p): k for k, p in self.named.items()}
+        opt: dict[str, Any] = {}
+        for p, st in self.optimizer.state.items():
+            key = keys_of.get(id(p))
+            for name, value_ in st.items():
+                if not isinstance(value_, torch.Tensor):
+                    continue
+                if name in ("step", "mu_product"):
+                    opt.setdefault(name, value_.cpu().numpy())
+                elif key is not None and name in _TORCH_STATE:
+                    opt[f"{key}:{name}"] = value_.detach().cpu().numpy()
+        return _Snapshot(acts, value.detach().cpu().numpy(), grads, buffers, opt, {k: sd[k] for k in self.named})
+
+    def close(self) -> None:
+        for h in self.handles:
+            h.remove()
+
+
+_TORCH_STATE = set(STATE_KEYS.values())
+
+
+def _jcnn_snapshot(layer: Layer, plan_shape: tuple, order: list, out: tuple, keys: dict) -> _Snapshot:
+    """The jcnn side of a step in torch's names (``keys``: the torch snapshot's grads/buffers/params keys)."""
+    value, y, acts, grads, params, state, opt_state = out
+
+    def export(tree: Any) -> dict[str, np.ndarray]:
+        return export_state_dict(layer, tree, state, input_shape=plan_shape)
+
+    acts = {p: acts[p] for p in order if p in acts}
+    acts[""] = y
+    new = export(params)
+    opt: dict[str, Any] = {}
+    for field in getattr(opt_state, "_fields", ()):
+        value_ = getattr(opt_state, field)
+        if field in STATE_KEYS and value_ is not None:
+            for k, v in export(value_).items():
+                if k in keys["params"]:
+                    opt[f"{k}:{STATE_KEYS[field]}"] = v
+    if "count" in getattr(opt_state, "_fields", ()):
+        opt["step"] = np.asarray(opt_state.count)
+    if "mu_product" in getattr(opt_state, "_fields", ()):
+        opt["mu_product"] = np.asarray(opt_state.mu_product)
+    return _Snapshot(acts, np.asarray(value), export(grads), {k: new[k] for k in keys["buffers"] if k in new}, opt,
+                     {k: new[k] for k in keys["params"] if k in new})
+
+
+def _rows(ours: _Snapshot, theirs: _Snapshot, param_keys: list, unmatched: dict | None) -> list:
+    """``(path, quantity, tensor, ours, theirs, floor)`` in the ledger's order; what only one side has goes
+    into ``unmatched`` (when given)."""
+    def miss(side: str, items: Any) -> None:
+        if unmatched is not None:
+            unmatched.setdefault(side, set()).update(items)
+
+    rows: list = [(p, "activation", "output", ours.acts[p], theirs.acts[p], 0.0) for p in ours.acts
+                  if p in theirs.acts]
+    miss("jcnn_only", (p for p in ours.acts if p not in theirs.acts))
+    miss("torch_only", (p for p in theirs.acts if p not in ours.acts))
+    rows.append(("", "loss", "loss", ours.loss, theirs.loss, 0.0))
+    floor = _floor(theirs.grads.values())
+    rows += [(_module(k), "gradient", k, ours.grads[k], theirs.grads[k], floor) for k in reversed(param_keys)
+             if k in ours.grads and k in theirs.grads]
+    floor = _floor(theirs.buffers.values())
+    rows += [(_module(k), "running_stat", k, ours.buffers[k], v, floor) for k, v in theirs.buffers.items()
+             if k in ours.buffers]
+    miss("torch_only", (k for k in theirs.buffers if k not in ours.buffers))
+    rows += [("", "optimizer_state", k, ours.opt[k], theirs.opt[k], 0.0) for k in ("step", "mu_product")
+             if k in ours.opt and k in theirs.opt]
+    names = sorted({k.split(":")[1] for k in theirs.opt if ":" in k})
+    floors = {n: _floor(v for k, v in theirs.opt.items() if k.endswith(":" + n)) for n in names}
+    for key in param_keys:
+        rows += [(_module(key), "optimizer_state", f"{key}:{n}", ours.opt[f"{key}:{n}"], theirs.opt[f"{key}:{n}"],
+                  floors[n]) for n in names if f"{key}:{n}" in ours.opt and f"{key}:{n}" in theirs.opt]
+    miss("jcnn_only", (k for k in ours.opt if k not in theirs.opt and ":" in k))  # torch's SGD keeps no step
+    miss("torch_only", (k for k in theirs.opt if k not in ours.opt and ":" in k))
+    floor = _floor(theirs.params.values())
+    rows += [(_module(k), "param", k, ours.params[k], theirs.params[k], floor) for k in param_keys
+             if k in ours.params]
+    miss("torch_only", (k for k in param_keys if k not in ours.params))
+    return rows
+
+
+def _perturbed(module: torch.nn.Module) -> torch.nn.Module:
+    """A copy of ``module`` with every parameter one ulp up: the control run."""
+    twin_ = copy.deepcopy(module)
+    with torch.no_grad():
+        for p in twin_.parameters():
+            p.copy_(torch.nextafter(p, torch.full_like(p, math.inf)))
+    return twin_
+
+
 def _run(name: str, layer: Layer, module: torch.nn.Module, shape: tuple, plan_shape: tuple, steps: int,
          ours: Any, make_torch: Callable, loss: str | None, dtype: str, seed: int,
-         matmul_precision: str | None) -> tuple:
+         matmul_precision: str | None, control: bool) -> tuple:
     module = copy.deepcopy(module)
     device = next((p.device for p in module.parameters()), torch.device("cpu"))
     tdtype = getattr(torch, dtype)
@@ -424,24 +571,13 @@ def _run(name: str, layer: Layer, module: torch.nn.Module, shape: tuple, plan_sh
 
     with precision():
         opt_state = step.init(params)
-    named = dict(module.named_parameters())
-    topt = make_torch(list(named.values()))
-    keys_of = {id(p): k for k, p in named.items()}
+    sides = [_Torch(module, make_torch)] + ([_Torch(_perturbed(module), make_torch)] if control else [])
+    param_keys = list(sides[0].named)
     layouts = _flatten_layouts(layer, shape)
-    record: dict[str, torch.Tensor] = {}
-
-    def hook(path: str) -> Callable:
-        def fn(mod: Any, inputs: Any, output: Any) -> None:
-            if path not in record and isinstance(output, torch.Tensor):
-                record[path] = output.detach().clone()  # before an in-place ReLU rewrites it
-        return fn
-
-    handles = [m.register_forward_hook(hook(p)) for p, m in module.named_modules() if p]
     rng = np.random.default_rng(seed)
     entries: list[Entry] = []
     losses: list[tuple[float, float]] = []
     unmatched: dict[str, Any] = {}
-    module.train()
     try:
         for t in range(1, steps + 1):
             x = rng.standard_normal(shape)
@@ -452,97 +588,29 @@ def _run(name: str, layer: Layer, module: torch.nn.Module, shape: tuple, plan_sh
                 target = rng.standard_normal(out_shape)
                 t_target = torch.from_numpy(_torch_input(target)).to(device, tdtype)
             with precision():
-                out = step.fn(params, state, opt_state, jax.device_put(x.astype(cast)), jax.device_put(target))
-            value, y, acts, grads, params, state, opt_state = jax.device_get(out)
-            record.clear()
-            topt.zero_grad(set_to_none=True)
-            ty = module(torch.from_numpy(_torch_input(x)).to(device, tdtype))
-            tloss = _torch_loss(loss, ty, t_target)
-            tloss.backward()
-            tgrads = {k: p.grad.detach().cpu().numpy().copy() for k, p in named.items() if p.grad is not None}
-            topt.step()
-            losses.append((float(value), float(tloss.detach())))
-            acts[""] = y
-            record[""] = ty.detach()
-            order = list(step.order) + [""]
-            entries += _step_entries(t, layer, plan_shape, acts, order, record, layouts, value, tloss, grads,
-                                     tgrads, params, state, opt_state, module, topt, keys_of, named, unmatched)
+                out = jax.device_get(step.fn(params, state, opt_state, jax.device_put(x.astype(cast)),
+                                             jax.device_put(target)))
+            params, state, opt_state = out[4:]
+            like = {p: np.shape(v) for p, v in out[2].items()}
+            like[""] = np.shape(out[1])
+            tx = torch.from_numpy(_torch_input(x)).to(device, tdtype)
+            theirs = [side.step(tx, t_target, loss, layouts, like) for side in sides]
+            keys = {"params": param_keys, "buffers": list(theirs[0].buffers)}
+            mine = _jcnn_snapshot(layer, plan_shape, list(step.order), out, keys)
+            losses.append((float(mine.loss), float(theirs[0].loss)))
+            step_entries = _aggregate(t, _rows(mine, theirs[0], param_keys, unmatched))
+            if control:
+                reference = {(e.path, e.quantity): e.max_rel
+                             for e in _aggregate(t, _rows(theirs[1], theirs[0], param_keys, None))}
+                step_entries = [e._replace(control=reference.get((e.path, e.quantity), math.nan))
+                                for e in step_entries]
+            entries += step_entries
     finally:
-        for h in handles:
-            h.remove()
-    unmatched["jcnn_only"] = sorted(set(unmatched.get("jcnn_only", ())))
-    unmatched["torch_only"] = sorted(set(unmatched.get("torch_only", ())))
-    unmatched["loss"] = loss
+        for side in sides:
+            side.close()
+    unmatched = {"jcnn_only": sorted(unmatched.get("jcnn_only", ())),
+                 "torch_only": sorted(unmatched.get("torch_only", ())), "loss": loss}
     return entries, losses, unmatched, str(device)
-
-
-def _step_entries(t: int, layer: Layer, plan_shape: tuple, acts: dict, order: list, record: dict, layouts: dict,
-                  value: Any, tloss: Any, grads: Any, tgrads: dict, params: Any, state: Any, opt_state: Any,
-                  module: torch.nn.Module, topt: Any, keys_of: dict, named: dict, unmatched: dict) -> list[Entry]:
-    """The entries of step ``t`` in the ledger's order, one per (path, quantity): its worst tensor."""
-    rows: list[tuple[str, str, str, Any, Any, float]] = []  # (path, quantity, tensor, jcnn, torch, floor)
-    for path in order:
-        if path in record:
-            rows.append((path, "activation", "output", acts[path],
-                         _jcnn_layout(record[path].cpu().numpy(), layouts.get(path), np.shape(acts[path])), 0.0))
-        else:
-            unmatched.setdefault("jcnn_only", []).append(path)
-    unmatched.setdefault("torch_only", []).extend(p for p in record if p not in acts)
-    rows.append(("", "loss", "loss", np.asarray(value), tloss.detach().cpu().numpy(), 0.0))
-
-    def export(tree: Any) -> dict[str, np.ndarray]:
-        return export_state_dict(layer, tree, state, input_shape=plan_shape)
-
-    got = export(grads)
-    floor = _floor(tgrads.values())
-    for key in reversed(list(named)):
-        if key in tgrads and key in got:
-            rows.append((_module(key), "gradient", key, got[key], tgrads[key], floor))
-    new = export(params)
-    torch_state = {k: v.detach().cpu().numpy() for k, v in module.state_dict().items()}
-    buffers = {k: torch_state[k] for k, b in module.named_buffers() if b.is_floating_point()}
-    floor = _floor(buffers.values())
-    for key, buf in buffers.items():
-        if key in new:
-            rows.append((_module(key), "running_stat", key, new[key], buf, floor))
-        else:
-            unmatched.setdefault("torch_only", []).append(key)
-    rows += _optimizer_rows(opt_state, export, topt, keys_of, named)
-    floor = _floor(torch_state[k] for k in named)
-    for key in named:
-        if key in new:
-            rows.append((_module(key), "param", key, new[key], torch_state[key], floor))
-        else:
-            unmatched.setdefault("torch_only", []).append(key)
-    unmatched.setdefault("jcnn_only", []).extend(k for k in new if k not in torch_state)
-    return _aggregate(t, rows)
-
-
-def _optimizer_rows(opt_state: Any, export: Callable, topt: Any, keys_of: dict, named: dict) -> list:
-    """Rows for every buffer of the jcnn optimizer state (a NamedTuple of :mod:`jcnn.optim.alias`) against
-    ``torch_optimizer.state[p]``, and the step counter."""
-    rows: list = []
-    fields = getattr(opt_state, "_fields", ())
-    tstate = {keys_of[id(p)]: s for p, s in topt.state.items() if id(p) in keys_of}
-    first = next(iter(tstate.values()), {})
-    for field in fields:
-        tkey = STATE_KEYS.get(field)
-        value = getattr(opt_state, field)
-        if tkey is None or value is None:
-            continue
-        got = export(value)
-        expected = {k: s[tkey].detach().cpu().numpy() for k, s in tstate.items() if tkey in s}
-        floor = _floor(expected.values())
-        rows += [(_module(k), "optimizer_state", f"{k}:{tkey}", got[k], v, floor)
-                 for k, v in expected.items() if k in got]
-    if "count" in fields and "step" in first:
-        rows.append(("", "optimizer_state", "step", np.asarray(opt_state.count), first["step"].cpu().numpy(), 0.0))
-    if "mu_product" in fields and "mu_product" in first:
-        rows.append(("", "optimizer_state", "mu_product", np.asarray(opt_state.mu_product),
-                     first["mu_product"].cpu().numpy(), 0.0))
-    # forward order of the layers, so the first layer whose state parts is named first
-    position = {k: i for i, k in enumerate(named)}
-    return sorted(rows, key=lambda r: position.get(r[2].split(":")[0], -1))
 
 
 def _floor(arrays: Any) -> float:
@@ -551,6 +619,7 @@ def _floor(arrays: Any) -> float:
 
 
 def _module(key: str) -> str:
+    key = key.split(":")[0]
     return key.rsplit(".", 1)[0] if "." in key else ""
 
 
