@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 train: $(STAMP)
-	$(VENV)/bin/jcnn train --out runs/digits
+	$(VENV)/bin/jcnn train --out runs/digits --overwrite
 
 test: $(STAMP)
 	$(PY) -m pytest -n $(WORKERS) -m "not slow" -q

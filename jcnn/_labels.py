@@ -8,8 +8,13 @@ the end" (``ignore_index`` exists for entries to skip) and an index ``>= C`` is 
   entry and the valid range;
 * on traced values (under ``jax.jit``/``vmap``) nothing can raise, so :func:`invalid` marks the bad
   entries and the caller turns their result into NaN: a bad label never yields a finite, plausible
-  number. (``jax.experimental.checkify.checkify(f, errors=checkify.float_checks)`` then points at the
+  number. (``jax.experimental.checkify.checkify(f, errors=checkify.float_checks)`` then reports the
   NaN; the train step's guard stops on it.)
+
+No checked mode built on ``checkify.check``: a check inside a function that is jitted without
+``checkify.checkify`` fails to trace ("Cannot abstractly evaluate a checkify.check which was not
+functionalized"), so it would break every plain ``jit`` user or need a flag on every loss; ``fit``
+checks its whole label arrays once on the host instead, which is exact and costs one pass.
 """
 
 from __future__ import annotations
