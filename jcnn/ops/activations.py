@@ -113,13 +113,14 @@ def silu(x: Array) -> Array:
 
 @_float32_inside
 def gelu(x: Array, approximate: bool = False) -> Array:
-    """``x·Φ(x) = x/2·(1 + erf(x/√2))``; ``approximate=True`` is torch's ``approximate='tanh'``:
-    ``x/2·(1 + tanh(√(2/π)·(x + 0.044715·x³)))``."""
+    """``x·Φ(x) = x/2·(1 + erf(x/√2))``, computed as ``x/2·erfc(−x/√2)`` (no cancellation for x << 0,
+    where ``1 + erf`` loses every digit from x ≈ −4 and is 0 below −5.5, in torch too);
+    ``approximate=True`` is torch's ``approximate='tanh'``: ``x/2·(1 + tanh(√(2/π)·(x + 0.044715·x³)))``."""
     if approximate:
         inner = math.sqrt(2.0 / math.pi) * (x + 0.044715 * x * x * x)
         # 1 + tanh(u) = 2·sigmoid(2u), without the cancellation that zeroes the gradient for x << 0
         return x * lax.logistic(2 * inner)
-    return 0.5 * x * (1 + lax.erf(x * (1 / math.sqrt(2.0))))
+    return 0.5 * x * lax.erfc(x * (-1 / math.sqrt(2.0)))
 
 
 @_float32_inside
