@@ -333,11 +333,21 @@ def mse(predictions: Array, targets: Array, *, weights: Array | None = None, red
     return _reduce_elementwise("mse", d * d, weights, reduction, dt)
 
 
+def _abs(d: Array) -> Array:
+    """``|d|`` with torch's gradient ``sign(d)``: 0 at ``d = 0`` (``jnp.abs``'s is 1 there)."""
+    return d * jnp.sign(d)
+
+
+def _hinge(z: Array) -> Array:
+    """``max(0, z)`` with gradient 0 at ``z = 0``, as torch's margin losses (``jnp.maximum`` gives ½)."""
+    return jnp.where(z > 0, z, 0.0)
+
+
 def mae(predictions: Array, targets: Array, *, weights: Array | None = None, reduction: str = "mean") -> Array:
-    """``l = |ŷ − y|`` (``F.l1_loss``)."""
+    """``l = |ŷ − y|`` (``F.l1_loss``; gradient 0 where ``ŷ = y``)."""
     _check_reduction("mae", reduction)
     d, dt = _regression("mae", predictions, targets)
-    return _reduce_elementwise("mae", jnp.abs(d), weights, reduction, dt)
+    return _reduce_elementwise("mae", _abs(d), weights, reduction, dt)
 
 
 def huber(
@@ -361,7 +371,7 @@ def smooth_l1(
     if not float(beta) >= 0:
         raise ValueError(f"smooth_l1: beta must be >= 0, got {beta!r}")
     d, dt = _regression("smooth_l1", predictions, targets)
-    a = jnp.abs(d)
+    a = _abs(d)
     loss = a if beta == 0 else jnp.where(a < beta, 0.5 * d * d / beta, a - 0.5 * beta)
     return _reduce_elementwise("smooth_l1", loss, weights, reduction, dt)
 
@@ -399,6 +409,8 @@ def hinge(
     * Multi-class, integer ``labels (...)`` with ``scores (..., C)``: ``lᵢ = Σ_{c≠yᵢ} max(0, margin −
       sᵢ[yᵢ] + sᵢ[c]) / C`` (``F.multi_margin_loss``).
     * Binary, ``labels`` in ``{−1, +1}`` shaped like ``scores``: ``l = max(0, margin − y·s)``.
+
+    The gradient at the kink (a term exactly 0) is 0, as torch's ``multi_margin_loss``.
     """
     who = "hinge"
     _check_reduction(who, reduction)
@@ -411,7 +423,7 @@ def hinge(
         check_class_indices(who, labels_in, scores.shape[-1], what="the last axis of scores")
         bad = invalid(labels, scores.shape[-1])
         true = _pick(s, labels)[..., None]
-        parts = jnp.maximum(0.0, margin - true + s)
+        parts = _hinge(margin - true + s)
         not_true = jnp.arange(scores.shape[-1]) != labels[..., None]
         loss = jnp.sum(jnp.where(not_true, parts, 0.0), axis=-1) / scores.shape[-1]
         loss = jnp.where(bad, jnp.nan, loss)
@@ -422,7 +434,7 @@ def hinge(
                 odd = y[~np.isin(y, (-1, 1))]
                 raise ValueError(f"{who}: binary labels must be -1 or +1, got {odd.flat[0].item()!r} "
                                  f"({odd.size} of {y.size} other values)")
-        loss = jnp.maximum(0.0, margin - labels.astype(ct) * s)
+        loss = _hinge(margin - labels.astype(ct) * s)
     else:
         raise ValueError(
             f"{who}: labels must be integer classes of shape scores.shape[:-1] = {scores.shape[:-1]} "

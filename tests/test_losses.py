@@ -435,3 +435,25 @@ def test_property_bad_labels_and_inputs_raise_naming_the_argument():
             assert word in str(info.value), (word, str(info.value))
 
     check()
+
+
+def test_gradients_at_the_kinks_equal_torch():
+    """|d| at d = 0 (mae, smooth_l1 with beta 0) and a margin term exactly 0 (hinge): torch's conventions,
+    which random inputs never reach (jnp.abs gives 1 there, jnp.maximum ½)."""
+    p = np.array([0.0, 1.0, 0.5, -2.0], np.float32)
+    t = np.array([0.0, 0.0, 0.5, -1.0], np.float32)
+    for jf, tf in ((lambda a: losses.mae(a, t, reduction="sum"), lambda a: F.l1_loss(a, T(t), reduction="sum")),
+                   (lambda a: losses.smooth_l1(a, t, beta=0.0, reduction="sum"),
+                    lambda a: F.smooth_l1_loss(a, T(t), beta=0.0, reduction="sum")),
+                   (lambda a: losses.huber(a, t, delta=1.0, reduction="sum"),
+                    lambda a: F.huber_loss(a, T(t), delta=1.0, reduction="sum"))):
+        pt = torch.tensor(p, requires_grad=True)
+        tf(pt).backward()
+        np.testing.assert_array_equal(np.asarray(jax.grad(jf)(jnp.asarray(p))), pt.grad.numpy())
+    s = np.array([[1.0, 1.0, 0.0], [0.5, 2.0, 1.5]], np.float32)  # row 0: class 2's term is exactly 0
+    st = torch.tensor(s, requires_grad=True)
+    F.multi_margin_loss(st, torch.tensor([0, 1])).backward()
+    np.testing.assert_allclose(np.asarray(jax.grad(lambda a: losses.hinge(a, np.array([0, 1])))(jnp.asarray(s))),
+                               st.grad.numpy(), rtol=1e-6)
+    g = jax.grad(lambda a: losses.hinge(a, np.float32([1, 1, -1]), reduction="sum"))(jnp.float32([1.0, 0.5, -1.0]))
+    np.testing.assert_array_equal(np.asarray(g), [0.0, -1.0, 0.0])
