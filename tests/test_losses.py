@@ -309,6 +309,13 @@ def test_binary_cross_entropy_at_exactly_0_and_1_equals_torch():
     np.testing.assert_array_equal(np.asarray(gt)[~inner], np.where(p[~inner] == 0, 100.0, -100.0))
 
 
+@jax.jit
+def _traced_losses(logits, labels):
+    """Every class-index loss under one jit (one compile): per-example values and the mean."""
+    fns = {"ce": losses.softmax_cross_entropy, "nll": losses.nll, "hinge": losses.hinge}
+    return {k: (f(logits, labels, reduction="none"), f(logits, labels)) for k, f in fns.items()}
+
+
 def test_out_of_range_labels_raise_eagerly_and_are_nan_under_jit():
     logits = jnp.asarray(D["logits"][:4])
     for bad, where in (([0, 1, 2, -1], "got -1 at index 3"), ([0, C, 2, 1], f"got {C} at index 1")):
@@ -319,11 +326,11 @@ def test_out_of_range_labels_raise_eagerly_and_are_nan_under_jit():
             losses.nll(logits, y)
         with pytest.raises(ValueError, match=rf"hinge: labels must be class indices.*{where}"):
             losses.hinge(logits, y)
-        for fn in (losses.softmax_cross_entropy, losses.nll, losses.hinge):
-            per = np.asarray(jax.jit(lambda a, b: fn(a, b, reduction="none"))(logits, y))
-            good = (y >= 0) & (y < C)
-            assert np.isnan(per[~good]).all() and np.isfinite(per[good]).all(), fn.__name__
-            assert np.isnan(float(jax.jit(fn)(logits, y))), fn.__name__
+        good = (y >= 0) & (y < C)
+        for name, (per, mean) in _traced_losses(logits, jnp.asarray(y)).items():
+            per = np.asarray(per)
+            assert np.isnan(per[~good]).all() and np.isfinite(per[good]).all(), name
+            assert np.isnan(float(mean)), name
     with pytest.raises(ValueError, match="a negative label is not 'the last class': pass ignore_index=-1"):
         losses.softmax_cross_entropy(logits, np.array([0, 1, 2, -1]))
     # An ignored entry may hold any value (torch's default ignore_index is -100).
@@ -442,18 +449,25 @@ def test_gradients_at_the_kinks_equal_torch():
     which random inputs never reach (jnp.abs gives 1 there, jnp.maximum ½)."""
     p = np.array([0.0, 1.0, 0.5, -2.0], np.float32)
     t = np.array([0.0, 0.0, 0.5, -1.0], np.float32)
-    for jf, tf in ((lambda a: losses.mae(a, t, reduction="sum"), lambda a: F.l1_loss(a, T(t), reduction="sum")),
-                   (lambda a: losses.smooth_l1(a, t, beta=0.0, reduction="sum"),
-                    lambda a: F.smooth_l1_loss(a, T(t), beta=0.0, reduction="sum")),
-                   (lambda a: losses.huber(a, t, delta=1.0, reduction="sum"),
-                    lambda a: F.huber_loss(a, T(t), delta=1.0, reduction="sum"))):
+    s = np.array([[1.0, 1.0, 0.0], [0.5, 2.0, 1.5]], np.float32)  # row 0: class 2's term is exactly 0
+    y, sb, yb = np.array([0, 1]), np.float32([1.0, 0.5, -1.0]), np.float32([1, 1, -1])
+
+    @jax.jit  # one compile for all five gradients
+    def grads(p, s, sb):
+        return (jax.grad(lambda a: losses.mae(a, t, reduction="sum"))(p),
+                jax.grad(lambda a: losses.smooth_l1(a, t, beta=0.0, reduction="sum"))(p),
+                jax.grad(lambda a: losses.huber(a, t, delta=1.0, reduction="sum"))(p),
+                jax.grad(lambda a: losses.hinge(a, y))(s),
+                jax.grad(lambda a: losses.hinge(a, yb, reduction="sum"))(sb))
+
+    got = grads(p, s, sb)
+    for g, tf in zip(got[:3], (lambda a: F.l1_loss(a, T(t), reduction="sum"),
+                               lambda a: F.smooth_l1_loss(a, T(t), beta=0.0, reduction="sum"),
+                               lambda a: F.huber_loss(a, T(t), delta=1.0, reduction="sum"))):
         pt = torch.tensor(p, requires_grad=True)
         tf(pt).backward()
-        np.testing.assert_array_equal(np.asarray(jax.grad(jf)(jnp.asarray(p))), pt.grad.numpy())
-    s = np.array([[1.0, 1.0, 0.0], [0.5, 2.0, 1.5]], np.float32)  # row 0: class 2's term is exactly 0
+        np.testing.assert_array_equal(np.asarray(g), pt.grad.numpy())
     st = torch.tensor(s, requires_grad=True)
-    F.multi_margin_loss(st, torch.tensor([0, 1])).backward()
-    np.testing.assert_allclose(np.asarray(jax.grad(lambda a: losses.hinge(a, np.array([0, 1])))(jnp.asarray(s))),
-                               st.grad.numpy(), rtol=1e-6)
-    g = jax.grad(lambda a: losses.hinge(a, np.float32([1, 1, -1]), reduction="sum"))(jnp.float32([1.0, 0.5, -1.0]))
-    np.testing.assert_array_equal(np.asarray(g), [0.0, -1.0, 0.0])
+    F.multi_margin_loss(st, torch.tensor(y)).backward()
+    np.testing.assert_allclose(np.asarray(got[3]), st.grad.numpy(), rtol=1e-6)
+    np.testing.assert_array_equal(np.asarray(got[4]), [0.0, -1.0, 0.0])
