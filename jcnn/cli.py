@@ -422,7 +422,8 @@ def run_train(args: argparse.Namespace) -> int:
     model = _build_model(args.model, int(ds.num_classes), int(channels))
     steps_per_epoch = len(train_x) // args.batch_size
     schedule = run_schedule(args.schedule, lr, plan, steps_per_epoch)
-    optimizer = make_optimizer(args.optimizer, schedule, weight_decay=weight_decay)
+    optimizer = (make_optimizer(args.optimizer, schedule, weight_decay=weight_decay) if callable(schedule)
+                 else _constant_lr_optimizer(args.optimizer, schedule, weight_decay))
     padding = CROP_PADDING.get(dataset, 0) if args.crop_padding is None else args.crop_padding
     augment_fn = _augment_fn(dataset, padding) if args.augment else None
     early = EarlyStopping("test_accuracy", args.patience) if args.patience else None
@@ -487,6 +488,14 @@ def _build_model(name: str, num_classes: int, channels: int) -> Any:
     return get_model(name, num_classes=num_classes, in_channels=channels)
 
 
+@functools.lru_cache(maxsize=8)
+def _constant_lr_optimizer(name: str, lr: float, weight_decay: float) -> Any:
+    """One optimizer value per configuration (as the model and augmentation), so that runs in one
+    process (tests, notebooks) reuse fit's compiled steps; schedules are closures, built per run."""
+    return make_optimizer(name, lr, weight_decay=weight_decay)
+
+
+@functools.lru_cache(maxsize=8)
 def _augment_fn(dataset: str, padding: int) -> Any:
     """Random crop with ``padding`` and the data set's flip default (never for digits), as ``f(key, x)``."""
     from jcnn.data import AUGMENTATION_DEFAULTS, augment

@@ -392,6 +392,7 @@ def fit(model: Layer, optimizer: Any, train_data: tuple[Any, Any], test_data: tu
         best, bad_epochs = saved["best"], 0 if extend else saved["bad_epochs"]
     elif extend:
         raise ValueError("fit: extend=True continues a run: pass resume= its checkpoint")
+    _prepare_out_dir(out_dir, resume, overwrite, check_only=True)  # its errors before any work
 
     if train_state is None:
         try:
@@ -598,8 +599,9 @@ def _plan_resume(path: Any, progress: dict, config: dict, epochs: int, extend: b
     return done, (finished if not (extend and epochs > (planned or done)) else None)
 
 
-def _prepare_out_dir(out_dir: Any, resume: Any, overwrite: bool) -> str | None:
-    """Create ``out_dir``, remove dead writers' temporary files, and refuse to replace another run."""
+def _prepare_out_dir(out_dir: Any, resume: Any, overwrite: bool, *, check_only: bool = False) -> str | None:
+    """Create ``out_dir``, remove dead writers' temporary files, and refuse to replace another run (with
+    ``check_only``, only the refusals: nothing is created or deleted)."""
     from jcnn import checkpoint
 
     if out_dir is None:
@@ -607,17 +609,19 @@ def _prepare_out_dir(out_dir: Any, resume: Any, overwrite: bool) -> str | None:
     out_dir = os.fspath(out_dir)
     if os.path.exists(out_dir) and not os.path.isdir(out_dir):
         raise ValueError(f"fit: out_dir {out_dir!r} is an existing file, not a directory")
-    os.makedirs(out_dir, exist_ok=True)
     ckpt_path = os.path.join(out_dir, CHECKPOINT_NAME)
+    same = resume is not None and os.path.exists(ckpt_path) and os.path.samefile(resume, ckpt_path)
+    if os.path.exists(ckpt_path) and not same and not overwrite:
+        raise ValueError(
+            f"fit: {out_dir!r} already holds a run ({CHECKPOINT_NAME}); resume it (resume={ckpt_path!r}), "
+            "pass overwrite=True to replace it, or choose another out_dir"
+        )
+    if check_only:
+        return ckpt_path
+    os.makedirs(out_dir, exist_ok=True)
     for name in (CHECKPOINT_NAME,) + METRICS_FILES:
         checkpoint.remove_stale_temp_files(os.path.join(out_dir, name))
-    same = resume is not None and os.path.exists(ckpt_path) and os.path.samefile(resume, ckpt_path)
     if os.path.exists(ckpt_path) and not same:
-        if not overwrite:
-            raise ValueError(
-                f"fit: {out_dir!r} already holds a run ({CHECKPOINT_NAME}); resume it (resume={ckpt_path!r}), "
-                "pass overwrite=True to replace it, or choose another out_dir"
-            )
         for name in (CHECKPOINT_NAME,) + METRICS_FILES:
             try:
                 os.unlink(os.path.join(out_dir, name))

@@ -124,8 +124,10 @@ def test_short_train_writes_every_file_and_resumes(capsys, tmp_path):
     written, then --resume / --extend semantics and their errors on the same run."""
     _tiny_idx_dataset(tmp_path / "data")
     out = tmp_path / "run"
+    # --schedule constant: the same optimizer value in every run below, so the --extend run reuses the
+    # first run's compiled step (the restart of a real schedule is tested in test_run_schedule_*).
     argv = ["train", "--dataset", "fashion-mnist", "--data-dir", str(tmp_path / "data"), "--out", str(out),
-            "--batch-size", "16", "--no-progress", "--lr", "0.005"]
+            "--batch-size", "16", "--no-progress", "--lr", "0.005", "--schedule", "constant"]
     status, _, err = _run(argv + ["--epochs", "1"], capsys)
     assert status == 0, err
     assert "fashion-mnist (64 train / 20 test images, 28x28 -> 32x32x1)" in err
@@ -156,8 +158,6 @@ def test_short_train_writes_every_file_and_resumes(capsys, tmp_path):
     assert second["history"][0] == first["history"][0]
     assert second["steps"] == 2 * (64 // 16)
     assert second["config"]["epochs"] == 2 and second["config"]["extended_from"] == [1]
-    # the added epoch restarts the cosine schedule at --lr (its record holds the lr of its last step)
-    assert second["history"][1]["lr"] == pytest.approx(float(cli.make_schedule("cosine", 0.005, 4, 4)(3)))
 
     # A finished run: --resume trains nothing and leaves the history as it was.
     status, _, err = _run(argv + ["--resume", "--no-plots"], capsys)
@@ -179,6 +179,26 @@ def test_short_train_writes_every_file_and_resumes(capsys, tmp_path):
         status, _, err = _run(argv + extra, capsys)
         assert status == 1 and len(err.strip().splitlines()) == 1, err
         assert message in err, err
+
+
+def test_run_schedule_restarts_over_each_extension():
+    """A run planned for 2 epochs, extended to 5 and then 6: a fresh schedule over each segment."""
+    import jax
+    import jax.numpy as jnp
+
+    def values(schedule, steps):
+        return np.asarray(jax.jit(jax.vmap(schedule))(jnp.arange(steps)))
+
+    spe, lr = 10, 0.1
+    parts = [(0, 20), (20, 50), (50, 60)]
+    want = np.concatenate([values(cli.make_schedule("cosine", lr, end - start, spe), end - start)
+                           for start, end in parts])
+    got = values(cli.run_schedule("cosine", lr, [2, 5, 6], spe), 60)
+    np.testing.assert_allclose(got, want, rtol=1e-12)
+    assert got[20] == pytest.approx(lr) and got[19] < 0.01 * lr  # the warm restart
+    assert cli.run_schedule("constant", lr, [2, 5], spe) == lr
+    once = cli.make_schedule("one-cycle", lr, 30, spe)
+    assert cli.run_schedule("one-cycle", lr, [3], spe).__code__ is once.__code__  # never extended: as before
 
 
 def test_out_and_resume_errors_come_before_the_data(capsys, tmp_path):

@@ -22,17 +22,27 @@ from jcnn.train import (
     evaluate,
     fit,
     init_train_state,
-    make_eval_step,
-    make_train_step,
     predict,
     write_metrics,
 )
-from jcnn.train import _cached_steps
+from jcnn.train import _cached_eval_step, _cached_steps
 
 # A small CNN with every kind of thing a TrainState carries: params, BatchNorm state, Dropout randomness.
 MODEL = jcnn.serial(("conv", jcnn.Conv(4, 3)), ("bn", jcnn.BatchNorm()), jcnn.Relu, jcnn.Dropout(0.1),
                     jcnn.Flatten, ("dense", jcnn.Dense(3)))
 SHAPE = (-1, 6, 6, 1)
+_CROP_TRACES = []
+
+
+def _crop(key, images):
+    _CROP_TRACES.append(1)  # runs when a step is traced, not per step
+    return jcnn.data.random_crop(key, images, 1)
+
+
+# One optimizer and augmentation object for every step and fit below, so that they share compiled steps.
+# SGD, not Adam: Adam is nearly invariant to the gradient's scale and would hide a step that scales it.
+SCHEDULE = optim.schedules.cosine_decay(0.1, 20)
+OPTIMIZER = optim.sgd(SCHEDULE, momentum=0.9)
 
 
 def _data(n: int = 40, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -79,7 +89,7 @@ def test_init_train_state_rejects_bad_seed(seed):
 
 
 def test_train_step_equals_hand_written_step_and_donates():
-    opt = optim.sgd(0.1, momentum=0.9)
+    opt = OPTIMIZER
     images, labels = _data(16)
     ts = init_train_state(MODEL, opt, SHAPE, seed=0)
     before = _copy(ts)
@@ -99,8 +109,7 @@ def test_train_step_equals_hand_written_step_and_donates():
 
     rng, loss, logits, new_state, opt_state, params = by_hand(jax.tree_util.tree_map(jnp.asarray, before))
 
-    step = make_train_step(MODEL, losses.softmax_cross_entropy, opt)
-    ts2, metrics = step(ts, jnp.asarray(images), jnp.asarray(labels))
+    ts2, metrics = _plain_step()(ts, jnp.asarray(images), jnp.asarray(labels))
     assert ts.params["conv"]["kernel"].is_deleted(), "the input state's buffers must be donated"
     assert int(ts2.step) == 1
     np.testing.assert_array_equal(np.asarray(ts2.rng), np.asarray(rng))
@@ -117,20 +126,18 @@ def test_train_step_equals_hand_written_step_and_donates():
 
 
 def test_train_step_applies_augmentation_inside_jit():
-    seen = []
-
-    def augment_fn(key, images):
-        seen.append(type(images).__name__)
-        return images[:, ::-1]  # a deterministic change the step must see
-
+    """The step augments with its own key (the middle one of the rng split), inside the jit."""
     images, labels = _data(8)
-    step_aug = make_train_step(MODEL, None, OPTIMIZER, augment_fn=augment_fn, donate=False)
+    step_aug = _cached_steps(MODEL, None, OPTIMIZER, _crop)[0]  # the step the fits below use
     ts = init_train_state(MODEL, OPTIMIZER, SHAPE)
-    _, m_aug = step_aug(ts, images, labels)
-    step_aug(ts, images, labels)
-    _, m_flipped = _plain_step()(_copy(ts), images[:, ::-1], labels)
-    assert len(seen) == 1, "augment_fn runs inside the jitted step: traced once, not called per step"
-    assert float(m_aug["loss"]) == pytest.approx(float(m_flipped["loss"]), rel=1e-6)
+    _, m_aug = step_aug(_copy(ts), images, labels)
+    traced = len(_CROP_TRACES)
+    step_aug(_copy(ts), images, labels)
+    assert len(_CROP_TRACES) == traced, "augment_fn runs inside the jitted step: traced once, not per step"
+    cropped = _crop(jax.random.split(jnp.asarray(ts.rng), 3)[1], jnp.asarray(images))
+    assert not np.array_equal(np.asarray(cropped), images)
+    _, m_by_hand = _plain_step()(_copy(ts), cropped, labels)
+    assert float(m_aug["loss"]) == pytest.approx(float(m_by_hand["loss"]), rel=1e-6)
 
 
 def _plain_step():
@@ -164,7 +171,7 @@ def test_evaluate_weights_batches_by_length():
     opt = OPTIMIZER
     images, labels = _data(23)
     ts = init_train_state(MODEL, opt, SHAPE)
-    eval_step = make_eval_step(MODEL)
+    eval_step = _cached_eval_step(MODEL, None)  # the one fit uses
     whole = evaluate(eval_step, ts.params, ts.state, images, labels, batch_size=23)
     pieces = evaluate(eval_step, ts.params, ts.state, images, labels, batch_size=10)
     logits = predict(MODEL, ts.params, ts.state, images, batch_size=10)
@@ -179,15 +186,6 @@ def test_evaluate_weights_batches_by_length():
         evaluate(eval_step, ts.params, ts.state, images[:0], labels[:0])
     with pytest.raises(ValueError, match="predict: batch_size must be an int >= 1"):
         predict(MODEL, ts.params, ts.state, images, batch_size=-2)
-
-
-def _crop(key, images):
-    return jcnn.data.random_crop(key, images, 1)
-
-
-# One optimizer and augmentation object for every fit below, so that fit reuses one compiled step.
-SCHEDULE = optim.schedules.cosine_decay(0.05, 20)
-OPTIMIZER = optim.adam(SCHEDULE)
 
 
 def _fit(out, epochs, **kw):
@@ -218,7 +216,7 @@ def test_fit_writes_history_files_and_resumes_bit_for_bit(tmp_path):
     with open(tmp_path / "a" / "metrics.csv") as f:
         rows = list(csv.DictReader(f))
     assert [int(r["epoch"]) for r in rows] == [1, 2, 3]
-    assert float(rows[1]["lr"]) == pytest.approx(float(optim.schedules.cosine_decay(0.05, 20)(3)))
+    assert float(rows[1]["lr"]) == pytest.approx(float(SCHEDULE(3)))
     assert float(rows[2]["test_loss"]) == pytest.approx(straight.history[2]["test_loss"])
 
     # The same 3-epoch run interrupted after its first epoch (the log line of epoch 2 comes before that
