@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 train: $(STAMP)
-	$(VENV)/bin/jcnn train --out runs/digits
+	$(VENV)/bin/jcnn train --out runs/digits --overwrite
 
 # The suite shares one XLA compilation cache (tests/conftest.py); it starts empty, as on a fresh clone.
 test: $(STAMP)

@@ -144,8 +144,9 @@ def _add_train_arguments(p: argparse.ArgumentParser) -> None:
                    help="decoded images kept in memory; the others are decoded again for each batch; "
                         "default 512")
     o = p.add_argument_group("optimisation")
-    o.add_argument("--epochs", type=_positive_int, default=DEFAULTS["epochs"], metavar="N",
-                   help="number of passes over the training set; default %(default)s")
+    o.add_argument("--epochs", type=_positive_int, metavar="N",
+                   help=f"number of passes over the training set, which the learning-rate schedule spans; "
+                        f"default {DEFAULTS['epochs']}, or with --resume the run's own")
     o.add_argument("--batch-size", type=_positive_int, default=DEFAULTS["batch_size"], metavar="N",
                    help="training mini-batch size (the last incomplete batch of an epoch is dropped); "
                         "default %(default)s")
@@ -169,8 +170,16 @@ def _add_train_arguments(p: argparse.ArgumentParser) -> None:
     r.add_argument("--out", metavar="DIR",
                    help="output directory for the checkpoint, metrics and figures; default runs/<dataset>")
     r.add_argument("--resume", nargs="?", const="", default=None, metavar="CKPT",
-                   help="continue a run from CKPT (default: OUT/checkpoint.safetensors) with the same "
-                        "options; gives the same result as a run that was not stopped")
+                   help="continue an interrupted run from CKPT (a checkpoint, or a run directory; default: "
+                        "OUT/checkpoint.safetensors) with the same options, to the epochs it was planned for: "
+                        "gives the same result as a run that was not stopped; a finished run trains nothing")
+    r.add_argument("--extend", action="store_true",
+                   help="with --resume and --epochs N above the run's planned epochs: train on to N epochs in "
+                        "all; the added epochs get a fresh --schedule over them (a warm restart from --lr), "
+                        "recorded in the checkpoint so a later --resume replays it")
+    r.add_argument("--overwrite", action="store_true",
+                   help="replace the run already in OUT (its checkpoint, metrics and figures are deleted first); "
+                        "without it a new run into an OUT that holds one is an error")
     r.add_argument("--eval-batch-size", type=_positive_int, default=1000, metavar="N",
                    help="batch size of the evaluation; default %(default)s")
     r.add_argument("--no-progress", action="store_true", help="do not draw the progress bar")
@@ -352,6 +361,22 @@ def make_optimizer(name: str, learning_rate: Any, *, weight_decay: float = 0.0) 
     return getattr(optim, name)(learning_rate, weight_decay=weight_decay)
 
 
+def run_schedule(name: str, lr: float, plan: Sequence[int], steps_per_epoch: int) -> Any:
+    """The schedule of a run planned in segments: ``plan`` lists the epoch at which each ends (one entry
+    for a run that was never extended); each segment gets a fresh :func:`make_schedule` over its own
+    steps, joined by :func:`jcnn.optim.schedules.sequential` (a warm restart at each extension)."""
+    from jcnn.optim import schedules
+
+    ends = [int(e) * steps_per_epoch for e in plan]
+    starts = [0] + ends[:-1]
+    parts = [make_schedule(name, lr, end - start, steps_per_epoch) for start, end in zip(starts, ends)]
+    if len(parts) == 1:
+        return parts[0]
+    if name == "constant":
+        return lr
+    return schedules.sequential(parts, starts[1:])
+
+
 def make_schedule(name: str, lr: float, total_steps: int, steps_per_epoch: int) -> Any:
     """A schedule ``step -> lr`` over ``total_steps`` updates peaking at ``lr`` (``constant``: the float)."""
     from jcnn.optim import schedules
@@ -459,10 +484,79 @@ def _floats(values: Any) -> str:
     return "none" if values is None else "[" + ", ".join(f"{v:.4f}" for v in values) + "]"
 
 
+def _check_out(out: str, resuming: bool, overwrite: bool) -> None:
+    """``--out`` must be (or become) a writable directory, and must not hold another run unless it is
+    resumed or ``--overwrite`` replaces it. Checked before any data is loaded."""
+    from jcnn.train import CHECKPOINT_NAME
+
+    if os.path.exists(out) and not os.path.isdir(out):
+        raise CLIError(f"--out {out!r} is an existing file, not a directory; pass a directory (it is created "
+                       "if missing)")
+    try:
+        os.makedirs(out, exist_ok=True)
+    except OSError as exc:
+        raise CLIError(f"--out {out!r}: cannot create the directory ({exc.strerror or exc})") from None
+    if not os.access(out, os.W_OK | os.X_OK):
+        raise CLIError(f"--out {out!r} is not writable")
+    ckpt = os.path.join(out, CHECKPOINT_NAME)
+    if os.path.exists(ckpt) and not resuming and not overwrite:
+        raise CLIError(f"--out {out!r} already holds a run ({CHECKPOINT_NAME}); pass --resume to continue it, "
+                       "--overwrite to replace it, or another --out")
+
+
+def _resume_source(args: argparse.Namespace, out: str) -> tuple[str, dict]:
+    """The checkpoint ``--resume`` names (a file or a run directory) and its fit progress."""
+    from jcnn import checkpoint
+    from jcnn.train import CHECKPOINT_NAME
+
+    path = args.resume or os.path.join(out, CHECKPOINT_NAME)
+    if os.path.isdir(path):
+        path = os.path.join(path, CHECKPOINT_NAME)
+    if not os.path.isfile(path):
+        raise CLIError(f"--resume: no checkpoint at {path!r}; train first with --out {out}")
+    progress = checkpoint.load_metadata(path).get("fit")
+    if not isinstance(progress, dict) or "config" not in progress:
+        raise CLIError(f"--resume: {path!r} is not a checkpoint written by jcnn train (it holds no training "
+                       "progress); pass a run's checkpoint.safetensors")
+    if os.path.abspath(os.path.dirname(path)) != os.path.abspath(out):
+        ours = os.path.join(out, CHECKPOINT_NAME)
+        if os.path.exists(ours) and not args.overwrite:
+            raise CLIError(f"--out {out!r} already holds another run ({CHECKPOINT_NAME}); resuming {path!r} "
+                           "there needs --overwrite, or another --out")
+    return path, progress
+
+
+def _plan_epochs(args: argparse.Namespace, progress: dict | None) -> list[int]:
+    """The run's plan: the epoch at which each schedule segment ends (the last one is the total)."""
+    if progress is None:
+        if args.extend:
+            raise CLIError("--extend continues a run: pass --resume as well")
+        return [args.epochs or DEFAULTS["epochs"]]
+    saved = progress["config"]
+    planned = int(saved.get("epochs") or args.epochs or 0)
+    done = int(progress.get("epoch", 0))
+    plan = [int(e) for e in saved.get("extended_from", [])] + [planned]
+    if args.epochs is not None and args.epochs < done:
+        raise CLIError(f"--resume: the run has already trained {done} epochs; --epochs {args.epochs} cannot "
+                       "undo them")
+    if args.extend:
+        if args.epochs is None or args.epochs <= planned:
+            raise CLIError(f"--extend needs --epochs above the {planned} the run is planned for (it trains on to "
+                           "--epochs in all)")
+        return plan + [args.epochs]
+    if args.epochs is not None and args.epochs != planned:
+        state = "it is complete" if done >= planned else f"{done} done"
+        raise CLIError(f"--resume: the run is planned for {planned} epochs ({state}) and its learning-rate "
+                       f"schedule spans them; --epochs {args.epochs} would change that: leave --epochs out to "
+                       f"{'finish' if done < planned else 'keep'} it, or add --extend to train on to "
+                       f"{args.epochs} epochs with a fresh schedule over the added ones")
+    return plan
+
+
 def run_train(args: argparse.Namespace) -> int:
     """``jcnn train``: validate, load and resize the data, train with :func:`jcnn.train.fit`, plot."""
     from jcnn import data as jdata
-    from jcnn.train import CHECKPOINT_NAME, EarlyStopping, fit
+    from jcnn.train import CHECKPOINT_NAME, METRICS_FILES, EarlyStopping, fit
 
     info = _model_info(args.model)
     dataset = "folder" if str(args.dataset).strip().lower() == "folder" else jdata.canonical_name(args.dataset)
@@ -472,12 +566,11 @@ def run_train(args: argparse.Namespace) -> int:
         raise CLIError(f"--data-dir {args.data_dir!r} is not a directory; create it and put the "
                        f"{dataset} files there")
     out = _resolve_out(args)
-    resume = saved = None
-    if args.resume is not None:
-        resume = args.resume or os.path.join(out, CHECKPOINT_NAME)
-        if not os.path.isfile(resume):
-            raise CLIError(f"--resume: no checkpoint at {resume!r}; train first with --out {out}")
-        saved = _saved_config(resume)
+    resume, progress = _resume_source(args, out) if args.resume is not None else (None, None)
+    saved = progress["config"] if progress is not None else None
+    plan = _plan_epochs(args, progress)
+    epochs = plan[-1]
+    _check_out(out, resume is not None, args.overwrite)
     lr = args.lr if args.lr is not None else DEFAULT_LR[args.optimizer]
     weight_decay = args.weight_decay
     if weight_decay is None:
@@ -501,35 +594,40 @@ def run_train(args: argparse.Namespace) -> int:
         raise CLIError(f"--batch-size {args.batch_size} is larger than the {len(train_x)} training images")
     model = _build_model(args.model, int(ds.num_classes), int(channels))
     steps_per_epoch = len(train_x) // args.batch_size
-    schedule = make_schedule(args.schedule, lr, args.epochs * steps_per_epoch, steps_per_epoch)
-    optimizer = make_optimizer(args.optimizer, schedule, weight_decay=weight_decay)
+    schedule = run_schedule(args.schedule, lr, plan, steps_per_epoch)
+    optimizer = (make_optimizer(args.optimizer, schedule, weight_decay=weight_decay) if callable(schedule)
+                 else _constant_lr_optimizer(args.optimizer, schedule, weight_decay))
     default_padding = max(1, round(min(size) / 8)) if dataset == "folder" else CROP_PADDING.get(dataset, 0)
     padding = default_padding if args.crop_padding is None else args.crop_padding
     flip = _default_flip(dataset) if args.flip is None else bool(args.flip)
     augment_fn = _augment_fn(dataset, padding, flip) if args.augment else None
     early = EarlyStopping("test_accuracy", args.patience) if args.patience else None
-    config = {"model": args.model, "dataset": dataset, "epochs": args.epochs, "batch_size": args.batch_size,
+    config = {"model": args.model, "dataset": dataset, "epochs": epochs, "batch_size": args.batch_size,
               "optimizer": args.optimizer, "lr": lr, "schedule": args.schedule,
               "weight_decay": weight_decay, "augment": bool(args.augment),
               "crop_padding": padding if args.augment else 0, "seed": args.seed,
               "input_shape": [int(d) for d in train_x.shape[1:]], "num_classes": int(ds.num_classes),
               "train_images": int(len(train_x)), "test_images": int(len(test_x)),
-              "flip": flip and bool(args.augment)}
+              "flip": flip and bool(args.augment), "patience": args.patience}
     if class_names is not None:
         config["class_names"] = list(class_names)
     if dataset == "folder":
         config.update(ds.config())
     if resume is not None:
         _check_resume_config(resume, saved, config)
+    elif args.overwrite:
+        for name in (CHECKPOINT_NAME, *METRICS_FILES, *FIGURES):
+            if os.path.isfile(os.path.join(out, name)):
+                os.unlink(os.path.join(out, name))
     log(f"jcnn train: {args.model} on {dataset} ({len(train_x)} train / {len(test_x)} test images, "
         f"{native} -> {size[0]}x{size[1]}x{channels}), {args.optimizer} lr {lr:g} "
-        f"{args.schedule} wd {weight_decay:g}, {args.epochs} epochs of {steps_per_epoch} steps, out {out}")
-    os.makedirs(out, exist_ok=True)
+        f"{args.schedule} wd {weight_decay:g}, {epochs} epochs of {steps_per_epoch} steps, out {out}")
     result = fit(model, optimizer, (train_x, ds.train_labels), (test_x, ds.test_labels),
-                 epochs=args.epochs, batch_size=args.batch_size, seed=args.seed,
+                 epochs=epochs, batch_size=args.batch_size, seed=args.seed,
                  eval_batch_size=args.eval_batch_size, augment_fn=augment_fn, out_dir=out, resume=resume,
                  early_stopping=early, learning_rate=schedule, config=config,
-                 progress=not (args.no_progress or args.quiet), log=_result, prefetch=args.prefetch)
+                 progress=not (args.no_progress or args.quiet), log=_result, prefetch=args.prefetch,
+                 extend=args.extend, overwrite=args.overwrite)
     if not args.no_plots and result.history:
         write_figures(out, model, result, test_x, ds.test_labels, ds.num_classes, class_names,
                       title=f"{args.model} on {dataset}")
@@ -543,16 +641,12 @@ def run_train(args: argparse.Namespace) -> int:
     return 0
 
 
-# Options that must match the checkpoint's for --resume to continue the same run (--epochs may grow).
+# Options that must match the checkpoint's for --resume to continue the same run (--epochs is the plan).
 _RESUME_KEYS = ("model", "dataset", "batch_size", "optimizer", "lr", "schedule", "weight_decay", "augment",
                 "crop_padding", "seed", "input_shape", "flip", "class_names", "color", "resize",
-                "test_fraction", "split_seed")
-
-
-def _saved_config(path: str) -> dict:
-    from jcnn import checkpoint
-
-    return (checkpoint.load_metadata(path).get("fit") or {}).get("config", {})
+                "test_fraction", "split_seed", "patience")
+# What the data set must still give.
+_RESUME_DATA = ("num_classes", "train_images", "test_images")
 
 
 def _check_resume_config(path: str, saved: dict, config: dict) -> None:
@@ -561,6 +655,10 @@ def _check_resume_config(path: str, saved: dict, config: dict) -> None:
     if diffs:
         raise CLIError(f"--resume: {path} was trained with other options ({'; '.join(diffs)}); "
                        "pass the same options to continue it")
+    data = [f"{k} {saved[k]!r} there, {config[k]!r} here" for k in _RESUME_DATA if k in saved and saved[k] != config[k]]
+    if data:
+        raise CLIError(f"--resume: {path} was trained on other data ({'; '.join(data)}); point --data-dir at the "
+                       "same files")
 
 
 @functools.lru_cache(maxsize=8)
@@ -571,6 +669,13 @@ def _build_model(name: str, num_classes: int, channels: int) -> Any:
     return get_model(name, num_classes=num_classes, in_channels=channels)
 
 
+@functools.lru_cache(maxsize=8)
+def _constant_lr_optimizer(name: str, lr: float, weight_decay: float) -> Any:
+    """One optimizer value per configuration (as the model and augmentation), so that runs in one
+    process (tests, notebooks) reuse fit's compiled steps; schedules are closures, built per run."""
+    return make_optimizer(name, lr, weight_decay=weight_decay)
+
+
 def _default_flip(dataset: str) -> bool:
     """Horizontal flips by default for fashion-mnist, cifar10 and image folders; never for digits."""
     from jcnn.data import AUGMENTATION_DEFAULTS
@@ -578,9 +683,11 @@ def _default_flip(dataset: str) -> bool:
     return dataset == "folder" or bool(AUGMENTATION_DEFAULTS.get(dataset, {}).get("flip", False))
 
 
+@functools.lru_cache(maxsize=8)
 def _augment_fn(dataset: str, padding: int, flip: bool | None = None) -> Any:
     """Random crop with ``padding`` and a horizontal flip (default: the data set's, see
-    :func:`_default_flip`), as ``f(key, x)``; ``None`` when neither applies."""
+    :func:`_default_flip`), as ``f(key, x)``; ``None`` when neither applies. Cached: one function value
+    per configuration, so runs in one process reuse fit's compiled step."""
     from jcnn.data import augment
 
     flip = _default_flip(dataset) if flip is None else flip

@@ -210,6 +210,8 @@ def lp_pool(x: Array, p: float, window: IntOrSeq, stride: IntOrSeq | None = None
     """
     if isinstance(p, bool) or not isinstance(p, (int, float)) or not p > 0:
         raise ValueError(f"lp_pool: p must be a positive number (the norm's power), got {p!r}")
+    if not jnp.issubdtype(jnp.result_type(x), jnp.floating):
+        raise ValueError(f"lp_pool: expected a floating-point input, got dtype {jnp.result_type(x)}")
     if math.isinf(p):
         return max_pool(x, window, stride, ceil_mode=ceil_mode)
     geo = _Geometry(x, window, stride, 0, 1, ceil_mode, "lp_pool")

@@ -155,3 +155,31 @@ def one_cycle(
         return out
 
     return schedule
+
+
+def sequential(schedules: Sequence[Schedule | float], milestones: Sequence[int]) -> Schedule:
+    """``schedules[i]`` from step ``milestones[i − 1]`` on, counting its own steps from 0 there
+    (``SequentialLR(optimizer, schedulers, milestones)``): ``lr(t) = schedules[i](t − milestones[i − 1])``
+    for ``milestones[i − 1] <= t < milestones[i]``. A float is a constant schedule. E.g. a warm restart:
+    ``sequential([cosine_decay(0.1, 100), cosine_decay(0.1, 50)], [100])``."""
+    fns = list(schedules)
+    if not fns:
+        raise ValueError("sequential: give at least one schedule")
+    marks = [_steps("sequential", "each milestone", m) for m in milestones]
+    if len(marks) != len(fns) - 1:
+        raise ValueError(f"sequential: {len(fns)} schedules need {len(fns) - 1} milestones, got {len(marks)}")
+    if any(b <= a for a, b in zip(marks, marks[1:])):
+        raise ValueError(f"sequential: milestones must increase, got {list(milestones)}")
+    for i, fn in enumerate(fns):
+        if not callable(fn):
+            fns[i] = (lambda v: lambda step: _f(v) + 0.0 * _f(step))(check_scalar("sequential", "each value", fn))
+    if len(fns) == 1:
+        return fns[0]
+
+    def schedule(step):
+        out = fns[0](step)
+        for start, fn in zip(marks, fns[1:]):
+            out = jnp.where(jnp.asarray(step) >= start, fn(jnp.asarray(step) - start), out)
+        return out
+
+    return schedule

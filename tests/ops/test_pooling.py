@@ -342,6 +342,8 @@ def test_errors():
         max_pool(x > 0, 2)
     with pytest.raises(ValueError, match="avg_pool: expected a floating-point input"):
         avg_pool(x.astype(jnp.int32), 2)
+    with pytest.raises(ValueError, match="lp_pool: expected a floating-point input, got dtype int32"):
+        lp_pool(x.astype(jnp.int32), 2, 2)
     with pytest.raises(ValueError, match="adaptive_avg_pool: expected a floating-point input"):
         adaptive_avg_pool(x.astype(jnp.int32), 2)
     with pytest.raises(ValueError, match=r"adaptive_avg_pool: output_size entries must be ints >= 1 .* got \(2, 0\)"):
