@@ -1,6 +1,6 @@
 """Parameter initializers: ``init(key, shape, dtype=float32) -> Array``.
 
-Fans follow the kernel layouts of DESIGN.md §1: for a conv kernel ``(*spatial, in, out)``
+Fans follow the kernel layouts of docs/design.md §1: for a conv kernel ``(*spatial, in, out)``
 ``fan_in = in·prod(spatial)`` and ``fan_out = out·prod(spatial)``; a dense kernel ``(in, out)`` is the
 case with no spatial dims. ``in_axis``/``out_axis`` choose other axes (a transposed-conv kernel is
 ``(*spatial, C_in, C_out/g)`` and torch takes its fan_in from axis ``-1``).

@@ -1,4 +1,4 @@
-"""Pooling layers (seed §2) over ``jcnn.ops.pooling``: no params, no state, 1/2/3 spatial dims.
+"""Pooling layers (docs/pooling.md) over ``jcnn.ops.pooling``: no params, no state, 1/2/3 spatial dims.
 
 Shapes are channels-last, ``x (N, *spatial, C)``; the spatial rank is ``len(window)`` when ``window`` is a
 sequence, else ``spatial_dims`` (default 2, as for ``Conv``). Output shapes come from the ops' own

@@ -1,7 +1,7 @@
 """Argument normalisation and spatial padding shared by the convolution and pooling ops.
 
 Arrays are channels-last, ``(N, *spatial, C)``; "spatial dims" are axes ``1 .. ndim-2``.
-Padding accepts every form of DESIGN.md §2: an int, one int per spatial dim, one ``(low, high)``
+Padding accepts every form of docs/design.md §2: an int, one int per spatial dim, one ``(low, high)``
 pair per spatial dim, or the strings ``"VALID"`` and ``"SAME"``.
 """
 
@@ -60,7 +60,7 @@ def normalize_padding(
     window: Sequence[int] | None = None,
     stride: Sequence[int] | None = None,
 ) -> Pairs:
-    """Padding in any DESIGN.md form → one ``(low, high)`` pair per spatial dim.
+    """Padding in any form of docs/design.md §2 → one ``(low, high)`` pair per spatial dim.
 
     ``"SAME"`` needs ``input_spatial``, the effective (dilated) ``window`` and ``stride``; it pads so the
     output has ``ceil(I/S)`` elements, putting any odd pixel on the high side as XLA does.

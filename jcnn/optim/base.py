@@ -1,4 +1,4 @@
-"""The optimizer protocol (DESIGN.md §5): a pair of pure functions over pytrees.
+"""The optimizer protocol (docs/design.md §5): a pair of pure functions over pytrees.
 
 ``init(params) -> state`` builds the optimizer state (a pytree shaped like ``params`` plus a step
 counter); ``update(grads, state, params=None) -> (updates, new_state)`` turns gradients into updates, and
