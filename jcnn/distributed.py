@@ -26,6 +26,7 @@ from jcnn.layers.base import Layer
 from jcnn.precision import all_finite
 
 AXIS = "data"
+"""The default name of the mesh axis the batch is split over."""
 
 
 def data_mesh(devices: Sequence[Any] | None = None, axis_name: str = AXIS) -> Mesh:

@@ -24,6 +24,7 @@ from jcnn import _host_random as H
 from jcnn._types import Array, PRNGKey
 
 Initializer = Callable[..., Array]
+"""``(key, shape, dtype=float32) -> Array``: what every initializer here returns."""
 
 
 class NamedInitializer:
@@ -189,7 +190,9 @@ def constant(value: float) -> Initializer:
 
 
 zeros: Initializer = _renamed(constant(0.0), "zeros")
+"""Every entry 0."""
 ones: Initializer = _renamed(constant(1.0), "ones")
+"""Every entry 1."""
 
 
 def normal(stddev: float = 1.0, mean: float = 0.0) -> Initializer:

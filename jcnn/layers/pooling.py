@@ -18,6 +18,7 @@ from jcnn.layers.conv import check_rank, spatial_rank
 from jcnn.ops import pooling as P
 
 AdaptiveSize = Union[int, None, Sequence[Union[int, None]]]
+"""An adaptive pool's output size: one int, or one per spatial dim; ``None`` keeps that dim."""
 
 
 def _pool_layer(name: str, n: int, size: object, what: str, fn: Callable[[Array], Array],

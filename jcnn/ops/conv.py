@@ -25,6 +25,7 @@ from jcnn.ops.conv_grad import taps as _taps
 from jcnn.ops.shapes import output_size
 
 ALGORITHMS = ("auto", "xla", "im2col", "direct", "spectral", "matmul_grad")
+"""The lowerings :func:`conv` accepts as ``algorithm``."""
 
 
 def _check_inputs(op: str, x: Array, kernel: Array, groups: int, what_kernel: str) -> int:

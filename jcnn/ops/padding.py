@@ -15,7 +15,9 @@ from jax import lax
 from jcnn._types import Array, IntOrSeq, PaddingLike
 
 PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
+"""How padding is filled (torch's ``padding_mode`` names)."""
 Pairs = tuple[tuple[int, int], ...]
+"""One ``(low, high)`` padding pair per spatial dim."""
 
 
 def as_tuple(value: IntOrSeq, n: int, name: str, op: str, *, minimum: int = 1) -> tuple[int, ...]:

@@ -21,6 +21,7 @@ from jcnn.ops.padding import Pairs, as_tuple, effective_kernel, normalize_paddin
 from jcnn.ops.shapes import output_size
 
 AdaptiveSize = Union[int, None, Sequence[Union[int, None]]]
+"""An adaptive pool's output size: one int, or one per spatial dim; ``None`` keeps that dim."""
 
 
 def _spatial_dims(x: Array, op: str) -> int:

@@ -7,6 +7,7 @@ from typing import Sequence, Union, overload
 from jcnn.ops.padding import as_tuple, effective_kernel, is_int, normalize_padding
 
 IntOrSeq = Union[int, Sequence[int]]
+"""One int for every spatial dim, or one per dim."""
 
 
 def _one(i: int, k: int, s: int, lo: int, hi: int, d: int, ceil_mode: bool) -> int:

@@ -18,7 +18,9 @@ from jcnn._types import Array, Params
 OptState = Any
 Updates = Any
 Schedule = Callable[[Array], Array]
+"""A learning-rate schedule: ``step -> lr``."""
 ScalarOrSchedule = Union[float, Schedule]
+"""A constant learning rate or a schedule."""
 
 
 class Optimizer(NamedTuple):
@@ -33,6 +35,7 @@ class Optimizer(NamedTuple):
 
     @property
     def name(self) -> str:
+        """The name given to :func:`make_optimizer` (``"transform"`` if none)."""
         return getattr(self.init, "jcnn_name", "transform")
 
 
@@ -97,6 +100,7 @@ def check_update_args(who: str, grads: Any, params: Any) -> None:
 
 
 def require_params(who: str, params: Any) -> None:
+    """Raise ``ValueError`` when a transformation that reads the params was not given them."""
     if params is None:
         raise ValueError(f"{who}: this transformation needs the current params; call update(grads, state, params)")
 
@@ -166,6 +170,7 @@ def zeros_like_tree(tree: Any, fill: float = 0.0) -> Any:
 
 
 def init_count() -> Array:
+    """A step counter at 0 (int32 scalar)."""
     return jnp.zeros((), jnp.int32)
 
 

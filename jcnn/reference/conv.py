@@ -19,6 +19,7 @@ from typing import Sequence, Union
 import numpy as np
 
 PaddingArg = Union[int, Sequence[int], Sequence[Sequence[int]]]
+"""An int, one int per spatial dim, or one ``(low, high)`` pair per dim."""
 _NP_MODES = {"zeros": "constant", "reflect": "reflect", "replicate": "edge", "circular": "wrap"}
 
 
