@@ -4,7 +4,7 @@ Layers are pure ``(init, apply)`` pairs over parameter pytrees (``jcnn.layers``,
 built on explicit ``jax.lax`` ops (``jcnn.ops``), checked against NumPy oracles (``jcnn.reference``).
 """
 
-from jcnn import initializers, ops
+from jcnn import initializers, layers, ops
 from jcnn.layers import *  # noqa: F401,F403
 from jcnn.layers import __all__ as _layer_names
 
