@@ -14,8 +14,13 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
 t0=$SECONDS
+# Build from a copy of the files git would commit (tracked and new, not ignored): stale build/ and
+# *.egg-info/ directories of the checkout must not leak into the sdist or the wheel.
+mkdir "$work/src"
+git -C "$ROOT" ls-files -z --cached --others --exclude-standard |
+  (cd "$ROOT" && xargs -0 tar cf - --ignore-failed-read 2>/dev/null) | tar xf - -C "$work/src"
 echo "wheel smoke: building the sdist and the wheel"
-if ! "$BUILD_PYTHON" -m build --outdir "$work/dist" "$ROOT" >"$work/build.log" 2>&1; then
+if ! "$BUILD_PYTHON" -m build --outdir "$work/dist" "$work/src" >"$work/build.log" 2>&1; then
   cat "$work/build.log" >&2
   echo "wheel smoke: python -m build failed" >&2
   exit 1
