@@ -35,7 +35,7 @@ done
 
 echo "wheel smoke: installing $(basename "$wheel") into a fresh venv"
 "$VENV_PYTHON" -m venv "$work/venv"
-"$work/venv/bin/python" -m pip install -q --disable-pip-version-check "$wheel"
+"$work/venv/bin/python" -m pip install -q --disable-pip-version-check --no-compile "$wheel"
 t_install=$((SECONDS - t0)); t0=$SECONDS
 
 cd "$work"  # away from the source tree: `import jcnn` must find the installed package
