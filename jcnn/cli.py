@@ -22,6 +22,10 @@ import sys
 import time
 from typing import Any, Sequence
 
+# The Python API of the command; the option defaults below are documented by ``jcnn train --help``.
+__all__ = ["CLIError", "build_parser", "main", "run_summary", "run_train", "make_optimizer", "make_schedule",
+           "prepare_images", "write_figures"]
+
 DEFAULTS = {
     "model": "lenet5",
     "dataset": "digits",

@@ -6,7 +6,7 @@ step on one device with the global batch. A model built with ``BatchNorm(axis_na
 batch statistics over the global batch too (synchronized batch norm); without it each device uses its
 own slice's statistics. Params, model state and optimizer state are replicated.
 
-(The module is ``jcnn.distributed`` rather than ``jcnn.parallel``: DESIGN.md §3 gives that name to the
+(The module is ``jcnn.distributed`` rather than ``jcnn.parallel``: docs/design.md §3 gives that name to the
 ``parallel`` combinator re-exported at ``jcnn.*``.)
 """
 
@@ -26,6 +26,7 @@ from jcnn.layers.base import Layer
 from jcnn.precision import all_finite
 
 AXIS = "data"
+"""The default name of the mesh axis the batch is split over."""
 
 
 def data_mesh(devices: Sequence[Any] | None = None, axis_name: str = AXIS) -> Mesh:

@@ -1,4 +1,4 @@
-"""Loss functions (DESIGN.md §4) with ``torch.nn.functional``'s semantics, channels-last.
+"""Loss functions (docs/design.md §4) with ``torch.nn.functional``'s semantics, channels-last.
 
 Class scores sit on the last axis: ``logits (..., C)`` with integer ``labels (...)`` or probability
 ``labels (..., C)`` (torch puts classes on axis 1; move them last). ``reduction`` is ``"mean"``,

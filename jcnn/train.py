@@ -42,7 +42,9 @@ from jcnn._types import Array, Params, PRNGKey, State
 from jcnn.layers.base import Layer
 
 LossFn = Callable[[Array, Array], Array]
+"""``(logits, labels) -> scalar loss``."""
 CHECKPOINT_NAME = "checkpoint.safetensors"
+"""The file :func:`fit` writes its checkpoint to, in its output directory."""
 METRICS_FILES = ("metrics.json", "metrics.csv")
 _HISTORY_KEYS = ("epoch", "step", "train_loss", "train_accuracy", "test_loss", "test_accuracy", "lr",
                  "epoch_time_s", "images_per_s")

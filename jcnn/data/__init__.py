@@ -32,6 +32,7 @@ _LOADERS: dict[str, Callable[[str | os.PathLike | None], Dataset]] = {
     "cifar10": load_cifar10,
 }
 DATASETS = tuple(_LOADERS)
+"""The names :func:`load_dataset` accepts."""
 _ALIASES = {"fashion_mnist": "fashion-mnist", "fashionmnist": "fashion-mnist", "cifar-10": "cifar10"}
 
 CLASS_NAMES: dict[str, tuple[str, ...]] = {
@@ -41,6 +42,7 @@ CLASS_NAMES: dict[str, tuple[str, ...]] = {
                       "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"),
     "cifar10": CIFAR10_CLASSES,
 }
+"""The class names of each data set, indexed by label."""
 
 
 def canonical_name(name: str) -> str:

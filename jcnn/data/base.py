@@ -12,7 +12,9 @@ from typing import NamedTuple, Sequence
 import numpy as np
 
 DATA_DIR_ENV = "JCNN_DATA_DIR"
+"""The environment variable that names the data directory."""
 DEFAULT_DATA_DIR = os.path.join("~", ".jcnn", "data")
+"""The data directory when neither ``data_dir`` nor the environment variable is given."""
 
 
 class Dataset(NamedTuple):

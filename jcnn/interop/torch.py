@@ -6,7 +6,7 @@ A torch key is the jcnn path of a leaf joined by dots, with the leaf renamed: ``
 else 0; on import it is optional and only read into a ``count``). So ``{"layer1": {"0": {"conv1":
 {"kernel"}}}}`` is ``layer1.0.conv1.weight``, and a zoo model's keys are torchvision's.
 
-Every layout conversion lives here (DESIGN.md §1):
+Every layout conversion lives here (docs/design.md §1):
 
 - conv kernels ``(*K, C_in/g, C_out)`` ⇄ torch ``(C_out, C_in/g, *K)``;
 - transposed-conv kernels ``(*K, C_in, C_out/g)`` ⇄ torch ``(C_in, C_out/g, *K)``;

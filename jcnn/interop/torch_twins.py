@@ -13,6 +13,7 @@ from torch import nn
 
 
 def lenet5(num_classes: int = 10, in_channels: int = 1, activation: str = "relu", pool: str = "max") -> nn.Module:
+    """The torch twin of :func:`jcnn.models.lenet5` (NCHW, the same key names)."""
     act = nn.ReLU if activation == "relu" else nn.Tanh
     pool_cls = nn.MaxPool2d if pool == "max" else nn.AvgPool2d
 
@@ -35,9 +36,12 @@ VGG_CFGS = {
     "vgg13": [64, 64, "M", 128, 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"],
     "vgg16": [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"],
 }
+"""torchvision's VGG feature configurations: conv widths, ``"M"`` for a 2×2 max pool."""
 
 
 class VGG(nn.Module):
+    """torchvision's VGG (``cfg`` a key of :data:`VGG_CFGS`), with the zoo's options."""
+
     def __init__(self, cfg: str, batch_norm: bool, num_classes: int, in_channels: int, hidden: int = 4096,
                  pool_size: int = 7, dropout: float = 0.5) -> None:
         super().__init__()
@@ -61,6 +65,8 @@ class VGG(nn.Module):
 
 
 class BasicBlock(nn.Module):
+    """torchvision's ResNet basic block: two 3×3 convs and a shortcut."""
+
     expansion = 1
 
     def __init__(self, inplanes: int, planes: int, stride: int, downsample: nn.Module | None) -> None:
@@ -79,6 +85,8 @@ class BasicBlock(nn.Module):
 
 
 class Bottleneck(nn.Module):
+    """torchvision's ResNet bottleneck: 1×1, 3×3, 1×1 convs (×4 expansion) and a shortcut."""
+
     expansion = 4
 
     def __init__(self, inplanes: int, planes: int, stride: int, downsample: nn.Module | None) -> None:
@@ -100,6 +108,8 @@ class Bottleneck(nn.Module):
 
 
 class ResNet(nn.Module):
+    """torchvision's ResNet with ``block`` repeated ``layers`` times per stage."""
+
     def __init__(self, block: type, layers: list[int], num_classes: int, in_channels: int) -> None:
         super().__init__()
         self.inplanes = 64
@@ -138,11 +148,14 @@ def conv_bn_act(cin: int, cout: int, k: int = 3, stride: int = 1, groups: int = 
 
 
 def make_divisible(v: float, divisor: int = 8) -> int:
+    """torchvision's ``_make_divisible``: ``v`` rounded to a multiple of ``divisor``, at least 90 % of ``v``."""
     new_v = max(divisor, int(v + divisor / 2) // divisor * divisor)
     return new_v + divisor if new_v < 0.9 * v else new_v
 
 
 class InvertedResidual(nn.Module):
+    """torchvision's MobileNet v2 inverted residual: expand 1×1, depthwise 3×3, project 1×1."""
+
     def __init__(self, inp: int, oup: int, stride: int, expand_ratio: int) -> None:
         super().__init__()
         hidden = int(round(inp * expand_ratio))
@@ -157,6 +170,8 @@ class InvertedResidual(nn.Module):
 
 
 class MobileNetV2(nn.Module):
+    """torchvision's MobileNet v2."""
+
     def __init__(self, num_classes: int, in_channels: int, width_mult: float = 1.0, dropout: float = 0.2) -> None:
         super().__init__()
         settings = [[1, 16, 1, 1], [6, 24, 2, 2], [6, 32, 3, 2], [6, 64, 4, 2], [6, 96, 3, 1], [6, 160, 3, 2],

@@ -30,6 +30,9 @@ import jcnn
 from jcnn.interop.manifest import format_manifest, numerics_manifest, numerics_warnings
 from jcnn.interop.torch import export_state_dict, import_state_dict
 
+# The entry points, re-exported by jcnn.verify; the rest are the checks' tolerances and builders.
+__all__ = ["Check", "Result", "all_checks", "select", "run_check", "format_table", "add_arguments", "run", "main"]
+
 F32 = 1e-5  # one op in float32: a few roundings, normwise
 MODEL_TOL = 1e-4  # tens of float32 layers (issue 6)
 GROUPS = ("ops", "layers", "losses", "optim", "models")
@@ -46,6 +49,8 @@ class Check(NamedTuple):
 
 
 class Result(NamedTuple):
+    """One check's outcome: the worst absolute and relative errors, the tolerance, pass/fail, time, error."""
+
     component: str
     config: str
     max_abs: float

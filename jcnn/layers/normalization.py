@@ -1,4 +1,4 @@
-"""Normalization layers (seed §4): BatchNorm, LayerNorm, InstanceNorm, GroupNorm, LocalResponseNorm and
+"""Normalization layers (docs/normalization.md): BatchNorm, LayerNorm, InstanceNorm, GroupNorm, LocalResponseNorm and
 LocalContrastNorm, wrapping the pure ops of ``jcnn.ops.normalization``.
 
 Params are ``{"scale", "bias"}`` (γ, β; ``{}`` without affine). BatchNorm's running statistics live in
@@ -239,7 +239,7 @@ def LocalResponseNorm(size: int, alpha: float = 1e-4, beta: float = 0.75, k: flo
 def LocalContrastNorm(size: IntOrSeq = 9, *, window: str = "gaussian", sigma: float | None = None,
                       across_channels: bool = False, divisive: str | None = "std", eps: float = 1e-5,
                       c: float | None = None) -> Layer:
-    """Local contrast normalization (seed §4.2, Jarrett et al. 2009); see
+    """Local contrast normalization (docs/normalization.md, Jarrett et al. 2009); see
     :func:`jcnn.ops.local_contrast_norm` for the formulas. ``x (N, *spatial, C)`` → same shape; no
     params, no state."""
     if window not in N.LCN_WINDOWS:

@@ -57,6 +57,7 @@ MODELS: dict[str, ModelInfo] = {
     "mobilenet_v2": ModelInfo(mobilenet_v2, (224, 224), 1000, 3, "MobileNet v2 (inverted residuals, torchvision)",
                               "features.0.0.weight", "classifier.1.weight"),
 }
+"""Every zoo model by name, with what the zoo knows about it."""
 
 
 def get_model(name: str, num_classes: int | None = None, in_channels: int | None = None, **kwargs: Any) -> Layer:

@@ -1,4 +1,4 @@
-"""Activation functions (seed §3), elementwise unless stated, equal to torch's in value AND gradient.
+"""Activation functions (docs/activations.md), elementwise unless stated, equal to torch's in value AND gradient.
 
 Where torch's derivative at a kink is a convention (``relu'(0) = 0``, ``hard_tanh'(±1) = 0``,
 ``leaky_relu'(0) = slope``, ``elu'(0) = alpha``), the ``jnp.where`` branches below pick the same side.

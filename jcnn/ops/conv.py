@@ -25,6 +25,7 @@ from jcnn.ops.conv_grad import taps as _taps
 from jcnn.ops.shapes import output_size
 
 ALGORITHMS = ("auto", "xla", "im2col", "direct", "spectral", "matmul_grad")
+"""The lowerings :func:`conv` accepts as ``algorithm``."""
 
 
 def _check_inputs(op: str, x: Array, kernel: Array, groups: int, what_kernel: str) -> int:
@@ -57,7 +58,7 @@ def _promote(x: Array, kernel: Array, bias: Array | None) -> tuple[Array, Array,
 
 def _conv_im2col(x: Array, kernel: Array, strides: tuple[int, ...], pairs: Pairs,
                  dilation: tuple[int, ...], groups: int) -> Array:
-    """Seed §1.5 block view: every output pixel is one patch block ``(*K, C_in)`` dotted with the kernel
+    """The block view (docs/convolution.md): every output pixel is one patch block ``(*K, C_in)`` dotted with the kernel
     block ``(*K, C_in, C_out)``. Patches are strided slices (one per kernel offset); groups are a batch
     dim of a single ``dot_general``."""
     n = x.ndim - 2
@@ -180,8 +181,8 @@ def conv(
     ``x (N, *I, C_in)``, ``kernel (*K, C_in/groups, C_out)``, ``bias (C_out,)`` → ``(N, *O, C_out)`` with
     ``O = floor((I + P_low + P_high − D·(K − 1) − 1)/S) + 1``. Computes the cross-correlation
     ``O[i, j, c] = Σ_{m, n, k} I[S·i + D·m, S·j + D·n, k]·K[m, n, k, c] + B[c]`` of the padded input
-    (seed §1: ``O[i,j] = Σ I[i+m, j+n]·K[m,n] + B``); ``flip=True`` reverses the kernel's spatial axes,
-    giving the true convolution ``Σ I[i−m, j−n]·K[m,n]``. ``padding`` takes every DESIGN.md §2 form,
+    (docs/convolution.md: ``O[i,j] = Σ I[i+m, j+n]·K[m,n] + B``); ``flip=True`` reverses the kernel's spatial axes,
+    giving the true convolution ``Σ I[i−m, j−n]·K[m,n]``. ``padding`` takes every docs/design.md §2 form,
     filled per ``padding_mode`` (``zeros | reflect | replicate | circular``). Computation and output are
     in ``promote_types(x.dtype, kernel.dtype)``.
 

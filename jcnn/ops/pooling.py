@@ -1,4 +1,4 @@
-"""Pooling (seed §2) on channels-last arrays ``(N, *spatial, C)`` with 1, 2 or 3 spatial dims.
+"""Pooling (docs/pooling.md) on channels-last arrays ``(N, *spatial, C)`` with 1, 2 or 3 spatial dims.
 
 Windowed pools are one ``lax.reduce_window`` each; semantics follow ``torch.nn.functional``
 (``max_pool{1,2,3}d``, ``avg_pool{1,2,3}d``, ``lp_pool{1,2,3}d``, ``adaptive_{avg,max}_pool{1,2,3}d``).
@@ -21,6 +21,7 @@ from jcnn.ops.padding import Pairs, as_tuple, effective_kernel, normalize_paddin
 from jcnn.ops.shapes import output_size
 
 AdaptiveSize = Union[int, None, Sequence[Union[int, None]]]
+"""An adaptive pool's output size: one int, or one per spatial dim; ``None`` keeps that dim."""
 
 
 def _spatial_dims(x: Array, op: str) -> int:
@@ -140,7 +141,7 @@ _max_pool_taps_vjp.defvjp(_max_pool_fwd, _max_pool_bwd)
 
 def max_pool(x: Array, window: IntOrSeq, stride: IntOrSeq | None = None, padding: PaddingLike = 0,
              dilation: IntOrSeq = 1, ceil_mode: bool = False) -> Array:
-    """``O[n, i, c] = max_{k} X_pad[n, i·S + k·D, c]`` over each window (seed §2), as ``F.max_pool{1,2,3}d``.
+    """``O[n, i, c] = max_{k} X_pad[n, i·S + k·D, c]`` over each window, as ``F.max_pool{1,2,3}d``.
 
     ``x (N, *spatial, C)`` → ``(N, *out, C)`` with ``out`` from :func:`jcnn.ops.output_size`.
     ``stride`` defaults to ``window``; padding is ``-inf`` and, unless ``"SAME"``, at most half the

@@ -1,4 +1,4 @@
-"""The optimizer protocol (DESIGN.md §5): a pair of pure functions over pytrees.
+"""The optimizer protocol (docs/design.md §5): a pair of pure functions over pytrees.
 
 ``init(params) -> state`` builds the optimizer state (a pytree shaped like ``params`` plus a step
 counter); ``update(grads, state, params=None) -> (updates, new_state)`` turns gradients into updates, and
@@ -19,7 +19,9 @@ from jcnn._types import Array, Params
 OptState = Any
 Updates = Any
 Schedule = Callable[[Array], Array]
+"""A learning-rate schedule: ``step -> lr``."""
 ScalarOrSchedule = Union[float, Schedule]
+"""A constant learning rate or a schedule."""
 
 
 class Optimizer(NamedTuple):
@@ -34,6 +36,7 @@ class Optimizer(NamedTuple):
 
     @property
     def name(self) -> str:
+        """The name given to :func:`make_optimizer` (``"transform"`` if none)."""
         return getattr(self.init, "jcnn_name", "transform")
 
 
@@ -118,6 +121,7 @@ def check_grads_like(who: str, grads: Any, buffers: Any, what: str) -> None:
 
 
 def require_params(who: str, params: Any) -> None:
+    """Raise ``ValueError`` when a transformation that reads the params was not given them."""
     if params is None:
         raise ValueError(f"{who}: this transformation needs the current params; call update(grads, state, params)")
 
@@ -202,6 +206,7 @@ def zeros_like_tree(tree: Any, fill: float = 0.0) -> Any:
 
 
 def init_count() -> Array:
+    """A step counter at 0 (int32 scalar)."""
     return jnp.zeros((), jnp.int32)
 
 

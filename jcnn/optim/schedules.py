@@ -16,6 +16,7 @@ from jcnn._types import Array
 from jcnn.optim.base import check_scalar
 
 Schedule = Callable[[Array], Array]
+"""A learning-rate schedule: ``step -> lr`` (``step`` the updates made so far)."""
 
 
 def _f(step) -> Array:

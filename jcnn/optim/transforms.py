@@ -38,6 +38,7 @@ from jcnn.optim.base import (
 
 tmap = jax.tree_util.tree_map
 MaskLike = Union[Any, Callable[[Params], Any]]
+"""A bool pytree shaped like params, or a function of the params that returns one."""
 
 
 def float_count(count: Array) -> Array:
