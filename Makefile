@@ -1,12 +1,15 @@
 # Two entry points on a fresh machine: `make train` and `make test`.
+# Contributors: `make docs` (the site, into site/), `make lint`, `make typecheck`, `make wheel`.
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
-STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+CKSUM  := $(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+STAMP  := $(VENV)/.installed-$(CKSUM)
+TOOLS  := $(VENV)/.tools-$(CKSUM)
 # pytest workers: XLA compiles are single-threaded, so one worker per core pays.
 WORKERS ?= 2
 
-.PHONY: install train test test-fast test-slow bench clean
+.PHONY: install tools train test test-fast test-slow bench docs lint typecheck format wheel clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -15,12 +18,22 @@ $(STAMP): pyproject.toml
 	rm -f $(VENV)/.installed-*
 	touch $(STAMP)
 
+# The contributor tools on top: mkdocs + mkdocstrings (docs extra), ruff, mypy and build (dev extra).
+$(TOOLS): $(STAMP)
+	$(PY) -m pip install -q -e '.[train,test,docs,dev]'
+	rm -f $(VENV)/.tools-*
+	touch $(TOOLS)
+
 install: $(STAMP)
 
-train: $(STAMP)
-	$(VENV)/bin/jcnn train --out runs/digits
+tools: $(TOOLS)
 
+train: $(STAMP)
+	$(VENV)/bin/jcnn train --out runs/digits --overwrite
+
+# The suite shares one XLA compilation cache (tests/conftest.py); it starts empty, as on a fresh clone.
 test: $(STAMP)
+	rm -rf .jax_cache
 	$(PY) -m pytest -n $(WORKERS) -m "not slow" -q
 	$(PY) -m pytest -n $(WORKERS) -m slow -q || [ $$? -eq 5 ]
 
@@ -31,5 +44,27 @@ bench: $(STAMP)
 	$(PY) -m pip install -q -e '.[bench]'
 	$(PY) -m benchmarks.compare
 
+# The documentation site and API reference, warnings as errors (mkdocs.yml has strict: true).
+docs: $(TOOLS)
+	$(VENV)/bin/mkdocs build --strict --site-dir site
+
+# ruff: lint and import order (pyproject's [tool.ruff]), then the formatting check.
+lint: $(TOOLS)
+	@rc=0; $(VENV)/bin/ruff check --output-format concise . || rc=1; \
+		$(VENV)/bin/ruff format --check --output-format concise . || rc=1; exit $$rc
+
+# mypy, strict on jcnn/ (pyproject's [tool.mypy]).
+typecheck: $(TOOLS)
+	$(VENV)/bin/mypy
+
+# Apply ruff's fixes and formatting to the tree (rewrites files: commit before, review after).
+format: $(TOOLS)
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+# Build the sdist and the wheel, install the wheel into a fresh venv and smoke-test it.
+wheel: $(TOOLS)
+	BUILD_PYTHON=$(PY) .ci/wheel_smoke.sh
+
 clean:
-	rm -rf $(VENV) .pytest_cache .hypothesis runs
+	rm -rf $(VENV) .pytest_cache .hypothesis runs .jax_cache site build dist

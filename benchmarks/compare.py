@@ -1,14 +1,18 @@
 """Time the same models as jcnn, raw ``lax``, Flax NNX, Equinox and PyTorch eager, in one process.
 
     python -m benchmarks.compare            # full run (make bench)
-    python -m benchmarks.compare --quick    # LeNet-5 and ResNet-18, one round: under 3 minutes
+    python -m benchmarks.compare --quick    # LeNet-5, CIFAR ResNet-18, ResNet-18 at 224², one round
 
-For every model (LeNet-5 on 32×32×1 at batch 128, ResNet-18 and MobileNet v2 on 32×32×3 at batch 64)
-and implementation: train-step images/s (median of per-step times after warm-up, each step blocked on),
-compile time of the jitted step, batch-1 inference latency (median), and the temporary bytes of the
-compiled step (``compiled.memory_analysis()``). The implementations of a model take turns round by round,
-so a slow patch of a shared machine hits them alike. Prints a table with ratios to raw ``lax`` and
-writes ``benchmarks/results/latest.json``.
+Configurations (model, batch, image size): ResNet-18, ResNet-50 and MobileNet v2 at 224² (batch 16), a
+CIFAR ResNet-18 (3×3 stem, no max pool) and VGG-11-BN at 32² (batch 128), LeNet-5 at 32² (batch 128).
+For every configuration and implementation: train-step images/s (median of per-step times after warm-up,
+each step blocked on), achieved GFLOP/s (the FLOPs of raw ``lax``'s compiled step from XLA's
+``cost_analysis()``, the same count for every implementation of the network, over the step time) and its
+fraction of the fp32 matmul rate (XLA ``dot`` of two 2048² matrices, measured right before the
+configuration's timing rounds), compile time of the jitted step, batch-1 inference latency (median), and
+the temporary bytes of the compiled step (``compiled.memory_analysis()``). The implementations of a
+configuration take turns round by round, so a slow patch of a shared machine hits them alike. Prints a
+table with ratios to raw ``lax`` and writes ``benchmarks/results/latest.json``.
 """
 
 from __future__ import annotations
@@ -30,7 +34,9 @@ EXTRA_IMPLS = ("jcnn_xla",)
 MODULES = {"jcnn": "jcnn_models", "jcnn_xla": "jcnn_models", "raw": "raw_lax", "flax": "flax_nnx", "equinox": "equinox_models",
            "torch": "torch_models", "torch_cl": "torch_models"}
 # model → (batch, image size)
-SETTINGS = {"lenet5": (128, 32), "resnet18": (64, 32), "mobilenet_v2": (64, 32)}
+SETTINGS = {"lenet5": (128, 32), "cifar_resnet18": (128, 32), "resnet18": (16, 224), "vgg11_bn": (128, 32),
+            "resnet50": (16, 224), "mobilenet_v2": (16, 224)}
+QUICK = ("lenet5", "cifar_resnet18", "resnet18")
 RESULTS = Path(__file__).parent / "results" / "latest.json"
 
 
@@ -52,6 +58,35 @@ def timed(fn: Any, n: int) -> list[float]:
     return out
 
 
+def matmul_rate(size: int = 2048, calls: int = 5) -> dict[str, float]:
+    """fp32 GFLOP/s of one ``size``² × ``size``² product: XLA's ``dot`` (jitted) and torch's ``mm``
+    (median of ``calls``)."""
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+
+    a = jnp.asarray(np.random.default_rng(0).standard_normal((size, size)), jnp.float32)
+    f = jax.jit(lambda m: m @ m)
+    f(a).block_until_ready()
+    out = {"xla": 2 * size ** 3 / statistics.median(timed(lambda: f(a).block_until_ready(), calls)) / 1e9}
+    try:
+        import torch
+    except ImportError:
+        return out
+    t = torch.from_numpy(np.array(a))  # a writable copy
+    t @ t
+    out["torch"] = 2 * size ** 3 / statistics.median(timed(lambda: t @ t, calls)) / 1e9
+    return out
+
+
+def reference_flops(model: str, batch: int, size: int, built: dict) -> float | None:
+    """FLOPs of one train step of the network: raw ``lax``'s compiled step (plain XLA convolutions), built
+    here if the run does not time it."""
+    if "raw" not in built:
+        built = {"raw": build("raw", model, batch, size)}
+    return built["raw"].extra.get("flops")
+
+
 def run_model(model: str, impls: list[str], rounds: int, steps: int, warmup: int, latency_calls: int,
               log: Any) -> list[dict]:
     batch, size = SETTINGS[model]
@@ -62,6 +97,9 @@ def run_model(model: str, impls: list[str], rounds: int, steps: int, warmup: int
         timed(built[impl].step, warmup)
         timed(built[impl].infer, 2)
         log(f"  built {impl:9s} {model} in {time.perf_counter() - t0:5.1f}s")
+    flops = reference_flops(model, batch, size, built)
+    rate = matmul_rate()
+    log(f"  matmul 2048²: XLA {rate['xla']:.0f} GFLOP/s" + (f", torch {rate['torch']:.0f}" if "torch" in rate else ""))
     step_times: dict[str, list[float]] = {i: [] for i in impls}
     lat_times: dict[str, list[float]] = {i: [] for i in impls}
     for _ in range(rounds):
@@ -71,8 +109,11 @@ def run_model(model: str, impls: list[str], rounds: int, steps: int, warmup: int
     rows = []
     for impl in impls:
         step = statistics.median(step_times[impl])
-        rows.append({"impl": impl, "model": model, "batch": batch, "image_size": size,
-                     "imgs_per_s": batch / step, "step_ms": 1e3 * step,
+        gflops = flops / step / 1e9 if flops else None
+        rows.append({"impl": impl, "model": model, "batch": batch, "size": size,
+                     "imgs_per_s": batch / step, "gflops_per_s": gflops, "flops_per_step": flops,
+                     "matmul_gflops": rate["xla"], "torch_mm_gflops": rate.get("torch"),
+                     "matmul_fraction": gflops / rate["xla"] if gflops else None, "step_ms": 1e3 * step,
                      "step_ms_iqr": 1e3 * _iqr(step_times[impl]), "steps_timed": len(step_times[impl]),
                      "compile_s": built[impl].compile_s, "latency_ms": 1e3 * statistics.median(lat_times[impl]),
                      "temp_bytes": built[impl].temp_bytes})
@@ -116,8 +157,9 @@ def ratio(a: float | None, b: float | None) -> str:
 
 def table(rows: list[dict]) -> str:
     """A markdown table: one line per (model, impl), throughput ratios to raw lax and to jcnn."""
-    lines = ["| model | impl | imgs/s | ×raw | jcnn/impl | compile s | b1 latency ms | temp MiB |",
-             "|---|---|---:|---:|---:|---:|---:|---:|"]
+    lines = ["| model | batch×size | impl | imgs/s | GFLOP/s | of matmul | ×raw | jcnn/impl | compile s | "
+             "b1 latency ms | temp MiB |",
+             "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for model in dict.fromkeys(r["model"] for r in rows):
         group = {r["impl"]: r for r in rows if r["model"] == model}
         raw = group.get("raw", {}).get("imgs_per_s")
@@ -125,24 +167,27 @@ def table(rows: list[dict]) -> str:
         for impl, r in group.items():
             comp = f"{r['compile_s']:.1f}" if r["compile_s"] is not None else "-"
             mem = f"{r['temp_bytes'] / 2**20:.1f}" if r["temp_bytes"] is not None else "-"
-            lines.append(f"| {model} | {impl} | {r['imgs_per_s']:.0f} | {ratio(r['imgs_per_s'], raw)} | "
-                         f"{ratio(jc, r['imgs_per_s'])} | {comp} | {r['latency_ms']:.2f} | {mem} |")
+            gf = f"{r['gflops_per_s']:.0f}" if r.get("gflops_per_s") else "-"
+            frac = f"{100 * r['matmul_fraction']:.0f}%" if r.get("matmul_fraction") else "-"
+            lines.append(f"| {model} | {r['batch']}×{r['size']}² | {impl} | {r['imgs_per_s']:.1f} | {gf} | {frac} | "
+                         f"{ratio(r['imgs_per_s'], raw)} | {ratio(jc, r['imgs_per_s'])} | {comp} | "
+                         f"{r['latency_ms']:.2f} | {mem} |")
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true",
-                        help="one round of 3 steps, LeNet-5 and ResNet-18 unless --models (< 3 minutes)")
+                        help="one round of 3 steps; LeNet-5, CIFAR ResNet-18 and ResNet-18 at 224² unless --models")
     parser.add_argument("--models", nargs="+", default=None, choices=list(SETTINGS),
-                        help="default: all three (MobileNet v2's four compiles alone take ~1.5 min)")
+                        help="default: every configuration")
     parser.add_argument("--impls", nargs="+", default=list(IMPLS), choices=list(IMPLS + EXTRA_IMPLS))
     parser.add_argument("--rounds", type=int, default=None, help="rounds of interleaved timing")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     rounds = args.rounds or (1 if args.quick else 4)
-    steps, warmup, calls = (3, 1, 5) if args.quick else (5, 2, 15)
-    models = args.models or (["lenet5", "resnet18"] if args.quick else list(SETTINGS))
+    steps, warmup, calls = (3, 1, 5) if args.quick else (3, 1, 10)
+    models = args.models or (list(QUICK) if args.quick else list(SETTINGS))
 
     def log(msg: str) -> None:
         print(msg, flush=True)

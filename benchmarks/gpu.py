@@ -98,10 +98,10 @@ def jcnn_step(model: str, batch: int, size: int, steps: int) -> dict:
 def torch_step(model: str, batch: int, size: int, steps: int, compiled: bool) -> dict:
     import torch
 
-    from benchmarks.impls.torch_models import MODELS
+    from jcnn.interop.torch_twins import twin
 
     dev = "cuda" if torch.cuda.is_available() else "cpu"
-    net = MODELS[model](num_classes=1000).to(dev).to(memory_format=torch.channels_last)
+    net = twin(model, 1000, 3).to(dev).to(memory_format=torch.channels_last)
     opt = torch.optim.SGD(net.parameters(), lr=0.1, momentum=0.9)
     x = torch.randn(batch, 3, size, size, device=dev).contiguous(memory_format=torch.channels_last)
     y = torch.randint(0, 1000, (batch,), device=dev)

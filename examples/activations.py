@@ -1,4 +1,4 @@
-"""Seed §3: the activation functions ReLU, Leaky ReLU, Sigmoid and Tanh and their derivatives.
+"""The activation functions ReLU, Leaky ReLU, Sigmoid and Tanh and their derivatives (docs/activations.md).
 
     ReLU  f(x) = max(0, x)        Leaky ReLU  f(x) = max(αx, x)
     Sigmoid  f(x) = 1/(1 + e^−x)  Tanh  f(x) = (e^x − e^−x)/(e^x + e^−x)
@@ -40,7 +40,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         ax_f.plot(x, y, style, label=name)
         ax_d.plot(x, dy, style, label=name)
     xs = np.asarray(x, dtype=np.float64)
-    # The formulas of the seed, checked against jcnn.ops.
+    # The textbook formulas, checked against jcnn.ops.
     assert np.allclose(FUNCTIONS["Sigmoid"](x), 1 / (1 + np.exp(-xs)), atol=1e-6)
     assert np.allclose(FUNCTIONS["Tanh"](x), np.tanh(xs), atol=1e-6)
     assert np.allclose(FUNCTIONS["ReLU"](x), np.maximum(0, xs))
@@ -53,7 +53,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         ax.grid(alpha=0.3)
         ax.legend()
     ax_f.set_ylim(-1.5, 3)
-    fig.suptitle("Activation functions (seed §3): sigmoid and tanh saturate, ReLU's gradient is 0 or 1")
+    fig.suptitle("Activation functions: sigmoid and tanh saturate, ReLU's gradient is 0 or 1")
     save(fig, args.out, "activations.png")
     return 0
 

@@ -1,4 +1,4 @@
-"""Seed §1: convolution computed by hand from the formula, against ``jcnn.ops.conv``.
+"""Convolution (docs/convolution.md) computed by hand from the formula, against ``jcnn.ops.conv``.
 
     cross-correlation (what a CNN layer computes; jcnn's default):  O[i,j] = Σ_m Σ_n I[i+m, j+n]·K[m,n] + B
     true convolution (the kernel flipped; ``flip=True``):            O[i,j] = Σ_m Σ_n I[i−m, j−n]·K[m,n] + B
@@ -16,7 +16,7 @@ import numpy as np
 import jcnn
 from _util import figure, parse_args, save, show_matrix
 
-# The seed's worked example: a 4x4 input, a 3x3 filter and a bias of 3.
+# The worked example of docs/convolution.md: a 4x4 input, a 3x3 filter and a bias of 3.
 IMAGE = np.array([[1, 2, 3, 0], [0, 1, 2, 3], [3, 0, 1, 2], [2, 3, 0, 1]], dtype=np.float32)
 KERNEL = np.array([[2, 0, 1], [0, 1, 2], [1, 0, 2]], dtype=np.float32)
 BIAS = 3.0
@@ -63,7 +63,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"flip={flip}: by hand {hand.tolist()}  jcnn.ops.conv {lib.tolist()}")
         assert np.allclose(hand, lib), (hand, lib)
         rows.append((flip, hand, lib))
-    assert np.array_equal(rows[0][1], [[18, 19], [9, 18]])  # the seed's answer: 15, 16, 6, 15 plus B = 3
+    assert np.array_equal(rows[0][1], [[18, 19], [9, 18]])  # the textbook's answer: 15, 16, 6, 15 plus B = 3
 
     # The same agreement on a larger random case (a flip is the correlation with K[::-1, ::-1]).
     rng = np.random.default_rng(0)
@@ -84,7 +84,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     "K flipped (what slides)" if flip else "K (what slides)", cmap="Oranges")
         show_matrix(ax_row[2], hand, f"by hand: {name} + {BIAS:g}")
         show_matrix(ax_row[3], lib, f"jcnn.ops.conv(flip={flip})")
-    fig.suptitle("Seed §1: O = Σ I·K + B by hand and with jcnn.ops.conv")
+    fig.suptitle("Convolution: O = Σ I·K + B by hand and with jcnn.ops.conv")
     save(fig, args.out, "conv_by_hand.png")
     return 0
 

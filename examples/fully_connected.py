@@ -1,4 +1,4 @@
-"""Seed §5: a fully connected classifier, ``y = f(W·x + b)``, on the 8×8 digits.
+"""A fully connected classifier (docs/fully_connected.md), ``y = f(W·x + b)``, on the 8×8 digits.
 
 Flatten (64) → Dense 64 → ReLU → Dense 10, trained with ``jcnn.train.fit`` (softmax cross-entropy,
 SGD with momentum). The figure shows the loss/accuracy curves, the first layer's weights as 8×8

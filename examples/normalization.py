@@ -1,4 +1,4 @@
-"""Seed §4: batch, layer and instance normalization side by side.
+"""Batch, layer and instance normalization (docs/normalization.md) side by side.
 
 With a batch ``(N, H, W, C)`` the three differ only in which elements share one mean and variance:
 

@@ -1,4 +1,4 @@
-"""Seed §7: the five optimizers SGD, Momentum, AdaGrad, RMSprop and Adam racing on the same problems.
+"""The five optimizers (docs/optimizers.md) SGD, Momentum, AdaGrad, RMSprop and Adam racing on the same problems.
 
 1. The 2-D bowl ``f(x, y) = x²/20 + y²`` from ``(−7, 2)``: steep in y, flat in x, so plain SGD zigzags.
 2. A small CNN on the 8×8 digits: same initial weights, same mini-batches, one loss curve each.

@@ -1,4 +1,4 @@
-"""Seed §1.2–1.4: padding and stride, and the output-size formula ``O = (I + 2P − K)/S + 1``.
+"""Padding and stride (docs/convolution.md), and the output-size formula ``O = (I + 2P − K)/S + 1``.
 
 For each (P, S) the figure draws the zero-padded input and marks where the K×K window starts; the
 title checks the formula (``jcnn.ops.output_size``) against the shape ``jcnn.ops.conv`` returns.

@@ -1,4 +1,4 @@
-"""Seed §2: max and average pooling (2×2 windows, stride 2), by hand and with ``jcnn.ops``.
+"""Max and average pooling (2×2 windows, stride 2), by hand and with ``jcnn.ops``; see docs/pooling.md.
 
 Run: ``python examples/pooling.py [--out DIR] [--quick]``; writes ``pooling.png``.
 """
@@ -13,7 +13,7 @@ import numpy as np
 import jcnn
 from _util import figure, parse_args, save, show_matrix
 
-# The seed's 2x2 max-pooling example.
+# The 2x2 max-pooling example of docs/pooling.md.
 X = np.array([[1, 2, 1, 0], [0, 1, 2, 3], [3, 0, 1, 2], [2, 4, 0, 1]], dtype=np.float32)
 
 
@@ -39,7 +39,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     fig = figure(12, 6)
     axes = fig.subplots(2, 3)
-    show_matrix(axes[0, 0], X, "input (seed §2.1)")
+    show_matrix(axes[0, 0], X, "input")
     show_matrix(axes[0, 1], max_lib, "2×2 max pool")
     show_matrix(axes[0, 2], avg_lib, "2×2 average pool", fmt="{:.2f}")
     axes[1, 0].imshow(digit[:, :, 0], cmap="gray")

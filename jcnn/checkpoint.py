@@ -10,17 +10,27 @@ fields by name, sequence entries by index (``params/conv_0/kernel``, ``opt_state
 ``rng``). Typed JAX PRNG keys are stored as their raw ``jax.random.key_data`` (uint32) and rewrapped on
 restore. The user's metadata is one JSON string under ``__metadata__["jcnn_metadata"]``.
 
-Writes are atomic: a temporary file in the same directory, flushed and fsync'ed, then ``os.replace``
-onto the target and the directory fsync'ed, so a crash mid-save leaves the previous checkpoint intact.
+Integrity: ``__metadata__["jcnn_crc32"]`` holds, per tensor, the CRC-32 (zlib) of its dtype code and
+shape (``"F32[3, 4]"``) followed by its bytes, and under ``"__metadata__"`` the CRC-32 of the user
+metadata string. :func:`restore` verifies them all and :func:`load_metadata` the metadata's, so a
+flipped bit or a truncated copy is a :class:`CheckpointError`, never silently different values.
+Files without the entry (older jcnn, other tools) load unverified.
+
+Writes are atomic: a temporary file ``.<name>.<pid>.<random>.tmp`` in the same directory, flushed and
+fsync'ed, then ``os.replace`` onto the target and the directory fsync'ed, so a crash mid-save leaves the
+previous checkpoint intact. The temporary files of writers that died (killed mid-save) are removed by
+the next save to the same path (:func:`remove_stale_temp_files`).
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
 import tempfile
-from typing import Any, Mapping
+import zlib
+from typing import Any, Callable, Mapping
 
 import jax
 import jax.numpy as jnp
@@ -33,6 +43,8 @@ __all__ = [
     "restore",
     "load_metadata",
     "tensor_names",
+    "atomic_write",
+    "remove_stale_temp_files",
 ]
 
 FORMAT_VERSION = "1"
@@ -40,6 +52,8 @@ _MAX_HEADER_BYTES = 100 * 1024 * 1024  # the safetensors library's own limit
 _META_KEY = "jcnn_metadata"
 _PRNG_KEY = "jcnn_prng_keys"
 _FORMAT_KEY = "jcnn_format"
+_CRC_KEY = "jcnn_crc32"
+_LISTED = 20  # names shown per kind of mismatch; the rest are counted
 
 # safetensors dtype code <-> NumPy dtype (bfloat16 and float8 come from ml_dtypes, a jax dependency).
 _CODES: dict[str, np.dtype] = {
@@ -91,8 +105,15 @@ def _key_name(entry: Any) -> str:
     return name
 
 
+def _check_tensor_name(name: str) -> str:
+    if name == "__metadata__":  # safetensors' reserved header key: the tensor would replace the metadata
+        raise ValueError("checkpoint: the pytree key '__metadata__' cannot be a tensor name (safetensors "
+                         "reserves it for the header's metadata); rename that key")
+    return name
+
+
 def _path_name(path: tuple) -> str:
-    return "/".join(_key_name(e) for e in path) if path else "value"
+    return _check_tensor_name("/".join(_key_name(e) for e in path)) if path else "value"
 
 
 def _is_prng_key(x: Any) -> bool:
@@ -166,6 +187,95 @@ def _write_bytes(f: Any, data: Any) -> None:
     f.write(data)
 
 
+def _tensor_crc(code: str, shape: Any, data: Any) -> str:
+    """CRC-32 of ``"<dtype code>[<shape>]"`` then the bytes, as 8 hex digits."""
+    head = f"{code}[{', '.join(str(int(d)) for d in shape)}]".encode()
+    return f"{zlib.crc32(data, zlib.crc32(head)):08x}"
+
+
+def _text_crc(text: str) -> str:
+    return f"{zlib.crc32(text.encode('utf-8')):08x}"
+
+
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` exists and is not a zombie (a killed writer whose parent has not reaped it)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True  # it exists (another user's), or we cannot tell: keep its file
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rsplit(b")", 1)[-1].split()[0] != b"Z"
+    except (OSError, IndexError):
+        return True
+
+
+def remove_stale_temp_files(path: str | os.PathLike) -> list[str]:
+    """Remove the temporary files that writers of ``path`` which died mid-write left in its directory
+    (``.<name>.<pid>.<random>.tmp`` whose process is gone, and the pid-less names of older jcnn); the
+    files of live writers, this process's included, are kept. Returns the paths removed."""
+    path = os.fspath(path)
+    directory = os.path.dirname(os.path.abspath(path))
+    prefix = f".{os.path.basename(path)}."
+    removed = []
+    try:
+        entries = os.listdir(directory)
+    except OSError:
+        return removed
+    for name in entries:
+        if not (name.startswith(prefix) and name.endswith(".tmp")):
+            continue
+        pid = name[len(prefix):-len(".tmp")].split(".")[0]
+        if pid.isdigit() and (int(pid) == os.getpid() or _alive(int(pid))):
+            continue
+        try:
+            os.unlink(os.path.join(directory, name))
+            removed.append(os.path.join(directory, name))
+        except OSError:
+            pass
+    return removed
+
+
+def atomic_write(path: str | os.PathLike, write: Callable[[Any], None], *, who: str = "checkpoint.save") -> None:
+    """Write a file atomically: ``write(f)`` fills a temporary file (binary) next to ``path``, which is
+    flushed, fsync'ed and renamed onto ``path``; the directory is fsync'ed after. On any error or crash
+    ``path`` keeps its previous content. Stale temporary files of dead writers are removed first.
+    ``OSError`` messages name ``path`` (not the temporary file)."""
+    path = os.fspath(path)
+    directory = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(path):
+        raise IsADirectoryError(errno.EISDIR, f"{who}: {path!r} is a directory; give a file path such as "
+                                f"{os.path.join(path, 'checkpoint.safetensors')!r}")
+    if not os.path.isdir(directory):
+        raise ValueError(f"{who}: directory {directory!r} does not exist (create it first)")
+    remove_stale_temp_files(path)
+    tmp = None
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.{os.getpid()}.", suffix=".tmp",
+                                   dir=directory)
+        if hasattr(os, "fchmod"):  # mkstemp creates 0600; give the file the mode a plain open() would
+            os.fchmod(fd, _file_mode(path))
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException as exc:
+        if tmp is not None:
+            try:
+                os.unlink(tmp)
+            except FileNotFoundError:
+                pass
+        if isinstance(exc, OSError):  # name the target, not the temporary file
+            if exc.errno is not None and exc.strerror:
+                raise type(exc)(exc.errno, f"{who}: cannot write {path!r}: {exc.strerror}") from exc
+            raise OSError(f"{who}: cannot write {path!r}: {exc}") from exc
+        raise
+    _fsync_directory(directory)
+
+
 def save(path: str | os.PathLike, tree: Any, *, metadata: Mapping[str, Any] | None = None) -> None:
     """Write every leaf of ``tree`` to ``path`` as one safetensors file, atomically.
 
@@ -188,32 +298,24 @@ def save(path: str | os.PathLike, tree: Any, *, metadata: Mapping[str, Any] | No
         meta_json = json.dumps(dict(metadata or {}), sort_keys=True, allow_nan=True)
     except (TypeError, ValueError) as exc:
         raise TypeError(f"checkpoint.save: metadata must be a JSON-serialisable dict: {exc}") from exc
-    meta = {_FORMAT_KEY: FORMAT_VERSION, _META_KEY: meta_json, _PRNG_KEY: json.dumps(prng_impls, sort_keys=True)}
+    crcs = {name: _tensor_crc(_DTYPE_TO_CODE[arr.dtype], arr.shape, _raw_bytes(arr)) for name, arr in entries}
+    crcs["__metadata__"] = _text_crc(meta_json)
+    meta = {_FORMAT_KEY: FORMAT_VERSION, _META_KEY: meta_json, _PRNG_KEY: json.dumps(prng_impls, sort_keys=True),
+            _CRC_KEY: json.dumps(crcs, sort_keys=True)}
     header = _encode_header(entries, meta)
 
-    directory = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(directory):
-        raise ValueError(f"checkpoint.save: directory {directory!r} does not exist (create it first)")
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory)
-    try:
-        if hasattr(os, "fchmod"):  # mkstemp creates 0600; give the file the mode a plain open() would
-            os.fchmod(fd, _file_mode(path))
-        with os.fdopen(fd, "wb") as f:
-            _write_bytes(f, len(header).to_bytes(8, "little"))
-            _write_bytes(f, header)
-            for _, arr in entries:
-                if arr.nbytes:
-                    _write_bytes(f, memoryview(arr.reshape(-1).view(np.uint8)))
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    _fsync_directory(directory)
+    def write(f: Any) -> None:
+        _write_bytes(f, len(header).to_bytes(8, "little"))
+        _write_bytes(f, header)
+        for _, arr in entries:
+            if arr.nbytes:
+                _write_bytes(f, _raw_bytes(arr))
+
+    atomic_write(path, write, who="checkpoint.save")
+
+
+def _raw_bytes(arr: np.ndarray) -> memoryview:
+    return memoryview(arr.reshape(-1).view(np.uint8))
 
 
 def _file_mode(path: str) -> int:
@@ -305,6 +407,10 @@ def _check_entry(path: str, name: str, info: Any, data_len: int) -> None:
 
 def _open(path: str | os.PathLike) -> tuple[str, Any, int]:
     path = os.fspath(path)
+    if os.path.isdir(path):
+        inside = os.path.join(path, "checkpoint.safetensors")
+        hint = f"; did you mean {inside!r}?" if os.path.isfile(inside) else ""
+        raise IsADirectoryError(errno.EISDIR, f"checkpoint {path!r} is a directory, not a checkpoint file{hint}")
     if not os.path.isfile(path):
         raise FileNotFoundError(f"checkpoint {path!r}: no such file")
     return path, open(path, "rb"), os.path.getsize(path)
@@ -318,15 +424,45 @@ def _read(path: str | os.PathLike) -> tuple[str, dict[str, np.ndarray], dict[str
         data = f.read()
     if len(data) != size - start:
         raise CheckpointError(f"checkpoint {path!r}: the file changed size while being read")
-    arrays = {}
+    meta = header.get("__metadata__", {})
+    crcs = _stored_crcs(path, meta)
+    arrays, corrupt = {}, []
     for name, info in header.items():
         if name == "__metadata__":
             continue
         dtype = _CODES[info["dtype"]]
-        begin, _ = info["data_offsets"]
+        begin, end = info["data_offsets"]
+        if crcs is not None and crcs.get(name) != _tensor_crc(info["dtype"], info["shape"],
+                                                               memoryview(data)[begin:end]):
+            corrupt.append(name)
         count = math.prod(info["shape"])
         arrays[name] = np.frombuffer(data, dtype=dtype, count=count, offset=begin).reshape(info["shape"]).copy()
-    return path, arrays, header.get("__metadata__", {})
+    if crcs is not None:
+        corrupt += sorted(set(crcs) - set(arrays) - {"__metadata__"})  # a name changed in the header
+    if corrupt:
+        raise CheckpointError(
+            f"checkpoint {path!r} is corrupt: {_listing(corrupt)} fail(s) the CRC-32 check of the tensor data "
+            "(a flipped bit, a truncated or altered copy); restore an intact copy"
+        )
+    return path, arrays, meta
+
+
+def _stored_crcs(path: str, meta: dict[str, str]) -> dict[str, str] | None:
+    """The stored checksums (``None`` for files without them), after checking the metadata string's."""
+    if _CRC_KEY not in meta:
+        return None
+    crcs = _decode_json(path, meta, _CRC_KEY)
+    if not isinstance(crcs, dict):
+        raise CheckpointError(f"checkpoint {path!r}: metadata entry {_CRC_KEY!r} is not a dict; the file is corrupt")
+    if _META_KEY in meta and crcs.get("__metadata__") != _text_crc(meta[_META_KEY]):
+        raise CheckpointError(f"checkpoint {path!r} is corrupt: its metadata fails its CRC-32 check; restore an "
+                              "intact copy")
+    return crcs
+
+
+def _listing(names: list[str]) -> str:
+    shown = ", ".join(names[:_LISTED])
+    return shown + (f" and {len(names) - _LISTED} more" if len(names) > _LISTED else "")
 
 
 def _decode_json(path: str, meta: dict[str, str], key: str) -> Any:
@@ -345,6 +481,7 @@ def load_metadata(path: str | os.PathLike) -> dict[str, Any]:
     with f:
         header, _ = _read_header(path, f, size)
     meta = header.get("__metadata__", {})
+    _stored_crcs(path, meta)
     if _META_KEY in meta:
         return _decode_json(path, meta, _META_KEY)
     return dict(meta)
@@ -409,9 +546,9 @@ def restore(path: str | os.PathLike, target: Any = None) -> tuple[Any, dict[str,
     missing = [name for name, _ in named if name not in arrays]
     unexpected = sorted(set(arrays) - names)
     if missing:
-        problems.append(f"missing in the file: {', '.join(missing)}")
+        problems.append(f"missing in the file: {_listing(missing)}")
     if unexpected:
-        problems.append(f"unexpected in the file (not in the target): {', '.join(unexpected)}")
+        problems.append(f"unexpected in the file (not in the target): {_listing(unexpected)}")
     for name, leaf in named:
         if name not in arrays:
             continue
@@ -429,9 +566,10 @@ def restore(path: str | os.PathLike, target: Any = None) -> tuple[Any, dict[str,
         elif impl not in (None, "?") and impl != file_impl:
             problems.append(f"{name}: PRNG impl {file_impl} in the file, {impl} in the target")
     if problems:
+        shown = problems[:_LISTED] + ([f"... and {len(problems) - _LISTED} more"] if len(problems) > _LISTED else [])
         raise CheckpointMismatchError(
             f"checkpoint {path!r} does not match the target pytree ({len(problems)} difference(s)):\n  "
-            + "\n  ".join(problems)
+            + "\n  ".join(shown)
         )
     leaves = [_rebuild(arrays[name], leaf, impls.get(name)) for name, leaf in named]
     return jax.tree_util.tree_unflatten(treedef, leaves), metadata

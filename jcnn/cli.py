@@ -1,10 +1,15 @@
-"""The ``jcnn`` command: ``jcnn train``, ``jcnn summary`` and ``jcnn verify``.
+"""The ``jcnn`` command: ``jcnn train``, ``predict``, ``export``, ``summary`` and ``verify``.
 
 ``jcnn train`` trains a zoo model on a data set (the digits that ship with scikit-learn by default, no
-download) and writes into ``--out``: ``checkpoint.safetensors``, ``metrics.json``, ``metrics.csv`` and
-the PNG figures ``curves.png``, ``filters.png``, ``feature_maps.png``, ``confusion_matrix.png``.
-Bad input exits with status 2 (arguments) or 1 (data, files) and one line on stderr, no traceback
-(set ``JCNN_DEBUG=1`` to see one).
+download, or a folder of your own images with ``--dataset folder``) and writes into ``--out``:
+``checkpoint.safetensors``, ``metrics.json``, ``metrics.csv`` and the PNG figures ``curves.png``,
+``filters.png``, ``feature_maps.png``, ``confusion_matrix.png``. ``jcnn predict`` classifies image files
+with a run's checkpoint; ``jcnn export`` writes the run as a ``jax.export`` artifact for serving.
+
+Results go to stdout (train: one line per epoch and the final line; predict: the classes; export: what
+was written), progress and logs to stderr; ``--quiet`` keeps only results, warnings and errors. Exit
+status: see :data:`EXIT_STATUS` (bad input gives one line on stderr, no traceback; set
+``JCNN_DEBUG=1`` to see one).
 """
 
 from __future__ import annotations
@@ -16,6 +21,10 @@ import os
 import sys
 import time
 from typing import Any, Sequence
+
+# The Python API of the command; the option defaults below are documented by ``jcnn train --help``.
+__all__ = ["CLIError", "build_parser", "main", "run_summary", "run_train", "make_optimizer", "make_schedule",
+           "prepare_images", "write_figures"]
 
 DEFAULTS = {
     "model": "lenet5",
@@ -35,6 +44,15 @@ SCHEDULES = ("constant", "cosine", "warmup-cosine", "step", "exponential", "one-
 # Random-crop padding in pixels of the model's input (digits: 2 px at 32x32 is half a pixel at 8x8).
 CROP_PADDING = {"digits": 2, "mnist": 2, "fashion-mnist": 2, "cifar10": 4}
 FIGURES = ("curves.png", "filters.png", "feature_maps.png", "confusion_matrix.png")
+SKIPPED_NAME = "skipped_images.txt"
+EXIT_STATUS = """exit status:
+  0    success
+  1    failure at run time: data or files missing or unreadable, a bad checkpoint, training diverged
+       (non-finite loss), verify found a mismatch; one line on stderr says what
+  2    bad command line (unknown option, invalid value)
+  130  interrupted (Ctrl-C); the last checkpoint written (after the last whole epoch) is intact
+
+Results go to stdout, progress and logs to stderr (--quiet: results, warnings and errors only)."""
 
 
 class CLIError(Exception):
@@ -101,10 +119,12 @@ def _add_train_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--model", default=DEFAULTS["model"], metavar="NAME",
                    help="zoo model (see `jcnn summary --list`); default %(default)s")
     g.add_argument("--dataset", default=DEFAULTS["dataset"], metavar="NAME",
-                   help="digits (embedded, no download), mnist, fashion-mnist or cifar10; default %(default)s")
+                   help="digits (embedded, no download), mnist, fashion-mnist, cifar10, or folder (your own "
+                        "images in --data-dir); default %(default)s")
     g.add_argument("--data-dir", metavar="DIR",
                    help="directory holding the MNIST/Fashion-MNIST IDX files or the CIFAR-10 python batches "
-                        "(default $JCNN_DATA_DIR or ~/.jcnn/data; unused for digits)")
+                        "(default $JCNN_DATA_DIR or ~/.jcnn/data; unused for digits); for folder: one "
+                        "sub-directory of images per class, or train/ and val/ holding those")
     g.add_argument("--input-size", type=_positive_int, nargs=2, metavar=("H", "W"),
                    help="resize the images (bilinear, once) to H W; default: the model's input size "
                         "(32 32 for lenet5)")
@@ -113,10 +133,37 @@ def _add_train_arguments(p: argparse.ArgumentParser) -> None:
                         "cifar10), inside the jitted step; default on")
     g.add_argument("--crop-padding", type=_nonnegative_int, metavar="P",
                    help="padding of the random crop, in pixels of the resized images; default: "
-                        + ", ".join(f"{k} {v}" for k, v in CROP_PADDING.items()))
+                        + ", ".join(f"{k} {v}" for k, v in CROP_PADDING.items()) + ", folder H/8")
+    g.add_argument("--flip", action=argparse.BooleanOptionalAction, default=None,
+                   help="random horizontal flips (with --augment); default on for fashion-mnist, cifar10 "
+                        "and folder, off for digits and mnist")
+    g.add_argument("--prefetch", type=_nonnegative_int, default=2, metavar="N",
+                   help="batches prepared ahead (decoded, on the device) in a background thread, 0: none; "
+                        "the result is the same; default %(default)s")
+    f = p.add_argument_group("image folder (--dataset folder)")
+    f.add_argument("--val-dir", metavar="DIR",
+                   help="a separate validation folder (same class sub-directories); default DATA_DIR/val or "
+                        "DATA_DIR/test when DATA_DIR/train exists, else a split of --data-dir")
+    f.add_argument("--test-fraction", type=_fraction, metavar="F",
+                   help="share of each class held out for testing when there is no validation folder; "
+                        "default 0.2")
+    f.add_argument("--split-seed", type=_nonnegative_int, metavar="N",
+                   help="seed of that stratified split (independent of --seed); default 0")
+    f.add_argument("--color", choices=("rgb", "grayscale"), metavar="MODE",
+                   help="rgb (3 channels; alpha dropped) or grayscale (1 channel); default rgb")
+    f.add_argument("--resize", choices=("crop", "stretch"), metavar="MODE",
+                   help="crop: the centred box of the input's aspect ratio, resized; stretch: the whole "
+                        "image resized; default crop")
+    f.add_argument("--bad-images", choices=("skip", "fail"), metavar="WHAT",
+                   help="unreadable, truncated or non-image files: skip them (listed on stderr and in "
+                        f"OUT/{SKIPPED_NAME}) or fail before training; default skip")
+    f.add_argument("--cache-mb", type=_float(0.0, open_low=False), metavar="MB",
+                   help="decoded images kept in memory; the others are decoded again for each batch; "
+                        "default 512")
     o = p.add_argument_group("optimisation")
-    o.add_argument("--epochs", type=_positive_int, default=DEFAULTS["epochs"], metavar="N",
-                   help="number of passes over the training set; default %(default)s")
+    o.add_argument("--epochs", type=_positive_int, metavar="N",
+                   help=f"number of passes over the training set, which the learning-rate schedule spans; "
+                        f"default {DEFAULTS['epochs']}, or with --resume the run's own")
     o.add_argument("--batch-size", type=_positive_int, default=DEFAULTS["batch_size"], metavar="N",
                    help="training mini-batch size (the last incomplete batch of an epoch is dropped); "
                         "default %(default)s")
@@ -157,12 +204,41 @@ def _add_train_arguments(p: argparse.ArgumentParser) -> None:
     r.add_argument("--out", metavar="DIR",
                    help="output directory for the checkpoint, metrics and figures; default runs/<dataset>")
     r.add_argument("--resume", nargs="?", const="", default=None, metavar="CKPT",
-                   help="continue a run from CKPT (default: OUT/checkpoint.safetensors) with the same "
-                        "options; gives the same result as a run that was not stopped")
+                   help="continue an interrupted run from CKPT (a checkpoint, or a run directory; default: "
+                        "OUT/checkpoint.safetensors) with the same options, to the epochs it was planned for: "
+                        "gives the same result as a run that was not stopped; a finished run trains nothing")
+    r.add_argument("--extend", action="store_true",
+                   help="with --resume and --epochs N above the run's planned epochs: train on to N epochs in "
+                        "all; the added epochs get a fresh --schedule over them (a warm restart from --lr), "
+                        "recorded in the checkpoint so a later --resume replays it")
+    r.add_argument("--overwrite", action="store_true",
+                   help="replace the run already in OUT (its checkpoint, metrics and figures are deleted first); "
+                        "without it a new run into an OUT that holds one is an error")
     r.add_argument("--eval-batch-size", type=_positive_int, default=1000, metavar="N",
                    help="batch size of the evaluation; default %(default)s")
     r.add_argument("--no-progress", action="store_true", help="do not draw the progress bar")
     r.add_argument("--no-plots", action="store_true", help="do not write the PNG figures")
+    _add_quiet(r)
+
+
+# Folder options: None means "not given", so that they can be refused for the other data sets.
+FOLDER_DEFAULTS = {"val_dir": None, "test_fraction": 0.2, "split_seed": 0, "color": "rgb", "resize": "crop",
+                   "bad_images": "skip", "cache_mb": 512.0}
+
+
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 0.0 < value < 1.0:
+        raise argparse.ArgumentTypeError(f"expected a number in (0, 1), got {text}")
+    return value
+
+
+def _add_quiet(p: Any) -> None:
+    p.add_argument("-q", "--quiet", action="store_true",
+                   help="print only results (stdout), warnings and errors: no progress bar or log lines")
 
 
 def _add_summary_arguments(p: argparse.ArgumentParser) -> None:
@@ -177,16 +253,41 @@ def _add_summary_arguments(p: argparse.ArgumentParser) -> None:
 def build_parser(*, with_verify: bool = False) -> argparse.ArgumentParser:
     """The ``jcnn`` argument parser. ``jcnn verify``'s options are added only when ``with_verify`` (they
     come from :mod:`jcnn.verify`, which imports torch)."""
-    parser = _Parser(prog="jcnn", description="jcnn: a functional CNN library on JAX.",
-                     epilog="Run `jcnn COMMAND --help` for the options of a command.")
+    from jcnn import cli_serve
+
+    raw = argparse.RawDescriptionHelpFormatter
+    parser = _Parser(prog="jcnn", description="jcnn: a functional CNN library on JAX.", formatter_class=raw,
+                     epilog="Run `jcnn COMMAND --help` for the options of a command.\n\n" + EXIT_STATUS)
     parser.add_argument("--version", action="version", version=f"jcnn {_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     train = sub.add_parser(
-        "train", help="train a model and write its checkpoint, metrics and figures",
-        description="Train a zoo model on a data set. Writes OUT/checkpoint.safetensors, metrics.json "
-                    "(final test_accuracy, test_loss, wall_time_s, images_per_s, per-epoch history), "
-                    f"metrics.csv and the figures {', '.join(FIGURES)}.")
+        "train", help="train a model and write its checkpoint, metrics and figures", formatter_class=raw,
+        description="Train a zoo model on a data set. Writes OUT/checkpoint.safetensors, metrics.json\n"
+                    "(final test_accuracy, test_loss, wall_time_s, images_per_s, per-epoch history),\n"
+                    f"metrics.csv and the figures {', '.join(FIGURES)}.", epilog=EXIT_STATUS)
     _add_train_arguments(train)
+    predict = sub.add_parser(
+        "predict", help="classify image files with a trained run", formatter_class=raw, epilog=EXIT_STATUS,
+        description="Classify image files with a run's checkpoint: the top-k classes and their softmax\n"
+                    "probabilities, one line per image (or --json). Images go through the run's own input\n"
+                    "pipeline (size, colour, resize mode, normalisation from its config).")
+    cli_serve.add_predict_arguments(predict)
+    export = sub.add_parser(
+        "export", help="write a run as a jax.export artifact for serving", formatter_class=raw,
+        epilog=EXIT_STATUS,
+        description="Write the eval-mode forward of a run (its normalisation, then the model, parameters\n"
+                    "baked in) as a serialized jax.export artifact for any batch size, and PATH.json\n"
+                    "describing its input and classes. Loading it needs jax (and flatbuffers), not jcnn:\n"
+                    "see docs/serving.md.")
+    cli_serve.add_export_arguments(export)
+    inspect = sub.add_parser(
+        "inspect", help="draw every step of a trained run's forward pass on one image (HTML page)",
+        formatter_class=raw, epilog=EXIT_STATUS,
+        description="Run a run's model on one image and write one figure per stage: the input, then each\n"
+                    "convolution, pooling, normalization and activation layer's feature maps (first\n"
+                    "channels), shape and value histogram, then the class probabilities; OUT/index.html\n"
+                    "lays them out in order (print its path on stdout).")
+    cli_serve.add_inspect_arguments(inspect)
     summary = sub.add_parser("summary", help="print a model's layer table",
                              description="Print the layer table of a zoo model: output shapes and parameters.")
     _add_summary_arguments(summary)
@@ -229,13 +330,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_train(args)
         if args.command == "summary":
             return run_summary(args)
+        if args.command in ("predict", "export", "inspect"):
+            from jcnn import cli_serve
+
+            run = {"predict": cli_serve.run_predict, "export": cli_serve.run_export,
+                   "inspect": cli_serve.run_inspect}[args.command]
+            return run(args)
         from jcnn import verify
 
         return int(verify.run(args))
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)
         return 130
-    except (CLIError, ValueError, OSError) as exc:
+    except (CLIError, ValueError, OSError, ImportError) as exc:
         if os.environ.get("JCNN_DEBUG"):
             raise
         print(f"{prog}: error: {_one_line(exc)}", file=sys.stderr)
@@ -288,6 +395,22 @@ def make_optimizer(name: str, learning_rate: Any, *, weight_decay: float = 0.0) 
     return getattr(optim, name)(learning_rate, weight_decay=weight_decay)
 
 
+def run_schedule(name: str, lr: float, plan: Sequence[int], steps_per_epoch: int) -> Any:
+    """The schedule of a run planned in segments: ``plan`` lists the epoch at which each ends (one entry
+    for a run that was never extended); each segment gets a fresh :func:`make_schedule` over its own
+    steps, joined by :func:`jcnn.optim.schedules.sequential` (a warm restart at each extension)."""
+    from jcnn.optim import schedules
+
+    ends = [int(e) * steps_per_epoch for e in plan]
+    starts = [0] + ends[:-1]
+    parts = [make_schedule(name, lr, end - start, steps_per_epoch) for start, end in zip(starts, ends)]
+    if len(parts) == 1:
+        return parts[0]
+    if name == "constant":
+        return lr
+    return schedules.sequential(parts, starts[1:])
+
+
 def make_schedule(name: str, lr: float, total_steps: int, steps_per_epoch: int) -> Any:
     """A schedule ``step -> lr`` over ``total_steps`` updates peaking at ``lr`` (``constant``: the float)."""
     from jcnn.optim import schedules
@@ -325,43 +448,193 @@ def _resolve_out(args: argparse.Namespace) -> str:
     return args.out or os.path.join("runs", args.dataset)
 
 
+def _say(quiet: bool) -> Any:
+    """``log(msg)`` on stderr unless ``quiet`` (progress and logs; results use :func:`_result`)."""
+    return (lambda msg: None) if quiet else (lambda msg: print(msg, file=sys.stderr, flush=True))
+
+
+def _result(msg: str) -> None:
+    print(msg, flush=True)
+
+
+def _warn(prog: str, msg: str) -> None:
+    print(f"{prog}: warning: {msg}", file=sys.stderr, flush=True)
+
+
+def _folder_options(args: argparse.Namespace, dataset: str) -> dict:
+    """The folder options with their defaults; refused for the other data sets (they would be ignored)."""
+    given = {k: getattr(args, k) for k in FOLDER_DEFAULTS if getattr(args, k) is not None}
+    if dataset != "folder":
+        if given:
+            names = ", ".join("--" + k.replace("_", "-") for k in given)
+            raise CLIError(f"{names} only apply to --dataset folder, not {dataset}")
+        return {}
+    return {**FOLDER_DEFAULTS, **given}
+
+
+def _load_folder(args: argparse.Namespace, opts: dict, size: tuple[int, int], saved: dict | None,
+                 out: str, log: Any) -> Any:
+    """``jcnn.data.image_folder`` from the options; a resumed run keeps its stored normalisation."""
+    from jcnn import data as jdata
+
+    if args.data_dir is None:
+        raise CLIError("--dataset folder needs --data-dir DIR: one sub-directory of images per class "
+                       "(DIR/<class>/<images>), or DIR/train/<class>/ and DIR/val/<class>/")
+    if opts["val_dir"] is not None and not os.path.isdir(opts["val_dir"]):
+        raise CLIError(f"--val-dir {opts['val_dir']!r} is not a directory")
+    normalize: Any = True
+    if saved is not None and saved.get("normalize"):
+        normalize = (saved["normalize"]["mean"], saved["normalize"]["std"])
+    ds = jdata.image_folder(args.data_dir, size=size, color=opts["color"], resize=opts["resize"],
+                            val_root=opts["val_dir"], test_fraction=opts["test_fraction"],
+                            split_seed=opts["split_seed"], normalize=normalize, cache_mb=opts["cache_mb"],
+                            on_error="raise" if opts["bad_images"] == "fail" else "skip",
+                            progress=not (args.no_progress or args.quiet))
+    split = (f"validation folder {ds.val_root}" if ds.val_root is not None else
+             f"stratified split {ds.test_fraction:g} (split seed {ds.split_seed})")
+    unused = [f"--{k.replace('_', '-')}" for k in ("test_fraction", "split_seed") if getattr(args, k) is not None]
+    if ds.val_root is not None and unused:
+        _warn("jcnn train", f"{' and '.join(unused)} ignored: {ds.val_root} is the test set")
+    cached = ds.train_images.cached + ds.test_images.cached
+    log(f"jcnn train: folder {ds.root}: {ds.num_classes} classes ({', '.join(ds.class_names[:10])}"
+        f"{', ...' if ds.num_classes > 10 else ''}), {split}, {opts['color']} {opts['resize']}, "
+        f"{cached} of {len(ds.train_images) + len(ds.test_images)} decoded images cached, "
+        f"mean {_floats(ds.mean)} std {_floats(ds.std)}")
+    if ds.skipped:
+        os.makedirs(out, exist_ok=True)
+        listing = os.path.join(out, SKIPPED_NAME)
+        with open(listing, "w") as f:
+            f.writelines(f"{path}\t{reason}\n" for path, reason in ds.skipped)
+        _warn("jcnn train", f"skipped {len(ds.skipped)} unreadable file(s), listed in {listing} "
+                            "(--bad-images fail stops instead)")
+        for path, reason in ds.skipped[:10]:
+            log(f"  skipped {path}: {reason}")
+    if ds.ignored:
+        log(f"jcnn train: ignored {len(ds.ignored)} file(s) without an image extension, e.g. {ds.ignored[0]}")
+    return ds
+
+
+def _floats(values: Any) -> str:
+    return "none" if values is None else "[" + ", ".join(f"{v:.4f}" for v in values) + "]"
+
+
+def _check_out(out: str, resuming: bool, overwrite: bool) -> None:
+    """``--out`` must be (or become) a writable directory, and must not hold another run unless it is
+    resumed or ``--overwrite`` replaces it. Checked before any data is loaded."""
+    from jcnn.train import CHECKPOINT_NAME
+
+    if os.path.exists(out) and not os.path.isdir(out):
+        raise CLIError(f"--out {out!r} is an existing file, not a directory; pass a directory (it is created "
+                       "if missing)")
+    try:
+        os.makedirs(out, exist_ok=True)
+    except OSError as exc:
+        raise CLIError(f"--out {out!r}: cannot create the directory ({exc.strerror or exc})") from None
+    if not os.access(out, os.W_OK | os.X_OK):
+        raise CLIError(f"--out {out!r} is not writable")
+    ckpt = os.path.join(out, CHECKPOINT_NAME)
+    if os.path.exists(ckpt) and not resuming and not overwrite:
+        raise CLIError(f"--out {out!r} already holds a run ({CHECKPOINT_NAME}); pass --resume to continue it, "
+                       "--overwrite to replace it, or another --out")
+
+
+def _resume_source(args: argparse.Namespace, out: str) -> tuple[str, dict]:
+    """The checkpoint ``--resume`` names (a file or a run directory) and its fit progress."""
+    from jcnn import checkpoint
+    from jcnn.train import CHECKPOINT_NAME
+
+    path = args.resume or os.path.join(out, CHECKPOINT_NAME)
+    if os.path.isdir(path):
+        path = os.path.join(path, CHECKPOINT_NAME)
+    if not os.path.isfile(path):
+        raise CLIError(f"--resume: no checkpoint at {path!r}; train first with --out {out}")
+    progress = checkpoint.load_metadata(path).get("fit")
+    if not isinstance(progress, dict) or "config" not in progress:
+        raise CLIError(f"--resume: {path!r} is not a checkpoint written by jcnn train (it holds no training "
+                       "progress); pass a run's checkpoint.safetensors")
+    if os.path.abspath(os.path.dirname(path)) != os.path.abspath(out):
+        ours = os.path.join(out, CHECKPOINT_NAME)
+        if os.path.exists(ours) and not args.overwrite:
+            raise CLIError(f"--out {out!r} already holds another run ({CHECKPOINT_NAME}); resuming {path!r} "
+                           "there needs --overwrite, or another --out")
+    return path, progress
+
+
+def _plan_epochs(args: argparse.Namespace, progress: dict | None) -> list[int]:
+    """The run's plan: the epoch at which each schedule segment ends (the last one is the total)."""
+    if progress is None:
+        if args.extend:
+            raise CLIError("--extend continues a run: pass --resume as well")
+        return [args.epochs or DEFAULTS["epochs"]]
+    saved = progress["config"]
+    planned = int(saved.get("epochs") or args.epochs or 0)
+    done = int(progress.get("epoch", 0))
+    plan = [int(e) for e in saved.get("extended_from", [])] + [planned]
+    if args.epochs is not None and args.epochs < done:
+        raise CLIError(f"--resume: the run has already trained {done} epochs; --epochs {args.epochs} cannot "
+                       "undo them")
+    if args.extend:
+        if args.epochs is None or args.epochs <= planned:
+            raise CLIError(f"--extend needs --epochs above the {planned} the run is planned for (it trains on to "
+                           "--epochs in all)")
+        return plan + [args.epochs]
+    if args.epochs is not None and args.epochs != planned:
+        state = "it is complete" if done >= planned else f"{done} done"
+        raise CLIError(f"--resume: the run is planned for {planned} epochs ({state}) and its learning-rate "
+                       f"schedule spans them; --epochs {args.epochs} would change that: leave --epochs out to "
+                       f"{'finish' if done < planned else 'keep'} it, or add --extend to train on to "
+                       f"{args.epochs} epochs with a fresh schedule over the added ones")
+    return plan
+
+
 def run_train(args: argparse.Namespace) -> int:
     """``jcnn train``: validate, load and resize the data, train with :func:`jcnn.train.fit`, plot."""
     from jcnn import data as jdata
-    from jcnn.train import CHECKPOINT_NAME, EarlyStopping, fit
+    from jcnn.train import CHECKPOINT_NAME, METRICS_FILES, EarlyStopping, fit
 
     info = _model_info(args.model)
-    dataset = jdata.canonical_name(args.dataset)
+    dataset = "folder" if str(args.dataset).strip().lower() == "folder" else jdata.canonical_name(args.dataset)
     args.dataset = dataset
+    folder_opts = _folder_options(args, dataset)
     if args.data_dir is not None and not os.path.isdir(args.data_dir):
         raise CLIError(f"--data-dir {args.data_dir!r} is not a directory; create it and put the "
                        f"{dataset} files there")
     out = _resolve_out(args)
-    resume = None
-    if args.resume is not None:
-        resume = args.resume or os.path.join(out, CHECKPOINT_NAME)
-        if not os.path.isfile(resume):
-            raise CLIError(f"--resume: no checkpoint at {resume!r}; train first with --out {out}")
+    resume, progress = _resume_source(args, out) if args.resume is not None else (None, None)
+    saved = progress["config"] if progress is not None else None
+    plan = _plan_epochs(args, progress)
+    epochs = plan[-1]
+    _check_out(out, resume is not None, args.overwrite)
     lr = args.lr if args.lr is not None else DEFAULT_LR[args.optimizer]
     weight_decay = args.weight_decay
     if weight_decay is None:
         weight_decay = DEFAULT_WEIGHT_DECAY.get(args.optimizer, 0.0)
+    log = _say(args.quiet)
 
     t0 = time.perf_counter()
-    ds = jdata.load_dataset(dataset, args.data_dir)
     size = tuple(args.input_size) if args.input_size else tuple(info.input_size)
-    native = ds.train_images.shape[1:3]
-    train_x = prepare_images(ds.train_images, size)
-    test_x = prepare_images(ds.test_images, size)
+    if dataset == "folder":
+        ds = _load_folder(args, folder_opts, size, saved, out, log)
+        train_x, test_x, native = ds.train_images, ds.test_images, "files"
+        class_names = ds.class_names
+    else:
+        ds = jdata.load_dataset(dataset, args.data_dir)
+        native = "{}x{}".format(*ds.train_images.shape[1:3])
+        train_x = prepare_images(ds.train_images, size)
+        test_x = prepare_images(ds.test_images, size)
+        class_names = jdata.CLASS_NAMES.get(dataset)
     channels = train_x.shape[-1]
     if len(train_x) < args.batch_size:
         raise CLIError(f"--batch-size {args.batch_size} is larger than the {len(train_x)} training images")
     model = _build_model(args.model, int(ds.num_classes), int(channels))
     steps_per_epoch = len(train_x) // args.batch_size
-    schedule = make_schedule(args.schedule, lr, args.epochs * steps_per_epoch, steps_per_epoch)
-    optimizer = make_optimizer(args.optimizer, schedule, weight_decay=weight_decay)
-    padding = CROP_PADDING.get(dataset, 0) if args.crop_padding is None else args.crop_padding
-    augment_fn = _augment_fn(dataset, padding) if args.augment else None
+    schedule = run_schedule(args.schedule, lr, plan, steps_per_epoch)
+    optimizer = (make_optimizer(args.optimizer, schedule, weight_decay=weight_decay) if callable(schedule)
+                 else _constant_lr_optimizer(args.optimizer, schedule, weight_decay))
+    default_padding = max(1, round(min(size) / 8)) if dataset == "folder" else CROP_PADDING.get(dataset, 0)
+    padding = default_padding if args.crop_padding is None else args.crop_padding
+    flip = _default_flip(dataset) if args.flip is None else bool(args.flip)
+    augment_fn = _augment_fn(dataset, padding, flip) if args.augment else None
     early = EarlyStopping("test_accuracy", args.patience) if args.patience else None
     mix_fn, loss_fn = _recipe(args, int(ds.num_classes))
     ema = None
@@ -369,55 +642,67 @@ def run_train(args: argparse.Namespace) -> int:
         from jcnn import optim
 
         ema = optim.ema(args.ema, warmup=args.ema_warmup)
-    config = {"model": args.model, "dataset": dataset, "epochs": args.epochs, "batch_size": args.batch_size,
+    config = {"model": args.model, "dataset": dataset, "epochs": epochs, "batch_size": args.batch_size,
               "optimizer": args.optimizer, "lr": lr, "schedule": args.schedule,
               "weight_decay": weight_decay, "augment": bool(args.augment),
               "crop_padding": padding if args.augment else 0, "seed": args.seed,
               "input_shape": [int(d) for d in train_x.shape[1:]], "num_classes": int(ds.num_classes),
               "train_images": int(len(train_x)), "test_images": int(len(test_x)),
+              "flip": flip and bool(args.augment), "patience": args.patience,
               "ema": args.ema, "ema_warmup": bool(args.ema_warmup), "mixup": args.mixup, "cutmix": args.cutmix,
               "mix_prob": args.mix_prob, "mix_switch_prob": args.mix_switch_prob,
               "label_smoothing": args.label_smoothing}
+    if class_names is not None:
+        config["class_names"] = list(class_names)
+    if dataset == "folder":
+        config.update(ds.config())
     if resume is not None:
-        _check_resume_config(resume, config)
-    print(f"jcnn train: {args.model} on {dataset} ({len(train_x)} train / {len(test_x)} test images, "
-          f"{native[0]}x{native[1]} -> {size[0]}x{size[1]}x{channels}), {args.optimizer} lr {lr:g} "
-          f"{args.schedule} wd {weight_decay:g}, {args.epochs} epochs of {steps_per_epoch} steps, out {out}",
-          file=sys.stderr)
-    os.makedirs(out, exist_ok=True)
+        _check_resume_config(resume, saved, config)
+    elif args.overwrite:
+        for name in (CHECKPOINT_NAME, *METRICS_FILES, *FIGURES):
+            if os.path.isfile(os.path.join(out, name)):
+                os.unlink(os.path.join(out, name))
+    log(f"jcnn train: {args.model} on {dataset} ({len(train_x)} train / {len(test_x)} test images, "
+        f"{native} -> {size[0]}x{size[1]}x{channels}), {args.optimizer} lr {lr:g} "
+        f"{args.schedule} wd {weight_decay:g}, {epochs} epochs of {steps_per_epoch} steps, out {out}")
     result = fit(model, optimizer, (train_x, ds.train_labels), (test_x, ds.test_labels),
-                 epochs=args.epochs, batch_size=args.batch_size, seed=args.seed,
+                 epochs=epochs, batch_size=args.batch_size, seed=args.seed,
                  eval_batch_size=args.eval_batch_size, augment_fn=augment_fn, out_dir=out, resume=resume,
-                 early_stopping=early, learning_rate=schedule, config=config, progress=not args.no_progress,
-                 loss_fn=loss_fn, mix_fn=mix_fn, ema=ema)
+                 early_stopping=early, learning_rate=schedule, config=config,
+                 progress=not (args.no_progress or args.quiet), log=_result, prefetch=args.prefetch,
+                 extend=args.extend, overwrite=args.overwrite, loss_fn=loss_fn, mix_fn=mix_fn, ema=ema)
     if not args.no_plots and result.history:
-        write_figures(out, model, result, test_x, ds.test_labels, ds.num_classes,
-                      jdata.CLASS_NAMES.get(dataset), title=f"{args.model} on {dataset}")
+        write_figures(out, model, result, test_x, ds.test_labels, ds.num_classes, class_names,
+                      title=f"{args.model} on {dataset}")
     s = result.summary
-    print(f"jcnn train: test accuracy {s['test_accuracy']:.4f}, test loss {s['test_loss']:.4f}, "
-          f"{s['epochs']} epochs in {s['wall_time_s']:.1f} s ({s['images_per_s']:.0f} images/s); "
-          f"total {time.perf_counter() - t0:.1f} s; wrote {out}", file=sys.stderr)
+    _result(f"jcnn train: test accuracy {s['test_accuracy']:.4f}, test loss {s['test_loss']:.4f}, "
+            f"{s['epochs']} epochs in {s['wall_time_s']:.1f} s ({s['images_per_s']:.0f} images/s); "
+            f"total {time.perf_counter() - t0:.1f} s; wrote {out}")
     if s.get("diverged"):
         print(f"jcnn train: error: {result.stop_reason}", file=sys.stderr)
         return 1
     return 0
 
 
-# Options that must match the checkpoint's for --resume to continue the same run (--epochs may grow).
+# Options that must match the checkpoint's for --resume to continue the same run (--epochs is the plan).
 _RESUME_KEYS = ("model", "dataset", "batch_size", "optimizer", "lr", "schedule", "weight_decay", "augment",
-                "crop_padding", "seed", "input_shape", "ema", "ema_warmup", "mixup", "cutmix", "mix_prob",
+                "crop_padding", "seed", "input_shape", "flip", "class_names", "color", "resize",
+                "test_fraction", "split_seed", "patience", "ema", "ema_warmup", "mixup", "cutmix", "mix_prob",
                 "mix_switch_prob", "label_smoothing")
+# What the data set must still give.
+_RESUME_DATA = ("num_classes", "train_images", "test_images")
 
 
-def _check_resume_config(path: str, config: dict) -> None:
-    from jcnn import checkpoint
-
-    saved = (checkpoint.load_metadata(path).get("fit") or {}).get("config", {})
+def _check_resume_config(path: str, saved: dict, config: dict) -> None:
     diffs = [f"--{k.replace('_', '-')} {saved[k]!r} there, {config[k]!r} here" for k in _RESUME_KEYS
-             if k in saved and saved[k] != config[k]]
+             if k in saved and k in config and saved[k] != config[k]]
     if diffs:
         raise CLIError(f"--resume: {path} was trained with other options ({'; '.join(diffs)}); "
                        "pass the same options to continue it")
+    data = [f"{k} {saved[k]!r} there, {config[k]!r} here" for k in _RESUME_DATA if k in saved and saved[k] != config[k]]
+    if data:
+        raise CLIError(f"--resume: {path} was trained on other data ({'; '.join(data)}); point --data-dir at the "
+                       "same files")
 
 
 @functools.lru_cache(maxsize=8)
@@ -454,11 +739,28 @@ def _recipe(args: argparse.Namespace, num_classes: int) -> tuple[Any, Any]:
     return None, (_smoothed_loss(args.label_smoothing) if args.label_smoothing > 0 else None)
 
 
-def _augment_fn(dataset: str, padding: int) -> Any:
-    """Random crop with ``padding`` and the data set's flip default (never for digits), as ``f(key, x)``."""
-    from jcnn.data import AUGMENTATION_DEFAULTS, augment
+@functools.lru_cache(maxsize=8)
+def _constant_lr_optimizer(name: str, lr: float, weight_decay: float) -> Any:
+    """One optimizer value per configuration (as the model and augmentation), so that runs in one
+    process (tests, notebooks) reuse fit's compiled steps; schedules are closures, built per run."""
+    return make_optimizer(name, lr, weight_decay=weight_decay)
 
-    flip = bool(AUGMENTATION_DEFAULTS.get(dataset, {}).get("flip", False))
+
+def _default_flip(dataset: str) -> bool:
+    """Horizontal flips by default for fashion-mnist, cifar10 and image folders; never for digits."""
+    from jcnn.data import AUGMENTATION_DEFAULTS
+
+    return dataset == "folder" or bool(AUGMENTATION_DEFAULTS.get(dataset, {}).get("flip", False))
+
+
+@functools.lru_cache(maxsize=8)
+def _augment_fn(dataset: str, padding: int, flip: bool | None = None) -> Any:
+    """Random crop with ``padding`` and a horizontal flip (default: the data set's, see
+    :func:`_default_flip`), as ``f(key, x)``; ``None`` when neither applies. Cached: one function value
+    per configuration, so runs in one process reuse fit's compiled step."""
+    from jcnn.data import augment
+
+    flip = _default_flip(dataset) if flip is None else flip
     if padding == 0 and not flip:
         return None
     return lambda key, images: augment(key, images, crop_padding=padding, flip=flip)
@@ -468,9 +770,8 @@ def write_figures(out: str, model: Any, result: Any, test_x: Any, test_y: Any, n
                   class_names: Sequence[str] | None = None, *, title: str = "") -> list[str]:
     """Write ``curves.png``, ``filters.png``, ``feature_maps.png`` and ``confusion_matrix.png`` to ``out``."""
     from jcnn import plots
-    from jcnn.train import predict
-
     from jcnn.optim import eval_weights
+    from jcnn.train import predict
 
     params, state = eval_weights(result.state)  # the EMA's when the run keeps one
     written = [plots.plot_history(result.history, os.path.join(out, "curves.png"), title=title)]

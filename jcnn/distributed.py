@@ -6,7 +6,7 @@ step on one device with the global batch. A model built with ``BatchNorm(axis_na
 batch statistics over the global batch too (synchronized batch norm); without it each device uses its
 own slice's statistics. Params, model state and optimizer state are replicated.
 
-(The module is ``jcnn.distributed`` rather than ``jcnn.parallel``: DESIGN.md §3 gives that name to the
+(The module is ``jcnn.distributed`` rather than ``jcnn.parallel``: docs/design.md §3 gives that name to the
 ``parallel`` combinator re-exported at ``jcnn.*``.)
 """
 
@@ -26,6 +26,7 @@ from jcnn.layers.base import Layer
 from jcnn.precision import all_finite
 
 AXIS = "data"
+"""The default name of the mesh axis the batch is split over."""
 
 
 def data_mesh(devices: Sequence[Any] | None = None, axis_name: str = AXIS) -> Mesh:
@@ -74,7 +75,7 @@ def make_parallel_train_step(
     replicated; ``images``/``labels`` hold the global batch, split over ``axis_name``. Per device:
     ``loss = loss_fn(logits, labels)`` on its slice (a mean), gradients by ``jax.value_and_grad``, then
     ``pmean`` of gradients, loss and accuracy over the devices; the optimizer update is the same on
-    every device; a step whose loss or gradients are not finite leaves the state unchanged (as
+    every device; a step whose loss, gradients or updated params are not finite leaves the state unchanged (as
     :func:`jcnn.train.make_train_step`). Dropout and ``augment_fn`` get per-device keys (``fold_in`` of
     the device index).
     """
@@ -99,7 +100,7 @@ def make_parallel_train_step(
         # Without synchronized BatchNorm the running statistics differ per device: average them.
         new_state = jax.tree_util.tree_map(
             lambda v: lax.pmean(v, axis_name) if jnp.issubdtype(v.dtype, jnp.floating) else v, new_state)
-        finite = jnp.isfinite(loss) & all_finite(grads)
+        finite = jnp.isfinite(loss) & all_finite(grads) & all_finite(params)  # params: the update too
         new = ts._replace(params=params, state=new_state, opt_state=opt_state, step=ts.step + 1, rng=rng)
         new = jax.tree_util.tree_map(lambda n, o: jnp.where(finite, n, o), new, ts)
         correct = jnp.mean((jnp.argmax(logits, axis=-1) == labels).astype(jnp.float32))

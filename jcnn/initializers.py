@@ -1,6 +1,6 @@
 """Parameter initializers: ``init(key, shape, dtype=float32) -> Array``.
 
-Fans follow the kernel layouts of DESIGN.md §1: for a conv kernel ``(*spatial, in, out)``
+Fans follow the kernel layouts of docs/design.md §1: for a conv kernel ``(*spatial, in, out)``
 ``fan_in = in·prod(spatial)`` and ``fan_out = out·prod(spatial)``; a dense kernel ``(in, out)`` is the
 case with no spatial dims. ``in_axis``/``out_axis`` choose other axes (a transposed-conv kernel is
 ``(*spatial, C_in, C_out/g)`` and torch takes its fan_in from axis ``-1``).
@@ -24,6 +24,7 @@ from jcnn import _host_random as H
 from jcnn._types import Array, PRNGKey
 
 Initializer = Callable[..., Array]
+"""``(key, shape, dtype=float32) -> Array``: what every initializer here returns."""
 
 
 class NamedInitializer:
@@ -189,7 +190,9 @@ def constant(value: float) -> Initializer:
 
 
 zeros: Initializer = _renamed(constant(0.0), "zeros")
+"""Every entry 0."""
 ones: Initializer = _renamed(constant(1.0), "ones")
+"""Every entry 1."""
 
 
 def normal(stddev: float = 1.0, mean: float = 0.0) -> Initializer:

@@ -1,14 +1,21 @@
-"""Loss functions (DESIGN.md §4) with ``torch.nn.functional``'s semantics, channels-last.
+"""Loss functions (docs/design.md §4) with ``torch.nn.functional``'s semantics, channels-last.
 
 Class scores sit on the last axis: ``logits (..., C)`` with integer ``labels (...)`` or probability
 ``labels (..., C)`` (torch puts classes on axis 1; move them last). ``reduction`` is ``"mean"``,
 ``"sum"`` or ``"none"`` (the per-element losses). Optional ``weights``:
 
 * classification losses (:func:`softmax_cross_entropy`, :func:`nll`): per-example weights ``(...)``;
-  ``"mean"`` is the weighted mean ``Σ wᵢ·lᵢ / Σ wᵢ`` (torch's mean with class ``weight``, whose
-  per-example weight is ``weight[yᵢ]``);
+  ``"mean"`` is the weighted mean ``Σ wᵢ·lᵢ / Σ wᵢ``. Per-class weights are ``class_weights (C,)``,
+  torch's ``weight``: example ``i`` weighs ``class_weights[yᵢ]`` and ``"mean"`` divides by the sum of
+  the targets' class weights (both given: the product);
 * element-wise losses: ``weights`` broadcasts against the loss and rescales it; ``"mean"`` divides by
   the number of elements (torch's ``binary_cross_entropy(weight=...)``).
+
+Integer labels are class indices in ``[0, C)``: ``−1`` is not "the last class" (use ``ignore_index``).
+Eager calls check them and raise ``ValueError``; under ``jax.jit`` (traced labels) an out-of-range
+label makes its loss NaN instead of a finite, wrong value (see :mod:`jcnn._labels`).
+:func:`binary_cross_entropy` likewise checks ``probs`` in ``[0, 1]`` eagerly (torch raises) and gives
+NaN under ``jit``.
 
 Half-precision inputs are computed in float32 and returned in their own dtype. Logits go through
 log-sum-exp (never ``log(softmax)``), so ±1e4 logits give finite losses and gradients.
@@ -20,7 +27,9 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
+from jcnn._labels import check_class_indices, float_class_ids_hint, invalid, is_concrete
 from jcnn._types import Array
 
 _REDUCTIONS = ("mean", "sum", "none")
@@ -75,20 +84,50 @@ def _reduce_weighted(loss: Array, w: Array, reduction: str, out_dtype: Any) -> A
     return loss.astype(out_dtype)
 
 
-def _class_labels(who: str, logits: Array, labels: Any) -> tuple[Array, bool]:
-    """Validate labels: integer ``(...)`` (returns ``(labels, True)``) or probabilities ``(..., C)``."""
+def _class_labels(who: str, logits: Array, labels: Any, ignore_index: int | None = None,
+                  scores: str = "logits") -> tuple[Array, bool]:
+    """Validate labels: integer ``(...)`` in ``[0, C)`` (returns ``(labels, True)``) or probabilities
+    ``(..., C)``."""
+    concrete = labels if is_concrete(labels) else None
     labels = jnp.asarray(labels)
     if jnp.issubdtype(labels.dtype, jnp.integer):
         if labels.shape != logits.shape[:-1]:
             raise ValueError(
-                f"{who}: integer labels must have shape logits.shape[:-1] = {logits.shape[:-1]} "
+                f"{who}: integer labels must have shape {scores}.shape[:-1] = {logits.shape[:-1]} "
                 f"(classes on the last axis), got {labels.shape}"
             )
+        if concrete is not None:
+            check_class_indices(who, concrete, logits.shape[-1], ignore_index=ignore_index,
+                                what=f"the last axis of {scores}")
         return labels, True
     if not jnp.issubdtype(labels.dtype, jnp.floating):
         raise TypeError(f"{who}: labels must be integer class indices or float probabilities, got {labels.dtype}")
-    _same_shape(who, logits, labels, "logits", "probability labels")
+    if labels.shape != logits.shape:
+        hint = float_class_ids_hint(labels, logits.shape)
+        if hint:
+            raise TypeError(f"{who}: labels must be integer class indices or float probabilities of shape "
+                            f"{logits.shape}{hint}")
+        _same_shape(who, logits, labels, scores, "probability labels")
     return labels, False
+
+
+def _class_weights(who: str, class_weights: Any, n_classes: int, dtype: Any) -> Array | None:
+    if class_weights is None:
+        return None
+    cw = _float(who, "class_weights", class_weights)
+    if cw.shape != (n_classes,):
+        raise ValueError(f"{who}: class_weights must have one weight per class, shape ({n_classes},), got "
+                         f"shape {cw.shape}")
+    return cw.astype(dtype)
+
+
+def _pick(values: Array, labels: Array) -> Array:
+    """``values[..., yᵢ]`` with in-range indices (out-of-range and ignored entries read class 0; the
+    caller masks them); ``values`` is ``(..., C)`` like the scores, or one ``(C,)`` row for every example."""
+    safe = jnp.where((labels >= 0) & (labels < values.shape[-1]), labels, 0)
+    if values.ndim == 1:
+        return jnp.take(values, safe)
+    return jnp.take_along_axis(values, safe[..., None], axis=-1)[..., 0]
 
 
 def _example_weights(who: str, weights: Any, shape: tuple[int, ...], dtype: Any) -> Array:
@@ -105,16 +144,19 @@ def softmax_cross_entropy(
     labels: Array,
     *,
     weights: Array | None = None,
+    class_weights: Array | None = None,
     label_smoothing: float = 0.0,
     ignore_index: int | None = None,
     reduction: str = "mean",
 ) -> Array:
     """Cross-entropy of ``softmax(logits)`` (``F.cross_entropy``), logits ``(..., C)``.
 
-    Integer labels ``(...)``: ``lᵢ = (1−ε)·(−log pᵢ[yᵢ]) + (ε/C)·Σ_c (−log pᵢ[c])``, ε = label_smoothing;
-    entries equal to ``ignore_index`` contribute 0 and leave the mean's denominator. Probability labels
-    ``(..., C)``: ``lᵢ = −Σ_c tᵢ[c]·log pᵢ[c]`` with ``t ← (1−ε)·t + ε/C``. ``log p`` is
-    ``logits − logsumexp(logits)``.
+    Integer labels ``(...)`` in ``[0, C)``: ``lᵢ = (1−ε)·w[yᵢ]·(−log pᵢ[yᵢ]) + (ε/C)·Σ_c w[c]·(−log pᵢ[c])``,
+    ε = label_smoothing, ``w`` = ``class_weights`` (1 when not given); entries equal to ``ignore_index``
+    contribute 0 and leave the mean's denominator ``Σᵢ w[yᵢ]``. Probability labels ``(..., C)``:
+    ``lᵢ = −Σ_c w[c]·tᵢ[c]·log pᵢ[c]`` with ``t ← (1−ε)·t + ε/C`` and the mean over examples (torch).
+    ``log p`` is ``logits − logsumexp(logits)``. Per-example ``weights`` multiply ``lᵢ`` and the
+    denominator's terms.
     """
     who = "softmax_cross_entropy"
     _check_reduction(who, reduction)
@@ -123,27 +165,37 @@ def softmax_cross_entropy(
         raise ValueError(f"{who}: logits must have a class axis (..., C), got shape {logits.shape}")
     if not 0.0 <= float(label_smoothing) <= 1.0:
         raise ValueError(f"{who}: label_smoothing must be in [0, 1], got {label_smoothing!r}")
-    labels, is_int = _class_labels(who, logits, labels)
+    labels, is_int = _class_labels(who, logits, labels, ignore_index)
     out_dtype = logits.dtype
     ct = _compute_dtype(logits)
     logp = jax.nn.log_softmax(logits.astype(ct), axis=-1)
     n_classes = logits.shape[-1]
     eps = float(label_smoothing)
     w = _example_weights(who, weights, logits.shape[:-1], ct)
+    cw = _class_weights(who, class_weights, n_classes, ct)
     if is_int:
+        bad = invalid(labels, n_classes, ignore_index)
         if ignore_index is not None:
-            keep = labels != ignore_index
-            w = jnp.where(keep, w, 0.0)
-            labels = jnp.where(keep, labels, 0)
-        picked = -jnp.take_along_axis(logp, labels[..., None], axis=-1)[..., 0]
-        loss = (1.0 - eps) * picked + (eps / n_classes) * -jnp.sum(logp, axis=-1) if eps else picked
-    else:
-        if ignore_index is not None:
-            raise ValueError(f"{who}: ignore_index needs integer labels, got probability labels")
-        t = labels.astype(ct)
+            w = jnp.where(labels != ignore_index, w, 0.0)
+        picked = -_pick(logp, labels)
+        if cw is not None:
+            picked = picked * _pick(cw, labels)
+            w_den = w * _pick(cw, labels)
+        else:
+            w_den = w
         if eps:
-            t = (1.0 - eps) * t + eps / n_classes
-        loss = -jnp.sum(t * logp, axis=-1)
+            spread = -jnp.sum(logp if cw is None else logp * cw, axis=-1)
+            loss = (1.0 - eps) * picked + (eps / n_classes) * spread
+        else:
+            loss = picked
+        loss = jnp.where(bad, jnp.nan, loss)  # traced out-of-range labels: NaN, never a wrong number
+        return _reduce_weighted(loss * w, w_den, reduction, out_dtype)
+    if ignore_index is not None:
+        raise ValueError(f"{who}: ignore_index needs integer labels, got probability labels")
+    t = labels.astype(ct)
+    if eps:
+        t = (1.0 - eps) * t + eps / n_classes
+    loss = -jnp.sum(t * logp if cw is None else t * logp * cw, axis=-1)
     return _reduce_weighted(loss * w, w, reduction, out_dtype)
 
 
@@ -152,43 +204,87 @@ def nll(
     labels: Array,
     *,
     weights: Array | None = None,
+    class_weights: Array | None = None,
     ignore_index: int | None = None,
     reduction: str = "mean",
 ) -> Array:
-    """Negative log-likelihood ``lᵢ = −log_probs[i, yᵢ]`` (``F.nll_loss``), ``log_probs (..., C)``,
-    integer ``labels (...)``; ``ignore_index`` entries contribute 0 and leave the mean's denominator."""
+    """Negative log-likelihood ``lᵢ = −w[yᵢ]·log_probs[i, yᵢ]`` (``F.nll_loss``), ``log_probs (..., C)``,
+    integer ``labels (...)`` in ``[0, C)``, ``w`` = ``class_weights`` (1 when not given); ``"mean"``
+    divides by ``Σᵢ w[yᵢ]``; ``ignore_index`` entries contribute 0 and leave the denominator."""
     who = "nll"
     _check_reduction(who, reduction)
     log_probs = _float(who, "log_probs", log_probs)
     if log_probs.ndim < 1:
         raise ValueError(f"{who}: log_probs must have a class axis (..., C), got shape {log_probs.shape}")
-    labels, is_int = _class_labels(who, log_probs, labels)
-    if not is_int:
-        raise TypeError(f"{who}: labels must be integer class indices, got {labels.dtype}")
+    labels_in = labels
+    labels = jnp.asarray(labels)
+    if not jnp.issubdtype(labels.dtype, jnp.integer):
+        hint = float_class_ids_hint(labels, log_probs.shape) if jnp.issubdtype(labels.dtype, jnp.floating) else ""
+        raise TypeError(f"{who}: labels must be integer class indices, got {labels.dtype}{hint}")
+    labels, _ = _class_labels(who, log_probs, labels_in, ignore_index, scores="log_probs")
     ct = _compute_dtype(log_probs)
+    n_classes = log_probs.shape[-1]
     w = _example_weights(who, weights, log_probs.shape[:-1], ct)
+    cw = _class_weights(who, class_weights, n_classes, ct)
+    bad = invalid(labels, n_classes, ignore_index)
     if ignore_index is not None:
-        keep = labels != ignore_index
-        w = jnp.where(keep, w, 0.0)
-        labels = jnp.where(keep, labels, 0)
-    picked = -jnp.take_along_axis(log_probs.astype(ct), labels[..., None], axis=-1)[..., 0]
+        w = jnp.where(labels != ignore_index, w, 0.0)
+    if cw is not None:
+        w = w * _pick(cw, labels)
+    picked = -_pick(log_probs.astype(ct), labels)
+    picked = jnp.where(bad, jnp.nan, picked)
     return _reduce_weighted(picked * w, w, reduction, log_probs.dtype)
+
+
+_BCE_EPS = 1e-12  # torch's clamp of p·(1 − p) in binary_cross_entropy's gradient
+
+
+@jax.custom_jvp
+def _bce_elementwise(p: Array, t: Array) -> Array:
+    return -(t * jnp.maximum(jnp.log(p), -100.0) + (1.0 - t) * jnp.maximum(jnp.log1p(-p), -100.0))
+
+
+@_bce_elementwise.defjvp
+def _bce_jvp(primals, tangents):
+    # torch's derivatives: ∂l/∂p = (p − t) / max(p·(1 − p), 1e-12), finite at p = 0 and 1 where the
+    # clamped logs' own derivative is 0·∞; ∂l/∂t = log(1 − p) − log p, each clamped at −100 (the
+    # derivative of the clamped loss: ±100 at p = 0, 1, where torch's unclamped one is ±inf).
+    p, t = primals
+    dp, dt = tangents
+    out = _bce_elementwise(p, t)
+    d_p = (p - t) / jnp.maximum(p * (1.0 - p), _BCE_EPS)
+    d_t = jnp.maximum(jnp.log1p(-p), -100.0) - jnp.maximum(jnp.log(p), -100.0)
+    return out, d_p * dp + d_t * dt
 
 
 def binary_cross_entropy(
     probs: Array, targets: Array, *, weights: Array | None = None, reduction: str = "mean"
 ) -> Array:
-    """``l = −(t·log p + (1−t)·log(1−p))`` with each log clamped at −100 (``F.binary_cross_entropy``).
+    """``l = −(t·log p + (1−t)·log(1−p))`` with each log clamped at −100 (``F.binary_cross_entropy``,
+    value and gradient, also at ``p = 0`` and ``1``). ``probs`` must lie in ``[0, 1]``: eager calls
+    raise ``ValueError`` otherwise (as torch); under ``jit`` such entries give NaN.
 
     Prefer :func:`binary_cross_entropy_with_logits`, which is stable for any logit.
     """
     who = "binary_cross_entropy"
     _check_reduction(who, reduction)
+    concrete = probs if is_concrete(probs) else None
     probs, targets = _float(who, "probs", probs), _float(who, "targets", targets)
     _same_shape(who, probs, targets, "probs", "targets")
+    if concrete is not None and probs.size:
+        p_host = np.asarray(concrete, np.float64)
+        outside = ~((p_host >= 0.0) & (p_host <= 1.0))  # NaN counts as outside, as in torch's check
+        if outside.any():
+            where = tuple(int(i) for i in np.argwhere(outside)[0])
+            raise ValueError(
+                f"{who}: probs must be probabilities in [0, 1], got {float(p_host[where])} at index {where if len(where) != 1 else where[0]} "
+                f"({int(outside.sum())} of {p_host.size} outside); for raw scores use "
+                "binary_cross_entropy_with_logits"
+            )
     ct = _compute_dtype(probs, targets)
     p, t = probs.astype(ct), targets.astype(ct)
-    loss = -(t * jnp.maximum(jnp.log(p), -100.0) + (1.0 - t) * jnp.maximum(jnp.log1p(-p), -100.0))
+    loss = _bce_elementwise(p, t)
+    loss = jnp.where((p >= 0.0) & (p <= 1.0), loss, jnp.nan)
     return _reduce_elementwise(who, loss, weights, reduction, probs.dtype)
 
 
@@ -237,11 +333,21 @@ def mse(predictions: Array, targets: Array, *, weights: Array | None = None, red
     return _reduce_elementwise("mse", d * d, weights, reduction, dt)
 
 
+def _abs(d: Array) -> Array:
+    """``|d|`` with torch's gradient ``sign(d)``: 0 at ``d = 0`` (``jnp.abs``'s is 1 there)."""
+    return d * jnp.sign(d)
+
+
+def _hinge(z: Array) -> Array:
+    """``max(0, z)`` with gradient 0 at ``z = 0``, as torch's margin losses (``jnp.maximum`` gives ½)."""
+    return jnp.where(z > 0, z, 0.0)
+
+
 def mae(predictions: Array, targets: Array, *, weights: Array | None = None, reduction: str = "mean") -> Array:
-    """``l = |ŷ − y|`` (``F.l1_loss``)."""
+    """``l = |ŷ − y|`` (``F.l1_loss``; gradient 0 where ``ŷ = y``)."""
     _check_reduction("mae", reduction)
     d, dt = _regression("mae", predictions, targets)
-    return _reduce_elementwise("mae", jnp.abs(d), weights, reduction, dt)
+    return _reduce_elementwise("mae", _abs(d), weights, reduction, dt)
 
 
 def huber(
@@ -265,7 +371,7 @@ def smooth_l1(
     if not float(beta) >= 0:
         raise ValueError(f"smooth_l1: beta must be >= 0, got {beta!r}")
     d, dt = _regression("smooth_l1", predictions, targets)
-    a = jnp.abs(d)
+    a = _abs(d)
     loss = a if beta == 0 else jnp.where(a < beta, 0.5 * d * d / beta, a - 0.5 * beta)
     return _reduce_elementwise("smooth_l1", loss, weights, reduction, dt)
 
@@ -303,20 +409,32 @@ def hinge(
     * Multi-class, integer ``labels (...)`` with ``scores (..., C)``: ``lᵢ = Σ_{c≠yᵢ} max(0, margin −
       sᵢ[yᵢ] + sᵢ[c]) / C`` (``F.multi_margin_loss``).
     * Binary, ``labels`` in ``{−1, +1}`` shaped like ``scores``: ``l = max(0, margin − y·s)``.
+
+    The gradient at the kink (a term exactly 0) is 0, as torch's ``multi_margin_loss``.
     """
     who = "hinge"
     _check_reduction(who, reduction)
     scores = _float(who, "scores", scores)
+    labels_in = labels
     labels = jnp.asarray(labels)
     ct = _compute_dtype(scores)
     s = scores.astype(ct)
     if jnp.issubdtype(labels.dtype, jnp.integer) and labels.shape == scores.shape[:-1] and scores.ndim >= 1:
-        true = jnp.take_along_axis(s, labels[..., None], axis=-1)
-        parts = jnp.maximum(0.0, margin - true + s)
+        check_class_indices(who, labels_in, scores.shape[-1], what="the last axis of scores")
+        bad = invalid(labels, scores.shape[-1])
+        true = _pick(s, labels)[..., None]
+        parts = _hinge(margin - true + s)
         not_true = jnp.arange(scores.shape[-1]) != labels[..., None]
         loss = jnp.sum(jnp.where(not_true, parts, 0.0), axis=-1) / scores.shape[-1]
+        loss = jnp.where(bad, jnp.nan, loss)
     elif labels.shape == scores.shape:
-        loss = jnp.maximum(0.0, margin - labels.astype(ct) * s)
+        if is_concrete(labels_in) and labels.size:
+            y = np.asarray(labels_in)
+            if not np.isin(y, (-1, 1)).all():
+                odd = y[~np.isin(y, (-1, 1))]
+                raise ValueError(f"{who}: binary labels must be -1 or +1, got {odd.flat[0].item()!r} "
+                                 f"({odd.size} of {y.size} other values)")
+        loss = _hinge(margin - labels.astype(ct) * s)
     else:
         raise ValueError(
             f"{who}: labels must be integer classes of shape scores.shape[:-1] = {scores.shape[:-1]} "

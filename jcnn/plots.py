@@ -5,6 +5,8 @@
 - :func:`plot_feature_maps`: one image and the first conv layer's output on it, one panel per channel
   (:func:`first_conv_output` reads that output by its path with :func:`jcnn.intermediates`).
 - :func:`plot_confusion_matrix`: the counts ``C[true, predicted]`` and the overall accuracy.
+- :func:`plot_ledger`: a training parity ledger (``jcnn verify --train``): relative error against step for
+  each layer group, one panel per quantity, log scale.
 
 Every function takes the output ``path``, creates its directory, and returns the path written.
 """
@@ -216,4 +218,72 @@ def plot_confusion_matrix(cm: Any, path: str | os.PathLike, *, class_names: Sequ
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
     ax.set_title(f"{title} (accuracy {accuracy:.4f}, {total} examples)")
+    return _save(fig, path)
+
+
+def layer_group(path: str, depth: int = 1) -> str:
+    """The first ``depth`` components of a layer path (``"layer1.0.conv1"`` → ``"layer1"``); ``""`` (the
+    model output, the loss) is ``"(model)"``."""
+    return ".".join(path.split(".")[:depth]) if path else "(model)"
+
+
+def plot_ledger(report: dict, path: str | os.PathLike, *, title: str = "") -> str:
+    """The ledger ``report`` (``jcnn.interop.ledger.ledger_json``: ``entries`` of ``step``, ``path``,
+    ``quantity``, ``max_rel_err``; ``tolerance``; ``verdict``) as one log-scale panel per quantity: the
+    worst relative error of each layer group against step, the tolerance dashed and the first divergence
+    marked. Groups are the first path component, or the first two when that gives fewer than 3 groups
+    (MobileNet's ``features.0`` … ``features.18``). Zero errors are drawn at 1e-18."""
+    entries = report.get("entries") or []
+    if not entries:
+        raise ValueError("plot_ledger: the report has no entries; run at least one step")
+    paths = {e["path"] for e in entries if e["path"]}
+    depth = 1 if len({layer_group(p) for p in paths}) >= 3 else 2
+    quantities = list(dict.fromkeys(e["quantity"] for e in entries))
+    steps = sorted({e["step"] for e in entries})
+    cols = min(3, len(quantities))
+    rows = math.ceil(len(quantities) / cols)
+    fig = _figure(5.0 * cols + 2.0, 3.4 * rows)
+    axes = np.atleast_1d(fig.subplots(rows, cols, squeeze=False)).ravel()
+    verdict = report.get("verdict")
+    tolerance = report.get("tolerance")
+    groups = list(dict.fromkeys(layer_group(e["path"], depth) for e in entries))
+    from matplotlib import colormaps
+    from matplotlib.ticker import MaxNLocator
+
+    cmap = colormaps["tab20" if len(groups) > 10 else "tab10"]
+    color = {g: cmap(i % cmap.N) for i, g in enumerate(groups)}
+    for ax, quantity in zip(axes, quantities):
+        worst: dict[str, dict[int, float]] = {}
+        for e in entries:
+            if e["quantity"] != quantity:
+                continue
+            value = e["max_rel_err"]
+            value = math.inf if value is None else max(float(value), 1e-18)
+            cell = worst.setdefault(layer_group(e["path"], depth), {})
+            cell[e["step"]] = max(cell.get(e["step"], 0.0), value)
+        for group, by_step in worst.items():
+            xs = [s for s in steps if s in by_step]
+            ax.plot(xs, [by_step[s] for s in xs], "-o", ms=2.5, lw=1, color=color[group])
+        if tolerance:
+            ax.axhline(tolerance, color="k", ls="--", lw=0.8)
+        if verdict and verdict.get("quantity") == quantity:
+            ax.axvline(verdict["step"], color="r", lw=0.8, alpha=0.6)
+        ax.set_yscale("log")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_xlabel("step")
+        ax.set_ylabel("max relative error")
+        ax.set_title(quantity.replace("_", " "))
+        ax.grid(alpha=0.3)
+    for ax in axes[len(quantities):]:
+        ax.axis("off")
+    from matplotlib.lines import Line2D
+
+    handles = [Line2D([], [], color=color[g], marker="o", ms=2.5, lw=1) for g in groups]
+    handles.append(Line2D([], [], color="k", ls="--", lw=0.8))
+    fig.legend(handles, groups + ["tolerance"], loc="outside right upper", fontsize=7)
+    if verdict:
+        where = f"diverges at step {verdict['step']}, {verdict['path'] or '(model)'} {verdict['quantity']}"
+    else:
+        where = "every quantity within tolerance"
+    fig.suptitle(f"{title or report.get('model', 'ledger')}: {where}")
     return _save(fig, path)

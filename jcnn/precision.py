@@ -113,6 +113,7 @@ class DynamicLossScale(NamedTuple):
     min_scale: float = 1.0
 
     def init(self) -> LossScaleState:
+        """The first state: ``scale = init_scale``, no good steps; checks the settings."""
         if not (self.init_scale > 0 and self.growth_factor > 1 and 0 < self.backoff_factor < 1
                 and self.growth_interval >= 1):
             raise ValueError(

@@ -51,6 +51,7 @@ class Summary(NamedTuple):
     activation_bytes: int
 
     def table(self) -> str:
+        """The printed table: one row per layer, then the totals."""
         header = ("Layer", "Kind", "Output shape", "Params", "State", "MACs", "Activations")
         body = [("  " * r.depth + r.name, r.kind, _shape_text(r.output_shape), f"{r.params:,}", f"{r.state:,}",
                  "?" if r.macs is None else f"{r.macs:,}", f"{r.activations:,}") for r in self.rows]

@@ -9,13 +9,23 @@ or gradient is not finite returns the old state unchanged with ``metrics["finite
 ``(seed, epoch)``, so resuming from a checkpoint replays exactly the run that was not stopped),
 evaluates after every epoch, stops early on a metric, stops on a non-finite step without overwriting
 the last good checkpoint, and writes ``metrics.csv`` / ``metrics.json`` and ``checkpoint.safetensors``
-to ``out_dir``. tqdm (the ``train`` extra) is imported only when a progress bar is drawn.
+to ``out_dir``, each atomically (a kill leaves the previous version). tqdm (the ``train`` extra) is
+imported only when a progress bar is drawn.
+
+Resuming: a run is planned for ``epochs`` epochs (stored in its checkpoint; a learning-rate schedule is
+defined over them). ``resume`` continues an interrupted run to that plan and gives the same result,
+bit for bit, as the run that was not stopped; a finished (or early-stopped) run has nothing left to
+train. Any other ``epochs``, fewer epochs than already trained, other seeds, batch sizes, data or
+config values are errors. ``extend=True`` continues a run to more epochs than planned, recording the
+old plan in ``config["extended_from"]`` (the CLI's ``--extend`` restarts its schedule over the added
+epochs).
 """
 
 from __future__ import annotations
 
 import csv
 import functools
+import io
 import json
 import math
 import os
@@ -27,11 +37,15 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jcnn._labels import check_class_indices
 from jcnn._types import Array, Params, PRNGKey, State
 from jcnn.layers.base import Layer
 
 LossFn = Callable[[Array, Array], Array]
+"""``(logits, labels) -> scalar loss``."""
 CHECKPOINT_NAME = "checkpoint.safetensors"
+"""The file :func:`fit` writes its checkpoint to, in its output directory."""
+METRICS_FILES = ("metrics.json", "metrics.csv")
 _HISTORY_KEYS = ("epoch", "step", "train_loss", "train_accuracy", "test_loss", "test_accuracy", "lr",
                  "epoch_time_s", "images_per_s")
 
@@ -104,9 +118,15 @@ def _jitted_init(model: Layer, shape: tuple[int, ...]) -> Callable[[PRNGKey], tu
 @functools.lru_cache(maxsize=32)
 def _cached_steps(model: Layer, loss_fn: LossFn | None, optimizer: Any, augment_fn: Any, mix_fn: Any = None,
                   ema: Any = None) -> tuple[Any, Any]:
-    # fit reuses the compiled steps of an earlier call with the same model, loss, optimizer, augmentation.
+    # fit reuses the compiled steps of an earlier call with the same model, loss, optimizer, augmentation,
+    # mixing and EMA (the evaluation step only depends on the model and the loss).
     return (make_train_step(model, loss_fn, optimizer, augment_fn=augment_fn, mix_fn=mix_fn, ema=ema),
-            make_eval_step(model, loss_fn))
+            _cached_eval_step(model, loss_fn))
+
+
+@functools.lru_cache(maxsize=32)
+def _cached_eval_step(model: Layer, loss_fn: LossFn | None) -> Any:
+    return make_eval_step(model, loss_fn)
 
 
 def _all_finite(tree: Any) -> Array:
@@ -124,8 +144,11 @@ def make_train_step(model: Layer, loss_fn: LossFn | None, optimizer: Any, *,
     The step splits ``rng`` into (next rng, augmentation key, model key), applies ``augment_fn(key,
     images)`` if given, computes ``loss, ∇loss = value_and_grad(loss_fn(apply(params, x, train=True),
     y))``, and applies ``optimizer.update``. ``metrics``: ``loss``, ``accuracy`` (float32 scalars) and
-    ``finite`` (bool: loss and every gradient finite; when False the returned state is the input state).
-    With ``donate`` the input state's buffers are reused for the output: do not use it afterwards.
+    ``finite`` (bool: the loss, every gradient and every updated parameter finite; when False the
+    returned state is the input state), ``finite_grads`` and ``finite_update`` (which part failed: a
+    non-finite update with finite gradients comes from the optimizer, e.g. a schedule's negative or NaN
+    learning rate). With ``donate`` the input state's buffers are reused for the output: do not use it
+    afterwards.
     ``mix_fn(key, images, labels) -> (images, targets)`` (e.g. :func:`jcnn.data.mix_batch`: mixup/cutmix
     with soft targets) runs after the augmentation, with a key folded from the augmentation key, and the
     loss is taken against its targets (accuracy against the original labels); ``ema`` (a
@@ -149,11 +172,13 @@ def make_train_step(model: Layer, loss_fn: LossFn | None, optimizer: Any, *,
         (loss, (logits, new_state)), grads = jax.value_and_grad(objective, has_aux=True)(ts.params)
         updates, opt_state = optimizer.update(grads, ts.opt_state, ts.params)
         params = apply_updates(ts.params, updates)
-        finite = jnp.isfinite(loss) & _all_finite(grads)
+        finite_grads, finite_update = _all_finite(grads), _all_finite(params)
+        finite = jnp.isfinite(loss) & finite_grads & finite_update
         average = ema.update(ts.ema, params, new_state) if ema is not None else ts.ema
         new = TrainState(params, new_state, opt_state, ts.step + 1, rng, average)
         new = jax.tree_util.tree_map(lambda n, o: jnp.where(finite, n, o), new, ts)
-        metrics = {"loss": loss.astype(jnp.float32), "accuracy": _accuracy(logits, labels), "finite": finite}
+        metrics = {"loss": loss.astype(jnp.float32), "accuracy": _accuracy(logits, labels), "finite": finite,
+                   "finite_grads": finite_grads, "finite_update": finite_update}
         return new, metrics
 
     return jax.jit(step, donate_argnums=(0,) if donate else ())
@@ -210,18 +235,40 @@ def _predict_fn(model: Layer) -> Callable[..., Array]:
 
 
 def write_metrics(out_dir: str | os.PathLike, history: Sequence[dict], summary: dict) -> None:
-    """Write ``metrics.csv`` (one row per epoch) and ``metrics.json`` (``summary`` plus ``history``)."""
+    """Write ``metrics.csv`` (one row per epoch) and ``metrics.json`` (``summary`` plus ``history``),
+    each atomically (temporary file, fsync, rename: a kill leaves the previous version).
+
+    ``metrics.json`` is strict JSON: non-finite numbers (a diverged run's loss, the throughput of a run
+    that trained nothing) are written as ``null``, as JavaScript's ``JSON.stringify`` does, not as the
+    bare ``NaN``/``Infinity`` strict parsers reject. ``metrics.csv`` keeps Python's ``nan``/``inf``.
+    """
+    from jcnn.checkpoint import atomic_write
+
     os.makedirs(out_dir, exist_ok=True)
     keys = [k for k in _HISTORY_KEYS if any(k in r for r in history)]
     keys += sorted({k for r in history for k in r} - set(keys))
-    with open(os.path.join(out_dir, "metrics.csv"), "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=keys)
-        writer.writeheader()
-        for record in history:
-            writer.writerow(record)
-    with open(os.path.join(out_dir, "metrics.json"), "w") as f:
-        json.dump({**summary, "history": list(history)}, f, indent=2, allow_nan=True)
-        f.write("\n")
+    text = io.StringIO(newline="")
+    writer = csv.DictWriter(text, fieldnames=keys)
+    writer.writeheader()
+    for record in history:
+        writer.writerow(record)
+    body = json.dumps(_strict_json({**summary, "history": list(history)}), indent=2, allow_nan=False) + "\n"
+    for name, data in (("metrics.csv", text.getvalue()), ("metrics.json", body)):
+        encoded = data.encode("utf-8")
+        atomic_write(os.path.join(out_dir, name), lambda f, b=encoded: f.write(b), who="write_metrics")
+
+
+def _strict_json(value: Any) -> Any:
+    """``value`` with every non-finite float replaced by ``None`` (JSON ``null``)."""
+    if isinstance(value, dict):
+        return {k: _strict_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_strict_json(v) for v in value]
+    if isinstance(value, (float, np.floating)):
+        return float(value) if math.isfinite(value) else None
+    if isinstance(value, np.integer):
+        return int(value)
+    return value
 
 
 def _monitor_mode(es: EarlyStopping) -> str:
@@ -241,13 +288,56 @@ def _improved(value: float, best: float | None, mode: str, min_delta: float) -> 
 def _as_arrays(name: str, data: Any) -> tuple[np.ndarray, np.ndarray]:
     if not isinstance(data, (tuple, list)) or len(data) != 2:
         raise ValueError(f"fit: {name} must be a pair (images, labels), got {type(data).__name__}")
-    images, labels = np.asarray(data[0]), np.asarray(data[1])
+    images, labels = data[0], np.asarray(data[1])
+    if isinstance(images, jax.Array) or not all(hasattr(images, a) for a in ("shape", "ndim", "__getitem__")):
+        images = np.asarray(images)  # lazy arrays (jcnn.data.FolderImages) stay lazy
     if images.ndim < 2 or len(images) != len(labels) or len(images) == 0:
         raise ValueError(
             f"fit: {name} images and labels must be non-empty with one label per image, got shapes "
             f"{images.shape} and {labels.shape}"
         )
+    if not np.issubdtype(images.dtype, np.floating):
+        raise TypeError(f"fit: {name} images must be floating point, got {images.dtype}"
+                        + (" (scale uint8 pixels to [0, 1]: images.astype(np.float32) / 255)"
+                           if images.dtype == np.uint8 else ""))
+    if not np.issubdtype(labels.dtype, np.integer):
+        whole = np.issubdtype(labels.dtype, np.floating) and bool(np.all(np.mod(labels, 1) == 0))
+        raise TypeError(f"fit: {name} labels must be integer class indices, got {labels.dtype}"
+                        + ("; they hold whole numbers: cast them (labels.astype(np.int32))" if whole else ""))
     return images, labels
+
+
+def _layout_hint(shape: tuple[int, ...]) -> str:
+    """A hint when images ``(N, A, B, C)`` look channels-first (``A`` a channel count, ``C`` not)."""
+    if len(shape) == 4 and shape[1] in (1, 3, 4) and shape[3] > 4:
+        return (f"; the images {tuple(shape)} look channels-first (NCHW): jcnn takes channels-last "
+                f"(N, H, W, C) = {(shape[0], shape[2], shape[3], shape[1])}; pass images.transpose(0, 2, 3, 1)")
+    return ""
+
+
+def _output_shape(model: Layer, ts: TrainState, images: np.ndarray) -> tuple[int, ...]:
+    """The model's eval-mode output shape for one image (traced, not run)."""
+    x = jax.ShapeDtypeStruct((1,) + images.shape[1:], images.dtype)
+    try:
+        out = jax.eval_shape(lambda p, s, a: model.apply(p, s, a, train=False)[0], ts.params, ts.state, x)
+    except ValueError as exc:
+        hint = _layout_hint(images.shape)
+        if hint:
+            raise ValueError(f"fit: the model does not accept the images: {exc}{hint}") from exc
+        raise
+    return tuple(out.shape)
+
+
+def _check_labels(name: str, labels: np.ndarray, out_shape: tuple[int, ...]) -> None:
+    """Labels against the model's output ``(1, *S, C)``: shape ``(N, *S)``, values in ``[0, C)``."""
+    if len(out_shape) < 2 or tuple(labels.shape[1:]) != tuple(out_shape[1:-1]):
+        raise ValueError(
+            f"fit: {name} labels have shape {labels.shape}, but the model's outputs for one image have shape "
+            f"{out_shape} (classes last): the labels must have shape (N, {', '.join(map(str, out_shape[1:-1]))})"
+            .replace("(N, )", "(N,)")
+        )
+    check_class_indices("fit", labels, out_shape[-1], name=f"{name} labels",
+                        what=f"the model's {out_shape[-1]} outputs")
 
 
 def fit(model: Layer, optimizer: Any, train_data: tuple[Any, Any], test_data: tuple[Any, Any] | None = None,
@@ -256,7 +346,8 @@ def fit(model: Layer, optimizer: Any, train_data: tuple[Any, Any], test_data: tu
         train_state: TrainState | None = None, out_dir: str | os.PathLike | None = None,
         resume: str | os.PathLike | None = None, early_stopping: EarlyStopping | None = None,
         learning_rate: Callable[[int], Any] | float | None = None, config: dict | None = None,
-        progress: bool = True, log: Callable[[str], None] | None = None,
+        progress: bool = True, log: Callable[[str], None] | None = None, prefetch: int = 0,
+        extend: bool = False, overwrite: bool = False,
         mix_fn: Callable[[PRNGKey, Array, Array], tuple[Array, Array]] | None = None,
         ema: Any = None) -> FitResult:
     """Train ``model`` for ``epochs`` epochs over ``train_data = (images, labels)`` (NumPy, NHWC).
@@ -266,13 +357,29 @@ def fit(model: Layer, optimizer: Any, train_data: tuple[Any, Any], test_data: tu
     train set), appends a history record (``epoch, step, train_loss, train_accuracy, test_loss,
     test_accuracy[, lr], epoch_time_s, images_per_s``) and, with ``out_dir``, saves
     ``checkpoint.safetensors`` (the ``TrainState`` plus ``config`` and the progress needed to resume)
-    and rewrites ``metrics.csv``/``metrics.json``. ``resume`` is a checkpoint path written by ``fit``:
-    the run continues after its last epoch and reproduces the uninterrupted run bit for bit.
-    ``learning_rate`` (a float or the schedule ``step -> lr`` given to the optimizer) is only logged.
+    and rewrites ``metrics.csv``/``metrics.json``. ``learning_rate`` (a float or the schedule
+    ``step -> lr`` given to the optimizer) is only logged.
 
-    Stops early when ``early_stopping`` says so, and on the first step whose loss or gradient is not
-    finite: that step's update is discarded, the last checkpoint is left as it was and ``stop_reason``
-    names the step.
+    Labels are integer class indices in ``[0, C)`` (``C``: the model's last output axis), checked once
+    on the host before training. ``out_dir`` holding another run's checkpoint is an error unless
+    ``resume`` is that checkpoint or ``overwrite=True`` (which deletes its checkpoint and metrics first).
+
+    ``resume`` is a checkpoint written by ``fit``: the run continues after its last epoch and
+    reproduces the uninterrupted run bit for bit, given the ``epochs`` it was planned for; a finished or
+    early-stopped run trains nothing (its files are rewritten, unchanged). ``extend=True`` with more
+    epochs than planned continues past the plan (early stopping counts afresh); the optimizer is used
+    as given, so give it a schedule for the new total if it has one. Everything else that differs from
+    the checkpoint (``epochs``, ``seed``, ``batch_size``, the training images' shape, ``config`` values) is
+    a ``ValueError``.
+
+    Stops early when ``early_stopping`` says so, and on the first step whose loss, gradient or update
+    is not finite: that step's update is discarded, the last checkpoint is left as it was and
+    ``stop_reason`` names the step.
+
+    ``prefetch > 0`` prepares that many batches ahead in a background thread and puts them on the
+    device there (:func:`jcnn.data.prefetch_batches`): the same batches in the same order, so the same
+    result.
+    ``train_data``'s images may be a lazy array such as :class:`jcnn.data.FolderImages`.
 
     ``mix_fn`` mixes each batch (mixup/cutmix, see :func:`make_train_step`); ``ema`` (a
     :class:`jcnn.optim.ModelEma`) keeps a weight average in ``train_state.ema``, saved in the checkpoint,
@@ -280,6 +387,7 @@ def fit(model: Layer, optimizer: Any, train_data: tuple[Any, Any], test_data: tu
     """
     from jcnn import checkpoint
     from jcnn.data import batches
+    from jcnn.data.prefetch import prefetch_batches
 
     if not isinstance(epochs, (int, np.integer)) or isinstance(epochs, bool) or epochs < 1:
         raise ValueError(f"fit: epochs must be an int >= 1, got {epochs!r}")
@@ -296,27 +404,52 @@ def fit(model: Layer, optimizer: Any, train_data: tuple[Any, Any], test_data: tu
     if early_stopping is not None and early_stopping.monitor not in _HISTORY_KEYS:
         raise ValueError(f"fit: early_stopping.monitor must be one of {list(_HISTORY_KEYS)}, "
                          f"got {early_stopping.monitor!r}")
+    if test_data is not None and test_x.shape[1:] != train_x.shape[1:]:
+        raise ValueError(f"fit: test_data images have shape {test_x.shape[1:]} each, train_data images "
+                         f"{train_x.shape[1:]}; they must be alike")
     log = log or (lambda msg: print(msg, file=sys.stderr))
     config = dict(config or {})
-    config.update(seed=int(seed), batch_size=batch_size)
+    config.update(seed=int(seed), batch_size=batch_size, epochs=int(epochs))
+    data_shapes = {"train": list(train_x.shape), "test": list(test_x.shape)}
+
+    history: list[dict] = []
+    start_epoch, best, bad_epochs, finished = 0, None, 0, None
+    if resume is not None:
+        saved = _load_progress(resume, checkpoint.load_metadata(resume), config)
+        start_epoch, finished = _plan_resume(resume, saved, config, epochs, extend, data_shapes)
+        history = saved["history"]
+        best, bad_epochs = saved["best"], 0 if extend else saved["bad_epochs"]
+    elif extend:
+        raise ValueError("fit: extend=True continues a run: pass resume= its checkpoint")
+    _prepare_out_dir(out_dir, resume, overwrite, check_only=True)  # its errors before any work
 
     if train_state is None:
-        train_state = init_train_state(model, optimizer, (-1,) + train_x.shape[1:], seed=seed)
+        try:
+            train_state = init_train_state(model, optimizer, (-1,) + train_x.shape[1:], seed=seed)
+        except ValueError as exc:
+            hint = _layout_hint(train_x.shape)
+            if hint:
+                raise ValueError(f"fit: the model does not accept the images: {exc}{hint}") from exc
+            raise
     if ema is not None and train_state.ema is None:
         train_state = train_state._replace(ema=ema.init(train_state.params, train_state.state))
-    history: list[dict] = []
-    start_epoch, best, bad_epochs = 0, None, 0
+    out_shape = _output_shape(model, train_state, train_x)
+    _check_labels("train_data", train_y, out_shape)
+    if test_data is not None:
+        _check_labels("test_data", test_y, out_shape)
+    ckpt_path = _prepare_out_dir(out_dir, resume, overwrite)
     if resume is not None:
-        train_state, meta = checkpoint.restore(resume, target=train_state)
-        progress_meta = _load_progress(resume, meta, config)
-        start_epoch = progress_meta["epoch"]
-        history = progress_meta["history"]
-        best, bad_epochs = progress_meta["best"], progress_meta["bad_epochs"]
+        train_state, _ = checkpoint.restore(resume, target=train_state)
         train_state = jax.tree_util.tree_map(jnp.asarray, train_state)
-    ckpt_path = None
-    if out_dir is not None:
-        os.makedirs(out_dir, exist_ok=True)
-        ckpt_path = os.path.join(out_dir, CHECKPOINT_NAME)
+    if finished is not None and not extend:
+        log(f"fit: {os.fspath(resume)} is already complete ({finished}); nothing to train "
+            "(extend=True with more epochs continues it)")
+        summary = _summary(history, sum(r.get("_train_time_s", 0.0) for r in history),
+                           sum(r.get("_images", 0) for r in history), finished, config)
+        summary["diverged"] = False
+        if out_dir is not None:
+            write_metrics(out_dir, _public(history), summary)
+        return FitResult(train_state, _public(history), summary, finished)
 
     try:
         train_step, eval_step = _cached_steps(model, loss_fn, optimizer, augment_fn, mix_fn, ema)
@@ -337,15 +470,18 @@ def fit(model: Layer, optimizer: Any, train_data: tuple[Any, Any], test_data: tu
         bar = bar_cls(total=steps_per_epoch, desc=f"epoch {epoch + 1}/{epochs}", unit="step",
                       leave=False, file=sys.stderr, dynamic_ncols=True) if bar_cls else None
         first_step = int(train_state.step) + 1
-        for batch_index, (xb, yb) in enumerate(
-                batches(train_x, train_y, batch_size, seed=seed, epoch=epoch, shuffle=True, drop_last=True)):
+        epoch_batches = batches(train_x, train_y, batch_size, seed=seed, epoch=epoch, shuffle=True, drop_last=True)
+        for batch_index, (xb, yb) in enumerate(prefetch_batches(epoch_batches, prefetch)):
             global_step = first_step + batch_index
             train_state, m = train_step(train_state, jnp.asarray(xb), jnp.asarray(yb))
             m = jax.device_get(m)  # one transfer: the guard needs it now, the progress bar too
             if not m["finite"]:
                 kept = (f"the last good checkpoint (epoch {history[-1]['epoch']}) is kept at {ckpt_path}"
                         if ckpt_path and history else "no checkpoint was written")
-                stop_reason = (f"stopped: non-finite loss or gradient at step {global_step} (epoch {epoch + 1}, "
+                what = ("loss or gradient" if not (np.isfinite(m["loss"]) and m.get("finite_grads", True))
+                        else "update (finite loss and gradients: the optimizer's step, e.g. a schedule's "
+                             "negative or NaN learning rate)")
+                stop_reason = (f"stopped: non-finite {what} at step {global_step} (epoch {epoch + 1}, "
                                f"batch {batch_index + 1}; loss={float(m['loss'])}); the update was discarded and "
                                f"{kept}")
                 diverged = True
@@ -393,8 +529,9 @@ def fit(model: Layer, optimizer: Any, train_data: tuple[Any, Any], test_data: tu
                                f"{bad_epochs} epochs")
                 stop_now = True
         if out_dir is not None:
+            ended = stop_reason if stop_now or epoch + 1 == epochs else None
             meta = {"config": config, "epoch": epoch + 1, "history": history, "best": best,
-                    "bad_epochs": bad_epochs}
+                    "bad_epochs": bad_epochs, "stop_reason": ended, "data": data_shapes}
             checkpoint.save(ckpt_path, train_state, metadata={"fit": meta})
             write_metrics(out_dir, _public(history), _summary(history, train_time, images_seen,
                                                               stop_reason, config))
@@ -439,16 +576,94 @@ def _summary(history: Sequence[dict], train_time: float, images: int, stop_reaso
 def _load_progress(path: Any, meta: dict, config: dict) -> dict:
     progress = (meta or {}).get("fit")
     if not isinstance(progress, dict):
-        raise ValueError(f"fit: {path} is not a checkpoint written by fit (no 'fit' metadata); "
-                         "restore it with jcnn.checkpoint.restore and pass it as train_state instead")
+        raise ValueError(f"fit: {os.fspath(path)} is not a checkpoint written by fit (no 'fit' metadata: it "
+                         "holds no training progress to resume); restore it with jcnn.checkpoint.restore and "
+                         "pass it as train_state instead")
     saved = progress.get("config", {})
     for key in ("seed", "batch_size"):
         if key in saved and saved[key] != config[key]:
             raise ValueError(
-                f"fit: cannot resume {path} exactly: it was trained with {key}={saved[key]!r}, got "
+                f"fit: cannot resume {os.fspath(path)} exactly: it was trained with {key}={saved[key]!r}, got "
                 f"{key}={config[key]!r}; pass the same {key}"
             )
     return progress
+
+
+def _plan_resume(path: Any, progress: dict, config: dict, epochs: int, extend: bool,
+                 data_shapes: dict) -> tuple[int, str | None]:
+    """Check a resume against the saved run; returns ``(epochs done, why it ended or None)`` and puts
+    the plan (``epochs``, ``extended_from``) into ``config``. Raises ``ValueError`` on any mismatch."""
+    path = os.fspath(path)
+    saved = progress.get("config", {})
+    done = int(progress["epoch"])
+    planned = saved.get("epochs")  # None: written before runs recorded their plan
+    finished = progress.get("stop_reason")
+    if finished is None and planned is not None and done >= planned:
+        finished = f"completed {planned} epochs"
+    if epochs < done:
+        raise ValueError(f"fit: {path} has already trained {done} epochs; epochs={epochs} cannot undo them "
+                         f"(the run was planned for {planned if planned is not None else done})")
+    if planned is not None and epochs != planned:
+        if not extend:
+            raise ValueError(
+                f"fit: {path} is a run planned for {planned} epochs ({done} done); epochs={epochs} would change "
+                "the plan (and any learning-rate schedule built over it): "
+                + (f"pass epochs={planned} to finish it, or " if finished is None else "it is complete; pass ")
+                + f"extend=True to continue it to {epochs} epochs"
+            )
+        if epochs < planned:
+            raise ValueError(f"fit: extend=True adds epochs, but epochs={epochs} is fewer than the {planned} "
+                             f"planned for {path}")
+    elif extend:
+        raise ValueError(f"fit: extend=True needs more epochs than the {planned} planned for {path}, got "
+                         f"epochs={epochs}")
+    saved_data = progress.get("data")
+    if saved_data is not None and saved_data.get("train") != data_shapes["train"]:
+        raise ValueError(f"fit: {path} was trained on training images of shape {tuple(saved_data['train'])}, "
+                         f"got {tuple(data_shapes['train'])}; resume with the same data")
+    extended = list(saved.get("extended_from", []))
+    if extend and planned is not None and epochs > planned:
+        extended.append(planned)
+    if extended:
+        config["extended_from"] = extended
+    plan_keys = {"epochs", "extended_from"}
+    diffs = [f"{k}={saved[k]!r} there, {config[k]!r} here" for k in sorted(set(saved) & set(config) - plan_keys)
+             if json.loads(json.dumps(config[k])) != saved[k]]
+    if diffs:
+        raise ValueError(f"fit: cannot resume {path}: its config differs ({'; '.join(diffs)}); pass the same "
+                         "values to continue that run")
+    return done, (finished if not (extend and epochs > (planned or done)) else None)
+
+
+def _prepare_out_dir(out_dir: Any, resume: Any, overwrite: bool, *, check_only: bool = False) -> str | None:
+    """Create ``out_dir``, remove dead writers' temporary files, and refuse to replace another run (with
+    ``check_only``, only the refusals: nothing is created or deleted)."""
+    from jcnn import checkpoint
+
+    if out_dir is None:
+        return None
+    out_dir = os.fspath(out_dir)
+    if os.path.exists(out_dir) and not os.path.isdir(out_dir):
+        raise ValueError(f"fit: out_dir {out_dir!r} is an existing file, not a directory")
+    ckpt_path = os.path.join(out_dir, CHECKPOINT_NAME)
+    same = resume is not None and os.path.exists(ckpt_path) and os.path.samefile(resume, ckpt_path)
+    if os.path.exists(ckpt_path) and not same and not overwrite:
+        raise ValueError(
+            f"fit: {out_dir!r} already holds a run ({CHECKPOINT_NAME}); resume it (resume={ckpt_path!r}), "
+            "pass overwrite=True to replace it, or choose another out_dir"
+        )
+    if check_only:
+        return ckpt_path
+    os.makedirs(out_dir, exist_ok=True)
+    for name in (CHECKPOINT_NAME,) + METRICS_FILES:
+        checkpoint.remove_stale_temp_files(os.path.join(out_dir, name))
+    if os.path.exists(ckpt_path) and not same:
+        for name in (CHECKPOINT_NAME,) + METRICS_FILES:
+            try:
+                os.unlink(os.path.join(out_dir, name))
+            except FileNotFoundError:
+                pass
+    return ckpt_path
 
 
 def _tqdm() -> Any:

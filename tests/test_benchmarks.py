@@ -1,7 +1,8 @@
-"""The benchmark twins are the same networks: jcnn's zoo, the hand-written raw-``lax`` program and the
-PyTorch eager model give the same logits (eval and training mode) and the same BatchNorm statistics
-from one set of weights, in float64; the harness builds every implementation and writes its JSON.
-No timings are asserted here."""
+"""The benchmark twins are the same networks: jcnn (the zoo, or the CIFAR ResNet-18 built in
+``benchmarks/impls/jcnn_models.py``), the hand-written raw-``lax`` program and the PyTorch eager model
+(``jcnn.interop.torch_twins``, channels-first and channels-last) give the same logits (eval and training
+mode) and the same BatchNorm statistics from one set of weights, in float64; the harness builds every
+implementation and writes its JSON. No timings are asserted here."""
 
 from __future__ import annotations
 
@@ -54,16 +55,49 @@ def _weights(model: str, seed: int = 1) -> tuple[dict, dict]:
             jax.tree_util.tree_map_with_path(perturb, state))
 
 
-def _torch_twin(model: str, params: dict, state: dict) -> torch.nn.Module:
+def _state_dict(model: str, params: dict, state: dict) -> dict[str, np.ndarray]:
+    """jcnn params/state → the torch twin's ``state_dict`` (NumPy)."""
+    if model != "cifar_resnet18":
+        return jcnn.interop.torch.export_state_dict(jcnn_models.make(model), params, state,
+                                                    input_shape=(1, SIZE, SIZE, C.in_channels(model)))
+    out = {}
+    for tree in (params, state):
+        for path, leaf in jax.tree_util.tree_leaves_with_path(tree):
+            keys = tuple(str(k.key) for k in path)
+            a = np.asarray(leaf)
+            if keys[-1] == "kernel":
+                a = a.transpose(3, 2, 0, 1) if a.ndim == 4 else a.T  # HWIO → OIHW, (in, out) → (out, in)
+            out[jcnn_models.torch_key(keys)] = a
+    return out
+
+
+def _as_raw(model: str, params: dict, state: dict) -> tuple[dict, dict]:
+    """jcnn's params/state in the raw program's nesting (the CIFAR ResNet-18's residual wrappers dropped)."""
+    if model != "cifar_resnet18":
+        return params, state
+    flat = _state_dict(model, params, state)
+    raw_p, raw_s = raw_lax.init(model, SIZE)
+
+    def pick(path, leaf):
+        keys = tuple(str(k.key) for k in path)
+        a = flat[jcnn_models.torch_key(keys)]
+        if keys[-1] == "kernel":
+            a = a.transpose(2, 3, 1, 0) if a.ndim == 4 else a.T
+        return jnp.asarray(a)
+
+    return jax.tree_util.tree_map_with_path(pick, raw_p), jax.tree_util.tree_map_with_path(pick, raw_s)
+
+
+def _torch_twin(model: str, params: dict, state: dict, channels_last: bool = False) -> torch.nn.Module:
     net = torch_models.make(model).double()
-    sd = jcnn.interop.torch.export_state_dict(jcnn_models.make(model), params, state,
-                                              input_shape=(1, SIZE, SIZE, C.in_channels(model)), as_tensors=True)
+    sd = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in _state_dict(model, params, state).items()}
     net.load_state_dict({k: v.double() if v.is_floating_point() else v for k, v in sd.items()}, strict=True)
-    return net
+    return net.to(memory_format=torch.channels_last) if channels_last else net
 
 
-# LeNet-5 in the fast run; the deeper twins compile for ~15-30 s each, so they run in the slow step.
-DEEP = [pytest.param(m, marks=pytest.mark.slow) for m in ("resnet18", "mobilenet_v2")]
+# LeNet-5 in the fast run; the deeper twins compile for ~15-30 s each, so they run in the slow step
+# (ResNet-50 shares ResNet-18's code paths but for the bottleneck, which the structure test covers).
+DEEP = [pytest.param(m, marks=pytest.mark.slow) for m in ("resnet18", "mobilenet_v2", "cifar_resnet18", "vgg11_bn")]
 
 
 @pytest.mark.parametrize("model", ["lenet5", *DEEP])
@@ -72,22 +106,24 @@ def test_twins_compute_the_same_logits(model: str) -> None:
     x, _ = C.example_batch(model, 4, SIZE, seed=2)
     x = jnp.asarray(x.astype(np.float64))
     net = jcnn_models.make(model)
-    tnet = _torch_twin(model, params, state)
+    raw_params, raw_state0 = _as_raw(model, params, state)
+    twins = {"torch": _torch_twin(model, params, state), "torch_cl": _torch_twin(model, params, state, True)}
     for train in (False, True):
         # jit: one compile per model instead of one per op and shape.
         want, new_state = jax.jit(lambda p, s, xb: net.apply(p, s, xb, train=train))(params, state, x)
-        raw, raw_state = jax.jit(lambda p, s, xb: raw_lax.apply(model, p, s, xb, train=train))(params, state, x)
-        tnet.train(train)
-        with torch.no_grad():
-            tor = tnet(torch_models.to_input(np.asarray(x), channels_last=False)).numpy()
+        raw, raw_state = jax.jit(lambda p, s, xb: raw_lax.apply(model, p, s, xb, train=train))(
+            raw_params, raw_state0, x)
         assert want.dtype == jnp.float64
         assert_close(raw, want, F64_RTOL, f"{model} raw lax vs jcnn (train={train})")
-        assert_close(tor, want, F64_RTOL, f"{model} torch vs jcnn (train={train})")
+        for name, tnet in twins.items():
+            tnet.train(train)
+            with torch.no_grad():
+                tor = tnet(torch_models.to_input(np.asarray(x), channels_last=name == "torch_cl")).numpy()
+            assert_close(tor, want, F64_RTOL, f"{model} {name} vs jcnn (train={train})")
         if train and state:
             # Running statistics after one step agree too (torch updated its buffers in place).
-            tsd = tnet.state_dict()
-            jsd = jcnn.interop.torch.export_state_dict(net, params, new_state,
-                                                       input_shape=(1, SIZE, SIZE, C.in_channels(model)))
+            tsd = twins["torch"].state_dict()
+            jsd = _state_dict(model, params, new_state)
             for key, value in jsd.items():
                 if key.endswith("running_mean") or key.endswith("running_var"):
                     # jcnn's BatchNorm layer blends running statistics through float32.
@@ -98,13 +134,13 @@ def test_twins_compute_the_same_logits(model: str) -> None:
             assert len(flat_raw) == len(flat_jcnn)
 
 
-@pytest.mark.parametrize("model", ["lenet5", *DEEP])
+@pytest.mark.parametrize("model", ["lenet5", *DEEP, pytest.param("resnet50", marks=pytest.mark.slow)])
 def test_raw_lax_init_has_the_zoo_structure(model: str) -> None:
     def paths(tree):
         return sorted((jax.tree_util.keystr(p), tuple(a.shape)) for p, a in jax.tree_util.tree_leaves_with_path(tree))
 
     raw_p, raw_s = raw_lax.init(model, SIZE)
-    jc_p, jc_s = _jcnn_init(model)
+    jc_p, jc_s = _as_raw(model, *_jcnn_init(model))
     assert paths(raw_p) == paths(jc_p), model
     assert paths(raw_s) == paths(jc_s), model
 
@@ -120,18 +156,20 @@ def test_one_train_step_agrees_jcnn_raw_torch() -> None:
     zeros = jax.tree_util.tree_map(jnp.zeros_like, params)
     (p_raw, _, _), loss_raw = raw((params, state, zeros), jnp.asarray(x), jnp.asarray(y))
     (p_jc, _, _), loss_jc = jc((params, state, jc_opt.init(params)), jnp.asarray(x), jnp.asarray(y))
-    tnet = _torch_twin(model, params, state)
-    opt = torch.optim.SGD(tnet.parameters(), lr=C.LR, momentum=C.MOMENTUM)
-    loss = torch.nn.functional.cross_entropy(tnet(torch_models.to_input(x, False)), torch.from_numpy(y.astype(np.int64)))
-    loss.backward()
-    opt.step()
     assert_close(loss_raw, loss_jc, F64_RTOL, "loss raw vs jcnn")
-    assert_close(loss.item(), loss_jc, F64_RTOL, "loss torch vs jcnn")
     for a, b in zip(jax.tree_util.tree_leaves(p_raw), jax.tree_util.tree_leaves(p_jc)):
         assert_close(a, b, F64_RTOL, "params raw vs jcnn")
-    sd = jcnn.interop.torch.export_state_dict(jcnn_models.make(model), p_jc, state, input_shape=(1, SIZE, SIZE, 1))
-    for key, value in tnet.state_dict().items():
-        assert_close(value.numpy(), sd[key], F64_RTOL, f"params torch vs jcnn {key}")
+    sd = _state_dict(model, p_jc, state)
+    for channels_last in (False, True):
+        tnet = _torch_twin(model, params, state, channels_last)
+        opt = torch.optim.SGD(tnet.parameters(), lr=C.LR, momentum=C.MOMENTUM)
+        loss = torch.nn.functional.cross_entropy(tnet(torch_models.to_input(x, channels_last)),
+                                                 torch.from_numpy(y.astype(np.int64)))
+        loss.backward()
+        opt.step()
+        assert_close(loss.item(), loss_jc, F64_RTOL, f"loss torch (channels_last={channels_last}) vs jcnn")
+        for key, value in tnet.state_dict().items():
+            assert_close(value.numpy(), sd[key], F64_RTOL, f"params torch (channels_last={channels_last}) vs jcnn {key}")
 
 
 def test_compare_builds_every_impl_and_writes_the_schema(tmp_path, capsys) -> None:
@@ -150,9 +188,11 @@ def test_compare_builds_every_impl_and_writes_the_schema(tmp_path, capsys) -> No
     assert [r["impl"] for r in result["rows"]] == impls
     for row in result["rows"]:
         assert row["model"] == "lenet5" and row["imgs_per_s"] > 0 and row["latency_ms"] > 0
+        assert (row["batch"], row["size"]) == compare.SETTINGS["lenet5"]
+        assert row["gflops_per_s"] > 0 and 0 < row["matmul_fraction"] and row["matmul_gflops"] > 0
         assert {"compile_s", "temp_bytes"} <= set(row)
         if row["impl"].startswith("torch"):
             assert row["compile_s"] is None and row["temp_bytes"] is None
         else:
             assert row["compile_s"] > 0 and row["temp_bytes"] >= 0
-    assert "| lenet5 | jcnn |" in capsys.readouterr().out
+    assert "| lenet5 | 128×32² | jcnn |" in capsys.readouterr().out

@@ -222,6 +222,9 @@ checkpoint.save({str(path)!r}, {{"w": np.arange(400.0)}}, metadata={{"epoch": 2}
     restored, meta = checkpoint.restore(path, {"w": np.zeros(4)})
     np.testing.assert_array_equal(restored["w"], np.arange(4.0))
     assert meta == {"epoch": 1}
+    # The dead writer's temporary file goes at the next save.
+    checkpoint.save(path, {"w": np.arange(4.0)}, metadata={"epoch": 3})
+    assert os.listdir(tmp_path) == ["ckpt.safetensors"]
 
 
 def test_save_fsyncs_file_and_directory(tmp_path, monkeypatch):
@@ -404,3 +407,112 @@ def test_save_errors(tmp_path, tree, metadata, error, match):
 def test_save_into_missing_directory(tmp_path):
     with pytest.raises(ValueError, match="checkpoint.save: directory .*nowhere.* does not exist"):
         checkpoint.save(tmp_path / "nowhere" / "c", {"a": np.ones(1)})
+
+
+def _flip(path, offset_from_end: int) -> None:
+    blob = bytearray(path.read_bytes())
+    blob[-offset_from_end] ^= 0x10
+    path.write_bytes(bytes(blob))
+
+
+def test_a_flipped_data_byte_is_caught(tmp_path):
+    path = tmp_path / "c"
+    tree = {"a": np.arange(6, dtype=np.float32), "b": np.ones(3, np.int64)}
+    checkpoint.save(path, tree, metadata={"epoch": 1})
+    _flip(path, 3)  # inside the last tensor, "b"
+    for call in (lambda: checkpoint.restore(path), lambda: checkpoint.restore(path, tree)):
+        with pytest.raises(CheckpointError, match=r"checkpoint '.*c' is corrupt: b fail\(s\) the CRC-32 check"):
+            call()
+    assert checkpoint.load_metadata(path) == {"epoch": 1}  # the header is intact
+
+
+def test_a_changed_header_is_caught(tmp_path):
+    path = tmp_path / "c"
+    checkpoint.save(path, {"a": np.arange(4, dtype=np.float32)}, metadata={"lr": 0.125})
+    blob = path.read_bytes()
+    n = int.from_bytes(blob[:8], "little")
+    for old, new, match in ((b'0.125', b'0.625', "its metadata fails its CRC-32 check"),
+                            (b'"F32"', b'"I32"', r"a fail\(s\) the CRC-32 check"),  # same size, other values
+                            (b'"a"', b'"z"', r"z, a fail\(s\)")):
+        head = blob[8:8 + n]
+        assert old in head
+        path.write_bytes(blob[:8] + head.replace(old, new, 1) + blob[8 + n:])
+        with pytest.raises(CheckpointError, match=match):
+            checkpoint.restore(path)
+    path.write_bytes(blob[:8] + blob[8:8 + n].replace(b"0.125", b"0.625", 1) + blob[8 + n:])
+    with pytest.raises(CheckpointError, match="metadata fails its CRC-32 check"):
+        checkpoint.load_metadata(path)
+
+
+def test_checkpoints_without_checksums_still_load(tmp_path):
+    """Files of older jcnn (no jcnn_crc32 entry) restore unverified."""
+    path = tmp_path / "c"
+    checkpoint.save(path, {"a": np.arange(4, dtype=np.float32)}, metadata={"epoch": 2})
+    blob = path.read_bytes()
+    n = int.from_bytes(blob[:8], "little")
+    header = json.loads(blob[8:8 + n])
+    del header["__metadata__"]["jcnn_crc32"]
+    raw = json.dumps(header).encode()
+    raw += b" " * (-(8 + len(raw)) % 8)
+    path.write_bytes(len(raw).to_bytes(8, "little") + raw + blob[8 + n:])
+    restored, meta = checkpoint.restore(path, {"a": np.zeros(4, np.float32)})
+    np.testing.assert_array_equal(restored["a"], np.arange(4))
+    assert meta == {"epoch": 2}
+
+
+def test_stale_temp_files_are_removed_by_the_next_save(tmp_path):
+    path = tmp_path / "c.safetensors"
+    dead = tmp_path / ".c.safetensors.999999999.abc.tmp"  # beyond any pid_max: that process is gone
+    old_style = tmp_path / ".c.safetensors.k2j3h4.tmp"  # jcnn before the pid in the name
+    live = tmp_path / f".c.safetensors.{os.getppid()}.xyz.tmp"  # a writer that is still running
+    mine = tmp_path / f".c.safetensors.{os.getpid()}.own.tmp"
+    other = tmp_path / ".other.safetensors.999999999.abc.tmp"  # another target's: not ours to touch
+    for p in (dead, old_style, live, mine, other):
+        p.write_bytes(b"partial")
+    checkpoint.save(path, {"a": np.ones(1)})
+    assert sorted(os.listdir(tmp_path)) == sorted(["c.safetensors", live.name, mine.name, other.name])
+    assert checkpoint.remove_stale_temp_files(tmp_path / "other.safetensors") == [str(other)]
+
+
+def test_save_errors_name_the_target(tmp_path, monkeypatch):
+    with pytest.raises(IsADirectoryError, match=r"checkpoint.save: '.*' is a directory; give a file path such as"):
+        checkpoint.save(tmp_path, {"a": np.ones(1)})
+
+    def denied(*args, **kwargs):
+        raise PermissionError(13, "Permission denied", str(tmp_path / ".c.123.tmp"))
+
+    monkeypatch.setattr(checkpoint.tempfile, "mkstemp", denied)
+    with pytest.raises(PermissionError, match=r"checkpoint.save: cannot write '.*/c': Permission denied") as info:
+        checkpoint.save(tmp_path / "c", {"a": np.ones(1)})
+    assert ".tmp" not in str(info.value)
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only directories")
+def test_save_into_a_read_only_directory(tmp_path):
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o500)
+    try:
+        with pytest.raises(PermissionError, match=r"checkpoint.save: cannot write '.*ro/c'"):
+            checkpoint.save(ro / "c", {"a": np.ones(1)})
+    finally:
+        ro.chmod(0o700)
+
+
+def test_restore_of_a_directory_says_so(tmp_path):
+    with pytest.raises(IsADirectoryError, match=r"checkpoint '.*' is a directory, not a checkpoint file$"):
+        checkpoint.restore(tmp_path)
+    checkpoint.save(tmp_path / "checkpoint.safetensors", {"a": np.ones(1)})
+    with pytest.raises(IsADirectoryError, match=r"is a directory, not a checkpoint file; did you mean "
+                                                r"'.*checkpoint.safetensors'\?"):
+        checkpoint.load_metadata(tmp_path)
+
+
+def test_reserved_name_and_long_mismatch_lists(tmp_path):
+    with pytest.raises(ValueError, match="the pytree key '__metadata__' cannot be a tensor name"):
+        checkpoint.save(tmp_path / "c", {"__metadata__": np.ones(1)})
+    checkpoint.save(tmp_path / "c", {f"w{i:02d}": np.ones(1) for i in range(30)})
+    with pytest.raises(CheckpointMismatchError) as info:
+        checkpoint.restore(tmp_path / "c", {f"v{i:02d}": np.ones(1) for i in range(30)})
+    msg = str(info.value)
+    assert "missing in the file: v00, v01" in msg and "v19 and 10 more" in msg and "v20" not in msg

@@ -94,11 +94,43 @@ def test_console_script_error_has_no_traceback():
                                    "(see jcnn train --help)")
 
 
+def _write_idx(path, array: np.ndarray) -> None:
+    """An IDX file: 0, 0, type 0x08 (u8), rank, big-endian u32 dims, then the bytes (gzip by name)."""
+    import gzip
+    import struct
+
+    data = struct.pack(">BBBB", 0, 0, 0x08, array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
+    data += array.astype(np.uint8).tobytes()
+    opener = gzip.open if str(path).endswith(".gz") else open
+    with opener(path, "wb") as f:
+        f.write(data)
+
+
+def _tiny_idx_dataset(data, n_train: int = 64, n_test: int = 20) -> None:
+    """Local (Fashion-)MNIST IDX files, 28x28: a bright bar whose row says the class."""
+    rng = np.random.default_rng(0)
+    data.mkdir(exist_ok=True)
+    for split, n in (("train", n_train), ("t10k", n_test)):
+        labels = np.arange(n) % 10
+        images = rng.integers(0, 60, (n, 28, 28))
+        for i, c in enumerate(labels):
+            images[i, 2 + 2 * c:4 + 2 * c, 4:24] = 250
+        _write_idx(data / f"{split}-images-idx3-ubyte.gz", images)
+        _write_idx(data / f"{split}-labels-idx1-ubyte", labels)
+
+
 def test_short_train_writes_every_file_and_resumes(capsys, tmp_path):
-    out = tmp_path / "digits"
-    argv = ["train", "--out", str(out), "--batch-size", "128", "--no-progress", "--lr", "0.005"]
-    status, _, err = _run(argv + ["--epochs", "1"], capsys)
+    """The non-embedded path (IDX files in --data-dir, 28x28 resized to LeNet's 32x32, flips), every file
+    written, then --resume / --extend semantics and their errors on the same run."""
+    _tiny_idx_dataset(tmp_path / "data")
+    out = tmp_path / "run"
+    # --schedule constant: the same optimizer value in every run below, so the --extend run reuses the
+    # first run's compiled step (the restart of a real schedule is tested in test_run_schedule_*).
+    argv = ["train", "--dataset", "fashion-mnist", "--data-dir", str(tmp_path / "data"), "--out", str(out),
+            "--batch-size", "16", "--no-progress", "--lr", "0.005", "--schedule", "constant"]
+    status, out_text, err = _run(argv + ["--epochs", "1"], capsys)
     assert status == 0, err
+    assert "fashion-mnist (64 train / 20 test images, 28x28 -> 32x32x1)" in err
     expected = {"checkpoint.safetensors", "metrics.json", "metrics.csv", *cli.FIGURES}
     assert expected <= set(os.listdir(out))
     for name in cli.FIGURES:
@@ -108,24 +140,86 @@ def test_short_train_writes_every_file_and_resumes(capsys, tmp_path):
         first = json.load(f)
     for key in ("test_accuracy", "test_loss", "wall_time_s", "images_per_s"):
         assert np.isfinite(first[key]) and first[key] >= 0
-    assert first["epochs"] == 1 and first["steps"] == 1438 // 128
-    assert first["config"]["model"] == "lenet5" and first["config"]["dataset"] == "digits"
+    assert first["epochs"] == 1 and first["steps"] == 64 // 16
+    assert first["config"]["model"] == "lenet5" and first["config"]["dataset"] == "fashion-mnist"
     assert first["config"]["input_shape"] == [32, 32, 1]
-    assert "test accuracy" in err
+    # Results on stdout (the epoch line and the summary), the log line on stderr.
+    assert out_text.splitlines()[0].startswith("epoch 1/1  train loss")
+    assert "jcnn train: test accuracy" in out_text and "test accuracy" not in err
+    assert err.startswith("jcnn train: lenet5 on fashion-mnist")
 
+    # The run was planned for 1 epoch and is complete: more epochs must be asked for with --extend.
     status, _, err = _run(argv + ["--epochs", "2", "--resume", "--no-plots"], capsys)
+    assert status == 1 and len(err.strip().splitlines()) == 1
+    assert ("the run is planned for 1 epochs (it is complete) and its learning-rate schedule spans them; "
+            "--epochs 2 would change that") in err and "add --extend" in err
+    status, _, err = _run(argv + ["--epochs", "2", "--resume", "--extend", "--no-plots"], capsys)
     assert status == 0, err
     with open(out / "metrics.json") as f:
         second = json.load(f)
     assert [r["epoch"] for r in second["history"]] == [1, 2]
     assert second["history"][0] == first["history"][0]
-    assert second["steps"] == 2 * (1438 // 128)
-    assert second["history"][1]["test_accuracy"] > 0.5
+    assert second["steps"] == 2 * (64 // 16)
+    assert second["config"]["epochs"] == 2 and second["config"]["extended_from"] == [1]
 
-    status, _, err = _run(argv + ["--epochs", "3", "--resume", "--seed", "1", "--optimizer", "adam"], capsys)
-    assert status == 1 and len(err.strip().splitlines()) == 1
-    assert ("was trained with other options (--optimizer 'adamw' there, 'adam' here; --weight-decay 0.05 "
-            "there, 0.0 here; --seed 0 there, 1 here)") in err
+    # A finished run: --resume trains nothing and leaves the history as it was.
+    status, out_text, err = _run(argv + ["--resume", "--no-plots"], capsys)
+    assert status == 0 and "is already complete (completed 2 epochs); nothing to train" in out_text
+    with open(out / "metrics.json") as f:
+        assert json.load(f)["history"] == second["history"]
+
+    for extra, message in [
+        (["--resume", "--epochs", "1"], "--resume: the run has already trained 2 epochs; --epochs 1 cannot undo them"),
+        (["--resume", "--seed", "1", "--optimizer", "adam"],
+         "was trained with other options (--optimizer 'adamw' there, 'adam' here; --weight-decay 0.05 there, "
+         "0.0 here; --seed 0 there, 1 here)"),
+        (["--resume", "--patience", "3"], "(--patience None there, 3 here)"),
+        ([], f"--out '{out}' already holds a run (checkpoint.safetensors); pass --resume to continue it, "
+             "--overwrite to replace it"),
+        (["--extend", "--epochs", "3"], "--extend continues a run: pass --resume as well"),
+        (["--resume", "--extend", "--epochs", "2"], "--extend needs --epochs above the 2 the run is planned for"),
+    ]:
+        status, _, err = _run(argv + extra, capsys)
+        assert status == 1 and len(err.strip().splitlines()) == 1, err
+        assert message in err, err
+
+
+def test_run_schedule_restarts_over_each_extension():
+    """A run planned for 2 epochs, extended to 5 and then 6: a fresh schedule over each segment."""
+    import jax
+    import jax.numpy as jnp
+
+    def values(schedule, steps):
+        return np.asarray(jax.jit(jax.vmap(schedule))(jnp.arange(steps)))
+
+    spe, lr = 10, 0.1
+    parts = [(0, 20), (20, 50), (50, 60)]
+    want = np.concatenate([values(cli.make_schedule("cosine", lr, end - start, spe), end - start)
+                           for start, end in parts])
+    got = values(cli.run_schedule("cosine", lr, [2, 5, 6], spe), 60)
+    np.testing.assert_allclose(got, want, rtol=1e-12)
+    assert got[20] == pytest.approx(lr) and got[19] < 0.01 * lr  # the warm restart
+    assert cli.run_schedule("constant", lr, [2, 5], spe) == lr
+    once = cli.make_schedule("one-cycle", lr, 30, spe)
+    assert cli.run_schedule("one-cycle", lr, [3], spe).__code__ is once.__code__  # never extended: as before
+
+
+def test_out_and_resume_errors_come_before_the_data(capsys, tmp_path):
+    """--dataset mnist with an empty --data-dir: the data would fail to load, so these errors come first."""
+    data = ["--dataset", "mnist", "--data-dir", str(tmp_path)]
+    (tmp_path / "file").write_text("x")
+    status, _, err = _run(["train", *data, "--out", str(tmp_path / "file")], capsys)
+    assert status == 1 and f"--out '{tmp_path / 'file'}' is an existing file, not a directory" in err
+    from jcnn import checkpoint
+
+    (tmp_path / "run").mkdir()
+    checkpoint.save(tmp_path / "run" / "checkpoint.safetensors", {"w": np.ones(2)})
+    status, _, err = _run(["train", *data, "--out", str(tmp_path / "run"), "--resume"], capsys)
+    assert status == 1 and "is not a checkpoint written by jcnn train (it holds no training progress)" in err
+    status, _, err = _run(["train", *data, "--out", str(tmp_path / "other"), "--resume", str(tmp_path / "run")],
+                          capsys)
+    assert status == 1 and "is not a checkpoint written by jcnn train" in err  # a run directory works too
+    assert "Traceback" not in err
 
 
 def test_summary_prints_the_layer_table(capsys):
@@ -237,39 +331,101 @@ def test_augmentation_per_dataset():
     assert out.shape == images.shape and set(np.unique(out)) <= set(np.unique(images)) | {0.0}
 
 
-def _write_idx(path, array: np.ndarray) -> None:
-    """An IDX file: 0, 0, type 0x08 (u8), rank, big-endian u32 dims, then the bytes (gzip by name)."""
-    import gzip
-    import struct
+def _tree_bytes(tree) -> dict:
+    import jax
 
-    data = struct.pack(">BBBB", 0, 0, 0x08, array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
-    data += array.astype(np.uint8).tobytes()
-    opener = gzip.open if str(path).endswith(".gz") else open
-    with opener(path, "wb") as f:
-        f.write(data)
+    return {jax.tree_util.keystr(p): np.asarray(v).tobytes() for p, v in jax.tree_util.tree_flatten_with_path(tree)[0]}
 
 
-def test_train_on_local_fashion_mnist_files(capsys, tmp_path):
-    """The non-embedded path: IDX files in --data-dir, 28x28 resized to LeNet's 32x32, class names."""
-    rng = np.random.default_rng(0)
-    data = tmp_path / "data"
-    data.mkdir()
-    for split, n in (("train", 64), ("t10k", 20)):
-        labels = np.arange(n) % 10
-        images = rng.integers(0, 60, (n, 28, 28))
-        for i, c in enumerate(labels):  # a bright bar whose row says the class
-            images[i, 2 + 2 * c:4 + 2 * c, 4:24] = 250
-        _write_idx(data / f"{split}-images-idx3-ubyte.gz", images)
-        _write_idx(data / f"{split}-labels-idx1-ubyte", labels)
-    out = tmp_path / "run"
-    status, _, err = _run(["train", "--dataset", "fashion-mnist", "--data-dir", str(data), "--out", str(out),
-                           "--epochs", "2", "--batch-size", "16", "--no-progress"], capsys)
-    assert status == 0, err
-    assert "fashion-mnist (64 train / 20 test images, 28x28 -> 32x32x1)" in err
-    with open(out / "metrics.json") as f:
-        metrics = json.load(f)
-    assert metrics["config"]["dataset"] == "fashion-mnist" and metrics["steps"] == 2 * (64 // 16)
-    assert {"confusion_matrix.png", "feature_maps.png"} <= set(os.listdir(out))
+@pytest.mark.slow
+def test_sigkill_at_random_moments_never_loses_the_run(tmp_path):
+    """`jcnn train` children SIGKILLed at 20 seeded random moments: most during the epochs (steps,
+    evaluation, checkpoint and metrics writes: timed from the first epoch line over what is left of the
+    run), a quarter anywhere after start-up (tracing, loading). After every kill the checkpoint restores
+    (CRCs checked) and metrics.json is strict JSON; every chain of resumes reaches the params, optimizer
+    state and history of the uninterrupted run, bit for bit; no temporary file survives the last run. The
+    children share one persistent compilation cache, so only the first one compiles."""
+    import signal
+    import time
+
+    from jcnn import checkpoint
+
+    epochs = 10
+    _tiny_idx_dataset(tmp_path / "data", n_train=48, n_test=16)
+    env = dict(os.environ, JAX_PLATFORMS="cpu", JAX_COMPILATION_CACHE_DIR=str(tmp_path / "xla-cache"),
+               JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0", JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0")
+
+    def run(out, until=None):
+        """Start a child (resuming when out holds a checkpoint); read stderr up to a line starting with
+        ``until`` (None: to the end). Returns the process and the times of its lines."""
+        argv = [sys.executable, "-m", "jcnn", "train", "--dataset", "mnist", "--data-dir", str(tmp_path / "data"),
+                "--out", str(out), "--epochs", str(epochs), "--batch-size", "16", "--no-progress", "--no-plots"]
+        resume = ["--resume"] if (out / "checkpoint.safetensors").exists() else []
+        proc = subprocess.Popen(argv + resume, env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                                text=True)
+        times, text = {}, []
+        for line in proc.stderr:
+            text.append(line)
+            key = "start" if line.startswith("jcnn train: lenet5 on") else "epoch" if line.startswith("epoch ") else None
+            times.setdefault(key, time.perf_counter())
+            if until is not None and line.startswith(until):
+                return proc, times, text
+        proc.wait(timeout=600)
+        times["exit"] = time.perf_counter()
+        assert proc.returncode == 0, "".join(text)
+        return proc, times, text
+
+    def final(out):
+        meta = checkpoint.load_metadata(out / "checkpoint.safetensors")["fit"]
+        tree, _ = checkpoint.restore(out / "checkpoint.safetensors")
+        history = [{k: v for k, v in r.items() if not k.endswith("_s")} for r in meta["history"]]
+        return _tree_bytes(tree["params"]), _tree_bytes(tree["opt_state"]), history
+
+    run(tmp_path / "reference")  # compiles everything once, for every child after it
+    want = final(tmp_path / "reference")
+    _, t, _ = run(tmp_path / "timing")  # how long a child that loads cached executables takes
+    whole, tail = t["exit"] - t["start"], t["exit"] - t["epoch"]
+
+    def chain(seed: int, out, wanted: int) -> int:
+        """Kill children in ``out`` at ``wanted`` random moments, resuming after each; returns the number
+        of chains that completed on their own (each checked against the uninterrupted run)."""
+        rng = np.random.default_rng(seed)
+        kills, completed = 0, 0
+        for _ in range(3 * wanted):
+            if kills == wanted:
+                break
+            ckpt = out / "checkpoint.safetensors"
+            done = checkpoint.load_metadata(ckpt)["fit"]["epoch"] if ckpt.exists() else 0
+            anywhere = rng.uniform() < 0.25
+            proc, _, text = run(out, until="jcnn train: lenet5 on" if anywhere else "epoch ")
+            if proc.returncode is None:  # still running: kill it at the drawn moment
+                time.sleep(rng.uniform(0, whole if anywhere else tail * (epochs - done) / epochs))
+                proc.send_signal(signal.SIGKILL)
+                proc.stderr.close()
+                if proc.wait(timeout=60) == -signal.SIGKILL:
+                    kills += 1
+                    if ckpt.exists():
+                        checkpoint.restore(ckpt)  # readable, CRCs intact
+                    if (out / "metrics.json").exists():
+                        json.loads((out / "metrics.json").read_text(), parse_constant=pytest.fail)
+                    continue
+            assert proc.returncode == 0, "".join(text)  # it finished before the kill: the chain is complete
+            assert final(out) == want
+            completed += 1
+            for name in os.listdir(out):
+                os.unlink(out / name)
+        assert kills == wanted, (kills, completed)
+        run(out)
+        assert final(out) == want
+        assert [n for n in os.listdir(out) if n.endswith(".tmp")] == []
+        return completed
+
+    # Two chains of 10 kills side by side (a child is mostly single-threaded tracing): 20 kills in all.
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(2) as pool:
+        runs = [pool.submit(chain, seed, tmp_path / f"killed_{seed}", 10) for seed in (20, 21)]
+        [r.result() for r in runs]
 
 
 def test_recipe_flags_build_the_mix_function_loss_and_ema(capsys):

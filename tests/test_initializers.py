@@ -97,3 +97,44 @@ def test_errors():
         I.variance_scaling(1.0, "fan", "uniform")
     with pytest.raises(ValueError, match="variance_scaling: distribution must be 'uniform' or 'normal', got 'cauchy'"):
         I.variance_scaling(1.0, "fan_in", "cauchy")
+
+
+def test_eager_jitted_and_vmapped_inits_draw_the_same_values():
+    import jcnn
+
+    model = jcnn.models.resnet18(num_classes=5)
+    key = jax.random.PRNGKey(11)
+    _, eager, eager_state = model.init(key, (1, 32, 32, 3))
+    jitted, jitted_state = jax.jit(lambda k: model.init(k, (1, 32, 32, 3))[1:])(key)
+    for a, b in zip(jax.tree_util.tree_leaves((eager, eager_state)), jax.tree_util.tree_leaves((jitted, jitted_state))):
+        assert a.dtype == b.dtype and bool(jnp.all(a == b))
+    keys = jax.random.split(key, 2)
+    small = jcnn.serial(jcnn.Conv(3, (3, 3)), jcnn.Dense(2))
+    batched = jax.vmap(lambda k: small.init(k, (1, 5, 5, 2))[1])(keys)
+    for i in range(2):
+        one = small.init(keys[i], (1, 5, 5, 2))[1]
+        for a, b in zip(jax.tree_util.tree_leaves(batched), jax.tree_util.tree_leaves(one)):
+            assert bool(jnp.all(a[i] == b))
+    assert not bool(jnp.all(batched["conv_0"]["kernel"][0] == batched["conv_0"]["kernel"][1]))
+
+
+def test_large_draws_are_split_in_chunks_independent_of_threads(monkeypatch):
+    from jcnn import _host_random as H
+
+    bits = np.array([7, 9], np.uint32)
+    whole = H.sample_host(bits, (3, 1 << 21), "normal", 0.0, 1.0, np.float32)  # 1.5 chunks of 2**22
+    monkeypatch.setattr(H, "_pool", None)
+    monkeypatch.setattr(H.os, "cpu_count", lambda: 1)
+    again = H.sample_host(bits, (3, 1 << 21), "normal", 0.0, 1.0, np.float32)
+    np.testing.assert_array_equal(whole, again)
+    assert abs(float(whole.std()) - 1) < 0.01 and abs(float(whole.mean())) < 0.01
+    assert not np.array_equal(whole.ravel()[: 1 << 20], whole.ravel()[1 << 22: (1 << 22) + (1 << 20)])
+
+
+def test_truncated_normal_stays_inside_its_bounds():
+    w = np.asarray(I.truncated_normal(0.02, a=-0.03, b=0.03)(KEY, (4000,)))
+    assert w.min() >= -0.03 and w.max() <= 0.03 and 0.012 < w.std() < 0.02
+    with pytest.raises(ValueError, match="truncated_normal: needs stddev > 0 and a < b"):
+        I.truncated_normal(0.0)
+    assert repr(I.kaiming_normal(mode="fan_out", nonlinearity="relu")) == \
+        "kaiming_normal(mode='fan_out', nonlinearity='relu')"

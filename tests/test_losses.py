@@ -70,6 +70,18 @@ CASES = [
           l, y, weights=jnp.asarray(D["cls_w"])[y], ignore_index=2, reduction=r),
           lambda l, y, r: F.cross_entropy(l, y, weight=T(D["cls_w"]), ignore_index=2, reduction=r),
           (D["logits"], D["labels"])),
+    _case("ce_class_weights_smooth_ignore", lambda l, y, r: losses.softmax_cross_entropy(
+          l, y, class_weights=D["cls_w"], label_smoothing=0.2, ignore_index=2, reduction=r),
+          lambda l, y, r: F.cross_entropy(l, y, weight=T(D["cls_w"]), label_smoothing=0.2, ignore_index=2,
+                                          reduction=r), (D["logits"], D["labels"])),
+    _case("ce_probs_class_weights_smooth", lambda l, y, r: losses.softmax_cross_entropy(
+          l, y, class_weights=D["cls_w"], label_smoothing=0.1, reduction=r),
+          lambda l, y, r: F.cross_entropy(l, y, weight=T(D["cls_w"]), label_smoothing=0.1, reduction=r),
+          (D["logits"], D["probs"])),
+    _case("nll_class_weights_ignore", lambda l, y, r: losses.nll(jax.nn.log_softmax(l), y,
+          class_weights=D["cls_w"], ignore_index=2, reduction=r),
+          lambda l, y, r: F.nll_loss(F.log_softmax(l, -1), y, weight=T(D["cls_w"]), ignore_index=2, reduction=r),
+          (D["logits"], D["labels"])),
     _case("ce_probs_smooth", lambda l, y, r: losses.softmax_cross_entropy(l, y, label_smoothing=0.1, reduction=r),
           lambda l, y, r: F.cross_entropy(l, y, label_smoothing=0.1, reduction=r), (D["logits"], D["probs"])),
     _case("nll_weights_ignore", lambda l, y, r: losses.nll(jax.nn.log_softmax(l), y,
@@ -266,3 +278,196 @@ def test_jit_and_dtype_float64():
 def test_errors(call, exc, match):
     with pytest.raises(exc, match=match):
         call()
+
+
+def test_class_weights_times_example_weights():
+    """Both weightings: example i weighs weights[i]·class_weights[y_i] in the sum and the denominator."""
+    w = np.random.default_rng(4).uniform(0.5, 2.0, N).astype(np.float32)
+    per = F.cross_entropy(T(D["logits"]), T(D["labels"]), weight=T(D["cls_w"]), reduction="none").numpy()
+    want = np.sum(w * per) / np.sum(w * D["cls_w"][D["labels"]])
+    got = losses.softmax_cross_entropy(D["logits"], D["labels"], weights=w, class_weights=D["cls_w"])
+    assert_close(got, want, RTOL)
+    got = losses.nll(jax.nn.log_softmax(D["logits"]), D["labels"], weights=w, class_weights=D["cls_w"])
+    assert_close(got, want, RTOL)
+
+
+def test_binary_cross_entropy_at_exactly_0_and_1_equals_torch():
+    """The −100 clamp of both logs, and torch's gradient (p − t)/max(p(1 − p), 1e−12) there."""
+    p = np.array([0.0, 1.0, 0.0, 1.0, 0.0, 1.0, 0.3], np.float32)
+    t = np.array([0.0, 1.0, 1.0, 0.0, 0.25, 0.75, 1.0], np.float32)
+    tp, tt = torch.tensor(p, requires_grad=True), torch.tensor(t, requires_grad=True)
+    t_out = F.binary_cross_entropy(tp, tt, reduction="none")
+    t_out.sum().backward()
+    out, vjp = jax.vjp(lambda a, b: losses.binary_cross_entropy(a, b, reduction="none"), jnp.asarray(p), jnp.asarray(t))
+    gp, gt = vjp(jnp.ones_like(out))
+    np.testing.assert_array_equal(np.asarray(out), t_out.detach().numpy())  # 0, 0, 100, 100, 25, 25, ...
+    np.testing.assert_array_equal(np.asarray(gp), tp.grad.numpy())  # ±1e12 at the boundaries, never NaN
+    # ∂l/∂t = log(1 − p) − log p of the clamped logs: ±100 at the boundaries, where torch (which does
+    # not clamp this derivative) gives ±inf; equal elsewhere.
+    inner = (p > 0) & (p < 1)
+    np.testing.assert_allclose(np.asarray(gt)[inner], tt.grad.numpy()[inner], rtol=1e-6)
+    np.testing.assert_array_equal(np.asarray(gt)[~inner], np.where(p[~inner] == 0, 100.0, -100.0))
+
+
+@jax.jit
+def _traced_losses(logits, labels):
+    """Every class-index loss under one jit (one compile): per-example values and the mean."""
+    fns = {"ce": losses.softmax_cross_entropy, "nll": losses.nll, "hinge": losses.hinge}
+    return {k: (f(logits, labels, reduction="none"), f(logits, labels)) for k, f in fns.items()}
+
+
+def test_out_of_range_labels_raise_eagerly_and_are_nan_under_jit():
+    logits = jnp.asarray(D["logits"][:4])
+    for bad, where in (([0, 1, 2, -1], "got -1 at index 3"), ([0, C, 2, 1], f"got {C} at index 1")):
+        y = np.array(bad)
+        with pytest.raises(ValueError, match=rf"softmax_cross_entropy: labels must be class indices in \[0, {C}\).*{where}"):
+            losses.softmax_cross_entropy(logits, y)
+        with pytest.raises(ValueError, match=rf"nll: labels must be class indices in \[0, {C}\).*{where}"):
+            losses.nll(logits, y)
+        with pytest.raises(ValueError, match=rf"hinge: labels must be class indices.*{where}"):
+            losses.hinge(logits, y)
+        good = (y >= 0) & (y < C)
+        for name, (per, mean) in _traced_losses(logits, jnp.asarray(y)).items():
+            per = np.asarray(per)
+            assert np.isnan(per[~good]).all() and np.isfinite(per[good]).all(), name
+            assert np.isnan(float(mean)), name
+    with pytest.raises(ValueError, match="a negative label is not 'the last class': pass ignore_index=-1"):
+        losses.softmax_cross_entropy(logits, np.array([0, 1, 2, -1]))
+    # An ignored entry may hold any value (torch's default ignore_index is -100).
+    kept = losses.softmax_cross_entropy(logits[:3], np.array([0, 1, 2]))
+    assert float(losses.softmax_cross_entropy(logits, np.array([0, 1, 2, -100]), ignore_index=-100)) == float(kept)
+    with pytest.raises(ValueError, match=r"or ignore_index=-100, got 7"):
+        losses.softmax_cross_entropy(logits, np.array([0, 1, 7, -100]), ignore_index=-100)
+    # Labels are not traced inside an un-jitted grad, so the check still applies there.
+    with pytest.raises(ValueError, match="got -1"):
+        jax.grad(lambda a: losses.softmax_cross_entropy(a, np.array([0, 1, 2, -1])))(logits)
+
+
+def test_binary_cross_entropy_probs_outside_0_1():
+    t = np.full(3, 0.5, np.float32)
+    for p, shown in (([0.2, 1.5, 0.1], "1.5"), ([-0.25, 0.5, 0.5], "-0.25"), ([0.5, np.nan, 0.5], "nan")):
+        with pytest.raises(ValueError, match=rf"binary_cross_entropy: probs must be probabilities in \[0, 1\], got {shown}"):
+            losses.binary_cross_entropy(np.array(p, np.float32), t)
+        per = np.asarray(jax.jit(lambda a: losses.binary_cross_entropy(a, t, reduction="none"))(np.array(p, np.float32)))
+        assert np.isnan(per).sum() == 1
+
+
+def test_float_class_ids_say_so():
+    with pytest.raises(TypeError, match=r"labels of shape \(6,\) look like class indices stored as float32: cast"):
+        losses.softmax_cross_entropy(D["logits"], D["labels"].astype(np.float32))
+    with pytest.raises(TypeError, match=r"nll: labels must be integer class indices, got float32; labels of shape"):
+        losses.nll(D["logits"], D["labels"].astype(np.float32))
+
+
+def test_binary_hinge_labels_must_be_plus_minus_one():
+    with pytest.raises(ValueError, match=r"hinge: binary labels must be -1 or \+1, got 0.0"):
+        losses.hinge(D["x"], np.where(D["pm1"] > 0, 1.0, 0.0).astype(np.float32))
+
+
+# ------------------------------------------------------------------ property: bad input never passes silently
+
+_INT_LOSSES = {
+    "softmax_cross_entropy": lambda s, y: losses.softmax_cross_entropy(s, y),
+    "softmax_cross_entropy_ignore": lambda s, y: losses.softmax_cross_entropy(s, y, ignore_index=-100),
+    "softmax_cross_entropy_class_weights": lambda s, y: losses.softmax_cross_entropy(
+        s, y, class_weights=np.ones(s.shape[-1], np.float32), label_smoothing=0.1),
+    "nll": lambda s, y: losses.nll(s, y),
+    "hinge": lambda s, y: losses.hinge(s, y),
+}
+_PAIR_LOSSES = {  # (predictions, targets) of one shape
+    "binary_cross_entropy": losses.binary_cross_entropy,
+    "binary_cross_entropy_with_logits": losses.binary_cross_entropy_with_logits,
+    "mse": losses.mse, "mae": losses.mae, "huber": losses.huber, "smooth_l1": losses.smooth_l1,
+    "kl_div": losses.kl_div,
+}
+
+
+def _property_case(data):
+    """(call, words the message must contain) for one random malformed call of one loss."""
+    from hypothesis import strategies as st
+
+    n = data.draw(st.integers(1, 5), label="n")
+    c = data.draw(st.integers(1, 6), label="classes")
+    scores = np.zeros((n, c), np.float32)
+    if data.draw(st.booleans(), label="class-index loss"):
+        name = data.draw(st.sampled_from(sorted(_INT_LOSSES)), label="loss")
+        fn = _INT_LOSSES[name]
+        kind = data.draw(st.sampled_from(["range", "float ids", "shape", "bool", "int scores"]), label="defect")
+        y = np.zeros(n, np.int32)
+        if kind == "range":
+            bad = data.draw(st.one_of(st.integers(-5, -1), st.integers(c, c + 5)), label="bad label")
+            if name.endswith("_ignore") and bad == -100:
+                bad = -1
+            y[data.draw(st.integers(0, n - 1), label="at")] = bad
+            return (lambda: fn(scores, y)), ("labels", str(bad))
+        if kind == "float ids":
+            return (lambda: fn(scores, y.astype(np.float32))), ("labels", "integer")
+        if kind == "shape":
+            return (lambda: fn(scores, np.zeros(n + 1, np.int32))), ("labels",)
+        if kind == "bool":
+            return (lambda: fn(scores, y.astype(bool))), ("labels",)
+        return (lambda: fn(scores.astype(np.int32), y)), ("must be a floating-point",)
+    name = data.draw(st.sampled_from(sorted(_PAIR_LOSSES)), label="loss")
+    fn = _PAIR_LOSSES[name]
+    first = "probs" if name == "binary_cross_entropy" else "logits" if "logits" in name else (
+        "log_predictions" if name == "kl_div" else "predictions")
+    kinds = ["shape", "int first", "int targets", "weights"] + (["outside [0, 1]"] if first == "probs" else [])
+    kind = data.draw(st.sampled_from(kinds), label="defect")
+    pred = np.full((n, c), 0.5, np.float32)
+    if kind == "shape":
+        return (lambda: fn(pred, np.full((n, c + 1), 0.5, np.float32))), (first, "targets", "same shape")
+    if kind == "int first":
+        return (lambda: fn(pred.astype(np.int32), pred)), (first, "floating-point")
+    if kind == "int targets":
+        return (lambda: fn(pred, pred.astype(np.int32))), ("targets", "floating-point")
+    if kind == "weights":
+        return (lambda: fn(pred, pred, weights=np.ones((n + 1, c), np.float32))), ("weights",)
+    value = data.draw(st.one_of(st.floats(-10, -1e-3), st.floats(1.001, 10)), label="bad prob")
+    pred[data.draw(st.integers(0, n - 1), label="row"), 0] = value
+    return (lambda: fn(pred, np.full((n, c), 0.5, np.float32))), ("probs", "[0, 1]")
+
+
+def test_property_bad_labels_and_inputs_raise_naming_the_argument():
+    """Random malformed calls of every loss: a ValueError/TypeError naming the offending argument,
+    never a silent result (a NaN or a wrong finite number)."""
+    from hypothesis import given
+    from hypothesis import strategies as st
+
+    @given(st.data())
+    def check(data):
+        call, words = _property_case(data)
+        with pytest.raises((ValueError, TypeError)) as info:
+            call()
+        for word in words:
+            assert word in str(info.value), (word, str(info.value))
+
+    check()
+
+
+def test_gradients_at_the_kinks_equal_torch():
+    """|d| at d = 0 (mae, smooth_l1 with beta 0) and a margin term exactly 0 (hinge): torch's conventions,
+    which random inputs never reach (jnp.abs gives 1 there, jnp.maximum ½)."""
+    p = np.array([0.0, 1.0, 0.5, -2.0], np.float32)
+    t = np.array([0.0, 0.0, 0.5, -1.0], np.float32)
+    s = np.array([[1.0, 1.0, 0.0], [0.5, 2.0, 1.5]], np.float32)  # row 0: class 2's term is exactly 0
+    y, sb, yb = np.array([0, 1]), np.float32([1.0, 0.5, -1.0]), np.float32([1, 1, -1])
+
+    @jax.jit  # one compile for all five gradients
+    def grads(p, s, sb):
+        return (jax.grad(lambda a: losses.mae(a, t, reduction="sum"))(p),
+                jax.grad(lambda a: losses.smooth_l1(a, t, beta=0.0, reduction="sum"))(p),
+                jax.grad(lambda a: losses.huber(a, t, delta=1.0, reduction="sum"))(p),
+                jax.grad(lambda a: losses.hinge(a, y))(s),
+                jax.grad(lambda a: losses.hinge(a, yb, reduction="sum"))(sb))
+
+    got = grads(p, s, sb)
+    for g, tf in zip(got[:3], (lambda a: F.l1_loss(a, T(t), reduction="sum"),
+                               lambda a: F.smooth_l1_loss(a, T(t), beta=0.0, reduction="sum"),
+                               lambda a: F.huber_loss(a, T(t), delta=1.0, reduction="sum"))):
+        pt = torch.tensor(p, requires_grad=True)
+        tf(pt).backward()
+        np.testing.assert_array_equal(np.asarray(g), pt.grad.numpy())
+    st = torch.tensor(s, requires_grad=True)
+    F.multi_margin_loss(st, torch.tensor(y)).backward()
+    np.testing.assert_allclose(np.asarray(got[3]), st.grad.numpy(), rtol=1e-6)
+    np.testing.assert_array_equal(np.asarray(got[4]), [0.0, -1.0, 0.0])

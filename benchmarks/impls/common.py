@@ -2,7 +2,11 @@
 
 The benchmark setting, identical for every implementation: softmax cross-entropy on integer labels,
 SGD with momentum 0.9 (lr 0.01, torch semantics), BatchNorm in training mode with running statistics
-(momentum 0.1, eps 1e-5), no dropout (MobileNet v2 is built with ``dropout=0``), float32.
+(momentum 0.1, eps 1e-5), no dropout (MobileNet v2 and VGG are built with ``dropout=0``), float32.
+
+Models: torchvision's LeNet-5, ResNet-18/50 and MobileNet v2; ``cifar_resnet18`` is ResNet-18 with the
+usual CIFAR stem (3×3/1 conv, no max pool); ``vgg11_bn`` is VGG-11 with BatchNorm sized for 32² inputs
+(a 1×1 average pool and a 512-wide classifier, the zoo's ``pool_size=1, hidden_features=512``).
 """
 
 from __future__ import annotations
@@ -14,7 +18,9 @@ from typing import Any, Callable
 import jax
 import numpy as np
 
-MODELS = ("lenet5", "resnet18", "mobilenet_v2")
+MODELS = ("lenet5", "resnet18", "mobilenet_v2", "cifar_resnet18", "resnet50", "vgg11_bn")
+VGG11 = (64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M")
+VGG_HIDDEN = 512
 NUM_CLASSES = 10
 LR, MOMENTUM = 0.01, 0.9
 BN_MOMENTUM, BN_EPS = 0.1, 1e-5
@@ -60,6 +66,13 @@ def compile_jax(fn: Callable, *args: Any, donate: tuple[int, ...] = ()) -> tuple
     return compiled, seconds, temp
 
 
+def flops_of(compiled: Any) -> float | None:
+    """FLOPs of one call of a compiled program, from XLA's ``cost_analysis()`` (None if it has none)."""
+    cost = compiled.cost_analysis()
+    cost = cost[0] if isinstance(cost, (list, tuple)) else cost
+    return float(cost["flops"]) if cost and cost.get("flops") else None
+
+
 def jax_impl(train_step: Callable, carry: Any, predict: Callable, x: np.ndarray, y: np.ndarray,
              logits: Callable[[np.ndarray], np.ndarray]) -> Impl:
     """Wrap a pure ``train_step(carry, x, y) -> (carry, loss)`` and ``predict(carry, x) -> logits``.
@@ -79,4 +92,5 @@ def jax_impl(train_step: Callable, carry: Any, predict: Callable, x: np.ndarray,
     def infer() -> Any:
         return pred(box["carry"], x1).block_until_ready()
 
-    return Impl(step=step, infer=infer, logits=logits, compile_s=seconds, temp_bytes=temp)
+    return Impl(step=step, infer=infer, logits=logits, compile_s=seconds, temp_bytes=temp,
+                extra={"compiled": compiled, "flops": flops_of(compiled), "carry": box})

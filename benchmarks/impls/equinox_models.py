@@ -76,30 +76,98 @@ class BasicBlock(eqx.Module):
         return jax.nn.relu(x + y), state
 
 
-class ResNet18(eqx.Module):
+class Bottleneck(eqx.Module):
     conv1: eqx.nn.Conv2d
     bn1: eqx.nn.BatchNorm
-    pool: eqx.nn.MaxPool2d
+    conv2: eqx.nn.Conv2d
+    bn2: eqx.nn.BatchNorm
+    conv3: eqx.nn.Conv2d
+    bn3: eqx.nn.BatchNorm
+    down: Unit | None
+
+    def __init__(self, cin, planes, stride, key):
+        k = jax.random.split(key, 4)
+        self.conv1, self.bn1 = _conv(cin, planes, 1, key=k[0]), _bn(planes)
+        self.conv2, self.bn2 = _conv(planes, planes, 3, stride, 1, key=k[1]), _bn(planes)
+        self.conv3, self.bn3 = _conv(planes, planes * 4, 1, key=k[2]), _bn(planes * 4)
+        self.down = None
+        if stride != 1 or cin != planes * 4:
+            self.down = eqx.nn.Sequential([_conv(cin, planes * 4, 1, stride, key=k[3]), _bn(planes * 4)])
+
+    def __call__(self, x, state):
+        y, state = self.bn1(self.conv1(x), state)
+        y, state = self.bn2(self.conv2(jax.nn.relu(y)), state)
+        y, state = self.bn3(self.conv3(jax.nn.relu(y)), state)
+        if self.down is not None:
+            x, state = self.down(x, state)
+        return jax.nn.relu(x + y), state
+
+
+class ResNet(eqx.Module):
+    """torchvision's ResNet; ``cifar``: 3×3/1 stem, no max pool."""
+
+    conv1: eqx.nn.Conv2d
+    bn1: eqx.nn.BatchNorm
+    pool: eqx.nn.MaxPool2d | None
     blocks: list
     fc: eqx.nn.Linear
 
-    def __init__(self, key):
-        k = jax.random.split(key, 10)
-        self.conv1, self.bn1 = _conv(3, 64, 7, 2, 3, key=k[0]), _bn(64)
-        self.pool = eqx.nn.MaxPool2d(3, 2, 1)
+    def __init__(self, key, block=BasicBlock, depths=(2, 2, 2, 2), cifar=False):
+        keys = iter(jax.random.split(key, 2 + sum(depths)))
+        self.conv1 = _conv(3, 64, 3, 1, 1, key=next(keys)) if cifar else _conv(3, 64, 7, 2, 3, key=next(keys))
+        self.bn1 = _bn(64)
+        self.pool = None if cifar else eqx.nn.MaxPool2d(3, 2, 1)
+        expansion = 4 if block is Bottleneck else 1
         blocks, cin = [], 64
-        for i, planes in enumerate((64, 128, 256, 512)):
-            blocks += [BasicBlock(cin, planes, 1 if i == 0 else 2, k[1 + 2 * i]), BasicBlock(planes, planes, 1, k[2 + 2 * i])]
-            cin = planes
+        for i, (planes, depth) in enumerate(zip((64, 128, 256, 512), depths)):
+            for j in range(depth):
+                blocks.append(block(cin, planes, (1 if i == 0 else 2) if j == 0 else 1, next(keys)))
+                cin = planes * expansion
         self.blocks = blocks
-        self.fc = eqx.nn.Linear(512, C.NUM_CLASSES, key=k[9])
+        self.fc = eqx.nn.Linear(cin, C.NUM_CLASSES, key=next(keys))
 
     def __call__(self, x, state):
         x, state = self.bn1(self.conv1(x), state)
-        x = self.pool(jax.nn.relu(x))
+        x = jax.nn.relu(x)
+        if self.pool is not None:
+            x = self.pool(x)
         for b in self.blocks:
             x, state = b(x, state)
         return self.fc(jnp.mean(x, (1, 2))), state
+
+
+class VGG11BN(eqx.Module):
+    convs: list
+    bns: list
+    pool: eqx.nn.MaxPool2d
+    fcs: list
+
+    def __init__(self, key):
+        keys = iter(jax.random.split(key, 11))
+        convs, bns, cin = [], [], 3
+        for v in C.VGG11:
+            if v != "M":
+                convs.append(_conv(cin, v, 3, 1, 1, bias=True, key=next(keys)))
+                bns.append(_bn(v))
+                cin = v
+        self.convs, self.bns = convs, bns
+        self.pool = eqx.nn.MaxPool2d(2, 2)
+        self.fcs = [eqx.nn.Linear(512, C.VGG_HIDDEN, key=next(keys)),
+                    eqx.nn.Linear(C.VGG_HIDDEN, C.VGG_HIDDEN, key=next(keys)),
+                    eqx.nn.Linear(C.VGG_HIDDEN, C.NUM_CLASSES, key=next(keys))]
+
+    def __call__(self, x, state):
+        i = 0
+        for v in C.VGG11:
+            if v == "M":
+                x = self.pool(x)
+            else:
+                x, state = self.bns[i](self.convs[i](x), state)
+                x = jax.nn.relu(x)
+                i += 1
+        x = x.reshape(-1)
+        x = jax.nn.relu(self.fcs[1](jax.nn.relu(self.fcs[0](x))))
+        return self.fcs[2](x), state
 
 
 class InvertedResidual(eqx.Module):
@@ -148,7 +216,9 @@ class MobileNetV2(eqx.Module):
         return self.fc(jnp.mean(x, (1, 2))), state
 
 
-MODELS = {"lenet5": LeNet5, "resnet18": ResNet18, "mobilenet_v2": MobileNetV2}
+MODELS = {"lenet5": LeNet5, "resnet18": ResNet, "mobilenet_v2": MobileNetV2, "vgg11_bn": VGG11BN,
+          "cifar_resnet18": lambda key: ResNet(key, cifar=True),
+          "resnet50": lambda key: ResNet(key, Bottleneck, (3, 4, 6, 3))}
 
 
 def build(model: str, batch: int, size: int, *, seed: int = 0) -> C.Impl:

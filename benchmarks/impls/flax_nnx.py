@@ -53,22 +53,65 @@ class BasicBlock(nnx.Module):
         return nnx.relu(y + (x if self.down is None else self.down(x)))
 
 
-class ResNet18(nnx.Module):
-    def __init__(self, rngs: nnx.Rngs) -> None:
-        self.conv1, self.bn1 = _conv(3, 64, 7, 2, 3, rngs=rngs), _bn(64, rngs=rngs)
+class Bottleneck(nnx.Module):
+    def __init__(self, cin: int, planes: int, stride: int, rngs: nnx.Rngs) -> None:
+        self.conv1, self.bn1 = _conv(cin, planes, 1, rngs=rngs), _bn(planes, rngs=rngs)
+        self.conv2, self.bn2 = _conv(planes, planes, 3, stride, 1, rngs=rngs), _bn(planes, rngs=rngs)
+        self.conv3, self.bn3 = _conv(planes, planes * 4, 1, rngs=rngs), _bn(planes * 4, rngs=rngs)
+        needs = stride != 1 or cin != planes * 4
+        self.down = nnx.data(nnx.Sequential(_conv(cin, planes * 4, 1, stride, rngs=rngs), _bn(planes * 4, rngs=rngs))
+                             if needs else None)
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        y = nnx.relu(self.bn1(self.conv1(x)))
+        y = self.bn3(self.conv3(nnx.relu(self.bn2(self.conv2(y)))))
+        return nnx.relu(y + (x if self.down is None else self.down(x)))
+
+
+class ResNet(nnx.Module):
+    """torchvision's ResNet; ``cifar``: 3×3/1 stem, no max pool."""
+
+    def __init__(self, rngs: nnx.Rngs, block: type = BasicBlock, depths: tuple[int, ...] = (2, 2, 2, 2),
+                 cifar: bool = False) -> None:
+        self.cifar = cifar
+        self.conv1 = _conv(3, 64, 3, 1, 1, rngs=rngs) if cifar else _conv(3, 64, 7, 2, 3, rngs=rngs)
+        self.bn1 = _bn(64, rngs=rngs)
+        expansion = 4 if block is Bottleneck else 1
         blocks, cin = [], 64
-        for i, planes in enumerate((64, 128, 256, 512)):
-            blocks += [BasicBlock(cin, planes, 1 if i == 0 else 2, rngs), BasicBlock(planes, planes, 1, rngs)]
-            cin = planes
+        for i, (planes, depth) in enumerate(zip((64, 128, 256, 512), depths)):
+            for j in range(depth):
+                blocks.append(block(cin, planes, (1 if i == 0 else 2) if j == 0 else 1, rngs))
+                cin = planes * expansion
         self.blocks = nnx.List(blocks) if hasattr(nnx, "List") else blocks
-        self.fc = nnx.Linear(512, C.NUM_CLASSES, rngs=rngs)
+        self.fc = nnx.Linear(cin, C.NUM_CLASSES, rngs=rngs)
 
     def __call__(self, x: jax.Array) -> jax.Array:
         x = nnx.relu(self.bn1(self.conv1(x)))
-        x = nnx.max_pool(x, (3, 3), (2, 2), ((1, 1), (1, 1)))
+        if not self.cifar:
+            x = nnx.max_pool(x, (3, 3), (2, 2), ((1, 1), (1, 1)))
         for b in self.blocks:
             x = b(x)
         return self.fc(jnp.mean(x, (1, 2)))
+
+
+class VGG11BN(nnx.Module):
+    def __init__(self, rngs: nnx.Rngs) -> None:
+        layers, cin = [], 3
+        for v in C.VGG11:
+            if v != "M":
+                layers.append(nnx.Sequential(_conv(cin, v, 3, 1, 1, bias=True, rngs=rngs), _bn(v, rngs=rngs)))
+                cin = v
+        self.layers = nnx.List(layers) if hasattr(nnx, "List") else layers
+        self.f1 = nnx.Linear(512, C.VGG_HIDDEN, rngs=rngs)
+        self.f2 = nnx.Linear(C.VGG_HIDDEN, C.VGG_HIDDEN, rngs=rngs)
+        self.f3 = nnx.Linear(C.VGG_HIDDEN, C.NUM_CLASSES, rngs=rngs)
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        convs = iter(self.layers)
+        for v in C.VGG11:
+            x = nnx.max_pool(x, (2, 2), (2, 2)) if v == "M" else nnx.relu(next(convs)(x))
+        x = x.reshape(x.shape[0], -1)
+        return self.f3(nnx.relu(self.f2(nnx.relu(self.f1(x)))))
 
 
 class Unit(nnx.Module):
@@ -112,7 +155,9 @@ class MobileNetV2(nnx.Module):
         return self.fc(jnp.mean(x, (1, 2)))
 
 
-MODELS = {"lenet5": LeNet5, "resnet18": ResNet18, "mobilenet_v2": MobileNetV2}
+MODELS = {"lenet5": LeNet5, "resnet18": ResNet, "mobilenet_v2": MobileNetV2, "vgg11_bn": VGG11BN,
+          "cifar_resnet18": lambda rngs: ResNet(rngs, cifar=True),
+          "resnet50": lambda rngs: ResNet(rngs, Bottleneck, (3, 4, 6, 3))}
 
 
 def build(model: str, batch: int, size: int, *, seed: int = 0) -> C.Impl:

@@ -1,4 +1,5 @@
-"""jcnn's zoo models (``jcnn.models``) trained with ``jcnn.losses`` and ``jcnn.optim.sgd``."""
+"""jcnn's zoo models (``jcnn.models``) trained with ``jcnn.losses`` and ``jcnn.optim.sgd``; the CIFAR
+ResNet-18, which the zoo does not have, is put together here from jcnn's public layers."""
 
 from __future__ import annotations
 
@@ -14,10 +15,54 @@ import jcnn
 from benchmarks.impls import common as C
 
 
+def _conv(features: int, k: int, stride: int = 1, padding: int = 0) -> jcnn.Layer:
+    return jcnn.Conv(features, (k, k), stride=stride, padding=padding, use_bias=False)
+
+
+def _basic_block(planes: int, stride: int, project: bool) -> jcnn.Layer:
+    """``relu(bn2(conv2(relu(bn1(conv1(x))))) + shortcut(x))``, the shortcut a 1×1 conv + BN when ``project``."""
+    body = jcnn.serial(("conv1", _conv(planes, 3, stride, 1)), ("bn1", jcnn.BatchNorm()), ("relu", jcnn.Relu),
+                       ("conv2", _conv(planes, 3, 1, 1)), ("bn2", jcnn.BatchNorm()))
+    shortcut = jcnn.serial(("0", _conv(planes, 1, stride)), ("1", jcnn.BatchNorm())) if project else jcnn.Identity
+    return jcnn.serial(("res", jcnn.residual(body, shortcut, shortcut_name="downsample")), ("relu", jcnn.Relu))
+
+
+def cifar_resnet18(num_classes: int = C.NUM_CLASSES, in_channels: int = 3) -> jcnn.Layer:
+    """ResNet-18 with the CIFAR stem: 3×3/1 conv, BatchNorm, ReLU, no max pool, then torchvision's four
+    stages of two basic blocks (64…512 planes, stride 2 from the second stage), global average pool, ``fc``.
+    Param paths map onto the torch twin's ``state_dict`` keys by :func:`torch_key`."""
+    del in_channels  # the first conv takes whatever channels its input has
+    stages, channels = [], 64
+    for index, planes in enumerate((64, 128, 256, 512)):
+        stride = 1 if index == 0 else 2
+        blocks = [("0", _basic_block(planes, stride, stride != 1 or channels != planes)),
+                  ("1", _basic_block(planes, 1, False))]
+        stages.append((f"layer{index + 1}", jcnn.serial(*blocks)))
+        channels = planes
+    return jcnn.serial(("conv1", _conv(64, 3, 1, 1)), ("bn1", jcnn.BatchNorm()), ("relu", jcnn.Relu), *stages,
+                       ("avgpool", jcnn.GlobalAvgPool), ("fc", jcnn.Dense(num_classes)))
+
+
+_TORCH_LEAF = {"kernel": "weight", "scale": "weight", "bias": "bias", "mean": "running_mean", "var": "running_var"}
+
+
+def torch_key(path: tuple[str, ...]) -> str:
+    """The torch ``state_dict`` key of a :func:`cifar_resnet18` param path, e.g.
+    ``("layer2", "0", "res", "downsample", "0", "kernel")`` → ``"layer2.0.downsample.0.weight"``."""
+    parts = [p for p in path[:-1] if p not in ("res", "block")]
+    return ".".join(parts + [_TORCH_LEAF[path[-1]]])
+
+
 def make(model: str) -> jcnn.Layer:
-    """The zoo model with the benchmark's classes and channels (MobileNet v2 without dropout)."""
-    kwargs = {"dropout": 0.0} if model == "mobilenet_v2" else {}
-    return getattr(jcnn.models, model)(num_classes=C.NUM_CLASSES, in_channels=C.in_channels(model), **kwargs)
+    """The model with the benchmark's classes and channels (MobileNet v2 and VGG without dropout)."""
+    kwargs = {"num_classes": C.NUM_CLASSES, "in_channels": C.in_channels(model)}
+    if model == "cifar_resnet18":
+        return cifar_resnet18(**kwargs)
+    if model == "mobilenet_v2":
+        kwargs["dropout"] = 0.0
+    if model == "vgg11_bn":
+        kwargs.update(dropout=0.0, pool_size=1, hidden_features=C.VGG_HIDDEN)
+    return getattr(jcnn.models, model)(**kwargs)
 
 
 def init(model: str, size: int, seed: int = 0) -> tuple[Any, Any]:

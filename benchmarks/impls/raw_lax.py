@@ -1,4 +1,4 @@
-"""The baseline: the three models written by hand on ``jax.lax``, channels-last, no library.
+"""The baseline: the models written by hand on ``jax.lax``, channels-last, no library.
 
 Params and state are nested dicts with the same keys as jcnn's zoo (so the tests can feed one model's
 weights to the other), but nothing here imports jcnn. ``init`` runs the forward pass once in a mode
@@ -97,21 +97,67 @@ def lenet5(c: Ctx, x: jax.Array) -> jax.Array:
     return dense(h, "4", x, C.NUM_CLASSES)
 
 
-def resnet18(c: Ctx, x: jax.Array) -> jax.Array:
-    x = jax.nn.relu(batch_norm(c, "bn1", conv(c, "conv1", x, 64, 7, 2, 3)))
-    x = max_pool(x, 3, 2, 1)
-    for stage, planes in enumerate((64, 128, 256, 512)):
+def _basic(b: Ctx, x: jax.Array, planes: int, stride: int) -> jax.Array:
+    y = jax.nn.relu(batch_norm(b, "bn1", conv(b, "conv1", x, planes, 3, stride, 1)))
+    y = batch_norm(b, "bn2", conv(b, "conv2", y, planes, 3, 1, 1))
+    if stride != 1 or x.shape[-1] != planes:
+        d = b.child("downsample")
+        x = batch_norm(d, "1", conv(d, "0", x, planes, 1, stride))
+    return jax.nn.relu(y + x)
+
+
+def _bottleneck(b: Ctx, x: jax.Array, planes: int, stride: int) -> jax.Array:
+    y = jax.nn.relu(batch_norm(b, "bn1", conv(b, "conv1", x, planes, 1)))
+    y = jax.nn.relu(batch_norm(b, "bn2", conv(b, "conv2", y, planes, 3, stride, 1)))
+    y = batch_norm(b, "bn3", conv(b, "conv3", y, planes * 4, 1))
+    if stride != 1 or x.shape[-1] != planes * 4:
+        d = b.child("downsample")
+        x = batch_norm(d, "1", conv(d, "0", x, planes * 4, 1, stride))
+    return jax.nn.relu(y + x)
+
+
+def _resnet(c: Ctx, x: jax.Array, block: Any, depths: tuple[int, ...], cifar: bool) -> jax.Array:
+    """torchvision's ResNet; ``cifar``: the 3×3/1 stem without max pool (the usual CIFAR variant)."""
+    if cifar:
+        x = jax.nn.relu(batch_norm(c, "bn1", conv(c, "conv1", x, 64, 3, 1, 1)))
+    else:
+        x = jax.nn.relu(batch_norm(c, "bn1", conv(c, "conv1", x, 64, 7, 2, 3)))
+        x = max_pool(x, 3, 2, 1)
+    for stage, (planes, depth) in enumerate(zip((64, 128, 256, 512), depths)):
         layer = c.child(f"layer{stage + 1}")
-        for i in range(2):
-            b = layer.child(str(i))
-            stride = 2 if stage > 0 and i == 0 else 1
-            y = jax.nn.relu(batch_norm(b, "bn1", conv(b, "conv1", x, planes, 3, stride, 1)))
-            y = batch_norm(b, "bn2", conv(b, "conv2", y, planes, 3, 1, 1))
-            if stride != 1 or x.shape[-1] != planes:
-                d = b.child("downsample")
-                x = batch_norm(d, "1", conv(d, "0", x, planes, 1, stride))
-            x = jax.nn.relu(y + x)
+        for i in range(depth):
+            x = block(layer.child(str(i)), x, planes, 2 if stage > 0 and i == 0 else 1)
     return dense(c, "fc", jnp.mean(x, (1, 2)), C.NUM_CLASSES)
+
+
+def resnet18(c: Ctx, x: jax.Array) -> jax.Array:
+    return _resnet(c, x, _basic, (2, 2, 2, 2), cifar=False)
+
+
+def cifar_resnet18(c: Ctx, x: jax.Array) -> jax.Array:
+    return _resnet(c, x, _basic, (2, 2, 2, 2), cifar=True)
+
+
+def resnet50(c: Ctx, x: jax.Array) -> jax.Array:
+    return _resnet(c, x, _bottleneck, (3, 4, 6, 3), cifar=False)
+
+
+def vgg11_bn(c: Ctx, x: jax.Array) -> jax.Array:
+    """VGG-11 with BatchNorm for 32² inputs: torchvision's features, a 1×1 average pool, 512-wide head."""
+    f = c.child("features")
+    index = 0
+    for v in C.VGG11:
+        if v == "M":
+            x = max_pool(x, 2, 2)
+            index += 1
+        else:
+            x = jax.nn.relu(batch_norm(f, str(index + 1), conv(f, str(index), x, v, 3, 1, 1, bias=True)))
+            index += 3
+    x = x.reshape(x.shape[0], -1)  # the 1×1 map: adaptive average pool to 1×1 and flatten are the identity
+    h = c.child("classifier")
+    x = jax.nn.relu(dense(h, "0", x, C.VGG_HIDDEN))
+    x = jax.nn.relu(dense(h, "3", x, C.VGG_HIDDEN))
+    return dense(h, "6", x, C.NUM_CLASSES)
 
 
 V2 = ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1))
@@ -143,7 +189,8 @@ def mobilenet_v2(c: Ctx, x: jax.Array) -> jax.Array:
     return dense(c.child("classifier"), "1", jnp.mean(x, (1, 2)), C.NUM_CLASSES)
 
 
-FORWARD = {"lenet5": lenet5, "resnet18": resnet18, "mobilenet_v2": mobilenet_v2}
+FORWARD = {"lenet5": lenet5, "resnet18": resnet18, "mobilenet_v2": mobilenet_v2, "cifar_resnet18": cifar_resnet18,
+           "resnet50": resnet50, "vgg11_bn": vgg11_bn}
 
 
 def init(model: str, size: int, seed: int = 0) -> tuple[dict, dict]:

@@ -1,5 +1,6 @@
-"""Data sets and input pipelines: the embedded digits, local MNIST / Fashion-MNIST / CIFAR-10 files,
-a seeded batch iterator and pure-JAX augmentation. Nothing here ever downloads anything.
+"""Data sets and input pipelines: the embedded digits, local MNIST / Fashion-MNIST / CIFAR-10 files, a
+folder of your own images (``image_folder``, Pillow), a seeded batch iterator, a prefetching thread and
+pure-JAX augmentation. Nothing here ever downloads anything.
 """
 
 from __future__ import annotations
@@ -19,8 +20,11 @@ from jcnn.data.base import (
 from jcnn.data.cifar import CLASS_NAMES as CIFAR10_CLASSES
 from jcnn.data.cifar import load_cifar10
 from jcnn.data.digits import load_digits
+from jcnn.data.folder import FolderDataset, FolderImages, image_folder, list_images
 from jcnn.data.idx import load_fashion_mnist, load_mnist, read_idx
+from jcnn.data.images import IMAGE_EXTENSIONS, ImageDecodeError, load_image, normalize_pixels
 from jcnn.data.iterators import Batches, batches
+from jcnn.data.prefetch import Prefetcher, prefetch_batches
 
 _LOADERS: dict[str, Callable[[str | os.PathLike | None], Dataset]] = {
     "digits": lambda data_dir: load_digits(),
@@ -29,6 +33,7 @@ _LOADERS: dict[str, Callable[[str | os.PathLike | None], Dataset]] = {
     "cifar10": load_cifar10,
 }
 DATASETS = tuple(_LOADERS)
+"""The names :func:`load_dataset` accepts."""
 _ALIASES = {"fashion_mnist": "fashion-mnist", "fashionmnist": "fashion-mnist", "cifar-10": "cifar10"}
 
 CLASS_NAMES: dict[str, tuple[str, ...]] = {
@@ -38,6 +43,7 @@ CLASS_NAMES: dict[str, tuple[str, ...]] = {
                       "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"),
     "cifar10": CIFAR10_CLASSES,
 }
+"""The class names of each data set, indexed by label."""
 
 
 def canonical_name(name: str) -> str:
@@ -69,6 +75,11 @@ __all__ = [
     "Dataset",
     "DatasetFormatError",
     "DatasetNotFoundError",
+    "FolderDataset",
+    "FolderImages",
+    "IMAGE_EXTENSIONS",
+    "ImageDecodeError",
+    "Prefetcher",
     "augment",
     "cutmix",
     "mix_batch",
@@ -77,11 +88,16 @@ __all__ = [
     "batches",
     "canonical_name",
     "default_data_dir",
+    "image_folder",
+    "list_images",
     "load_cifar10",
     "load_dataset",
     "load_digits",
     "load_fashion_mnist",
+    "load_image",
     "load_mnist",
+    "normalize_pixels",
+    "prefetch_batches",
     "random_crop",
     "random_flip",
     "read_idx",

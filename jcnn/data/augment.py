@@ -22,6 +22,7 @@ AUGMENTATION_DEFAULTS: dict[str, dict[str, Any]] = {
     "fashion-mnist": {"crop_padding": 2, "flip": True},
     "cifar10": {"crop_padding": 4, "flip": True},
 }
+"""The augmentation ``jcnn train`` uses per data set: random-crop padding in pixels, horizontal flips."""
 
 
 def _check_batch(op: str, images: Any) -> int:
@@ -178,7 +179,8 @@ def _cutmix_images(images: Array, mask: Array) -> Array:
 
 def _check_mix_batch(op: str, images: Any, labels: Any) -> None:
     if getattr(images, "ndim", 0) != 4:
-        raise ValueError(f"{op}: expected a batch of images (N, H, W, C), got shape {tuple(getattr(images, 'shape', ()))}")
+        shape = tuple(getattr(images, "shape", ()))
+        raise ValueError(f"{op}: expected a batch of images (N, H, W, C), got shape {shape}")
     if len(labels) != images.shape[0]:
         raise ValueError(f"{op}: expected one label per image, got {len(labels)} labels for {images.shape[0]} images")
 

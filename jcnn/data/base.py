@@ -12,7 +12,9 @@ from typing import NamedTuple, Sequence
 import numpy as np
 
 DATA_DIR_ENV = "JCNN_DATA_DIR"
+"""The environment variable that names the data directory."""
 DEFAULT_DATA_DIR = os.path.join("~", ".jcnn", "data")
+"""The data directory when neither ``data_dir`` nor the environment variable is given."""
 
 
 class Dataset(NamedTuple):
@@ -80,8 +82,14 @@ def not_found(name: str, missing: str, dirs: Sequence[str], layout: str) -> Data
 
 
 def check_labels(path: str, labels: np.ndarray, num_classes: int) -> np.ndarray:
-    """Labels as int32, each in ``[0, num_classes)``, else a :class:`DatasetFormatError` naming ``path``."""
+    """Labels as int32, each a whole number in ``[0, num_classes)``, else a :class:`DatasetFormatError`
+    naming ``path`` (a float label file holding 1.5 is not truncated to class 1)."""
     labels = np.asarray(labels)
+    if not np.issubdtype(labels.dtype, np.integer) and labels.size:
+        whole = np.isfinite(labels) & (np.mod(labels, 1) == 0)
+        if not whole.all():
+            raise DatasetFormatError(f"{path}: labels must be whole class numbers, got {labels[~whole].flat[0].item()!r} "
+                                     f"({int((~whole).sum())} of {labels.size} are not)")
     if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
         raise DatasetFormatError(
             f"{path}: labels must lie in [0, {num_classes}), got values in [{labels.min()}, {labels.max()}]"

@@ -26,8 +26,11 @@ from jcnn.data.base import (
 )
 
 TRAIN_FILES = tuple(f"data_batch_{i}" for i in range(1, 6))
+"""The training batches of the python version of CIFAR-10."""
 TEST_FILE = "test_batch"
+"""Its test batch."""
 CLASS_NAMES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
+"""The ten CIFAR-10 classes, indexed by label."""
 _SUBDIRS = ("cifar-10-batches-py", "cifar10", "cifar-10", "cifar10/cifar-10-batches-py")
 _LAYOUT = (
     "download and extract the CIFAR-10 python version (cifar-10-python.tar.gz from "

@@ -17,7 +17,9 @@ import numpy as np
 from jcnn.data.base import Dataset, DatasetFormatError, DatasetNotFoundError, check_labels
 
 NUM_IMAGES = 1797
+"""Images in scikit-learn's digits data set."""
 NUM_CLASSES = 10
+"""Its classes, the digits 0-9."""
 _RELATIVE_PATH = ("datasets", "data", "digits.csv.gz")
 
 

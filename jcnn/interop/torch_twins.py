@@ -13,6 +13,7 @@ from torch import nn
 
 
 def lenet5(num_classes: int = 10, in_channels: int = 1, activation: str = "relu", pool: str = "max") -> nn.Module:
+    """The torch twin of :func:`jcnn.models.lenet5` (NCHW, the same key names)."""
     act = nn.ReLU if activation == "relu" else nn.Tanh
     pool_cls = nn.MaxPool2d if pool == "max" else nn.AvgPool2d
 
@@ -35,9 +36,12 @@ VGG_CFGS = {
     "vgg13": [64, 64, "M", 128, 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"],
     "vgg16": [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"],
 }
+"""torchvision's VGG feature configurations: conv widths, ``"M"`` for a 2×2 max pool."""
 
 
 class VGG(nn.Module):
+    """torchvision's VGG (``cfg`` a key of :data:`VGG_CFGS`), with the zoo's options."""
+
     def __init__(self, cfg: str, batch_norm: bool, num_classes: int, in_channels: int, hidden: int = 4096,
                  pool_size: int = 7, dropout: float = 0.5) -> None:
         super().__init__()
@@ -61,6 +65,8 @@ class VGG(nn.Module):
 
 
 class BasicBlock(nn.Module):
+    """torchvision's ResNet basic block: two 3×3 convs and a shortcut."""
+
     expansion = 1
 
     def __init__(self, inplanes: int, planes: int, stride: int, downsample: nn.Module | None) -> None:
@@ -79,6 +85,8 @@ class BasicBlock(nn.Module):
 
 
 class Bottleneck(nn.Module):
+    """torchvision's ResNet bottleneck: 1×1, 3×3, 1×1 convs (×4 expansion) and a shortcut."""
+
     expansion = 4
 
     def __init__(self, inplanes: int, planes: int, stride: int, downsample: nn.Module | None) -> None:
@@ -100,6 +108,8 @@ class Bottleneck(nn.Module):
 
 
 class ResNet(nn.Module):
+    """torchvision's ResNet with ``block`` repeated ``layers`` times per stage."""
+
     def __init__(self, block: type, layers: list[int], num_classes: int, in_channels: int) -> None:
         super().__init__()
         self.inplanes = 64
@@ -138,11 +148,14 @@ def conv_bn_act(cin: int, cout: int, k: int = 3, stride: int = 1, groups: int = 
 
 
 def make_divisible(v: float, divisor: int = 8) -> int:
+    """torchvision's ``_make_divisible``: ``v`` rounded to a multiple of ``divisor``, at least 90 % of ``v``."""
     new_v = max(divisor, int(v + divisor / 2) // divisor * divisor)
     return new_v + divisor if new_v < 0.9 * v else new_v
 
 
 class InvertedResidual(nn.Module):
+    """torchvision's MobileNet v2 inverted residual: expand 1×1, depthwise 3×3, project 1×1."""
+
     def __init__(self, inp: int, oup: int, stride: int, expand_ratio: int) -> None:
         super().__init__()
         hidden = int(round(inp * expand_ratio))
@@ -157,6 +170,8 @@ class InvertedResidual(nn.Module):
 
 
 class MobileNetV2(nn.Module):
+    """torchvision's MobileNet v2."""
+
     def __init__(self, num_classes: int, in_channels: int, width_mult: float = 1.0, dropout: float = 0.2) -> None:
         super().__init__()
         settings = [[1, 16, 1, 1], [6, 24, 2, 2], [6, 32, 3, 2], [6, 64, 4, 2], [6, 96, 3, 1], [6, 160, 3, 2],
@@ -215,6 +230,14 @@ def twin(name: str, num_classes: int, in_channels: int, **kw) -> nn.Module:
         return MODERN_TWINS[name](num_classes, in_channels, **kw)
     raise ValueError(f"twin: no torch twin for {name!r}")
 
+
+def cifar_resnet18(num_classes: int = 10, in_channels: int = 3) -> nn.Module:
+    """ResNet-18 with the usual CIFAR stem (3×3/1 ``conv1``, no max pool) and torchvision's key names; the
+    benchmarks' CIFAR configuration (not a zoo model: ``benchmarks/impls/jcnn_models.py`` builds its jcnn side)."""
+    net = ResNet(BasicBlock, [2, 2, 2, 2], num_classes, in_channels)
+    net.conv1 = nn.Conv2d(in_channels, 64, 3, 1, 1, bias=False)
+    net.maxpool = nn.Identity()
+    return net
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -280,6 +303,8 @@ def stochastic_depth(x: torch.Tensor, p: float, mode: str, training: bool) -> to
 
 
 class StochasticDepth(nn.Module):
+    """torchvision's ``StochasticDepth`` module (``p``, ``mode``)."""
+
     def __init__(self, p: float, mode: str) -> None:
         super().__init__()
         self.p, self.mode = p, mode
@@ -289,6 +314,8 @@ class StochasticDepth(nn.Module):
 
 
 class Permute(nn.Module):
+    """torchvision's ``Permute`` (ConvNeXt's NCHW ⇄ NHWC)."""
+
     def __init__(self, dims: list[int]) -> None:
         super().__init__()
         self.dims = dims
@@ -346,15 +373,19 @@ V3_LARGE = [(16, 3, 16, 16, False, "RE", 1, False), (16, 3, 64, 24, False, "RE",
             (80, 3, 480, 112, True, "HS", 1, False), (112, 3, 672, 112, True, "HS", 1, False),
             (112, 5, 672, 160, True, "HS", 2, True), (160, 5, 960, 160, True, "HS", 1, True),
             (160, 5, 960, 160, True, "HS", 1, True)]
+"""MobileNet v3 Large's blocks (in, kernel, expanded, out, SE, activation, stride, dilatable)."""
 V3_SMALL = [(16, 3, 16, 16, True, "RE", 2, False), (16, 3, 72, 24, False, "RE", 2, False),
             (24, 3, 88, 24, False, "RE", 1, False), (24, 5, 96, 40, True, "HS", 2, False),
             (40, 5, 240, 40, True, "HS", 1, False), (40, 5, 240, 40, True, "HS", 1, False),
             (40, 5, 120, 48, True, "HS", 1, False), (48, 5, 144, 48, True, "HS", 1, False),
             (48, 5, 288, 96, True, "HS", 2, True), (96, 5, 576, 96, True, "HS", 1, True),
             (96, 5, 576, 96, True, "HS", 1, True)]
+"""MobileNet v3 Small's blocks, as :data:`V3_LARGE`."""
 
 
 class InvertedResidualV3(nn.Module):
+    """torchvision's MobileNet v3 ``InvertedResidual`` (units under ``block``)."""
+
     def __init__(self, cin: int, k: int, exp: int, cout: int, se: bool, act: str, stride: int, dilation: int,
                  norm: Any) -> None:
         super().__init__()
@@ -376,6 +407,8 @@ class InvertedResidualV3(nn.Module):
 
 
 class MobileNetV3(nn.Module):
+    """torchvision's ``MobileNetV3`` (``features``, ``avgpool``, ``classifier``)."""
+
     def __init__(self, arch: str, num_classes: int, in_channels: int, width_mult: float = 1.0,
                  reduced_tail: bool = False, dilated: bool = False, dropout: float = 0.2,
                  setting: list | None = None, last_channel: int | None = None) -> None:
@@ -421,6 +454,7 @@ class MobileNetV3(nn.Module):
 # (expand, kernel, stride, in, out, layers[, fused]) as torchvision's configurations.
 EFFNET_V1 = [(1, 3, 1, 32, 16, 1), (6, 3, 2, 16, 24, 2), (6, 5, 2, 24, 40, 2), (6, 3, 2, 40, 80, 3),
              (6, 5, 1, 80, 112, 3), (6, 5, 2, 112, 192, 4), (6, 3, 1, 192, 320, 1)]
+"""EfficientNet B0's stages (expand, kernel, stride, in, out, layers)."""
 EFFNET_V2 = {
     "s": [(1, 3, 1, 24, 24, 2, True), (4, 3, 2, 24, 48, 4, True), (4, 3, 2, 48, 64, 4, True),
           (4, 3, 2, 64, 128, 6, False), (6, 3, 1, 128, 160, 9, False), (6, 3, 2, 160, 256, 15, False)],
@@ -431,14 +465,19 @@ EFFNET_V2 = {
           (4, 3, 2, 96, 192, 10, False), (6, 3, 1, 192, 224, 19, False), (6, 3, 2, 224, 384, 25, False),
           (6, 3, 1, 384, 640, 7, False)],
 }
+"""EfficientNetV2's stages (expand, kernel, stride, in, out, layers, fused) per size."""
 # name: (width_mult, depth_mult, dropout, bn eps, bn momentum)
 EFFNET_B = {"b0": (1.0, 1.0, 0.2, 1e-5, 0.1), "b1": (1.0, 1.1, 0.2, 1e-5, 0.1), "b2": (1.1, 1.2, 0.3, 1e-5, 0.1),
             "b3": (1.2, 1.4, 0.3, 1e-5, 0.1), "b4": (1.4, 1.8, 0.4, 1e-5, 0.1), "b5": (1.6, 2.2, 0.4, 1e-3, 0.01),
             "b6": (1.8, 2.6, 0.5, 1e-3, 0.01), "b7": (2.0, 3.1, 0.5, 1e-3, 0.01)}
+"""EfficientNet B0–B7: (width_mult, depth_mult, dropout, BatchNorm eps, BatchNorm momentum)."""
 EFFNET_V2_DROPOUT = {"s": 0.2, "m": 0.3, "l": 0.4}
+"""EfficientNetV2's classifier dropout per size."""
 
 
 class MBConv(nn.Module):
+    """torchvision's ``MBConv``: 1×1 expansion, depthwise, squeeze-and-excitation, 1×1 projection."""
+
     def __init__(self, expand: float, k: int, stride: int, cin: int, cout: int, sd_prob: float, norm: Any) -> None:
         super().__init__()
         self.use_res_connect = stride == 1 and cin == cout
@@ -459,6 +498,8 @@ class MBConv(nn.Module):
 
 
 class FusedMBConv(nn.Module):
+    """torchvision's ``FusedMBConv`` (EfficientNetV2): k×k expansion (or one k×k unit), 1×1 projection."""
+
     def __init__(self, expand: float, k: int, stride: int, cin: int, cout: int, sd_prob: float, norm: Any) -> None:
         super().__init__()
         self.use_res_connect = stride == 1 and cin == cout
@@ -477,6 +518,8 @@ class FusedMBConv(nn.Module):
 
 
 class EfficientNet(nn.Module):
+    """torchvision's ``EfficientNet`` B0–B7 and V2 (``features``, ``avgpool``, ``classifier``)."""
+
     def __init__(self, variant: str, num_classes: int, in_channels: int, dropout: float | None = None,
                  stochastic_depth_prob: float = 0.2, stages: list | None = None, last_channel: int | None = None,
                  norm_eps: float = 1e-5, norm_momentum: float = 0.1) -> None:
@@ -525,9 +568,12 @@ class EfficientNet(nn.Module):
 # name: (stage widths, stage depths, default stochastic depth probability)
 CONVNEXT = {"tiny": ((96, 192, 384, 768), (3, 3, 9, 3), 0.1), "small": ((96, 192, 384, 768), (3, 3, 27, 3), 0.4),
             "base": ((128, 256, 512, 1024), (3, 3, 27, 3), 0.5), "large": ((192, 384, 768, 1536), (3, 3, 27, 3), 0.5)}
+"""ConvNeXt sizes: (stage widths, stage depths, default stochastic depth probability)."""
 
 
 class CNBlock(nn.Module):
+    """torchvision's ConvNeXt block: ``x + stochastic_depth(layer_scale · block(x))``."""
+
     def __init__(self, dim: int, layer_scale: float, sd_prob: float) -> None:
         super().__init__()
         self.block = nn.Sequential(nn.Conv2d(dim, dim, 7, padding=3, groups=dim), Permute([0, 2, 3, 1]),
@@ -541,6 +587,8 @@ class CNBlock(nn.Module):
 
 
 class ConvNeXt(nn.Module):
+    """torchvision's ``ConvNeXt`` (``features``, ``avgpool``, ``classifier``)."""
+
     def __init__(self, size: str, num_classes: int, in_channels: int, stochastic_depth_prob: float | None = None,
                  layer_scale: float = 1e-6, widths: tuple | None = None, depths: tuple | None = None) -> None:
         """``size`` "tiny" … "large", or "custom" with the stage ``widths`` and ``depths``."""
@@ -585,6 +633,7 @@ REGNET = {
     "x_8gf": (23, 80, 49.56, 2.88, 120, None), "x_16gf": (22, 216, 55.59, 2.1, 128, None),
     "x_32gf": (23, 320, 69.86, 2.0, 168, None),
 }
+"""RegNet sizes: (depth, w_0, w_a, w_m, group width, SE ratio) of torchvision's BlockParams."""
 
 
 def regnet_stages(depth: int, w_0: int, w_a: float, w_m: float, group_width: int) -> list[tuple[int, int, int]]:
@@ -606,6 +655,8 @@ def regnet_stages(depth: int, w_0: int, w_a: float, w_m: float, group_width: int
 
 
 class ResBottleneckBlock(nn.Module):
+    """torchvision's RegNet ``ResBottleneckBlock``: ``relu(proj(x) or x + f(x))``."""
+
     def __init__(self, cin: int, cout: int, stride: int, group_width: int, se_ratio: float | None) -> None:
         super().__init__()
         self.proj = (Conv2dNormActivation(cin, cout, 1, stride, activation_layer=None)
@@ -625,6 +676,8 @@ class ResBottleneckBlock(nn.Module):
 
 
 class RegNet(nn.Module):
+    """torchvision's ``RegNet`` (``stem``, ``trunk_output``, ``avgpool``, ``fc``)."""
+
     def __init__(self, size: str, num_classes: int, in_channels: int, config: tuple | None = None) -> None:
         """``size`` "y_400mf" … "x_32gf", or "custom" with ``config`` = (depth, w_0, w_a, w_m, group width,
         SE ratio or None)."""
@@ -653,3 +706,4 @@ MODERN_TWINS: dict[str, Any] = {
     **{f"convnext_{s}": partial(ConvNeXt, s) for s in CONVNEXT},
     **{f"regnet_{s}": partial(RegNet, s) for s in REGNET},
 }
+"""zoo name → twin constructor ``(num_classes, in_channels, **kw)`` of the modern models."""

@@ -5,7 +5,9 @@ forward result and, where there is one, the gradient of ``Σ y·c`` for a random
 every input and parameter, and reports the worst ``max |a − e|`` and normwise ``max |a − e| / max |e|``.
 Layers get torch's weights through :mod:`jcnn.interop.torch`; optimizers run the same gradients for a
 few steps; models compare logits in eval and train mode. ``python -m jcnn.verify`` or ``jcnn verify``
-prints the table and exits 1 if anything fails. This module imports torch (a test dependency).
+prints the numerics manifest (:mod:`jcnn.interop.manifest`) and the table and exits 1 if anything fails;
+``jcnn verify --train MODEL`` runs the training parity ledger (:mod:`jcnn.interop.ledger`) instead. This
+module imports torch (a test dependency).
 """
 
 from __future__ import annotations
@@ -25,7 +27,11 @@ import torch
 import torch.nn.functional as F
 
 import jcnn
+from jcnn.interop.manifest import format_manifest, numerics_manifest, numerics_warnings
 from jcnn.interop.torch import export_state_dict, import_state_dict
+
+# The entry points, re-exported by jcnn.verify; the rest are the checks' tolerances and builders.
+__all__ = ["Check", "Result", "all_checks", "select", "run_check", "format_table", "add_arguments", "run", "main"]
 
 F32 = 1e-5  # one op in float32: a few roundings, normwise
 MODEL_TOL = 1e-4  # tens of float32 layers (issue 6)
@@ -43,6 +49,8 @@ class Check(NamedTuple):
 
 
 class Result(NamedTuple):
+    """One check's outcome: the worst absolute and relative errors, the tolerance, pass/fail, time, error."""
+
     component: str
     config: str
     max_abs: float
@@ -547,13 +555,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--skip", nargs="+", default=[], metavar="PATTERN", help="leave these components out")
     parser.add_argument("--full", action="store_true",
                         help="also run the slow checks (vgg11, vgg13(_bn), vgg16(_bn), resnet34, resnet50)")
-    parser.add_argument("--json", metavar="PATH", help="also write the table as JSON to PATH")
+    parser.add_argument("--json", metavar="PATH", help="also write the table as JSON to PATH (with --train: "
+                        "the whole ledger, and its figure beside it as .png)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the random inputs (default 0)")
     parser.add_argument("--list", action="store_true", help="list the selected checks and exit")
+    from jcnn.interop import ledger_report
+
+    ledger_report.add_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run the selected checks, print the table (and write ``--json``); 0 if all pass, else 1."""
+    """Run the selected checks, print the numerics manifest and the table (and write ``--json``); 0 if all
+    pass, else 1. With ``--train MODEL``, the training parity ledger instead (:mod:`jcnn.interop.ledger`)."""
+    if getattr(args, "train", None):
+        if args.only or args.skip or args.full or args.list:
+            raise ValueError("--train runs the training ledger; --only/--skip/--full/--list select component checks")
+        from jcnn.interop.ledger_report import run_cli
+
+        return run_cli(args)
     checks = select(all_checks(), args.only, args.skip, args.full)
     if args.list:
         for c in checks:
@@ -562,6 +581,8 @@ def run(args: argparse.Namespace) -> int:
     if not checks:
         print(f"jcnn verify: no check matches --only {' '.join(args.only)}", file=sys.stderr)
         return 1
+    manifest = numerics_manifest()
+    print(format_manifest(manifest, numerics_warnings(manifest, "float32")), end="\n\n")
     results = [run_check(c, args.seed) for c in checks]
     print(format_table(results))
     failed = [r for r in results if not r.passed]
@@ -569,7 +590,7 @@ def run(args: argparse.Namespace) -> int:
           f"({sum(r.seconds for r in results):.1f} s, torch {torch.__version__}, jax {jax.__version__})")
     if args.json:
         with open(args.json, "w") as fh:
-            json.dump({"passed": not failed, "results": [
+            json.dump({"passed": not failed, "manifest": manifest, "results": [
                 {"component": r.component, "configuration": r.config, "max_abs_err": _finite(r.max_abs),
                  "max_rel_err": _finite(r.max_rel), "tolerance": r.tolerance, "passed": r.passed,
                  "seconds": round(r.seconds, 3), "error": r.error} for r in results]}, fh, indent=2)

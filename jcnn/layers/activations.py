@@ -1,4 +1,4 @@
-"""Activation layers (seed §3) over the element-wise ops of ``jcnn.ops.activations``.
+"""Activation layers (docs/activations.md) over the element-wise ops of ``jcnn.ops.activations``.
 
 Parameterless ones are ready :class:`ReadyLayer` values (``Relu`` and ``Relu()`` are the same layer);
 those with arguments are constructors. Only :func:`PRelu` has params, ``{"alpha": (num_parameters,)}``.

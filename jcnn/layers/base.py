@@ -148,10 +148,10 @@ class Layer:
         ctx.apply_depth += 1
         try:
             self._apply_fn(params, state, x, train=train, key=key)
-        except ValueError as err:
-            if str(err).startswith(f"{self.kind}:"):
+        except (ValueError, TypeError) as err:
+            if isinstance(err, ValueError) and str(err).startswith(f"{self.kind}:"):
                 raise err from None
-            raise problem from err
+            raise problem from None
         finally:
             ctx.apply_depth -= 1
         raise problem
@@ -583,9 +583,22 @@ def _check_input(who: str, x: Any) -> Any:
                     f"with several inputs, got {type(x).__name__}{hint}")
 
 
+class _Symbolic(Exception):
+    """A non-batch dim is symbolic (``jax.export``): the params cannot be compared with init's."""
+
+
 def _shape_tree_of(x: Any) -> ShapeTree:
+    """The input's shape tree; a symbolic batch (``jax.export.symbolic_shape``) reads as ``-1``."""
     if _is_array(x):
-        return tuple(int(d) for d in x.shape)
+        dims = []
+        for i, d in enumerate(x.shape):
+            if isinstance(d, (int, np.integer)):
+                dims.append(int(d))
+            elif i == 0:
+                dims.append(-1)
+            else:
+                raise _Symbolic
+        return tuple(dims)
     return tuple(_shape_tree_of(a) for a in x)
 
 
@@ -620,7 +633,10 @@ def _validate(layer: Layer, params: Params, state: State, x: Any) -> ValueError 
     """Compare ``params``/``state`` with what ``layer.init`` makes for ``x``'s shape, naming every missing,
     unexpected and wrong-shaped path: a structural difference raises ``TypeError`` here; shape-only
     differences are returned as a ``ValueError`` for the caller to raise."""
-    shapes = _shape_tree_of(x)
+    try:
+        shapes = _shape_tree_of(x)
+    except _Symbolic:
+        return None
     try:
         _, (p_spec, s_spec) = abstract_init(layer, shapes)
     except Exception:  # noqa: BLE001 - init rejects this input: apply's own checks report it

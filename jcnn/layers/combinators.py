@@ -1,4 +1,4 @@
-"""Combinators: layers made of layers, whose wiring is declared (DESIGN.md §3).
+"""Combinators: layers made of layers, whose wiring is declared (docs/design.md §3).
 
 Params and state of a combinator are dicts keyed by the child's name: given as a ``(name, layer)``
 pair, else ``f"{layer.prefix}_{index}"`` (``"conv_0"``, ``"relu_1"``…). A child named ``None`` is

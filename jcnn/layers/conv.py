@@ -1,4 +1,4 @@
-"""Convolution layers (seed §1): ``Conv`` and ``ConvTranspose`` over ``jcnn.ops.conv``, 1/2/3-D.
+"""Convolution layers (docs/convolution.md): ``Conv`` and ``ConvTranspose`` over ``jcnn.ops.conv``, 1/2/3-D.
 
 Shapes are channels-last, ``x (N, *spatial, C_in)``. The spatial rank is ``len(kernel_size)`` when
 ``kernel_size`` is a sequence, else ``spatial_dims`` (default 2: an int kernel size means a 2-D conv, so

@@ -1,4 +1,4 @@
-"""Fully connected layer (seed §5): ``y = x·W + b`` on the last axis."""
+"""Fully connected layer (docs/fully_connected.md): ``y = x·W + b`` on the last axis."""
 
 from __future__ import annotations
 

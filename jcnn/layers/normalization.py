@@ -1,4 +1,4 @@
-"""Normalization layers (seed §4): BatchNorm, LayerNorm, InstanceNorm, GroupNorm, LocalResponseNorm and
+"""Normalization layers (docs/normalization.md): BatchNorm, LayerNorm, InstanceNorm, GroupNorm, LocalResponseNorm and
 LocalContrastNorm, wrapping the pure ops of ``jcnn.ops.normalization``.
 
 Params are ``{"scale", "bias"}`` (γ, β; ``{}`` without affine). BatchNorm's running statistics live in
@@ -46,8 +46,10 @@ def _norm_layer(name: str, init: object, apply: object, shape: object) -> Layer:
 
 
 def _update(running: Array, batch: Array, factor: Array | float) -> Array:
-    """``(1 − m)·running + m·batch`` in the running statistic's dtype."""
-    return ((1 - factor) * running + factor * batch.astype(jnp.float32)).astype(running.dtype)
+    """``(1 − m)·running + m·batch`` in the running statistic's dtype (at least float32: a float64 state,
+    e.g. for a float64 comparison with torch, keeps float64 batch statistics unrounded)."""
+    dtype = jnp.promote_types(running.dtype, jnp.float32)
+    return ((1 - factor) * running + factor * batch.astype(dtype)).astype(running.dtype)
 
 
 def _check_channels(name: str, x: Array, channels: int) -> None:
@@ -104,7 +106,7 @@ def BatchNorm(momentum: float | None = 0.1, eps: float = 1e-5, affine: bool = Tr
         new_state = dict(state)
         if momentum is None:
             count = state["count"] + 1
-            factor = 1.0 / count.astype(jnp.float32)
+            factor = 1.0 / count.astype(jnp.promote_types(state["mean"].dtype, jnp.float32))
             new_state["count"] = count
         else:
             factor = momentum
@@ -237,7 +239,7 @@ def LocalResponseNorm(size: int, alpha: float = 1e-4, beta: float = 0.75, k: flo
 def LocalContrastNorm(size: IntOrSeq = 9, *, window: str = "gaussian", sigma: float | None = None,
                       across_channels: bool = False, divisive: str | None = "std", eps: float = 1e-5,
                       c: float | None = None) -> Layer:
-    """Local contrast normalization (seed §4.2, Jarrett et al. 2009); see
+    """Local contrast normalization (docs/normalization.md, Jarrett et al. 2009); see
     :func:`jcnn.ops.local_contrast_norm` for the formulas. ``x (N, *spatial, C)`` → same shape; no
     params, no state."""
     if window not in N.LCN_WINDOWS:

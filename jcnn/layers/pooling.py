@@ -1,4 +1,4 @@
-"""Pooling layers (seed §2) over ``jcnn.ops.pooling``: no params, no state, 1/2/3 spatial dims.
+"""Pooling layers (docs/pooling.md) over ``jcnn.ops.pooling``: no params, no state, 1/2/3 spatial dims.
 
 Shapes are channels-last, ``x (N, *spatial, C)``; the spatial rank is ``len(window)`` when ``window`` is a
 sequence, else ``spatial_dims`` (default 2, as for ``Conv``). Output shapes come from the ops' own
@@ -18,6 +18,7 @@ from jcnn.layers.conv import check_rank, spatial_rank
 from jcnn.ops import pooling as P
 
 AdaptiveSize = Union[int, None, Sequence[Union[int, None]]]
+"""An adaptive pool's output size: one int, or one per spatial dim; ``None`` keeps that dim."""
 
 
 def _pool_layer(name: str, n: int, size: object, what: str, fn: Callable[[Array], Array],

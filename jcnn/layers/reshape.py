@@ -1,4 +1,4 @@
-"""Shape-only layers: ``Flatten`` (before the first dense layer, seed §5) and ``Reshape``."""
+"""Shape-only layers: ``Flatten`` (before the first dense layer, docs/fully_connected.md) and ``Reshape``."""
 
 from __future__ import annotations
 

@@ -31,10 +31,12 @@ class Node(NamedTuple):
 
     @property
     def is_leaf(self) -> bool:
+        """True for a layer without children."""
         return not self.layer.children
 
 
 def child_path(path: str, name: str | None) -> str:
+    """The path of child ``name`` of the layer at ``path`` (an inline child, ``None``, shares it)."""
     if name is None:
         return path
     return f"{path}.{name}" if path else name

@@ -8,22 +8,49 @@ on channels-last ``(N, H, W, C)`` images, with params that map one-to-one onto t
 
 from __future__ import annotations
 
-from typing import Any, Callable, NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 from jcnn.layers.base import Layer
+from jcnn.models import convnext as _convnext
+from jcnn.models import efficientnet as _efficientnet
+from jcnn.models import regnet as _regnet
+from jcnn.models.convnext import convnext_base, convnext_large, convnext_small, convnext_tiny
+from jcnn.models.efficientnet import (
+    efficientnet_b0,
+    efficientnet_b1,
+    efficientnet_b2,
+    efficientnet_b3,
+    efficientnet_b4,
+    efficientnet_b5,
+    efficientnet_b6,
+    efficientnet_b7,
+    efficientnet_v2_l,
+    efficientnet_v2_m,
+    efficientnet_v2_s,
+)
 from jcnn.models.lenet import lenet5
 from jcnn.models.mobilenet import mobilenet_v1, mobilenet_v2
+from jcnn.models.mobilenet_v3 import mobilenet_v3_large, mobilenet_v3_small
+from jcnn.models.regnet import (
+    regnet_x_1_6gf,
+    regnet_x_3_2gf,
+    regnet_x_8gf,
+    regnet_x_16gf,
+    regnet_x_32gf,
+    regnet_x_400mf,
+    regnet_x_800mf,
+    regnet_y_1_6gf,
+    regnet_y_3_2gf,
+    regnet_y_8gf,
+    regnet_y_16gf,
+    regnet_y_32gf,
+    regnet_y_128gf,
+    regnet_y_400mf,
+    regnet_y_800mf,
+)
 from jcnn.models.resnet import resnet18, resnet34, resnet50
 from jcnn.models.vgg import vgg11, vgg11_bn, vgg13, vgg13_bn, vgg16, vgg16_bn
-from jcnn.models import convnext as _convnext, efficientnet as _efficientnet, regnet as _regnet
-from jcnn.models.convnext import convnext_base, convnext_large, convnext_small, convnext_tiny
-from jcnn.models.efficientnet import (efficientnet_b0, efficientnet_b1, efficientnet_b2, efficientnet_b3,
-                                      efficientnet_b4, efficientnet_b5, efficientnet_b6, efficientnet_b7,
-                                      efficientnet_v2_l, efficientnet_v2_m, efficientnet_v2_s)
-from jcnn.models.mobilenet_v3 import mobilenet_v3_large, mobilenet_v3_small
-from jcnn.models.regnet import (regnet_x_1_6gf, regnet_x_3_2gf, regnet_x_8gf, regnet_x_16gf, regnet_x_32gf,
-                                regnet_x_400mf, regnet_x_800mf, regnet_y_1_6gf, regnet_y_3_2gf, regnet_y_8gf,
-                                regnet_y_16gf, regnet_y_32gf, regnet_y_128gf, regnet_y_400mf, regnet_y_800mf)
 
 
 class ModelInfo(NamedTuple):
@@ -82,6 +109,7 @@ MODELS: dict[str, ModelInfo] = {
                        f"RegNet{name[7].upper()}-{name[9:].upper().replace('_', '.')} (torchvision)", "stem.0.weight",
                        "fc.weight") for name in _regnet.CONFIGS},
 }
+"""Every zoo model by name, with what the zoo knows about it."""
 
 
 def get_model(name: str, num_classes: int | None = None, in_channels: int | None = None, **kwargs: Any) -> Layer:

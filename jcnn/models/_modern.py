@@ -4,7 +4,7 @@ the argument checks."""
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from jcnn import initializers as inits
 from jcnn import layers as L

@@ -119,3 +119,6 @@ def convnext_large(num_classes: int = 1000, in_channels: int = 3, *, stochastic_
                    layer_scale: float = 1e-6) -> Layer:
     """ConvNeXt-L (197,767,336 params, 34.36 GMACs at 224²): ``(N, H, W, in_channels)`` → logits."""
     return _convnext("convnext_large", num_classes, in_channels, stochastic_depth_prob, layer_scale)
+
+
+__all__ = ["convnext_tiny", "convnext_small", "convnext_base", "convnext_large", "convnext", "cn_block"]

@@ -139,82 +139,96 @@ def efficientnet(stages: list[tuple], last_channel: int, num_classes: int = 1000
                   stochastic_depth_prob, norm_eps, norm_momentum)
 
 
-def _doc(name: str, params: str, macs: str) -> str:
-    size = (V1_SCALING.get(name) or V2_SCALING[name])[-1]
-    return (f"{name} ({params} params, {macs} GMACs at {size}², torchvision's eval size): "
-            "``(N, H, W, in_channels)`` → logits ``(N, num_classes)``; defaults are torchvision's.")
-
-
 @constructor
 def efficientnet_b0(num_classes: int = 1000, in_channels: int = 3, *, dropout: float = 0.2,
                     stochastic_depth_prob: float = 0.2) -> Layer:
+    """efficientnet_b0 (5,288,548 params, 0.386 GMACs at 224², torchvision's eval size):
+    ``(N, H, W, in_channels)`` → logits ``(N, num_classes)``; defaults are torchvision's."""
     return _efficientnet("efficientnet_b0", num_classes, in_channels, dropout, stochastic_depth_prob)
 
 
 @constructor
 def efficientnet_b1(num_classes: int = 1000, in_channels: int = 3, *, dropout: float = 0.2,
                     stochastic_depth_prob: float = 0.2) -> Layer:
+    """efficientnet_b1 (7,794,184 params, 0.687 GMACs at 240², torchvision's eval size):
+    ``(N, H, W, in_channels)`` → logits ``(N, num_classes)``; defaults are torchvision's."""
     return _efficientnet("efficientnet_b1", num_classes, in_channels, dropout, stochastic_depth_prob)
 
 
 @constructor
 def efficientnet_b2(num_classes: int = 1000, in_channels: int = 3, *, dropout: float = 0.3,
                     stochastic_depth_prob: float = 0.2) -> Layer:
+    """efficientnet_b2 (9,109,994 params, 1.088 GMACs at 288², torchvision's eval size):
+    ``(N, H, W, in_channels)`` → logits ``(N, num_classes)``; defaults are torchvision's."""
     return _efficientnet("efficientnet_b2", num_classes, in_channels, dropout, stochastic_depth_prob)
 
 
 @constructor
 def efficientnet_b3(num_classes: int = 1000, in_channels: int = 3, *, dropout: float = 0.3,
                     stochastic_depth_prob: float = 0.2) -> Layer:
+    """efficientnet_b3 (12,233,232 params, 1.827 GMACs at 300², torchvision's eval size):
+    ``(N, H, W, in_channels)`` → logits ``(N, num_classes)``; defaults are torchvision's."""
     return _efficientnet("efficientnet_b3", num_classes, in_channels, dropout, stochastic_depth_prob)
 
 
 @constructor
 def efficientnet_b4(num_classes: int = 1000, in_channels: int = 3, *, dropout: float = 0.4,
                     stochastic_depth_prob: float = 0.2) -> Layer:
+    """efficientnet_b4 (19,341,616 params, 4.394 GMACs at 380², torchvision's eval size):
+    ``(N, H, W, in_channels)`` → logits ``(N, num_classes)``; defaults are torchvision's."""
     return _efficientnet("efficientnet_b4", num_classes, in_channels, dropout, stochastic_depth_prob)
 
 
 @constructor
 def efficientnet_b5(num_classes: int = 1000, in_channels: int = 3, *, dropout: float = 0.4,
                     stochastic_depth_prob: float = 0.2) -> Layer:
+    """efficientnet_b5 (30,389,784 params, 10.266 GMACs at 456², torchvision's eval size):
+    ``(N, H, W, in_channels)`` → logits ``(N, num_classes)``; defaults are torchvision's."""
     return _efficientnet("efficientnet_b5", num_classes, in_channels, dropout, stochastic_depth_prob)
 
 
 @constructor
 def efficientnet_b6(num_classes: int = 1000, in_channels: int = 3, *, dropout: float = 0.5,
                     stochastic_depth_prob: float = 0.2) -> Layer:
+    """efficientnet_b6 (43,040,704 params, 19.068 GMACs at 528², torchvision's eval size):
+    ``(N, H, W, in_channels)`` → logits ``(N, num_classes)``; defaults are torchvision's."""
     return _efficientnet("efficientnet_b6", num_classes, in_channels, dropout, stochastic_depth_prob)
 
 
 @constructor
 def efficientnet_b7(num_classes: int = 1000, in_channels: int = 3, *, dropout: float = 0.5,
                     stochastic_depth_prob: float = 0.2) -> Layer:
+    """efficientnet_b7 (66,347,960 params, 37.746 GMACs at 600², torchvision's eval size):
+    ``(N, H, W, in_channels)`` → logits ``(N, num_classes)``; defaults are torchvision's."""
     return _efficientnet("efficientnet_b7", num_classes, in_channels, dropout, stochastic_depth_prob)
 
 
 @constructor
 def efficientnet_v2_s(num_classes: int = 1000, in_channels: int = 3, *, dropout: float = 0.2,
                       stochastic_depth_prob: float = 0.2) -> Layer:
+    """efficientnet_v2_s (21,458,488 params, 8.366 GMACs at 384², torchvision's eval size):
+    ``(N, H, W, in_channels)`` → logits ``(N, num_classes)``; defaults are torchvision's."""
     return _efficientnet("efficientnet_v2_s", num_classes, in_channels, dropout, stochastic_depth_prob)
 
 
 @constructor
 def efficientnet_v2_m(num_classes: int = 1000, in_channels: int = 3, *, dropout: float = 0.3,
                       stochastic_depth_prob: float = 0.2) -> Layer:
+    """efficientnet_v2_m (54,139,356 params, 24.582 GMACs at 480², torchvision's eval size):
+    ``(N, H, W, in_channels)`` → logits ``(N, num_classes)``; defaults are torchvision's."""
     return _efficientnet("efficientnet_v2_m", num_classes, in_channels, dropout, stochastic_depth_prob)
 
 
 @constructor
 def efficientnet_v2_l(num_classes: int = 1000, in_channels: int = 3, *, dropout: float = 0.4,
                       stochastic_depth_prob: float = 0.2) -> Layer:
+    """efficientnet_v2_l (118,515,272 params, 56.08 GMACs at 480², torchvision's eval size):
+    ``(N, H, W, in_channels)`` → logits ``(N, num_classes)``; defaults are torchvision's."""
     return _efficientnet("efficientnet_v2_l", num_classes, in_channels, dropout, stochastic_depth_prob)
 
 
-for _fn, _figures in ((efficientnet_b0, ("5,288,548", "0.386")), (efficientnet_b1, ("7,794,184", "0.687")),
-                      (efficientnet_b2, ("9,109,994", "1.088")), (efficientnet_b3, ("12,233,232", "1.827")),
-                      (efficientnet_b4, ("19,341,616", "4.394")), (efficientnet_b5, ("30,389,784", "10.266")),
-                      (efficientnet_b6, ("43,040,704", "19.068")), (efficientnet_b7, ("66,347,960", "37.746")),
-                      (efficientnet_v2_s, ("21,458,488", "8.366")), (efficientnet_v2_m, ("54,139,356", "24.582")),
-                      (efficientnet_v2_l, ("118,515,272", "56.08"))):
-    _fn.__doc__ = _doc(_fn.__name__, *_figures)
+__all__ = [
+    "efficientnet_b0", "efficientnet_b1", "efficientnet_b2", "efficientnet_b3", "efficientnet_b4",
+    "efficientnet_b5", "efficientnet_b6", "efficientnet_b7", "efficientnet_v2_s", "efficientnet_v2_m",
+    "efficientnet_v2_l", "efficientnet", "stages", "mbconv",
+]

@@ -24,9 +24,11 @@ from jcnn.models import _blocks as B
 # (expansion t, channels c, repeats n, first stride s), as in the v2 paper's Table 2.
 V2_SETTINGS = ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2),
                (6, 320, 1, 1))
+"""MobileNet v2's inverted-residual stages: (expansion t, channels c, repeats n, first stride s)."""
 # (pointwise channels, depthwise stride) of v1's 13 depthwise-separable blocks.
 V1_SETTINGS = ((64, 1), (128, 2), (128, 1), (256, 2), (256, 1), (512, 2), (512, 1), (512, 1), (512, 1),
                (512, 1), (512, 1), (1024, 2), (1024, 1))
+"""MobileNet v1's 13 depthwise-separable blocks: (pointwise channels, depthwise stride)."""
 
 
 def make_divisible(value: float, divisor: int = 8) -> int:

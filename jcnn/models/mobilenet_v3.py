@@ -139,3 +139,6 @@ def mobilenet_v3_small(num_classes: int = 1000, in_channels: int = 3, *, width_m
                        reduced_tail: bool = False, dilated: bool = False, dropout: float = 0.2) -> Layer:
     """MobileNet v3 Small (2,542,856 params, 0.06 GMACs at 224²): ``(N, H, W, in_channels)`` → logits."""
     return _mobilenet_v3("mobilenet_v3_small", num_classes, in_channels, width_mult, reduced_tail, dilated, dropout)
+
+
+__all__ = ["mobilenet_v3_large", "mobilenet_v3_small", "mobilenet_v3", "settings", "inverted_residual"]

@@ -110,28 +110,113 @@ def regnet(depth: int, w_0: int, w_a: float, w_m: float, group_width: int, se_ra
     return _regnet("regnet", num_classes, in_channels, (depth, w_0, w_a, w_m, group_width, se_ratio))
 
 
-def _make(name: str, params: str, macs: str):  # noqa: ANN202 - a zoo function with its figures in the docstring
-    def model(num_classes: int = 1000, in_channels: int = 3) -> Layer:
-        return _regnet(name, num_classes, in_channels)
-
-    model.__name__ = model.__qualname__ = name
-    model.__doc__ = (f"RegNet{name[7].upper()}-{name[9:].upper().replace('_', '.')} ({params} params, {macs} "
-                     "GMACs at 224²): ``(N, H, W, in_channels)`` → logits ``(N, num_classes)``.")
-    return constructor(model)
+@constructor
+def regnet_y_400mf(num_classes: int = 1000, in_channels: int = 3) -> Layer:
+    """RegNetY-400MF (4,344,144 params, 0.402 GMACs at 224²): ``(N, H, W, in_channels)`` →
+    logits ``(N, num_classes)``."""
+    return _regnet("regnet_y_400mf", num_classes, in_channels)
 
 
-regnet_y_400mf = _make("regnet_y_400mf", "4,344,144", "0.402")
-regnet_y_800mf = _make("regnet_y_800mf", "6,432,512", "0.834")
-regnet_y_1_6gf = _make("regnet_y_1_6gf", "11,202,430", "1.612")
-regnet_y_3_2gf = _make("regnet_y_3_2gf", "19,436,338", "3.176")
-regnet_y_8gf = _make("regnet_y_8gf", "39,381,472", "8.473")
-regnet_y_16gf = _make("regnet_y_16gf", "83,590,140", "15.912")
-regnet_y_32gf = _make("regnet_y_32gf", "145,046,770", "32.28")
-regnet_y_128gf = _make("regnet_y_128gf", "644,812,894", "127.518")
-regnet_x_400mf = _make("regnet_x_400mf", "5,495,976", "0.414")
-regnet_x_800mf = _make("regnet_x_800mf", "7,259,656", "0.8")
-regnet_x_1_6gf = _make("regnet_x_1_6gf", "9,190,136", "1.603")
-regnet_x_3_2gf = _make("regnet_x_3_2gf", "15,296,552", "3.177")
-regnet_x_8gf = _make("regnet_x_8gf", "39,572,648", "7.995")
-regnet_x_16gf = _make("regnet_x_16gf", "54,278,536", "15.941")
-regnet_x_32gf = _make("regnet_x_32gf", "107,811,560", "31.736")
+@constructor
+def regnet_y_800mf(num_classes: int = 1000, in_channels: int = 3) -> Layer:
+    """RegNetY-800MF (6,432,512 params, 0.834 GMACs at 224²): ``(N, H, W, in_channels)`` →
+    logits ``(N, num_classes)``."""
+    return _regnet("regnet_y_800mf", num_classes, in_channels)
+
+
+@constructor
+def regnet_y_1_6gf(num_classes: int = 1000, in_channels: int = 3) -> Layer:
+    """RegNetY-1.6GF (11,202,430 params, 1.612 GMACs at 224²): ``(N, H, W, in_channels)`` →
+    logits ``(N, num_classes)``."""
+    return _regnet("regnet_y_1_6gf", num_classes, in_channels)
+
+
+@constructor
+def regnet_y_3_2gf(num_classes: int = 1000, in_channels: int = 3) -> Layer:
+    """RegNetY-3.2GF (19,436,338 params, 3.176 GMACs at 224²): ``(N, H, W, in_channels)`` →
+    logits ``(N, num_classes)``."""
+    return _regnet("regnet_y_3_2gf", num_classes, in_channels)
+
+
+@constructor
+def regnet_y_8gf(num_classes: int = 1000, in_channels: int = 3) -> Layer:
+    """RegNetY-8GF (39,381,472 params, 8.473 GMACs at 224²): ``(N, H, W, in_channels)`` →
+    logits ``(N, num_classes)``."""
+    return _regnet("regnet_y_8gf", num_classes, in_channels)
+
+
+@constructor
+def regnet_y_16gf(num_classes: int = 1000, in_channels: int = 3) -> Layer:
+    """RegNetY-16GF (83,590,140 params, 15.912 GMACs at 224²): ``(N, H, W, in_channels)`` →
+    logits ``(N, num_classes)``."""
+    return _regnet("regnet_y_16gf", num_classes, in_channels)
+
+
+@constructor
+def regnet_y_32gf(num_classes: int = 1000, in_channels: int = 3) -> Layer:
+    """RegNetY-32GF (145,046,770 params, 32.28 GMACs at 224²): ``(N, H, W, in_channels)`` →
+    logits ``(N, num_classes)``."""
+    return _regnet("regnet_y_32gf", num_classes, in_channels)
+
+
+@constructor
+def regnet_y_128gf(num_classes: int = 1000, in_channels: int = 3) -> Layer:
+    """RegNetY-128GF (644,812,894 params, 127.518 GMACs at 224²): ``(N, H, W, in_channels)`` →
+    logits ``(N, num_classes)``."""
+    return _regnet("regnet_y_128gf", num_classes, in_channels)
+
+
+@constructor
+def regnet_x_400mf(num_classes: int = 1000, in_channels: int = 3) -> Layer:
+    """RegNetX-400MF (5,495,976 params, 0.414 GMACs at 224²): ``(N, H, W, in_channels)`` →
+    logits ``(N, num_classes)``."""
+    return _regnet("regnet_x_400mf", num_classes, in_channels)
+
+
+@constructor
+def regnet_x_800mf(num_classes: int = 1000, in_channels: int = 3) -> Layer:
+    """RegNetX-800MF (7,259,656 params, 0.8 GMACs at 224²): ``(N, H, W, in_channels)`` →
+    logits ``(N, num_classes)``."""
+    return _regnet("regnet_x_800mf", num_classes, in_channels)
+
+
+@constructor
+def regnet_x_1_6gf(num_classes: int = 1000, in_channels: int = 3) -> Layer:
+    """RegNetX-1.6GF (9,190,136 params, 1.603 GMACs at 224²): ``(N, H, W, in_channels)`` →
+    logits ``(N, num_classes)``."""
+    return _regnet("regnet_x_1_6gf", num_classes, in_channels)
+
+
+@constructor
+def regnet_x_3_2gf(num_classes: int = 1000, in_channels: int = 3) -> Layer:
+    """RegNetX-3.2GF (15,296,552 params, 3.177 GMACs at 224²): ``(N, H, W, in_channels)`` →
+    logits ``(N, num_classes)``."""
+    return _regnet("regnet_x_3_2gf", num_classes, in_channels)
+
+
+@constructor
+def regnet_x_8gf(num_classes: int = 1000, in_channels: int = 3) -> Layer:
+    """RegNetX-8GF (39,572,648 params, 7.995 GMACs at 224²): ``(N, H, W, in_channels)`` →
+    logits ``(N, num_classes)``."""
+    return _regnet("regnet_x_8gf", num_classes, in_channels)
+
+
+@constructor
+def regnet_x_16gf(num_classes: int = 1000, in_channels: int = 3) -> Layer:
+    """RegNetX-16GF (54,278,536 params, 15.941 GMACs at 224²): ``(N, H, W, in_channels)`` →
+    logits ``(N, num_classes)``."""
+    return _regnet("regnet_x_16gf", num_classes, in_channels)
+
+
+@constructor
+def regnet_x_32gf(num_classes: int = 1000, in_channels: int = 3) -> Layer:
+    """RegNetX-32GF (107,811,560 params, 31.736 GMACs at 224²): ``(N, H, W, in_channels)`` →
+    logits ``(N, num_classes)``."""
+    return _regnet("regnet_x_32gf", num_classes, in_channels)
+
+
+__all__ = [
+    "regnet_y_400mf", "regnet_y_800mf", "regnet_y_1_6gf", "regnet_y_3_2gf", "regnet_y_8gf", "regnet_y_16gf",
+    "regnet_y_32gf", "regnet_y_128gf", "regnet_x_400mf", "regnet_x_800mf", "regnet_x_1_6gf", "regnet_x_3_2gf",
+    "regnet_x_8gf", "regnet_x_16gf", "regnet_x_32gf", "regnet", "stage_settings", "res_bottleneck_block",
+]

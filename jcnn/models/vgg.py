@@ -19,6 +19,7 @@ CONFIGS: dict[str, list[int | str]] = {
     "vgg13": [64, 64, "M", 128, 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"],
     "vgg16": [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"],
 }
+"""The VGG feature configurations: conv widths, ``"M"`` for a 2×2 max pool."""
 
 
 def _vgg(name: str, cfg: str, batch_norm: bool, num_classes: int, in_channels: int, dropout: float,
@@ -47,47 +48,46 @@ def _vgg(name: str, cfg: str, batch_norm: bool, num_classes: int, in_channels: i
     return B.expect_input(model, name, in_channels)
 
 
-def _doc(cfg: str, bn: bool) -> str:
-    return (f"{cfg.upper()}{' with BatchNorm' if bn else ''}: ``(N, H, W, in_channels)`` (224×224 or 32×32) → "
-            "logits ``(N, num_classes)``. ``dropout`` is the classifier's drop rate; ``hidden_features`` (4096) "
-            "and ``pool_size`` (7) shrink the classifier for small experiments, keeping every key.")
-
-
 @constructor
 def vgg11(num_classes: int = 1000, in_channels: int = 3, *, dropout: float = 0.5, hidden_features: int = 4096,
           pool_size: int = 7) -> Layer:
+    """VGG11: ``(N, H, W, in_channels)`` (224×224 or 32×32) → logits ``(N, num_classes)``.
+
+    ``dropout`` is the classifier's drop rate; ``hidden_features`` (4096) and ``pool_size`` (7) shrink the
+    classifier for small experiments, keeping every key."""
     return _vgg("vgg11", "vgg11", False, num_classes, in_channels, dropout, hidden_features, pool_size)
 
 
 @constructor
 def vgg11_bn(num_classes: int = 1000, in_channels: int = 3, *, dropout: float = 0.5, hidden_features: int = 4096,
              pool_size: int = 7) -> Layer:
+    """VGG11 with BatchNorm: ``(N, H, W, in_channels)`` → logits ``(N, num_classes)``; options as :func:`vgg11`."""
     return _vgg("vgg11_bn", "vgg11", True, num_classes, in_channels, dropout, hidden_features, pool_size)
 
 
 @constructor
 def vgg13(num_classes: int = 1000, in_channels: int = 3, *, dropout: float = 0.5, hidden_features: int = 4096,
           pool_size: int = 7) -> Layer:
+    """VGG13: ``(N, H, W, in_channels)`` → logits ``(N, num_classes)``; options as :func:`vgg11`."""
     return _vgg("vgg13", "vgg13", False, num_classes, in_channels, dropout, hidden_features, pool_size)
 
 
 @constructor
 def vgg13_bn(num_classes: int = 1000, in_channels: int = 3, *, dropout: float = 0.5, hidden_features: int = 4096,
              pool_size: int = 7) -> Layer:
+    """VGG13 with BatchNorm: ``(N, H, W, in_channels)`` → logits ``(N, num_classes)``; options as :func:`vgg11`."""
     return _vgg("vgg13_bn", "vgg13", True, num_classes, in_channels, dropout, hidden_features, pool_size)
 
 
 @constructor
 def vgg16(num_classes: int = 1000, in_channels: int = 3, *, dropout: float = 0.5, hidden_features: int = 4096,
           pool_size: int = 7) -> Layer:
+    """VGG16: ``(N, H, W, in_channels)`` → logits ``(N, num_classes)``; options as :func:`vgg11`."""
     return _vgg("vgg16", "vgg16", False, num_classes, in_channels, dropout, hidden_features, pool_size)
 
 
 @constructor
 def vgg16_bn(num_classes: int = 1000, in_channels: int = 3, *, dropout: float = 0.5, hidden_features: int = 4096,
              pool_size: int = 7) -> Layer:
+    """VGG16 with BatchNorm: ``(N, H, W, in_channels)`` → logits ``(N, num_classes)``; options as :func:`vgg11`."""
     return _vgg("vgg16_bn", "vgg16", True, num_classes, in_channels, dropout, hidden_features, pool_size)
-
-
-for _f in (vgg11, vgg11_bn, vgg13, vgg13_bn, vgg16, vgg16_bn):
-    _f.__doc__ = _doc(_f.__name__.split("_")[0], _f.__name__.endswith("_bn"))

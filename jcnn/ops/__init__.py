@@ -1,4 +1,4 @@
-"""Pure array ops on channels-last arrays (DESIGN.md §2): convolution, pooling, activations,
+"""Pure array ops on channels-last arrays (docs/design.md §2): convolution, pooling, activations,
 normalization and the output-size formula. No parameters of their own."""
 
 from jcnn.ops.padding import PADDING_MODES, normalize_padding, pad_spatial

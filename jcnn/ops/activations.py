@@ -1,4 +1,4 @@
-"""Activation functions (seed §3), elementwise unless stated, equal to torch's in value AND gradient.
+"""Activation functions (docs/activations.md), elementwise unless stated, equal to torch's in value AND gradient.
 
 Where torch's derivative at a kink is a convention (``relu'(0) = 0``, ``hard_tanh'(±1) = 0``,
 ``leaky_relu'(0) = slope``, ``elu'(0) = alpha``), the ``jnp.where`` branches below pick the same side.
@@ -13,6 +13,7 @@ import functools
 import math
 from typing import Callable
 
+import jax
 import jax.numpy as jnp
 from jax import lax
 
@@ -20,11 +21,15 @@ from jcnn._types import Array
 
 
 def _float32_inside(fn: Callable[..., Array]) -> Callable[..., Array]:
-    """Run ``fn`` in float32 for half-precision inputs and cast the result back."""
+    """Run ``fn`` in float32 for half-precision inputs and cast the result back; reject non-float inputs
+    with an error naming ``fn`` (torch raises for these too, and lax would name its own primitive)."""
 
     @functools.wraps(fn)
     def wrapped(x: Array, *args, **kwargs) -> Array:
         x = jnp.asarray(x)
+        if not jnp.issubdtype(x.dtype, jnp.floating):
+            raise ValueError(f"{fn.__name__}: expected a floating-point input, got dtype {x.dtype}; cast it "
+                             "first (x.astype(jnp.float32))")
         if x.dtype in (jnp.float16, jnp.bfloat16):
             return fn(x.astype(jnp.float32), *args, **kwargs).astype(x.dtype)
         return fn(x, *args, **kwargs)
@@ -83,11 +88,22 @@ def prelu(x: Array, alpha: Array | float) -> Array:
     return jnp.where(x > 0, x, a.reshape(a.shape if a.shape != (1,) else ()).astype(x.dtype) * x)
 
 
+@jax.custom_jvp
+def _expm1(x: Array) -> Array:
+    return jnp.expm1(x)
+
+
+# d/dx expm1(x) = exp(x). JAX's own rule computes it as expm1(x) + 1, which rounds to 0 in float32 for
+# x < -17 (and loses digits from x ≈ -8): elu's gradient for very negative inputs needs the exp.
+_expm1.defjvp(lambda primals, tangents: (jnp.expm1(primals[0]), jnp.exp(primals[0]) * tangents[0]))
+
+
 @_float32_inside
 def elu(x: Array, alpha: float = 1.0) -> Array:
-    """``x`` for ``x > 0``, else ``alpha·(exp(x) − 1)``; gradient at 0 is ``alpha`` (torch)."""
+    """``x`` for ``x > 0``, else ``alpha·(exp(x) − 1)``; gradient ``alpha·exp(x)`` for ``x <= 0`` (also
+    at 0, as torch), computed as the exponential itself so it keeps full precision for ``x << 0``."""
     negative = jnp.where(x > 0, 0, x)  # keeps expm1 away from overflow on the unused branch
-    return jnp.where(x > 0, x, alpha * jnp.expm1(negative))
+    return jnp.where(x > 0, x, alpha * _expm1(negative))
 
 
 @_float32_inside
@@ -110,13 +126,14 @@ def silu(x: Array) -> Array:
 
 @_float32_inside
 def gelu(x: Array, approximate: bool = False) -> Array:
-    """``x·Φ(x) = x/2·(1 + erf(x/√2))``; ``approximate=True`` is torch's ``approximate='tanh'``:
-    ``x/2·(1 + tanh(√(2/π)·(x + 0.044715·x³)))``."""
+    """``x·Φ(x) = x/2·(1 + erf(x/√2))``, computed as ``x/2·erfc(−x/√2)`` (no cancellation for x << 0,
+    where ``1 + erf`` loses every digit from x ≈ −4 and is 0 below −5.5, in torch too);
+    ``approximate=True`` is torch's ``approximate='tanh'``: ``x/2·(1 + tanh(√(2/π)·(x + 0.044715·x³)))``."""
     if approximate:
         inner = math.sqrt(2.0 / math.pi) * (x + 0.044715 * x * x * x)
         # 1 + tanh(u) = 2·sigmoid(2u), without the cancellation that zeroes the gradient for x << 0
         return x * lax.logistic(2 * inner)
-    return 0.5 * x * (1 + lax.erf(x * (1 / math.sqrt(2.0))))
+    return 0.5 * x * lax.erfc(x * (-1 / math.sqrt(2.0)))
 
 
 @_float32_inside
@@ -139,6 +156,8 @@ def _check_axis(x: Array, axis: int, op: str) -> int:
 def softmax(x: Array, axis: int = -1) -> Array:
     """``exp(x_i − m) / Σ_j exp(x_j − m)`` along ``axis``, with ``m = max_j x_j`` (stable at any scale)."""
     axis = _check_axis(x, axis, "softmax")
+    if x.shape[axis] == 0:
+        return x  # nothing to normalise: the empty array, as torch
     shifted = x - lax.stop_gradient(jnp.max(x, axis=axis, keepdims=True))
     e = jnp.exp(shifted)
     return e / jnp.sum(e, axis=axis, keepdims=True)
@@ -148,5 +167,7 @@ def softmax(x: Array, axis: int = -1) -> Array:
 def log_softmax(x: Array, axis: int = -1) -> Array:
     """``(x_i − m) − log Σ_j exp(x_j − m)`` along ``axis`` (never ``log(softmax)``)."""
     axis = _check_axis(x, axis, "log_softmax")
+    if x.shape[axis] == 0:
+        return x
     shifted = x - lax.stop_gradient(jnp.max(x, axis=axis, keepdims=True))
     return shifted - jnp.log(jnp.sum(jnp.exp(shifted), axis=axis, keepdims=True))

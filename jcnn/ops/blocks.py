@@ -3,7 +3,7 @@ stochastic_depth``) and squeeze-and-excitation (``torchvision.ops.SqueezeExcitat
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
@@ -12,6 +12,7 @@ from jcnn._types import Array, PRNGKey
 from jcnn.ops.activations import relu, sigmoid
 
 STOCHASTIC_DEPTH_MODES = ("row", "batch")
+"""torchvision's modes: one Bernoulli draw per example (``"row"``) or one for the whole batch."""
 
 
 def check_stochastic_depth(who: str, p: float, mode: str) -> float:

@@ -8,7 +8,6 @@ Group ``g`` reads input channels ``[g·C_in/G, (g+1)·C_in/G)`` and writes outpu
 
 from __future__ import annotations
 
-import itertools
 import math
 from typing import Sequence
 
@@ -19,16 +18,14 @@ from jax import lax
 from jcnn._types import Array, IntOrSeq, PaddingLike
 from jcnn.ops.padding import (PADDING_MODES, Pairs, as_tuple, effective_kernel, is_int, normalize_padding,
                               pad_spatial)
+from jcnn.ops.conv_grad import conv_matmul_grad
+from jcnn.ops.conv_grad import conv_xla as _conv_xla
+from jcnn.ops.conv_grad import dimension_numbers as _dimension_numbers
+from jcnn.ops.conv_grad import taps as _taps
 from jcnn.ops.shapes import output_size
 
-ALGORITHMS = ("auto", "xla", "im2col", "direct", "spectral")
-_SPATIAL_NAMES = {1: "W", 2: "HW", 3: "DHW"}
-
-
-def _dimension_numbers(n: int) -> tuple[str, str, str]:
-    """Channels-last dimension numbers for ``n`` spatial dims, e.g. ``("NHWC", "HWIO", "NHWC")``."""
-    s = _SPATIAL_NAMES[n]
-    return f"N{s}C", f"{s}IO", f"N{s}C"
+ALGORITHMS = ("auto", "xla", "im2col", "direct", "spectral", "matmul_grad")
+"""The lowerings :func:`conv` accepts as ``algorithm``."""
 
 
 def _check_inputs(op: str, x: Array, kernel: Array, groups: int, what_kernel: str) -> int:
@@ -59,17 +56,9 @@ def _promote(x: Array, kernel: Array, bias: Array | None) -> tuple[Array, Array,
     return x.astype(dtype), kernel.astype(dtype), None if bias is None else bias.astype(dtype)
 
 
-def _conv_xla(x: Array, kernel: Array, strides: tuple[int, ...], pairs: Pairs,
-              dilation: tuple[int, ...], groups: int) -> Array:
-    return lax.conv_general_dilated(
-        x, kernel, window_strides=strides, padding=pairs, rhs_dilation=dilation,
-        dimension_numbers=_dimension_numbers(x.ndim - 2), feature_group_count=groups,
-    )
-
-
 def _conv_im2col(x: Array, kernel: Array, strides: tuple[int, ...], pairs: Pairs,
                  dilation: tuple[int, ...], groups: int) -> Array:
-    """Seed §1.5 block view: every output pixel is one patch block ``(*K, C_in)`` dotted with the kernel
+    """The block view (docs/convolution.md): every output pixel is one patch block ``(*K, C_in)`` dotted with the kernel
     block ``(*K, C_in, C_out)``. Patches are strided slices (one per kernel offset); groups are a batch
     dim of a single ``dot_general``."""
     n = x.ndim - 2
@@ -84,15 +73,6 @@ def _conv_im2col(x: Array, kernel: Array, strides: tuple[int, ...], pairs: Pairs
     rhs = kernel.reshape(len(patches), cg, groups, c_out // groups)
     y = lax.dot_general(lhs, rhs, (((n + 1, n + 3), (0, 1)), ((n + 2,), (2,))))
     return jnp.moveaxis(y, 0, -2).reshape(batch, *out, c_out)
-
-
-def _taps(x: Array, ksize: tuple[int, ...], strides: tuple[int, ...], dilation: tuple[int, ...]):
-    """``(offset, slice)`` per kernel tap: ``x[:, S·i + D·m, :]`` for every output ``i`` (``x`` padded)."""
-    out = output_size(x.shape[1:-1], ksize, strides, 0, dilation)
-    for offset in itertools.product(*(range(k) for k in ksize)):
-        start = (0,) + tuple(m * d for m, d in zip(offset, dilation)) + (0,)
-        limit = (x.shape[0],) + tuple(b + (o - 1) * s + 1 for b, o, s in zip(start[1:], out, strides)) + (x.shape[-1],)
-        yield offset, lax.slice(x, start, limit, (1,) + strides + (1,))
 
 
 def _conv_direct(x: Array, kernel: Array, strides: tuple[int, ...], pairs: Pairs,
@@ -155,13 +135,15 @@ def _conv_spectral(x: Array, kernel: Array, strides: tuple[int, ...], pairs: Pai
 
 def _auto_algorithm(x: Array, kernel: Array, out: tuple[int, ...], strides: tuple[int, ...],
                     dilation: tuple[int, ...], groups: int) -> str:
-    """The lowering measured fastest for the backend and shape (benchmarks/CONV.md). On CPU:
+    """The lowering measured fastest for the backend and shape (benchmarks/CONV.md, PROFILE.md). On CPU:
 
     - depthwise (``groups == C_in``): ``"direct"``, 4–30× faster forward+backward than XLA's grouped conv;
     - a 1×1 kernel, or at most 4 output positions (ResNet's last stages on small images): ``"im2col"``,
       one matmul; XLA's conv measured 1.7–18× slower there;
     - stride 1, no dilation, ≥ 5 taps per dim, ``C_in·C_out ≤ 128`` and a batch of ≥ 8 (LeNet-5 training):
       ``"spectral"`` (FFT); at batch 1 the transforms cost more than they save;
+    - any other ungrouped conv: ``"matmul_grad"``, XLA's convolution with the kernel gradient as matmuls
+      (XLA's kernel-gradient convolution measured 1.5–4× slower);
     - otherwise, and on every other backend, ``"xla"``.
     """
     if jax.default_backend() != "cpu":
@@ -174,8 +156,10 @@ def _auto_algorithm(x: Array, kernel: Array, out: tuple[int, ...], strides: tupl
     if groups == 1 and (all(k == 1 for k in ksize) or math.prod(out) <= 4):
         return "im2col"
     if (groups == 1 and all(s == 1 for s in strides) and all(d == 1 for d in dilation)
-            and all(k >= 5 for k in ksize) and c_in * c_out <= 128 and x.shape[0] >= 8):
+            and all(k >= 5 for k in ksize) and c_in * c_out <= 128 and isinstance(x.shape[0], int) and x.shape[0] >= 8):
         return "spectral"
+    if groups == 1:
+        return "matmul_grad"
     return "xla"
 
 
@@ -197,8 +181,8 @@ def conv(
     ``x (N, *I, C_in)``, ``kernel (*K, C_in/groups, C_out)``, ``bias (C_out,)`` → ``(N, *O, C_out)`` with
     ``O = floor((I + P_low + P_high − D·(K − 1) − 1)/S) + 1``. Computes the cross-correlation
     ``O[i, j, c] = Σ_{m, n, k} I[S·i + D·m, S·j + D·n, k]·K[m, n, k, c] + B[c]`` of the padded input
-    (seed §1: ``O[i,j] = Σ I[i+m, j+n]·K[m,n] + B``); ``flip=True`` reverses the kernel's spatial axes,
-    giving the true convolution ``Σ I[i−m, j−n]·K[m,n]``. ``padding`` takes every DESIGN.md §2 form,
+    (docs/convolution.md: ``O[i,j] = Σ I[i+m, j+n]·K[m,n] + B``); ``flip=True`` reverses the kernel's spatial axes,
+    giving the true convolution ``Σ I[i−m, j−n]·K[m,n]``. ``padding`` takes every docs/design.md §2 form,
     filled per ``padding_mode`` (``zeros | reflect | replicate | circular``). Computation and output are
     in ``promote_types(x.dtype, kernel.dtype)``.
 
@@ -247,7 +231,8 @@ def conv(
         pairs = ((0, 0),) * n
     if algorithm == "auto":
         algorithm = _auto_algorithm(x, kernel, out, strides, dil, groups)
-    impl = {"xla": _conv_xla, "im2col": _conv_im2col, "direct": _conv_direct, "spectral": _conv_spectral}[algorithm]
+    impl = {"xla": _conv_xla, "im2col": _conv_im2col, "direct": _conv_direct, "spectral": _conv_spectral,
+            "matmul_grad": conv_matmul_grad}[algorithm]
     y = impl(x, kernel, strides, pairs, dil, groups)
     return y if bias is None else y + bias
 

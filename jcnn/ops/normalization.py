@@ -1,4 +1,4 @@
-"""Normalization ops (seed §4) on channels-last arrays ``(N, *spatial, C)``.
+"""Normalization ops (docs/normalization.md) on channels-last arrays ``(N, *spatial, C)``.
 
 Every op is pure: it returns the output and the statistics it used (a :class:`Moments`) instead of
 mutating running averages; the layers in ``jcnn.layers.normalization`` keep those.
@@ -13,6 +13,7 @@ noise; one pass instead of two measured several percent faster on a compiled Res
 
 from __future__ import annotations
 
+import math
 from typing import NamedTuple, Sequence
 
 import jax.numpy as jnp
@@ -114,7 +115,7 @@ def batch_norm(x: Array, scale: Array | None = None, bias: Array | None = None, 
     xc = x.astype(dtype)
     shape = _channel_shape(x)
     axes = tuple(range(x.ndim - 1))
-    count = int(np.prod(x.shape[:-1]))
+    count = math.prod(x.shape[:-1])  # symbolic under jax.export with a polymorphic batch
     if (mean is None) != (var is None):
         raise ValueError("batch_norm: give both mean and var (eval mode) or neither (batch statistics)")
     if mean is not None:
@@ -298,7 +299,7 @@ LCN_DIVISIVE = ("std", "max", None)
 def local_contrast_norm(x: Array, size: IntOrSeq = 9, *, window: str = "gaussian", sigma: float | None = None,
                         across_channels: bool = False, divisive: str | None = "std", eps: float = 1e-5,
                         c: float | None = None) -> Array:
-    """Local contrast normalization (seed §4.2; Jarrett et al. 2009) of ``x (N, *spatial, C)``.
+    """Local contrast normalization (docs/normalization.md; Jarrett et al. 2009) of ``x (N, *spatial, C)``.
 
     ``w`` is an odd-sized ``size`` window (``"uniform"``, or ``"gaussian"`` with ``sigma`` defaulting to
     ``(size − 1)/4``), normalized to sum to 1 over the pixels that lie inside the image, so borders are
@@ -306,7 +307,7 @@ def local_contrast_norm(x: Array, size: IntOrSeq = 9, *, window: str = "gaussian
     spread evenly over them):
 
     - subtractive stage ``v_ij = u_ij − μ_ij``, ``μ_ij = Σ_pq w_pq u_{i+p,j+q}``;
-    - ``divisive="std"`` (the seed): ``y = v / sqrt(σ²_ij + ε)``, ``σ²_ij = Σ_pq w_pq (u_{i+p,j+q} − μ_ij)²``;
+    - ``divisive="std"`` (default): ``y = v / sqrt(σ²_ij + ε)``, ``σ²_ij = Σ_pq w_pq (u_{i+p,j+q} − μ_ij)²``;
     - ``divisive="max"`` (Jarrett): ``y = v / max(c, σ_ij)``, ``σ²_ij = Σ_pq w_pq v²_{i+p,j+q}``, ``σ`` floored
       at ``eps``; ``c`` defaults to the mean of ``σ`` over the image (per sample, and per channel unless
       ``across_channels``);

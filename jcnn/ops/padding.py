@@ -1,7 +1,7 @@
 """Argument normalisation and spatial padding shared by the convolution and pooling ops.
 
 Arrays are channels-last, ``(N, *spatial, C)``; "spatial dims" are axes ``1 .. ndim-2``.
-Padding accepts every form of DESIGN.md §2: an int, one int per spatial dim, one ``(low, high)``
+Padding accepts every form of docs/design.md §2: an int, one int per spatial dim, one ``(low, high)``
 pair per spatial dim, or the strings ``"VALID"`` and ``"SAME"``.
 """
 
@@ -15,7 +15,9 @@ from jax import lax
 from jcnn._types import Array, IntOrSeq, PaddingLike
 
 PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
+"""How padding is filled (torch's ``padding_mode`` names)."""
 Pairs = tuple[tuple[int, int], ...]
+"""One ``(low, high)`` padding pair per spatial dim."""
 
 
 def as_tuple(value: IntOrSeq, n: int, name: str, op: str, *, minimum: int = 1) -> tuple[int, ...]:
@@ -60,7 +62,7 @@ def normalize_padding(
     window: Sequence[int] | None = None,
     stride: Sequence[int] | None = None,
 ) -> Pairs:
-    """Padding in any DESIGN.md form → one ``(low, high)`` pair per spatial dim.
+    """Padding in any form of docs/design.md §2 → one ``(low, high)`` pair per spatial dim.
 
     ``"SAME"`` needs ``input_spatial``, the effective (dilated) ``window`` and ``stride``; it pads so the
     output has ``ceil(I/S)`` elements, putting any odd pixel on the high side as XLA does.

@@ -1,4 +1,4 @@
-"""Pooling (seed §2) on channels-last arrays ``(N, *spatial, C)`` with 1, 2 or 3 spatial dims.
+"""Pooling (docs/pooling.md) on channels-last arrays ``(N, *spatial, C)`` with 1, 2 or 3 spatial dims.
 
 Windowed pools are one ``lax.reduce_window`` each; semantics follow ``torch.nn.functional``
 (``max_pool{1,2,3}d``, ``avg_pool{1,2,3}d``, ``lp_pool{1,2,3}d``, ``adaptive_{avg,max}_pool{1,2,3}d``).
@@ -6,10 +6,12 @@ Windowed pools are one ``lax.reduce_window`` each; semantics follow ``torch.nn.f
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 from typing import Callable, Sequence, Union
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
@@ -19,6 +21,7 @@ from jcnn.ops.padding import Pairs, as_tuple, effective_kernel, normalize_paddin
 from jcnn.ops.shapes import output_size
 
 AdaptiveSize = Union[int, None, Sequence[Union[int, None]]]
+"""An adaptive pool's output size: one int, or one per spatial dim; ``None`` keeps that dim."""
 
 
 def _spatial_dims(x: Array, op: str) -> int:
@@ -84,9 +87,61 @@ def _lowest(dtype) -> float | int:
     raise ValueError(f"max_pool: expected a float or integer input, got dtype {dtype}")
 
 
+@functools.partial(jax.custom_vjp, nondiff_argnums=(1, 2, 3))
+def _max_pool_taps_vjp(x: Array, window: tuple[int, ...], stride: tuple[int, ...],
+                       pads: tuple[tuple[int, int], ...]) -> Array:
+    """``reduce_window`` max of a float ``x`` (no dilation), differentiated tap by tap: see ``_max_pool_bwd``."""
+    return lax.reduce_window(x, np.array(-np.inf, x.dtype), lax.max, (1, *window, 1), (1, *stride, 1), pads)
+
+
+def _max_pool_fwd(x, window, stride, pads):
+    y = _max_pool_taps_vjp(x, window, stride, pads)
+    return y, (x, y)
+
+
+def _max_pool_bwd(window, stride, pads, residuals, g):
+    """``∂x = Σ_m scatter_m(g · [x_m = y and no earlier tap of the window was]))``: for each window tap ``m``
+    (row-major order) the strided slice ``x_m`` of the padded input that it reads; the first maximal tap of a
+    window takes the gradient, as in torch; the scatter is the slice's transpose (a pad with ``S − 1``
+    interior zeros, written per phase). Elementwise work that XLA fuses, instead of ``select_and_scatter`` (which XLA's CPU
+    backend expands into an arg-max ``reduce_window`` over index tuples and a scatter: ~20× the forward's
+    time on ResNet's 3×3/2 stem pool, benchmarks/PROFILE.md)."""
+    x, y = residuals
+    padded = lax.pad(x, np.array(-np.inf, x.dtype), [(lo, hi, 0) for lo, hi in pads])
+    out = y.shape[1:-1]
+    taken = jnp.zeros(y.shape, bool)
+    zero = np.array(0, g.dtype)
+    # Polyphase scatter: tap m lands on positions S·i + m, i.e. on phase m mod S of each dim at offset
+    # m // S, so each phase is a sum of plainly padded terms and the phases interleave by a reshape.
+    phase_shape = tuple(-(-p // s) for p, s in zip(padded.shape[1:-1], stride))
+    phases: dict[tuple[int, ...], Array] = {}
+    for tap in itertools.product(*(range(k) for k in window)):
+        limit = (x.shape[0], *(t + (o - 1) * s + 1 for t, o, s in zip(tap, out, stride)), x.shape[-1])
+        xm = lax.slice(padded, (0, *tap, 0), limit, (1, *stride, 1))
+        sel = (xm == y) & ~taken
+        taken = taken | sel
+        shift = [(t // s, q - t // s - o, 0) for t, s, q, o in zip(tap, stride, phase_shape, out)]
+        term = lax.pad(jnp.where(sel, g, zero), zero, [(0, 0, 0), *shift, (0, 0, 0)])
+        phase = tuple(t % s for t, s in zip(tap, stride))
+        phases[phase] = term if phase not in phases else phases[phase] + term
+    full_shape = (x.shape[0], *phase_shape, x.shape[-1])
+    grid = [phases.get(r, jnp.zeros(full_shape, g.dtype))
+            for r in itertools.product(*(range(s) for s in stride))]
+    n = len(stride)
+    total = jnp.stack(grid).reshape(*stride, *full_shape)
+    # (S_1..S_n, N, Q_1..Q_n, C) -> (N, Q_1, S_1, ..., Q_n, S_n, C) -> (N, Q_1·S_1, ..., C)
+    order = [n] + [a for d in range(n) for a in (n + 1 + d, d)] + [2 * n + 1]
+    total = jnp.transpose(total, order).reshape(x.shape[0], *(q * s for q, s in zip(phase_shape, stride)), x.shape[-1])
+    lows = tuple(lo for lo, _ in pads)
+    return (lax.slice(total, lows, tuple(lo + d for lo, d in zip(lows, x.shape))),)
+
+
+_max_pool_taps_vjp.defvjp(_max_pool_fwd, _max_pool_bwd)
+
+
 def max_pool(x: Array, window: IntOrSeq, stride: IntOrSeq | None = None, padding: PaddingLike = 0,
              dilation: IntOrSeq = 1, ceil_mode: bool = False) -> Array:
-    """``O[n, i, c] = max_{k} X_pad[n, i·S + k·D, c]`` over each window (seed §2), as ``F.max_pool{1,2,3}d``.
+    """``O[n, i, c] = max_{k} X_pad[n, i·S + k·D, c]`` over each window, as ``F.max_pool{1,2,3}d``.
 
     ``x (N, *spatial, C)`` → ``(N, *out, C)`` with ``out`` from :func:`jcnn.ops.output_size`.
     ``stride`` defaults to ``window``; padding is ``-inf`` and, unless ``"SAME"``, at most half the
@@ -94,6 +149,8 @@ def max_pool(x: Array, window: IntOrSeq, stride: IntOrSeq | None = None, padding
     """
     geo = _Geometry(x, window, stride, padding, dilation, ceil_mode, "max_pool")
     if all(d == 1 for d in geo.dilation):
+        if jnp.issubdtype(x.dtype, jnp.floating):
+            return _max_pool_taps_vjp(x, geo.window, geo.stride, tuple(map(tuple, geo.reduce_padding())))
         return geo.reduce(x, _lowest(x.dtype), lax.max)
     # JAX has no VJP for a window-dilated reduce_window max: take the max over the stacked window taps.
     padded = lax.pad(x, np.array(_lowest(x.dtype), dtype=x.dtype),
@@ -154,6 +211,8 @@ def lp_pool(x: Array, p: float, window: IntOrSeq, stride: IntOrSeq | None = None
     """
     if isinstance(p, bool) or not isinstance(p, (int, float)) or not p > 0:
         raise ValueError(f"lp_pool: p must be a positive number (the norm's power), got {p!r}")
+    if not jnp.issubdtype(jnp.result_type(x), jnp.floating):
+        raise ValueError(f"lp_pool: expected a floating-point input, got dtype {jnp.result_type(x)}")
     if math.isinf(p):
         return max_pool(x, window, stride, ceil_mode=ceil_mode)
     geo = _Geometry(x, window, stride, 0, 1, ceil_mode, "lp_pool")

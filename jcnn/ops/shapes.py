@@ -1,4 +1,4 @@
-"""The output-size formula of the seed (§1.4), generalised with dilation, asymmetric padding and ceil mode."""
+"""The output-size formula (docs/convolution.md), generalised with dilation, asymmetric padding and ceil mode."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from typing import Sequence, Union, overload
 from jcnn.ops.padding import as_tuple, effective_kernel, is_int, normalize_padding
 
 IntOrSeq = Union[int, Sequence[int]]
+"""One int for every spatial dim, or one per dim."""
 
 
 def _one(i: int, k: int, s: int, lo: int, hi: int, d: int, ceil_mode: bool) -> int:
@@ -39,10 +40,10 @@ def output_size(input_size: Sequence[int], kernel: IntOrSeq, stride: IntOrSeq = 
 
 
 def output_size(input_size, kernel, stride=1, padding=0, dilation=1, ceil_mode=False):
-    """``O = floor((I + 2P − D·(K − 1) − 1)/S) + 1`` (seed §1.4: ``O = (I + 2P − K)/S + 1`` when D = 1).
+    """``O = floor((I + 2P − D·(K − 1) − 1)/S) + 1`` (docs/convolution.md; ``(I + 2P − K)/S + 1`` for D = 1).
 
     Scalar ``input_size`` → int; a sequence (one entry per spatial dim) → tuple, with the other
-    arguments given once or per dim. ``padding`` takes every form of DESIGN.md §2 ((low, high) pairs
+    arguments given once or per dim. ``padding`` takes every form of docs/design.md §2 ((low, high) pairs
     add ``P_low + P_high`` instead of ``2P``; "SAME" gives ``ceil(I/S)``). ``ceil_mode`` rounds up as
     torch does, dropping a last window that would start in the high padding. A non-positive result
     raises ``ValueError`` naming every term.

@@ -1,4 +1,4 @@
-"""Optimizers as pure functions over pytrees (DESIGN.md §5): ``Optimizer(init, update)``,
+"""Optimizers as pure functions over pytrees (docs/design.md §5): ``Optimizer(init, update)``,
 :func:`apply_updates`, :func:`chain` of small transformations, named optimizers that follow
 ``torch.optim`` step for step, and learning-rate schedules (:mod:`jcnn.optim.schedules`).
 """

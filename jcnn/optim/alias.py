@@ -134,6 +134,8 @@ def sgd(
 
 
 class AdagradState(NamedTuple):
+    """``sum`` the accumulated ``g²``."""
+
     count: Array
     sum: Any
 

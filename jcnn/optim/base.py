@@ -1,4 +1,4 @@
-"""The optimizer protocol (DESIGN.md §5): a pair of pure functions over pytrees.
+"""The optimizer protocol (docs/design.md §5): a pair of pure functions over pytrees.
 
 ``init(params) -> state`` builds the optimizer state (a pytree shaped like ``params`` plus a step
 counter); ``update(grads, state, params=None) -> (updates, new_state)`` turns gradients into updates, and
@@ -12,13 +12,16 @@ from typing import Any, Callable, NamedTuple, Union
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from jcnn._types import Array, Params
 
 OptState = Any
 Updates = Any
 Schedule = Callable[[Array], Array]
+"""A learning-rate schedule: ``step -> lr``."""
 ScalarOrSchedule = Union[float, Schedule]
+"""A constant learning rate or a schedule."""
 
 
 class Optimizer(NamedTuple):
@@ -33,6 +36,7 @@ class Optimizer(NamedTuple):
 
     @property
     def name(self) -> str:
+        """The name given to :func:`make_optimizer` (``"transform"`` if none)."""
         return getattr(self.init, "jcnn_name", "transform")
 
 
@@ -88,15 +92,36 @@ def check_float_leaves(who: str, tree: Any, what: str) -> None:
             )
 
 
+def check_same_shapes(who: str, a: Any, b: Any, a_name: str, b_name: str) -> None:
+    """Raise ``ValueError`` naming every leaf whose shape differs between two pytrees of one structure
+    (elementwise arithmetic would broadcast them silently, or fail naming no leaf)."""
+    diffs = [
+        f"{b_name}{_path_str(path)} has shape {tuple(jnp.shape(y))}, {a_name}{_path_str(path)} {tuple(jnp.shape(x))}"
+        for (path, x), y in zip(jax.tree_util.tree_flatten_with_path(a)[0], jax.tree_util.tree_leaves(b))
+        if jnp.shape(x) != jnp.shape(y)
+    ]
+    if diffs:
+        raise ValueError(f"{who}: every leaf of {b_name} must have the shape of its {a_name} leaf; "
+                         + "; ".join(diffs))
+
+
 def check_update_args(who: str, grads: Any, params: Any) -> None:
     """The checks every ``update`` makes: float grads, and params (if given) float and shaped alike."""
     check_float_leaves(who, grads, "grads")
     if params is not None:
         check_same_structure(who, params, grads, "params", "grads")
         check_float_leaves(who, params, "params")
+        check_same_shapes(who, params, grads, "params", "grads")
+
+
+def check_grads_like(who: str, grads: Any, buffers: Any, what: str) -> None:
+    """Grads against a state buffer built from params (for transformations called without params)."""
+    check_same_structure(who, buffers, grads, what, "grads")
+    check_same_shapes(who, buffers, grads, what, "grads")
 
 
 def require_params(who: str, params: Any) -> None:
+    """Raise ``ValueError`` when a transformation that reads the params was not given them."""
     if params is None:
         raise ValueError(f"{who}: this transformation needs the current params; call update(grads, state, params)")
 
@@ -135,8 +160,23 @@ def check_learning_rate(who: str, learning_rate: ScalarOrSchedule) -> ScalarOrSc
 
 
 def lr_at(learning_rate: ScalarOrSchedule, count: Array) -> Any:
-    """The learning rate for the update made when ``count`` updates have been made before it."""
-    return learning_rate(count) if callable(learning_rate) else learning_rate
+    """The learning rate for the update made when ``count`` updates have been made before it.
+
+    A schedule's value must be finite and ``>= 0`` (a negative rate would ascend; ``maximize=True`` is
+    the way to do that). Eagerly a bad value raises ``ValueError`` naming the step; under ``jit`` it
+    becomes NaN, so the update is NaN and :func:`jcnn.train.make_train_step`'s guard stops on it.
+    """
+    if not callable(learning_rate):
+        return learning_rate
+    lr = learning_rate(count)
+    if isinstance(lr, jax.core.Tracer) or isinstance(count, jax.core.Tracer):
+        return jnp.where(jnp.asarray(lr) >= 0, lr, jnp.nan)
+    value = np.asarray(lr)
+    if not (np.all(np.isfinite(value)) and np.all(value >= 0)):
+        shown = f"{float(value):.6g}" if value.size == 1 else repr(value.tolist())
+        raise ValueError(f"learning_rate: the schedule returned {shown} for step {int(count)}; a "
+                         "learning rate must be a finite number >= 0 (use maximize=True to ascend)")
+    return lr
 
 
 def cast_like(value: Any, leaf: Array) -> Any:
@@ -166,6 +206,7 @@ def zeros_like_tree(tree: Any, fill: float = 0.0) -> Any:
 
 
 def init_count() -> Array:
+    """A step counter at 0 (int32 scalar)."""
     return jnp.zeros((), jnp.int32)
 
 
@@ -181,6 +222,7 @@ def apply_updates(params: Params, updates: Updates) -> Params:
     """
     check_same_structure("apply_updates", params, updates, "params", "updates")
     check_float_leaves("apply_updates", params, "params")
+    check_same_shapes("apply_updates", params, updates, "params", "updates")
     return jax.tree_util.tree_map(lambda p, u: (p + u).astype(jnp.result_type(p)), params, updates)
 
 

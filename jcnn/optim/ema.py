@@ -12,7 +12,8 @@ Evaluate (and checkpoint) with the averaged ``(params, state)``: :func:`jcnn.tra
 
 from __future__ import annotations
 
-from typing import Any, Callable, NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp

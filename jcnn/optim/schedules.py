@@ -16,6 +16,7 @@ from jcnn._types import Array
 from jcnn.optim.base import check_scalar
 
 Schedule = Callable[[Array], Array]
+"""A learning-rate schedule: ``step -> lr`` (``step`` the updates made so far)."""
 
 
 def _f(step) -> Array:
@@ -152,6 +153,34 @@ def one_cycle(
             span = end_step - start
             val = anneal(s0, s1, (t - start) / span if span != 0 else 0.0 * t)
             out = val if out is None else jnp.where(t <= end_step, val, out)
+        return out
+
+    return schedule
+
+
+def sequential(schedules: Sequence[Schedule | float], milestones: Sequence[int]) -> Schedule:
+    """``schedules[i]`` from step ``milestones[i − 1]`` on, counting its own steps from 0 there
+    (``SequentialLR(optimizer, schedulers, milestones)``): ``lr(t) = schedules[i](t − milestones[i − 1])``
+    for ``milestones[i − 1] <= t < milestones[i]``. A float is a constant schedule. E.g. a warm restart:
+    ``sequential([cosine_decay(0.1, 100), cosine_decay(0.1, 50)], [100])``."""
+    fns = list(schedules)
+    if not fns:
+        raise ValueError("sequential: give at least one schedule")
+    marks = [_steps("sequential", "each milestone", m) for m in milestones]
+    if len(marks) != len(fns) - 1:
+        raise ValueError(f"sequential: {len(fns)} schedules need {len(fns) - 1} milestones, got {len(marks)}")
+    if any(b <= a for a, b in zip(marks, marks[1:])):
+        raise ValueError(f"sequential: milestones must increase, got {list(milestones)}")
+    for i, fn in enumerate(fns):
+        if not callable(fn):
+            fns[i] = (lambda v: lambda step: _f(v) + 0.0 * _f(step))(check_scalar("sequential", "each value", fn))
+    if len(fns) == 1:
+        return fns[0]
+
+    def schedule(step):
+        out = fns[0](step)
+        for start, fn in zip(marks, fns[1:]):
+            out = jnp.where(jnp.asarray(step) >= start, fn(jnp.asarray(step) - start), out)
         return out
 
     return schedule

@@ -23,6 +23,7 @@ from jcnn.optim.base import (
     Updates,
     cast_like,
     check_float_leaves,
+    check_grads_like,
     check_learning_rate,
     check_scalar,
     check_update_args,
@@ -37,6 +38,7 @@ from jcnn.optim.base import (
 
 tmap = jax.tree_util.tree_map
 MaskLike = Union[Any, Callable[[Params], Any]]
+"""A bool pytree shaped like params, or a function of the params that returns one."""
 
 
 def float_count(count: Array) -> Array:
@@ -98,6 +100,7 @@ def trace(decay: float, *, dampening: float = 0.0, nesterov: bool = False) -> Op
 
     def update(grads: Updates, state: TraceState, params: Params | None = None):
         check_update_args("trace", grads, params)
+        check_grads_like("trace", grads, state.momentum, "state.momentum")
         first = state.count == 0
         g32 = upcast(grads)
         buf = tmap(lambda b, g: jnp.where(first, g, decay * b + (1.0 - dampening) * g), state.momentum, g32)
@@ -136,6 +139,7 @@ def scale_by_adam(b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8, *, amsg
 
     def update(grads: Updates, state: ScaleByAdamState, params: Params | None = None):
         check_update_args("scale_by_adam", grads, params)
+        check_grads_like("scale_by_adam", grads, state.mu, "state.mu")
         count = state.count + 1
         t = float_count(count)
         bc1, bc2_sqrt = 1.0 - b1**t, jnp.sqrt(1.0 - b2**t)
@@ -171,6 +175,7 @@ def scale_by_rms(alpha: float = 0.99, eps: float = 1e-8, *, centered: bool = Fal
 
     def update(grads: Updates, state: ScaleByRmsState, params: Params | None = None):
         check_update_args("scale_by_rms", grads, params)
+        check_grads_like("scale_by_rms", grads, state.nu, "state.nu")
         grads_in, grads = grads, upcast(grads)
         nu = tmap(lambda v, g: alpha * v + (1.0 - alpha) * g * g, state.nu, grads)
         if centered:
@@ -201,6 +206,7 @@ def scale_by_adagrad(initial_accumulator_value: float = 0.0, eps: float = 1e-10)
 
     def update(grads: Updates, state: ScaleByAdagradState, params: Params | None = None):
         check_update_args("scale_by_adagrad", grads, params)
+        check_grads_like("scale_by_adagrad", grads, state.sum, "state.sum")
         g32 = upcast(grads)
         acc = tmap(lambda h, g: h + g * g, state.sum, g32)
         out = tmap(lambda g, h: g / (jnp.sqrt(h) + eps), g32, acc)
@@ -371,6 +377,7 @@ def accumulate_gradients(inner: Optimizer, k: int) -> Optimizer:
 
     def update(grads: Updates, state: AccumulateState, params: Params | None = None):
         check_update_args("accumulate_gradients", grads, params)
+        check_grads_like("accumulate_gradients", grads, state.acc, "state.acc")
         acc = tmap(lambda a, g: a + g.astype(a.dtype), state.acc, grads)
         count = state.count + 1
         emit = count % k == 0

@@ -1,4 +1,4 @@
-"""Activation functions (seed §3) straight from their formulas, elementwise NumPy float64."""
+"""Activation functions (docs/activations.md) straight from their formulas, elementwise NumPy float64."""
 
 from __future__ import annotations
 
@@ -59,12 +59,12 @@ def elu(x, alpha: float = 1.0) -> np.ndarray:
 
 
 def sigmoid(x) -> np.ndarray:
-    """``f(x) = 1 / (1 + e^−x)`` (seed §3.2), evaluated as ``e^x / (1 + e^x)`` for ``x < 0``."""
+    """``f(x) = 1 / (1 + e^−x)``, evaluated as ``e^x / (1 + e^x)`` for ``x < 0``."""
     return _map(lambda v: 1.0 / (1.0 + math.exp(-v)) if v >= 0 else math.exp(v) / (1.0 + math.exp(v)), x)
 
 
 def tanh(x) -> np.ndarray:
-    """``f(x) = (e^x − e^−x) / (e^x + e^−x)`` (seed §3.3), as ``sign(x)(1 − e^−2|x|)/(1 + e^−2|x|)``."""
+    """``f(x) = (e^x − e^−x) / (e^x + e^−x)``, as ``sign(x)(1 − e^−2|x|)/(1 + e^−2|x|)``."""
     return _map(lambda v: math.copysign((1 - math.exp(-2 * abs(v))) / (1 + math.exp(-2 * abs(v))), v), x)
 
 

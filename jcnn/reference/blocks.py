@@ -3,7 +3,7 @@ squeeze-and-excitation, layer scale."""
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 

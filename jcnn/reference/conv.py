@@ -1,7 +1,7 @@
-"""Convolution straight from the seed's formulas (§1), NumPy float64, loops over output pixels and kernel
+"""Convolution straight from the formulas (docs/convolution.md), NumPy float64, loops over output pixels and kernel
 offsets. Channels-last: ``x (N, *spatial, C_in)``, kernel ``(*K, C_in/groups, C_out)``.
 
-- ``correlate``: ``O[i,j] = Σ_{m,n} I[i+m, j+n]·K[m,n] + B`` (the seed's second equation; deep-learning
+- ``correlate``: ``O[i,j] = Σ_{m,n} I[i+m, j+n]·K[m,n] + B`` (the textbook's second equation; deep-learning
   "convolution").
 - ``convolve``: ``O[i,j] = Σ_{m,n} I[i−m, j−n]·K[m,n] + B`` (the first equation; the true convolution).
 - ``conv_transpose``: the scatter form, kernel ``(*K, C_in, C_out/groups)``.
@@ -19,6 +19,7 @@ from typing import Sequence, Union
 import numpy as np
 
 PaddingArg = Union[int, Sequence[int], Sequence[Sequence[int]]]
+"""An int, one int per spatial dim, or one ``(low, high)`` pair per dim."""
 _NP_MODES = {"zeros": "constant", "reflect": "reflect", "replicate": "edge", "circular": "wrap"}
 
 

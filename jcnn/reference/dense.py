@@ -1,4 +1,4 @@
-"""Fully connected layer (seed §5.2) as explicit sums, NumPy float64."""
+"""Fully connected layer (docs/fully_connected.md) as explicit sums, NumPy float64."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 def dense(x, W, b=None) -> np.ndarray:
     """``y[..., j] = Σ_i x[..., i]·W[i, j] + b[j]``: ``x (..., in)``, ``W (in, out)``, ``b (out,)``.
 
-    The seed writes ``y = W x + b`` for a column vector; with rows of ``x`` and ``W`` stored as
+    The textbook writes ``y = W x + b`` for a column vector; with rows of ``x`` and ``W`` stored as
     ``(in, out)`` (torch's ``Linear.weight.T``) that is ``x·W + b``.
     """
     x = np.asarray(x, dtype=np.float64)

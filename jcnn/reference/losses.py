@@ -1,4 +1,4 @@
-"""Loss functions (seed §6) straight from their formulas: NumPy float64, one example at a time.
+"""Loss functions (docs/losses.md) straight from their formulas: NumPy float64, one example at a time.
 
 Each returns the per-example (or per-element) losses, the ``reduction="none"`` of :mod:`jcnn.losses`.
 """

@@ -1,4 +1,4 @@
-"""NumPy float64 oracles for the normalization ops, written from the seed's §4 formulas.
+"""NumPy float64 oracles for the normalization ops, written from the formulas of docs/normalization.md.
 
 Arrays are channels-last ``(N, *spatial, C)``. Each returns the normalized array (and no statistics).
 """
@@ -94,7 +94,7 @@ def window_weights(size: Sequence[int], window: str = "gaussian", sigma: float |
 def local_contrast_norm(x, size: Sequence[int] | int = 9, *, window: str = "gaussian",
                         sigma: float | None = None, across_channels: bool = False,
                         divisive: str | None = "std", eps: float = 1e-5, c: float | None = None) -> np.ndarray:
-    """Loop implementation of the seed's ``û_ij = (u_ij − μ_ij)/sqrt(σ²_ij + ε)`` (``divisive="std"``)
+    """Loop implementation of the textbook's ``û_ij = (u_ij − μ_ij)/sqrt(σ²_ij + ε)`` (``divisive="std"``)
     and of Jarrett et al.'s ``v/max(c, σ)`` (``divisive="max"``).
 
     At each position the neighbourhood is the window's pixels inside the image, weighted by ``w``

@@ -1,4 +1,4 @@
-"""The textbook optimizer updates (seed §7), one NumPy float64 step each, written as the books write them.
+"""The textbook optimizer updates (docs/optimizers.md), one NumPy float64 step each, written as the books write them.
 
 ``w`` is a parameter array, ``g = ∂L/∂w`` its gradient, ``lr`` the learning rate η. Each function returns
 the new parameters and the new buffers; nothing is mutated. How each maps onto ``torch.optim`` (and so

@@ -1,4 +1,4 @@
-"""Pooling written as loops over output cells and window taps (seed §2), NumPy float64.
+"""Pooling written as loops over output cells and window taps (docs/pooling.md), NumPy float64.
 
 Inputs are channels-last ``(N, *spatial, C)`` with any number of spatial dims. Padding is an int, one
 int per dim, or one ``(low, high)`` pair per dim; padded cells are skipped by max (as ``-inf``) and

@@ -78,6 +78,9 @@ def test_malformed_image_file_names_the_file(tmp_path, data, match):
     (np.zeros((7, 2), np.uint8), r"expected labels of shape \(N,\)"),
     (np.zeros(6, np.uint8), "6 labels for 7 images"),
     (np.full(7, 10, np.uint8), r"labels must lie in \[0, 10\), got values in \[10, 10\]"),
+    (np.array([1, 2, 1.5, 3, 0, 0, 0], np.float32), r"labels must be whole class numbers, got 1.5 \(1 of 7"),
+    (np.array([1, 2, np.nan, 3, 0, 0, 0], np.float64), "labels must be whole class numbers, got nan"),
+    (np.full(7, -1, np.int8), r"labels must lie in \[0, 10\), got values in \[-1, -1\]"),
 ])
 def test_bad_labels(tmp_path, labels, match):
     _corrupt(tmp_path, "train-labels-idx1-ubyte", idx_bytes(labels))

@@ -20,7 +20,7 @@ IMAGES = jnp.asarray(np.arange(1, N + 1, dtype=np.float32)[:, None, None, None] 
 LABELS = jnp.asarray([0, 1, 2, 3, 4, 0])
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _jitted(name: str, **kw):
     fn = {"mixup": mixup, "cutmix": cutmix, "mix_batch": mix_batch}[name]
     return jax.jit(lambda key, x, y: fn(key, x, y, K, **kw))
@@ -83,7 +83,7 @@ def test_soft_labels_pass_through_and_errors():
     np.testing.assert_allclose(soft_targets(LABELS, K, 0.5), _onehot(LABELS, 0.5), rtol=1e-6)
     with pytest.raises(ValueError, match=r"soft_targets: integer labels need num_classes"):
         mixup(jax.random.PRNGKey(0), IMAGES, LABELS)
-    with pytest.raises(ValueError, match=r"mixup: alpha \(of the Beta\(alpha, alpha\) mixing weight\) must be a number > 0"):
+    with pytest.raises(ValueError, match=r"mixup: alpha \(of the Beta\(alpha, alpha\) mixing weight\) must be"):
         mixup(jax.random.PRNGKey(0), IMAGES, LABELS, K, alpha=0.0)
     with pytest.raises(ValueError, match=r"cutmix: expected a batch of images \(N, H, W, C\)"):
         cutmix(jax.random.PRNGKey(0), IMAGES[0], LABELS, K)

@@ -112,6 +112,14 @@ def test_num_batches_tracked():
     params, state = import_state_dict(jcnn.BatchNorm(), sd, input_shape=(2, 3))  # accepted, not stored
     assert set(state) == {"mean", "var"}
     assert int(export_state_dict(jcnn.BatchNorm(), params, state, input_shape=(2, 3))["num_batches_tracked"]) == 0
+    # a model trained for n steps (fit's train_state.step) exports torch's count for every BatchNorm
+    model = jcnn.serial(("a", jcnn.BatchNorm()), ("b", jcnn.BatchNorm(momentum=None)))
+    params, state = import_state_dict(model, {**{f"a.{k}": v for k, v in sd.items()},
+                                              **{f"b.{k}": v for k, v in sd.items()}}, input_shape=(2, 3))
+    out = export_state_dict(model, params, state, input_shape=(2, 3), num_batches_tracked=jnp.asarray(12))
+    assert int(out["a.num_batches_tracked"]) == 12 and int(out["b.num_batches_tracked"]) == 7  # its own count
+    with pytest.raises(ValueError, match="export_state_dict: num_batches_tracked must be an int >= 0, got -1"):
+        export_state_dict(model, params, state, input_shape=(2, 3), num_batches_tracked=-1)
     del sd["num_batches_tracked"]  # optional on import (older torch checkpoints)
     _, state = import_state_dict(jcnn.BatchNorm(momentum=None), sd, input_shape=(2, 3))
     assert int(state["count"]) == 0
@@ -153,6 +161,23 @@ def test_import_errors_list_every_problem():
         import_state_dict(jcnn.Conv(4, 3), sd, input_shape=(1, 8, 8, 3))
     with pytest.raises(ValueError, match=r"import_state_dict\(resnet18\): the state_dict does not match"):
         import_state_dict("resnet18", {"fc.weight": torch.zeros(10, 512)})
+
+
+def test_a_transposed_linear_weight_is_named_as_such_not_blamed_on_the_next_layer():
+    sd = {k: v.clone() for k, v in twin("lenet5", 10, 1).state_dict().items()}
+    sd["classifier.4.weight"] = sd["classifier.4.weight"].T.contiguous()  # (84, 10) instead of (10, 84)
+    with pytest.raises(ValueError, match=r"\(1 problems\):\n  shape mismatch for 'classifier.4.weight': got "
+                                         r"\(84, 10\), expected \(10, 84\)"):
+        import_state_dict("lenet5", sd)  # the class count comes from the bias, so only this key is wrong
+
+
+def test_state_dict_values_may_be_lists_and_must_be_numbers():
+    params, _ = import_state_dict(jcnn.Dense(2), {"weight": [[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]], "bias": [0.5, 0.5]},
+                                  input_shape=(1, 3))
+    np.testing.assert_array_equal(params["kernel"], [[1, 4], [2, 5], [3, 6]])
+    with pytest.raises(TypeError, match=r"import_state_dict: the value of 'bias' is not a tensor or array of "
+                                        r"numbers, got str"):
+        import_state_dict(jcnn.Dense(2), {"weight": np.zeros((2, 3)), "bias": "zeros"}, input_shape=(1, 3))
 
 
 def test_argument_errors():

@@ -69,3 +69,42 @@ def test_make_layer_and_ready_layer():
     ready = ready_layer("same", lambda k, s: (s, {}, {}), apply)
     assert isinstance(ready, ReadyLayer) and isinstance(ready, Layer) and ready() is ready
     assert ready.kind == "same"
+
+
+@pytest.mark.parametrize("key, got", [(None, "None"), (0, "the int 0"), (jnp.zeros(3), r"an array of shape \(3,\)")])
+def test_init_and_apply_name_a_bad_key(key, got):
+    from jcnn.layers import Dense, Dropout
+
+    with pytest.raises(TypeError, match=rf"Dense.init: key must be a PRNG key such as jax.random.key\(0\) or "
+                                        rf"jax.random.PRNGKey\(0\), got {got}"):
+        Dense(3).init(key, (2, 4))
+    if key is not None:
+        with pytest.raises(TypeError, match=rf"Dropout.apply: key must be a PRNG key .*got {got}"):
+            Dropout(0.5).apply({}, {}, jnp.ones((2, 4)), train=True, key=key)
+
+
+def test_a_traced_train_flag_is_named():
+    from jcnn.layers import Dropout
+
+    with pytest.raises(TypeError, match=r"Dropout.apply: train must be a Python bool, got a traced value.*"
+                                        r"static_argnames='train'"):
+        jax.jit(lambda x, t: Dropout(0.5).apply({}, {}, x, train=t, key=KEY)[0])(jnp.ones(3), True)
+
+
+def test_dense_on_a_shape_without_features_names_the_fix():
+    from jcnn.layers import Dense
+
+    with pytest.raises(ValueError, match=r"Dense: the last dim of the input shape is in_features and must be >= 1, "
+                                         r"got shape \(-1,\); for a batch of vectors give \(N, in_features\)"):
+        Dense(3).init(KEY, (-1,))
+
+
+def test_typed_keys_split_and_init_like_raw_keys():
+    from jcnn.layers import Dense
+
+    typed, raw = jax.random.key(3), jax.random.PRNGKey(3)
+    assert [bool(jnp.all(jax.random.key_data(a) == b)) for a, b in zip(split_key(typed, 3), split_key(raw, 3))] \
+        == [True] * 3
+    assert all(bool(jnp.all(a == b)) for a, b in zip(split_key(raw, 5), jax.random.split(raw, 5)))
+    p_typed, p_raw = Dense(4).init(typed, (2, 3))[1], Dense(4).init(raw, (2, 3))[1]
+    assert all(bool(jnp.all(a == b)) for a, b in zip(jax.tree_util.tree_leaves(p_typed), jax.tree_util.tree_leaves(p_raw)))

@@ -341,3 +341,43 @@ def _with_extra(tree, path, name):
     if len(path) == 1:
         return {**tree, name: jnp.zeros(3)}
     return {**tree, path[0].key: _with_extra(tree[path[0].key], path[1:], name)}
+
+
+from hypothesis import given, strategies as st  # noqa: E402
+
+_ROWS_WITH_TREES = [p for p in TABLE if p.values[0] not in ("Identity",)]
+
+
+@given(st.data())
+def test_random_malformed_params_and_state_name_the_offending_path(data):
+    """Property: a random mutation of a layer's params or state (a leaf dropped, an extra leaf, a wrong
+    shape, a leaf replaced by a dict) raises TypeError/ValueError naming the path — never a KeyError or
+    a silent result."""
+    row = data.draw(st.sampled_from(_ROWS_WITH_TREES), "row")
+    name, factory, input_shape = row.values
+    layer, _, params, state, x = _built(factory, input_shape)
+    which = data.draw(st.sampled_from([w for w, t in (("params", params), ("state", state))
+                                       if jax.tree_util.tree_leaves(t)] or ["params"]), "tree")
+    tree = params if which == "params" else state
+    leaves = jax.tree_util.tree_flatten_with_path(tree)[0]
+    kind = data.draw(st.sampled_from(["drop", "extra", "shape", "nest"] if leaves else ["extra"]), "mutation")
+    if leaves:
+        path, leaf = leaves[data.draw(st.integers(0, len(leaves) - 1), "leaf")]
+        dotted = ".".join(str(k.key) for k in path)
+    if kind == "drop":
+        bad, expect = _without(tree, path), rf"{which} missing {re.escape(dotted)} "
+    elif kind == "extra":
+        bad = _with_extra(tree, path, "bogus") if leaves else {"bogus": jnp.zeros(3)}
+        expect = rf"{which} unexpected (.*\.)?bogus "
+    elif kind == "shape":
+        new = jnp.zeros(tuple(leaf.shape) + (2,), leaf.dtype)
+        bad = jax.tree_util.tree_unflatten(jax.tree_util.tree_structure(tree),
+                                           [new if p == path else v for p, v in leaves])
+        expect = rf"{re.escape(dotted)}: got shape|{layer.kind}: "
+    else:
+        bad = jax.tree_util.tree_unflatten(jax.tree_util.tree_structure(tree),
+                                           [{"inner": v} if p == path else v for p, v in leaves])
+        expect = rf"{which} (missing {re.escape(dotted)} |unexpected {re.escape(dotted)}\.inner )"
+    args = (bad, state) if which == "params" else (params, bad)
+    with pytest.raises((TypeError, ValueError), match=expect):
+        layer.apply(*args, x, train=False)

@@ -402,3 +402,28 @@ def test_apply_with_other_channels_raises():
     _, params, state = inorm.init(KEY, (4, 5, 3))
     with pytest.raises(ValueError, match=r"InstanceNorm: expected an input \(N, \*spatial, 3\)"):
         inorm.apply(params, state, jnp.ones((4, 5, 2)), train=True)
+
+
+def test_layers_pass_their_eps_on_with_variances_of_the_order_of_eps():
+    """eps = 0.1 against running/batch variances ~1e-3: a layer that dropped its eps (or put it outside
+    the square root) is off by far more than the tolerance here; with variances ~1 it would not be."""
+    x = _x((2, 3, 4, 4), seed=3, scale=0.03)
+    xt = to_torch_layout(x)
+    mean, var = np.array([0.4, 0.5, 0.6, 0.45], np.float32), np.array([1e-4, 2e-3, 0.01, 5e-4], np.float32)
+    bn = L.BatchNorm(eps=0.1)
+    _, params, state = bn.init(KEY, x.shape)
+    state = {**state, "mean": jnp.asarray(mean), "var": jnp.asarray(var)}
+    module = torch.nn.BatchNorm2d(4, eps=0.1).eval()
+    with torch.no_grad():
+        module.running_mean.copy_(torch.from_numpy(mean))
+        module.running_var.copy_(torch.from_numpy(var))
+    y = jax.jit(lambda p, s, a: bn.apply(p, s, a, train=False)[0])(params, state, jnp.asarray(x))
+    assert_close(y, from_torch_layout(module(xt)))
+    for layer, twin in ((L.GroupNorm(2, eps=0.1), torch.nn.GroupNorm(2, 4, eps=0.1)),
+                        (L.InstanceNorm(eps=0.1), torch.nn.InstanceNorm2d(4, eps=0.1)),
+                        (L.LayerNorm(axes=-1, eps=0.1), None)):
+        _, params, state = layer.init(KEY, x.shape)
+        y = jax.jit(lambda p, s, a: layer.apply(p, s, a, train=True)[0])(params, state, jnp.asarray(x))
+        want = (from_torch_layout(twin(xt)) if twin is not None
+                else torch.nn.functional.layer_norm(torch.from_numpy(x), (4,), eps=0.1).numpy())
+        assert_close(y, want)

@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from jcnn.interop.torch import _abstract_init as abstract_init  # noqa: F401 (init's shapes, no FLOPs)
+from jcnn.intermediates import intermediates
 from jcnn.interop.torch import export_state_dict, import_state_dict
 from jcnn.models import get_model
 from tests.helpers import rel_error, to_torch_layout
@@ -61,11 +62,14 @@ def compare_with_twin(name: str, *, hw: int = 32, batch: int = 4, in_channels: i
     labels = rng.integers(0, num_classes, batch)
 
     for mode in (False, True) if train else (False,):
-        y, new_state = jax.jit(lambda p, s, x: model.apply(p, s, x, train=mode))(params, state, x)
+        if mode:
+            y, new_state = jax.jit(lambda p, s, x: model.apply(p, s, x, train=True))(params, state, x)
+        else:  # eval mode through jcnn.intermediates: one compile gives the logits and every activation
+            y, acts = jax.jit(lambda p, s, x: intermediates(model, p, s, x))(params, state, x)
         assert y.dtype == jnp.float32 and y.shape == (batch, num_classes)
         net.train(mode)
         with torch.no_grad():
-            expected = net(to_torch_layout(x)).numpy()
+            expected = net(to_torch_layout(x)).numpy() if mode else _hooked_forward(net, x, acts, name)
         err = rel_error(y, expected)
         assert err <= RTOL, f"{name} {'train' if mode else 'eval'} logits: relative error {err:.2e}"
     if not train:
@@ -102,6 +106,40 @@ def compare_with_twin(name: str, *, hw: int = 32, batch: int = 4, in_channels: i
         diff = float(np.max(np.abs(got[key] - e)))
         err = diff / max(float(np.max(np.abs(e))), floor)
         assert err <= tolerance, f"{name} d loss / d {key} ({grad_dtype}): relative error {err:.2e}"
+
+
+def _hooked_forward(net: torch.nn.Module, x: np.ndarray, acts: dict, name: str) -> np.ndarray:
+    """The eval-mode torch forward, comparing every named module's output (forward hooks) with jcnn's
+    activation at the same path (channels-first 4-D outputs transposed); modules called more than once in a
+    forward (torchvision's shared ``relu`` in a ResNet block) and paths jcnn does not have are skipped."""
+    seen: dict[str, list] = {}
+    def hook(path: str):  # a copy: torchvision's in-place ReLUs overwrite the tensor a module returned
+        return lambda mod, inp, out: seen.setdefault(path, []).append(
+            out.clone() if isinstance(out, torch.Tensor) else out)
+
+    handles = [m.register_forward_hook(hook(path)) for path, m in net.named_modules() if path]
+    try:
+        out = net(to_torch_layout(x)).numpy()
+    finally:
+        for h in handles:
+            h.remove()
+    compared = 0
+    for path, outs in seen.items():
+        if len(outs) != 1 or path not in acts or not isinstance(outs[0], torch.Tensor):
+            continue
+        want = outs[0].numpy()
+        if want.ndim == 4:
+            want = want.transpose(0, 2, 3, 1)
+        got = np.asarray(acts[path])
+        if got.shape != want.shape and got.size == want.size and got.shape == tuple(d for d in want.shape if d != 1):
+            want = want.reshape(got.shape)  # torch's (N, C, 1, 1) adaptive pool vs jcnn's global pool (N, C)
+        assert got.shape == want.shape, f"{name} {path}: shape {got.shape} vs torch {want.shape}"
+        err = rel_error(got, want)
+        assert err <= RTOL, f"{name} activation {path}: relative error {err:.2e}"
+        compared += 1
+    single = sum(1 for outs in seen.values() if len(outs) == 1)
+    assert compared >= 0.8 * single, f"{name}: only {compared} of {single} torch modules matched a jcnn path"
+    return out
 
 
 def round_trip(name: str, *, hw: int = 32, in_channels: int = 3, num_classes: int = 10,

@@ -25,11 +25,11 @@ import jax.numpy as jnp
 import numpy as np
 import torch
 
+from jcnn import models
+from jcnn.interop import torch_twins as tw
 from jcnn.interop.torch import export_state_dict, import_state_dict
 from jcnn.models import get_model
 from tests.helpers import rel_error, to_torch_layout
-from jcnn import models
-from jcnn.interop import torch_twins as tw
 
 EVAL_RTOL = 1e-4  # float32 through tens of layers, as tests/models/_util.py
 F64_RTOL = 1e-9
@@ -71,7 +71,7 @@ def twin(name: str, num_classes: int, in_channels: int, **kw) -> torch.nn.Module
     return tw.twin(name, num_classes, in_channels, **kw)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def model(name: str, num_classes: int = 10, **kw):
     """The zoo Layer for a configuration (a zoo name or a :data:`TINY` one), shared by every check (abstract
     inits and interop plans are cached per Layer)."""
@@ -144,7 +144,7 @@ def _twin_and_params(name: str, num_classes: int, seed: int, hw: int, dtype, kw:
     return layer, net, params, state
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _eval_fn(layer):
     return jax.jit(lambda p, s, x: layer.apply(p, s, x, train=False)[0])
 
@@ -164,7 +164,7 @@ def check_eval(name: str, *, hw: int = 32, batch: int = 2, num_classes: int = 10
     assert err <= EVAL_RTOL, f"{name} eval logits (float32): relative error {err:.2e}"
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _train_fn(layer):
     """One compile: the float64 train-mode loss's directional derivatives, with the logits and new state."""
 

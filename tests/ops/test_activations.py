@@ -207,3 +207,48 @@ def test_errors():
         ops.log_softmax(x, axis=-3)
     with pytest.raises(ValueError, match=r"softmax: axis -1 is out of range for an input of shape \(\)"):
         ops.softmax(jnp.float32(1.0))
+    for name in ("sigmoid", "tanh", "silu", "gelu", "softplus", "elu", "softmax", "log_softmax"):
+        with pytest.raises(ValueError, match=f"^{name}: expected a floating-point input, got dtype int32"):
+            getattr(ops, name)(jnp.arange(3, dtype=jnp.int32))
+
+
+def test_elu_gradient_keeps_full_precision_for_very_negative_inputs():
+    """Elementwise, not normwise: the gradient alpha·exp(x) is tiny there, and ``expm1(x) + 1`` (JAX's
+    own derivative of expm1) is 7.5e-5 off at x = -8.48 and 0 instead of 2.06e-9 at x = -20."""
+    x = np.array([-8.48, -12.0, -20.0, -40.0, -80.0, -0.5, 0.0], np.float32)  # not below -87: XLA flushes subnormals
+    for alpha in (1.0, 0.5):
+        xt = torch.from_numpy(x).requires_grad_(True)
+        F.elu(xt, alpha).sum().backward()
+        g = np.asarray(jax.jit(jax.grad(lambda v: ops.elu(v, alpha).sum()))(jnp.asarray(x)))
+        np.testing.assert_allclose(g, xt.grad.numpy(), rtol=1e-6, atol=0)
+        assert np.all(g[:5] > 0)
+    # the second derivative is exp too
+    h = jax.grad(jax.grad(lambda v: ops.elu(v)))(jnp.float32(-20.0))
+    np.testing.assert_allclose(float(h), np.exp(-20.0), rtol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["softmax", "log_softmax"])
+def test_softmax_over_an_empty_axis_is_the_empty_array(name):
+    for shape, axis in (((3, 0), -1), ((0, 4), 0), ((2, 0, 3), 1)):
+        x = np.ones(shape, np.float32)
+        got = getattr(ops, name)(jnp.asarray(x), axis=axis)
+        want = getattr(F, name)(torch.from_numpy(x), dim=axis)
+        assert got.shape == tuple(want.shape) and got.dtype == jnp.float32
+    # other axes of an array with an empty one still work (every slice is empty)
+    assert getattr(ops, name)(jnp.ones((0, 4)), axis=-1).shape == (0, 4)
+
+
+def test_gelu_keeps_full_precision_for_very_negative_inputs():
+    """Against float64 x/2·erfc(−x/√2), elementwise: 1 + erf(x/√2) cancels (torch's own gelu is 4% off
+    at x = −4.7 and 0 from −5.5 on)."""
+    import math
+
+    erfc = np.vectorize(math.erfc)
+    x = -np.geomspace(0.5, 12.0, 24)
+    value = 0.5 * x * erfc(-x / np.sqrt(2))
+    slope = 0.5 * erfc(-x / np.sqrt(2)) + x * np.exp(-x * x / 2) / np.sqrt(2 * np.pi)
+    got = jnp.asarray(x, jnp.float32)
+    y, dy = jax.jit(lambda v: (ops.gelu(v), jax.grad(lambda u: ops.gelu(u).sum())(v)))(got)
+    np.testing.assert_allclose(np.asarray(y), value, rtol=2e-5)
+    # the slope sums two terms of opposite sign: float32 keeps ~1e-4 of it at x = -12
+    np.testing.assert_allclose(np.asarray(dy), slope, rtol=2e-4)

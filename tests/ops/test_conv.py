@@ -4,6 +4,8 @@ mode, dilation, groups incl. depthwise, flip), plus transforms, dtypes and every
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -357,10 +359,13 @@ def test_conv_transpose_errors(args, kwargs, match):
 # -- algorithm="direct" (sum over kernel taps), "spectral" (FFT products) and the "auto" choice ---
 
 
-@pytest.mark.parametrize("algorithm", ["direct", "spectral"])
+LOWERINGS = ("direct", "spectral", "matmul_grad")
+
+
 @settings(max_examples=12)
 @given(cfg=conv_configs())
-def test_conv_direct_and_spectral_match_reference_and_torch(algorithm, cfg):
+def test_conv_lowerings_match_reference_and_torch(cfg):
+    # direct, spectral and matmul_grad in one jit per drawn config: one compile, one reference, one torch run.
     x, k, b = _arrays(cfg)
     kw = _kwargs(cfg)
     oracle = reference.convolve if cfg["flip"] else reference.correlate
@@ -370,16 +375,67 @@ def test_conv_direct_and_spectral_match_reference_and_torch(algorithm, cfg):
 
     @jax.jit
     def run(x, k, b, cot):
-        y, vjp = jax.vjp(lambda x_, k_, b_: conv(x_, k_, b_, algorithm=algorithm, **kw), x, k, b)
-        return y, vjp(cot)
+        out = {}
+        for algorithm in LOWERINGS:
+            y, vjp = jax.vjp(lambda x_, k_, b_: conv(x_, k_, b_, algorithm=algorithm, **kw), x, k, b)
+            out[algorithm] = y, vjp(cot)
+        return out
 
-    y, grads = run(x, k, b, cot)
-    assert y.dtype == jnp.float32
-    assert_close(y, expected, what=f"{algorithm} vs reference")
     y_t, grads_t = _torch_conv(cfg, x, k, b, cot)
-    assert_close(y, y_t, what=f"{algorithm} vs torch")
-    for name, g, g_t in zip(("x", "kernel", "bias"), grads, grads_t):
-        assert_close(g, g_t, what=f"{algorithm} d{name} vs torch")
+    for algorithm, (y, grads) in run(x, k, b, cot).items():
+        assert y.dtype == jnp.float32
+        assert_close(y, expected, what=f"{algorithm} vs reference")
+        assert_close(y, y_t, what=f"{algorithm} vs torch")
+        for name, g, g_t in zip(("x", "kernel", "bias"), grads, grads_t):
+            assert_close(g, g_t, what=f"{algorithm} d{name} vs torch")
+
+
+# Shapes that take matmul_grad's other kernel-gradient programs (GRAD_CONFIGS' few channels and small maps
+# take the transposed im2col): per-tap products over 4 batch chunks (lax.scan), and without chunks.
+TAP_CONFIGS = [
+    dict(n=2, ksize=(3, 3), stride=(1, 2), dilation=(1, 1), groups=1, c_in=16, c_out=8, spatial=(24, 40),
+         padding=1, padding_mode="zeros", flip=False),
+    dict(n=3, ksize=(2, 3, 2), stride=(1, 1, 2), dilation=(2, 1, 1), groups=2, c_in=32, c_out=4,
+         spatial=(7, 5, 9), padding=((1, 0), (1, 1), (0, 2)), padding_mode="zeros", flip=False),
+]
+
+
+@pytest.mark.parametrize("cfg", GRAD_CONFIGS + TAP_CONFIGS, ids=["1d", "2d", "3d-depthwise", "2d-scan", "3d-taps"])
+def test_conv_matmul_grad_equals_xla_gradient_float64(cfg):
+    # The forward and input gradient are XLA's; the kernel gradient is new: it must equal XLA's (verified by
+    # check_grads above) to float64 rounding, on every program it chooses.
+    x, k, b = _arrays(cfg, np.float64)
+    if cfg in TAP_CONFIGS:
+        x = np.concatenate([x, x[::-1] * 0.5])  # a batch of 4
+    kw = _kwargs(cfg)
+
+    @jax.jit
+    def grads(x, k, b):
+        loss = lambda a, *args: jnp.sum(jnp.sin(conv(*args, algorithm=a, **kw)))  # noqa: E731
+        return [jax.grad(functools.partial(loss, a), argnums=(0, 1, 2))(x, k, b) for a in ("xla", "matmul_grad")]
+
+    want, got = grads(x, k, b)
+    for name, g, w in zip(("x", "kernel", "bias"), got, want):
+        assert_close(g, w, 1e-12, what=f"matmul_grad d{name}")
+    if cfg is TAP_CONFIGS[0]:
+        assert "scan" in _primitives(grads, x, k, b)  # the batch-chunked program ran
+
+
+def test_conv_matmul_grad_half_precision_gradients():
+    # bf16/f16 kernel gradients accumulate in float32 and round once: as close to the float32 gradient as
+    # the rounded inputs allow (same normwise bound as test_low_precision_runs).
+    cfg = TAP_CONFIGS[0]
+    x, k, b = _arrays(cfg)
+
+    @jax.jit
+    def dk(x, k):
+        return jax.grad(lambda k_: jnp.sum(conv(x, k_, algorithm="matmul_grad", **_kwargs(cfg)) ** 2))(k)
+
+    for dtype, rtol in ((jnp.bfloat16, 3e-2), (jnp.float16, 4e-3)):
+        xl, kl = jnp.asarray(x, dtype), jnp.asarray(k, dtype)
+        got = dk(xl, kl)
+        assert got.dtype == dtype
+        assert_close(got, dk(xl.astype(jnp.float32), kl.astype(jnp.float32)), rtol, what=f"{dtype.__name__} dkernel")
 
 
 @pytest.mark.parametrize("algorithm", ["direct", "spectral"])
@@ -412,6 +468,7 @@ def test_auto_picks_direct_im2col_and_spectral_per_shape_on_cpu():
     pointwise = r.standard_normal((1, 1, 4, 6)).astype(np.float32)
     auto_1x1 = _primitives(lambda a, w: conv(a, w), x, pointwise)
     auto_tiny_out = _primitives(lambda a, w: conv(a, w, stride=4), x, dense[:, :, :, :4].repeat(2, axis=2))
+    auto_ungrouped = _primitives(lambda a, w: conv(a, w, padding=1), x, dense[:, :, :, :4].repeat(2, axis=2))
     assert "conv_general_dilated" in auto_dense and "conv_general_dilated" in auto_big_strided
     assert "conv_general_dilated" in auto_big_b2
     if jax.default_backend() == "cpu":
@@ -419,11 +476,15 @@ def test_auto_picks_direct_im2col_and_spectral_per_shape_on_cpu():
         for jaxpr in (auto_1x1, auto_tiny_out):
             assert "dot_general" in jaxpr and "conv_general_dilated" not in jaxpr
         assert "conv_general_dilated" not in auto_dw
+        # ungrouped convs: XLA's forward with the kernel gradient as matmuls (a custom VJP)
+        assert "custom_vjp_call" in auto_ungrouped and "custom_vjp_call" in auto_big_strided
+        assert "custom_vjp_call" not in auto_dense
         assert "fft[" in auto_big and "conv_general_dilated" not in auto_big
         assert_close(conv(x, depthwise, groups=4, padding=1), conv(x, depthwise, groups=4, padding=1, algorithm="xla"))
         assert_close(conv(x8, big, padding=2), conv(x8, big, padding=2, algorithm="xla"))
     else:
         assert "conv_general_dilated" in auto_dw and "conv_general_dilated" in auto_big
+        assert "custom_vjp_call" not in auto_ungrouped
 
 
 @pytest.mark.parametrize("algorithm", ["direct", "spectral"])

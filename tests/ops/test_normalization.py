@@ -408,3 +408,48 @@ def test_instance_norm_one_spatial_element_raises():
 def test_errors(call, exc, match):
     with pytest.raises(exc, match=match):
         call()
+
+
+# Variances of the order of eps, where eps's placement is visible: with eps 1e-5 and variances near 1
+# (the tests above) eps outside the square root (x/(√v + ε)) differs from torch's x/√(v + ε) by ~5e-6,
+# under their tolerance.
+SMALL_VAR = np.array([1e-4, 3e-3, 0.02, 0.3], np.float32)
+_RM, _RV = torch.from_numpy(RUN_MEAN), torch.from_numpy(SMALL_VAR)
+EPS_CASES = {  # name: (jcnn, torch), each f(x, scale, bias, eps)
+    "bn_eval": (lambda x, s, b, e: ops.batch_norm(x, s, b, mean=RUN_MEAN, var=SMALL_VAR, eps=e)[0],
+                lambda x, s, b, e: cl(F.batch_norm(cf(x), _RM, _RV, s, b, training=False, eps=e))),
+    "bn_train": (lambda x, s, b, e: ops.batch_norm(x, s, b, eps=e)[0],
+                 lambda x, s, b, e: cl(F.batch_norm(cf(x), None, None, s, b, training=True, eps=e))),
+    "in_running": (lambda x, s, b, e: ops.instance_norm(x, s, b, mean=RUN_MEAN, var=SMALL_VAR, eps=e)[0],
+                   lambda x, s, b, e: cl(F.instance_norm(cf(x), _RM, _RV, s, b, use_input_stats=False, eps=e))),
+    "in": (lambda x, s, b, e: ops.instance_norm(x, s, b, eps=e)[0],
+           lambda x, s, b, e: cl(F.instance_norm(cf(x), None, None, s, b, eps=e))),
+    "ln": (lambda x, s, b, e: ops.layer_norm(x, s, b, axes=-1, eps=e)[0],
+           lambda x, s, b, e: F.layer_norm(x, (4,), s, b, eps=e)),
+    "gn": (lambda x, s, b, e: ops.group_norm(x, 2, s, b, eps=e)[0],
+           lambda x, s, b, e: cl(F.group_norm(cf(x), 2, s, b, eps=e))),
+}
+
+
+@pytest.mark.parametrize("eps", [1e-3, 0.5])
+def test_eps_placement_with_variances_of_the_order_of_eps(eps):
+    x, s, b, g = _data((3, 5, 6, 4), (4,))
+    x = x * 0.02  # batch/instance/layer variances ~1.6e-3
+
+    @jax.jit  # every norm's forward and vjp in one compile
+    def forward_backward(x, s, b, g):
+        out = {}
+        for name, (jfn, _) in EPS_CASES.items():
+            y, vjp = jax.vjp(lambda x, s, b: jfn(x, s, b, eps), x, s, b)
+            out[name] = (y, vjp(g))
+        return out
+
+    got = forward_backward(*(jnp.asarray(a) for a in (x, s, b, g)))
+    for name, (_, tfn) in EPS_CASES.items():
+        ts = [torch.tensor(a, requires_grad=True) for a in (x, s, b)]
+        ty = tfn(*ts, eps)
+        ty.backward(torch.from_numpy(g))
+        y, grads = got[name]
+        assert_close(y, ty.detach().numpy(), 1e-5, f"{name} forward")
+        for what, gj, t in zip(("x", "scale", "bias"), grads, ts):
+            assert_close(gj, t.grad.numpy(), 1e-5, f"{name} grad {what}")

@@ -101,6 +101,31 @@ def test_max_pool_matches_reference_and_torch(cfg, seed):
     assert_close(dx, dxt, what="max_pool gradient vs torch")
 
 
+@pytest.mark.parametrize("n, window, stride, padding, ceil_mode", [
+    (2, 3, 2, 1, False),  # ResNet's stem pool
+    (2, 2, 2, 0, False),  # VGG's
+    (1, 3, 2, 1, True),
+    (3, (2, 3, 2), (2, 1, 2), (1, 1, 0), True),
+])
+def test_max_pool_gradient_with_ties_matches_torch(n, window, stride, padding, ceil_mode):
+    # After a ReLU many windows hold several equal maxima (zeros): the first in window order takes the
+    # gradient, as in torch. Values on a coarse grid make ties common everywhere, not only at zero.
+    rng = np.random.default_rng(n)
+    x = np.maximum(rng.integers(-3, 4, (2, *(9, 8, 7)[:n], 3)), 0).astype(np.float32)
+    tfn = lambda t: _torch_pool("max_pool", n)(t, window, stride, padding, ceil_mode=ceil_mode)  # noqa: E731
+    g = _cotangent(rng, tfn, x)
+    y, dx = _jax_fwd_bwd(lambda v: max_pool(v, window, stride, padding, ceil_mode=ceil_mode), x, g)
+    yt, dxt = _torch_fwd_bwd(tfn, x, g)
+    assert_close(y, yt, rtol=0, what="max_pool vs torch")
+    # overlapping windows add in another order (rounding); a wrong tap taking a gradient would be O(1) off
+    assert_close(dx, dxt, rtol=1e-6, what="max_pool gradient with ties vs torch")
+
+
+def test_max_pool_check_grads_float64(rng):
+    x = jnp.asarray(_distinct(rng, (2, 7, 6, 2), np.float64))
+    check_grads(jax.jit(lambda v: max_pool(v, 3, 2, 1, ceil_mode=True)), (x,), order=1, modes=["rev"])
+
+
 @given(cfg=pool_configs(dilation=True, torch_padding=False), seed=st.integers(0, 2**16))
 def test_max_pool_any_padding_form_matches_reference(cfg, seed):
     rng = np.random.default_rng(seed)
@@ -317,6 +342,8 @@ def test_errors():
         max_pool(x > 0, 2)
     with pytest.raises(ValueError, match="avg_pool: expected a floating-point input"):
         avg_pool(x.astype(jnp.int32), 2)
+    with pytest.raises(ValueError, match="lp_pool: expected a floating-point input, got dtype int32"):
+        lp_pool(x.astype(jnp.int32), 2, 2)
     with pytest.raises(ValueError, match="adaptive_avg_pool: expected a floating-point input"):
         adaptive_avg_pool(x.astype(jnp.int32), 2)
     with pytest.raises(ValueError, match=r"adaptive_avg_pool: output_size entries must be ints >= 1 .* got \(2, 0\)"):

@@ -165,3 +165,18 @@ def test_random_hyperparameters_match_torch(name, lr, beta, wd, flag):
     finally:
         torch.set_default_dtype(old)
     assert err <= TOL, f"relative error {err:.2e} at step {at}"
+
+
+_EPS_REGIME = {p.id: p for p in QUADRATIC}
+
+
+@pytest.mark.parametrize("case", ["adam", "nadam_all", "adamax_all", "rmsprop_all", "adagrad_all",
+                                  "adadelta_all"])
+def test_eps_dominated_gradients_match_torch(case):
+    """Gradients of order eps (the quadratic's times 1e-7), where eps's placement (inside or outside the
+    square root, before or after the bias correction) changes every step: with O(1) gradients it moves the
+    result by ~1e-8 and the trajectories above cannot see it."""
+    jax_opt, torch_opt, sign, _ = _EPS_REGIME[case].values
+    params, jgrad, tgrad = quadratic(np.float64, sign=1e-7 * sign)
+    err, at = worst_step_error(run_jax(jax_opt, params, jgrad, 40), run_torch(torch_opt, params, tgrad, 40))
+    assert err <= TOL, f"relative error {err:.2e} at step {at}"

@@ -217,3 +217,58 @@ def test_state_round_trips_through_a_checkpoint(name, tmp_path):
     assert jax.tree_util.tree_structure(restored["opt_state"]) == jax.tree_util.tree_structure(state)
     for a, b in zip(jax.tree_util.tree_leaves(restored["opt_state"]), jax.tree_util.tree_leaves(state)):
         assert a.dtype == b.dtype and np.array_equal(np.asarray(a), np.asarray(b))
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_wrong_shaped_grad_names_the_leaf(name):
+    """A transposed kernel, and a bias gradient of shape (1,) that elementwise arithmetic would have
+    broadcast silently over the (3,) bias."""
+    opt = OPTIMIZERS[name]
+    params = _params()
+    state = opt.init(params)
+    grads = _grads(params, 0)
+    grads["dense"]["kernel"] = grads["dense"]["kernel"].T
+    with pytest.raises(ValueError, match=r"grads\['dense'\]\['kernel'\] has shape \(3, 8\), params\['dense'\]"
+                                         r"\['kernel'\] \(8, 3\)"):
+        opt.update(grads, state, params)
+    grads = _grads(params, 0)
+    grads["dense"]["bias"] = grads["dense"]["bias"][:1]
+    with pytest.raises(ValueError, match=r"grads\['dense'\]\['bias'\] has shape \(1,\)"):
+        opt.update(grads, state, params)
+
+
+@pytest.mark.parametrize("make, buffer", [
+    (optim.trace(0.9), "state.momentum"), (optim.scale_by_adam(), "state.mu"), (optim.scale_by_rms(), "state.nu"),
+    (optim.scale_by_adagrad(), "state.sum"), (optim.accumulate_gradients(optim.scale(1.0), 2), "state.acc"),
+])
+def test_wrong_shaped_grad_without_params_names_the_leaf(make, buffer):
+    params = _params()
+    state = make.init(params)
+    grads = _grads(params, 0)
+    grads["conv"]["bias"] = jnp.ones((1,))
+    with pytest.raises(ValueError, match=rf"grads\['conv'\]\['bias'\] has shape \(1,\), {buffer}\['conv'\]"):
+        make.update(grads, state)
+
+
+def test_apply_updates_rejects_wrong_shapes():
+    params = _params()
+    updates = {**params, "dense": {**params["dense"], "bias": jnp.zeros(1)}}
+    with pytest.raises(ValueError, match=r"apply_updates: .* updates\['dense'\]\['bias'\] has shape \(1,\)"):
+        optim.apply_updates(params, updates)
+
+
+@pytest.mark.parametrize("name", ["sgd", "adam", "chain"])
+def test_schedule_with_a_negative_learning_rate(name):
+    """Eagerly an error naming the step; under jit a NaN update (the train step's guard stops there)."""
+    sched = lambda t: 0.01 - 0.005 * t  # noqa: E731 - negative from step 3
+    opt = {"sgd": optim.sgd(sched), "adam": optim.adam(sched),
+           "chain": optim.chain(optim.scale_by_adam(), optim.scale_by_learning_rate(sched))}[name]
+    params = _params()
+    state = opt.init(params)
+    for i in range(3):
+        _, state = opt.update(_grads(params, i), state, params)
+    with pytest.raises(ValueError, match=r"learning_rate: the schedule returned -0.005 for step 3; a learning "
+                                         r"rate must be a finite number >= 0"):
+        opt.update(_grads(params, 3), state, params)
+    u, _ = jax.jit(opt.update)(_grads(params, 3), state, params)
+    assert all(np.isnan(np.asarray(x)).all() for x in jax.tree_util.tree_leaves(u))

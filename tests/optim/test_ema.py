@@ -71,7 +71,7 @@ CONFIGS = [
 ]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _jitted_update(i):
     return jax.jit(optim.ema(**CONFIGS[i][0]).update)
 

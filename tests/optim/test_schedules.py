@@ -49,6 +49,11 @@ CASES = [
                  lambda o: LRS.SequentialLR(o, [LRS.LinearLR(o, 0.2, total_iters=20),
                                                LRS.CosineAnnealingLR(o, 80, eta_min=0.005)], milestones=[20]),
                  id="warmup_cosine"),
+    pytest.param(schedules.sequential([schedules.cosine_decay(0.5, 40), schedules.cosine_decay(0.5, 30),
+                                       schedules.step_decay(0.5, 10, 0.5)], [40, 70]), 0.5,
+                 lambda o: LRS.SequentialLR(o, [LRS.CosineAnnealingLR(o, 40), LRS.CosineAnnealingLR(o, 30),
+                                               LRS.StepLR(o, 10, 0.5)], milestones=[40, 70]),
+                 id="sequential_warm_restarts"),
     pytest.param(schedules.one_cycle(0.5, N), 0.5,
                  lambda o: LRS.OneCycleLR(o, 0.5, total_steps=N, cycle_momentum=False), id="one_cycle"),
     pytest.param(schedules.one_cycle(0.5, N, pct_start=0.25, anneal_strategy="linear", div_factor=10,
@@ -97,6 +102,10 @@ def test_linear_warmup_zero_steps_is_constant():
         (lambda: schedules.one_cycle(0.1, 10, anneal_strategy="exp"), "anneal_strategy must be 'cos' or 'linear'"),
         (lambda: schedules.one_cycle(0.1, 10, div_factor=0.0), r"one_cycle: div_factor must be a finite number in \("),
         (lambda: schedules.one_cycle(0.1, 10.5), "one_cycle: total_steps must be an int"),
+        (lambda: schedules.sequential([], []), "sequential: give at least one schedule"),
+        (lambda: schedules.sequential([0.1, 0.2], []), "sequential: 2 schedules need 1 milestones, got 0"),
+        (lambda: schedules.sequential([0.1, 0.2, 0.3], [5, 5]), r"sequential: milestones must increase"),
+        (lambda: schedules.sequential([0.1, -0.2], [5]), "sequential: each value must be a finite number"),
     ],
 )
 def test_bad_arguments(make, match):

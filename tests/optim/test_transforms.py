@@ -91,12 +91,17 @@ def test_clip_matches_torch_clip_grad_value():
     assert_close(flat(out), flat([t.grad.numpy() for t in ts]), 0.0)
 
 
-def test_accumulate_gradients_matches_torch_micro_batches():
+@pytest.mark.parametrize("inner, torch_opt", [
+    # Adam alone is nearly scale-invariant (a sum instead of the mean would pass): SGD is not.
+    (optim.adam(0.05, amsgrad=True), lambda ps: TO.Adam(ps, lr=0.05, amsgrad=True)),
+    (optim.sgd(0.05, momentum=0.9), lambda ps: TO.SGD(ps, lr=0.05, momentum=0.9)),
+], ids=["adam", "sgd"])
+def test_accumulate_gradients_matches_torch_micro_batches(inner, torch_opt):
     """k=4 micro-batches with different gradient scales; torch sums loss/k over them, then steps."""
     k, steps = 4, 50
     scales = np.array([0.5, 1.0, 1.5, 2.0])
     params, jgrad, tgrad = quadratic(np.float64)
-    opt = optim.accumulate_gradients(optim.adam(0.05, amsgrad=True), k)
+    opt = optim.accumulate_gradients(inner, k)
 
     def body(carry, s):
         p, st = carry
@@ -113,7 +118,7 @@ def test_accumulate_gradients_matches_torch_micro_batches():
     traj, upd = np.asarray(traj), np.asarray(upd)
 
     ps = [torch.tensor(np.array(v), requires_grad=True) for v in jax.tree_util.tree_leaves(params)]
-    topt = TO.Adam(ps, lr=0.05, amsgrad=True)
+    topt = torch_opt(ps)
     want = []
     for _ in range(steps):
         for p in ps:
