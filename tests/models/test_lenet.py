@@ -36,8 +36,13 @@ def test_lenet5_shapes_names_and_dtypes():
 
 
 def test_registry():
-    assert set(MODELS) == {"lenet5", "vgg11", "vgg11_bn", "vgg13", "vgg13_bn", "vgg16", "vgg16_bn", "resnet18",
-                           "resnet34", "resnet50", "mobilenet_v1", "mobilenet_v2"}
+    classic = {"lenet5", "vgg11", "vgg11_bn", "vgg13", "vgg13_bn", "vgg16", "vgg16_bn", "resnet18", "resnet34",
+               "resnet50", "mobilenet_v1", "mobilenet_v2"}
+    modern = {"mobilenet_v3_small", "mobilenet_v3_large", *(f"efficientnet_b{i}" for i in range(8)),
+              *(f"efficientnet_v2_{s}" for s in "sml"), *(f"convnext_{s}" for s in ("tiny", "small", "base", "large")),
+              *(f"regnet_y_{s}" for s in ("400mf", "800mf", "1_6gf", "3_2gf", "8gf", "16gf", "32gf", "128gf")),
+              *(f"regnet_x_{s}" for s in ("400mf", "800mf", "1_6gf", "3_2gf", "8gf", "16gf", "32gf"))}
+    assert set(MODELS) == classic | modern
     info = MODELS["lenet5"]
     assert isinstance(info, ModelInfo) and info["input_size"] == info.input_size == (32, 32)
     assert info.input_shape == (1, 32, 32, 1) and info[1] == (32, 32)
