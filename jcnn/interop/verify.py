@@ -453,6 +453,21 @@ _ZOO = [
 ]
 
 
+def _modern_zoo() -> list[tuple]:
+    """The modern models (issue 12), full size at 64×64 with dropout and stochastic depth off; slow (each
+    compiles for 10-60 s on CPU): ``jcnn verify --full`` or ``--only models.convnext_tiny``."""
+    from jcnn.models import MODELS
+
+    out = []
+    for name in MODELS:
+        if name.startswith(("mobilenet_v3", "efficientnet", "convnext", "regnet")):
+            kw = {"dropout": 0.0} if name.startswith(("mobilenet_v3", "efficientnet")) else {}
+            if name.startswith(("efficientnet", "convnext")):
+                kw["stochastic_depth_prob"] = 0.0
+            out.append((name, kw, kw, True, 64))
+    return out
+
+
 def _model_check(name: str, kw: dict, twin_kw: dict, slow: bool, hw: int = 32) -> Check:
     def run(rng: np.random.Generator) -> list:
         from jcnn.interop.torch_twins import twin
@@ -487,7 +502,7 @@ def _model_check(name: str, kw: dict, twin_kw: dict, slow: bool, hw: int = 32) -
 def all_checks() -> list[Check]:
     """Every check, in the table's order (ops, layers, losses, optimizers, models)."""
     return (_op_checks() + _layer_checks() + _loss_checks() + _optim_checks()
-            + [_model_check(*z) for z in _ZOO])
+            + [_model_check(*z) for z in _ZOO + _modern_zoo()])
 
 
 def select(checks: Sequence[Check], only: Sequence[str] = (), skip: Sequence[str] = (),
