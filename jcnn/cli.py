@@ -1,4 +1,4 @@
-"""The ``jcnn`` command: ``jcnn train``, ``predict``, ``export``, ``summary`` and ``verify``.
+"""The ``jcnn`` command: ``jcnn train``, ``predict``, ``export``, ``inspect``, ``summary`` and ``verify``.
 
 ``jcnn train`` trains a zoo model on a data set (the digits that ship with scikit-learn by default, no
 download, or a folder of your own images with ``--dataset folder``) and writes into ``--out``:
