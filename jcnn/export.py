@@ -26,7 +26,9 @@ import numpy as np
 from jcnn.inference import Classifier
 
 PLATFORMS = ("cpu", "cuda", "rocm", "tpu")
+"""The platforms an artifact can be lowered for (``jax.export``'s names)."""
 SIDECAR_SUFFIX = ".json"
+"""Appended to the artifact's path for its JSON description (``model.jax`` → ``model.jax.json``)."""
 
 
 def check_platforms(platforms: str | Sequence[str]) -> tuple[str, ...]:

@@ -145,7 +145,9 @@ def max_pool(x: Array, window: IntOrSeq, stride: IntOrSeq | None = None, padding
 
     ``x (N, *spatial, C)`` → ``(N, *out, C)`` with ``out`` from :func:`jcnn.ops.output_size`.
     ``stride`` defaults to ``window``; padding is ``-inf`` and, unless ``"SAME"``, at most half the
-    window per side (torch's rule).
+    window per side (torch's rule). The gradient of each window goes to its first maximal tap (torch's
+    rule for ties); for a float input without dilation through a ``jax.custom_vjp`` (no
+    ``select_and_scatter``), so ``jax.jvp`` of it raises.
     """
     geo = _Geometry(x, window, stride, padding, dilation, ceil_mode, "max_pool")
     if all(d == 1 for d in geo.dilation):
