@@ -111,7 +111,8 @@ def forward_report(classifier: Any, image_path: str | os.PathLike, out_dir: str 
     """
     import jax
 
-    from jcnn.inference import preprocess, top_k as best
+    from jcnn.inference import preprocess
+    from jcnn.inference import top_k as best
     from jcnn.intermediates import intermediates
 
     if not isinstance(channels, int) or isinstance(channels, bool) or channels < 1:

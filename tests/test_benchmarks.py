@@ -20,10 +20,9 @@ from benchmarks.impls import jcnn_models, raw_lax
 from tests.helpers import assert_close
 
 torch = pytest.importorskip("torch")
-from benchmarks.impls import torch_models  # noqa: E402
-
 import jcnn  # noqa: E402
 import jcnn.interop.torch  # noqa: E402
+from benchmarks.impls import torch_models  # noqa: E402
 
 # float64 end to end: the twins must agree to rounding, so any structural difference (a missing
 # shortcut, a BatchNorm convention, a flatten order) shows up far above it.
@@ -31,7 +30,7 @@ F64_RTOL = 1e-10
 SIZE = 32
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _jcnn_init(model: str) -> tuple[dict, dict]:
     return jcnn_models.init(model, SIZE, seed=0)  # seconds per model: share it between the tests
 

@@ -40,7 +40,7 @@ def test_policy_computes_in_half_and_returns_float32(name):
         assert a.dtype == b.dtype
     jaxpr = str(jax.make_jaxpr(lambda p: mixed.apply(p, state, jnp.asarray(X), train=False)[0])(params))
     half = "bf16" if name == "mixed_bfloat16" else "f16"
-    assert f"conv_general_dilated" in jaxpr and f"{half}[4,6,6,4]" in jaxpr
+    assert "conv_general_dilated" in jaxpr and f"{half}[4,6,6,4]" in jaxpr
     y32, _ = plain.apply(params, state, jnp.asarray(X), train=True)
     # bfloat16 keeps 8 significant bits (float16: 11): agreement to a few units of the last bit.
     assert rel_error(y, y32) < (5e-2 if name == "mixed_bfloat16" else 5e-3)

@@ -18,7 +18,8 @@ from __future__ import annotations
 import queue
 import threading
 import weakref
-from typing import Any, Callable, Generic, Iterable, Iterator, TypeVar
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, Generic, TypeVar
 
 import jax
 
@@ -122,7 +123,7 @@ class Prefetcher(Generic[_T]):
         """Whether the producer thread is still running."""
         return self._thread.is_alive()
 
-    def __enter__(self) -> "Prefetcher[_T]":
+    def __enter__(self) -> Prefetcher[_T]:
         return self
 
     def __exit__(self, *exc: Any) -> None:

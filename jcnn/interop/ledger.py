@@ -37,7 +37,8 @@ import functools
 import inspect
 import math
 import time
-from typing import Any, Callable, NamedTuple, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -46,9 +47,9 @@ import torch
 import torch.nn.functional as F
 
 import jcnn
+from jcnn.intermediates import capture
 from jcnn.interop.manifest import CHECK_PRECISION, numerics_manifest, numerics_warnings
 from jcnn.interop.torch import export_state_dict, import_state_dict
-from jcnn.intermediates import capture
 from jcnn.layers.base import Layer
 from jcnn.layers.structure import walk
 

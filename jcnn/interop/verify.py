@@ -18,7 +18,8 @@ import json
 import math
 import sys
 import time
-from typing import Any, Callable, NamedTuple, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -473,7 +474,7 @@ def _model_check(name: str, kw: dict, twin_kw: dict, slow: bool, hw: int = 32) -
         x = _image(rng, *shape)
         pairs = []
         for train in (False, True):
-            y, _ = jax.jit(lambda p, s, x: model.apply(p, s, x, train=train))(params, state, x)
+            y, _ = jax.jit(lambda p, s, x: model.apply(p, s, x, train=train))(params, state, x)  # noqa: B023 (called in this iteration)
             net.train(train)
             with torch.no_grad():
                 pairs.append((np.asarray(y), net(torch.from_numpy(_c(_cf(x, "image")))).numpy()))

@@ -9,19 +9,18 @@ Group ``g`` reads input channels ``[g·C_in/G, (g+1)·C_in/G)`` and writes outpu
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import jax
 import jax.numpy as jnp
 from jax import lax
 
 from jcnn._types import Array, IntOrSeq, PaddingLike
-from jcnn.ops.padding import (PADDING_MODES, Pairs, as_tuple, effective_kernel, is_int, normalize_padding,
-                              pad_spatial)
 from jcnn.ops.conv_grad import conv_matmul_grad
 from jcnn.ops.conv_grad import conv_xla as _conv_xla
 from jcnn.ops.conv_grad import dimension_numbers as _dimension_numbers
 from jcnn.ops.conv_grad import taps as _taps
+from jcnn.ops.padding import PADDING_MODES, Pairs, as_tuple, effective_kernel, is_int, normalize_padding, pad_spatial
 from jcnn.ops.shapes import output_size
 
 ALGORITHMS = ("auto", "xla", "im2col", "direct", "spectral", "matmul_grad")

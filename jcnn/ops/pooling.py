@@ -9,7 +9,8 @@ from __future__ import annotations
 import functools
 import itertools
 import math
-from typing import Callable, Sequence, Union
+from collections.abc import Callable, Sequence
+from typing import Union
 
 import jax
 import jax.numpy as jnp
@@ -20,7 +21,7 @@ from jcnn._types import Array, IntOrSeq, PaddingLike
 from jcnn.ops.padding import Pairs, as_tuple, effective_kernel, normalize_padding
 from jcnn.ops.shapes import output_size
 
-AdaptiveSize = Union[int, None, Sequence[Union[int, None]]]
+AdaptiveSize = Union[int, None, Sequence[int | None]]
 """An adaptive pool's output size: one int, or one per spatial dim; ``None`` keeps that dim."""
 
 
