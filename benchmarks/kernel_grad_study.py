@@ -17,6 +17,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
+
 dn=("NHWC","HWIO","NHWC")
 r=np.random.default_rng(0)
 def conv(x,w,s,p): return lax.conv_general_dilated(x,w,(s,s),((p,p),(p,p)),dimension_numbers=dn)

@@ -24,7 +24,8 @@ import collections
 import glob
 import re
 import tempfile
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 import jax
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 import os
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 
 def parse_args(name: str, description: str, argv: Sequence[str] | None) -> argparse.Namespace:

@@ -10,15 +10,15 @@ Run: ``python examples/activations.py [--out DIR] [--quick]``; writes ``activati
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from functools import partial
-from typing import Sequence
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from _util import figure, parse_args, save
 
 import jcnn
-from _util import figure, parse_args, save
 
 FUNCTIONS = {
     "ReLU": jcnn.ops.relu,

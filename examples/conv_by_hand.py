@@ -9,12 +9,12 @@ Run: ``python examples/conv_by_hand.py [--out DIR] [--quick]``; writes ``conv_by
 from __future__ import annotations
 
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
+from _util import figure, parse_args, save, show_matrix
 
 import jcnn
-from _util import figure, parse_args, save, show_matrix
 
 # The worked example of docs/convolution.md: a 4x4 input, a 3x3 filter and a bias of 3.
 IMAGE = np.array([[1, 2, 3, 0], [0, 1, 2, 3], [3, 0, 1, 2], [2, 3, 0, 1]], dtype=np.float32)

@@ -10,14 +10,14 @@ Run: ``python examples/fully_connected.py [--out DIR] [--quick]``; writes ``fc_c
 from __future__ import annotations
 
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
+from _util import figure, parse_args, save
 
 import jcnn
 from jcnn import optim, plots
 from jcnn.train import fit, predict
-from _util import figure, parse_args, save
 
 
 def main(argv: Sequence[str] | None = None) -> int:

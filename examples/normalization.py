@@ -15,12 +15,12 @@ instance norm every cell. Run: ``python examples/normalization.py [--out DIR] [-
 from __future__ import annotations
 
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
+from _util import figure, parse_args, save, show_matrix
 
 import jcnn
-from _util import figure, parse_args, save, show_matrix
 
 
 def main(argv: Sequence[str] | None = None) -> int:

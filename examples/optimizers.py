@@ -10,17 +10,17 @@ Every optimizer is ``jcnn.optim``'s (torch.optim's update rules). Run:
 from __future__ import annotations
 
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from _util import figure, parse_args, save
 
 import jcnn
 from jcnn import losses, optim
 from jcnn.data import batches
 from jcnn.train import init_train_state, make_train_step
-from _util import figure, parse_args, save
 
 # Learning rates for the bowl (as in the classic comparison) and for the CNN.
 BOWL = {"SGD": optim.sgd(0.95), "Momentum": optim.sgd(0.1, momentum=0.9), "AdaGrad": optim.adagrad(1.5),

@@ -9,12 +9,12 @@ Run: ``python examples/padding_stride.py [--out DIR] [--quick]``; writes ``paddi
 from __future__ import annotations
 
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
+from _util import figure, parse_args, save
 
 import jcnn
-from _util import figure, parse_args, save
 
 
 def main(argv: Sequence[str] | None = None) -> int:

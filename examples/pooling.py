@@ -6,12 +6,12 @@ Run: ``python examples/pooling.py [--out DIR] [--quick]``; writes ``pooling.png`
 from __future__ import annotations
 
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
+from _util import figure, parse_args, save, show_matrix
 
 import jcnn
-from _util import figure, parse_args, save, show_matrix
 
 # The 2x2 max-pooling example of docs/pooling.md.
 X = np.array([[1, 2, 1, 0], [0, 1, 2, 3], [3, 0, 1, 2], [2, 4, 0, 1]], dtype=np.float32)

@@ -15,11 +15,6 @@ __all__ = [*_layer_names, "layers", "initializers", "ops", "models", "losses", "
            "checkpoint", "precision", "paths", "summary", "intermediates", "feature_extractor"]
 
 # -- exports (each module adds its own line below) --
-from jcnn import train
-from jcnn import models
-from jcnn import checkpoint, data
-from jcnn import losses, metrics, optim
-from jcnn.summary import summary
-from jcnn import precision
-from jcnn import paths
+from jcnn import checkpoint, data, losses, metrics, models, optim, paths, precision, train
 from jcnn.intermediates import feature_extractor, intermediates
+from jcnn.summary import summary

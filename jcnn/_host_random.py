@@ -20,8 +20,9 @@ from __future__ import annotations
 import math
 import os
 import threading
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Sequence
+from typing import Any
 
 import jax
 import jax.numpy as jnp

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any, Sequence, Tuple, Union
+from collections.abc import Sequence
+from typing import Any, Union
 
 import jax
 
 Array = jax.Array
 PRNGKey = jax.Array
-Shape = Tuple[int, ...]
+Shape = tuple[int, ...]
 # A layer's input shape: one shape, or (for parallel/concat/add) a tuple of shapes.
-ShapeTree = Union[Shape, Tuple["ShapeTree", ...]]
+ShapeTree = Union[Shape, tuple["ShapeTree", ...]]
 Params = Any
 State = Any
-PaddingLike = Union[int, str, Sequence[int], Sequence[Tuple[int, int]]]
+PaddingLike = Union[int, str, Sequence[int], Sequence[tuple[int, int]]]
 IntOrSeq = Union[int, Sequence[int]]

@@ -30,7 +30,8 @@ import math
 import os
 import tempfile
 import zlib
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import jax
 import jax.numpy as jnp

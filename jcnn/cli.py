@@ -1,4 +1,4 @@
-"""The ``jcnn`` command: ``jcnn train``, ``predict``, ``export``, ``summary`` and ``verify``.
+"""The ``jcnn`` command: ``jcnn train``, ``predict``, ``export``, ``inspect``, ``summary`` and ``verify``.
 
 ``jcnn train`` trains a zoo model on a data set (the digits that ship with scikit-learn by default, no
 download, or a folder of your own images with ``--dataset folder``) and writes into ``--out``:
@@ -24,7 +24,7 @@ from typing import Any, Sequence
 
 # The Python API of the command; the option defaults below are documented by ``jcnn train --help``.
 __all__ = ["CLIError", "build_parser", "main", "run_summary", "run_train", "make_optimizer", "make_schedule",
-           "prepare_images", "write_figures"]
+           "prepare_images", "write_figures", "EXIT_STATUS"]
 
 DEFAULTS = {
     "model": "lenet5",
@@ -53,6 +53,7 @@ EXIT_STATUS = """exit status:
   130  interrupted (Ctrl-C); the last checkpoint written (after the last whole epoch) is intact
 
 Results go to stdout, progress and logs to stderr (--quiet: results, warnings and errors only)."""
+"""The epilog of every ``--help``: what each exit status means, and where results and logs go."""
 
 
 class CLIError(Exception):

@@ -16,6 +16,7 @@ from jcnn.cli import CLIError, _add_quiet, _positive_int, _result, _say
 
 
 def add_predict_arguments(p: argparse.ArgumentParser) -> None:
+    """The arguments of ``jcnn predict`` on its sub-parser ``p``: image files, ``--checkpoint``, ``-k/--top-k``, ``--json``, ``--batch-size``, ``--quiet``."""
     p.add_argument("images", nargs="+", metavar="IMAGE", help="image files (PNG, JPEG, BMP, WebP)")
     p.add_argument("--checkpoint", required=True, metavar="CKPT",
                    help="a run's checkpoint.safetensors (written by jcnn train)")
@@ -31,6 +32,7 @@ def add_predict_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def add_export_arguments(p: argparse.ArgumentParser) -> None:
+    """The arguments of ``jcnn export`` on its sub-parser ``p``: ``--checkpoint``, ``--out``, ``--platforms``, ``--quiet``."""
     p.add_argument("--checkpoint", required=True, metavar="CKPT",
                    help="a run's checkpoint.safetensors (written by jcnn train)")
     p.add_argument("--out", required=True, metavar="PATH",
@@ -42,6 +44,7 @@ def add_export_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def add_inspect_arguments(p: argparse.ArgumentParser) -> None:
+    """The arguments of ``jcnn inspect`` on its sub-parser ``p``: one image, ``--checkpoint``, ``--out``, ``--channels``, ``--quiet``."""
     p.add_argument("image", metavar="IMAGE", help="one image file (PNG, JPEG, BMP, WebP)")
     p.add_argument("--checkpoint", required=True, metavar="CKPT",
                    help="a run's checkpoint.safetensors (written by jcnn train)")

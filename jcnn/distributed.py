@@ -12,7 +12,8 @@ own slice's statistics. Params, model state and optimizer state are replicated.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import jax
 import jax.numpy as jnp

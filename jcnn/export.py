@@ -17,7 +17,8 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -26,7 +27,9 @@ import numpy as np
 from jcnn.inference import Classifier
 
 PLATFORMS = ("cpu", "cuda", "rocm", "tpu")
+"""The platforms an artifact can be lowered for (``jax.export``'s names)."""
 SIDECAR_SUFFIX = ".json"
+"""Appended to the artifact's path for its JSON description (``model.jax`` → ``model.jax.json``)."""
 
 
 def check_platforms(platforms: str | Sequence[str]) -> tuple[str, ...]:

@@ -16,7 +16,8 @@ the call that made it (``kaiming_normal(mode='fan_out', nonlinearity='relu')``).
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import jax.numpy as jnp
 

@@ -15,7 +15,8 @@ without rematerialisation while recording, so that its activations can be return
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from jcnn import paths as P
 from jcnn._types import Params, PRNGKey, State

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import functools
 import re
-from typing import Any, Callable, Iterable, Sequence, Union
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, Union
 
 import jax
 

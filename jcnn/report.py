@@ -20,13 +20,14 @@ import numpy as np
 from jcnn.layers.structure import walk
 from jcnn.plots import _figure, _grid, _normalize, _save
 
-# The layer kinds shown as stages (the seed's steps); others (Dense, Flatten, Dropout, ...) are not.
 STAGE_KINDS = frozenset({
     "Conv", "ConvTranspose", "MaxPool", "AvgPool", "LPPool", "AdaptiveAvgPool", "AdaptiveMaxPool",
     "GlobalAvgPool", "GlobalMaxPool", "BatchNorm", "LayerNorm", "InstanceNorm", "GroupNorm",
     "LocalResponseNorm", "LocalContrastNorm", "Relu", "Relu6", "LeakyRelu", "PRelu", "Elu", "Gelu", "Silu",
     "Sigmoid", "Tanh", "HardTanh", "Softplus", "Hardswish", "Hardsigmoid",
 })
+"""The layer kinds drawn as stages (the convolution, pooling, normalization and activation steps);
+others (``Dense``, ``Flatten``, ``Dropout``, ...) are not."""
 
 
 class Stage(NamedTuple):
@@ -110,7 +111,8 @@ def forward_report(classifier: Any, image_path: str | os.PathLike, out_dir: str 
     """
     import jax
 
-    from jcnn.inference import preprocess, top_k as best
+    from jcnn.inference import preprocess
+    from jcnn.inference import top_k as best
     from jcnn.intermediates import intermediates
 
     if not isinstance(channels, int) or isinstance(channels, bool) or channels < 1:

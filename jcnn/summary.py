@@ -12,7 +12,8 @@ labels "GFLOPS" but are MACs).
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import jax
 

@@ -46,6 +46,7 @@ LossFn = Callable[[Array, Array], Array]
 CHECKPOINT_NAME = "checkpoint.safetensors"
 """The file :func:`fit` writes its checkpoint to, in its output directory."""
 METRICS_FILES = ("metrics.json", "metrics.csv")
+"""The files :func:`fit` writes the per-epoch history to (strict JSON and CSV, each replaced atomically)."""
 _HISTORY_KEYS = ("epoch", "step", "train_loss", "train_accuracy", "test_loss", "test_accuracy", "lr",
                  "epoch_time_s", "images_per_s")
 

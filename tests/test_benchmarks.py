@@ -20,10 +20,9 @@ from benchmarks.impls import jcnn_models, raw_lax
 from tests.helpers import assert_close
 
 torch = pytest.importorskip("torch")
-from benchmarks.impls import torch_models  # noqa: E402
-
 import jcnn  # noqa: E402
 import jcnn.interop.torch  # noqa: E402
+from benchmarks.impls import torch_models  # noqa: E402
 
 # float64 end to end: the twins must agree to rounding, so any structural difference (a missing
 # shortcut, a BatchNorm convention, a flatten order) shows up far above it.
@@ -31,7 +30,7 @@ F64_RTOL = 1e-10
 SIZE = 32
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _jcnn_init(model: str) -> tuple[dict, dict]:
     return jcnn_models.init(model, SIZE, seed=0)  # seconds per model: share it between the tests
 
@@ -152,7 +151,8 @@ def test_one_train_step_agrees_jcnn_raw_torch() -> None:
     x, y = C.example_batch(model, 8, SIZE, seed=3)
     x = x.astype(np.float64)
     jc, jc_opt = jcnn_models.make_train_step(model)
-    raw = raw_lax.make_train_step(model)
+    jc = jax.jit(jc)  # eagerly each primitive compiles on its own (26 s of this test on 2 cores)
+    raw = jax.jit(raw_lax.make_train_step(model))
     zeros = jax.tree_util.tree_map(jnp.zeros_like, params)
     (p_raw, _, _), loss_raw = raw((params, state, zeros), jnp.asarray(x), jnp.asarray(y))
     (p_jc, _, _), loss_jc = jc((params, state, jc_opt.init(params)), jnp.asarray(x), jnp.asarray(y))

@@ -356,15 +356,16 @@ def test_sigkill_at_random_moments_never_loses_the_run(tmp_path):
                JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0", JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0")
 
     def run(out, until=None):
-        """Start a child (resuming when out holds a checkpoint); read stderr up to a line starting with
+        """Start a child (resuming when out holds a checkpoint); read its output up to a line starting with
         ``until`` (None: to the end). Returns the process and the times of its lines."""
         argv = [sys.executable, "-m", "jcnn", "train", "--dataset", "mnist", "--data-dir", str(tmp_path / "data"),
                 "--out", str(out), "--epochs", str(epochs), "--batch-size", "16", "--no-progress", "--no-plots"]
         resume = ["--resume"] if (out / "checkpoint.safetensors").exists() else []
-        proc = subprocess.Popen(argv + resume, env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL,
+        # Epoch lines come on stdout, the log line on stderr: read both, in order, from one pipe.
+        proc = subprocess.Popen(argv + resume, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                 text=True)
         times, text = {}, []
-        for line in proc.stderr:
+        for line in proc.stdout:
             text.append(line)
             key = "start" if line.startswith("jcnn train: lenet5 on") else "epoch" if line.startswith("epoch ") else None
             times.setdefault(key, time.perf_counter())
@@ -401,7 +402,7 @@ def test_sigkill_at_random_moments_never_loses_the_run(tmp_path):
             if proc.returncode is None:  # still running: kill it at the drawn moment
                 time.sleep(rng.uniform(0, whole if anywhere else tail * (epochs - done) / epochs))
                 proc.send_signal(signal.SIGKILL)
-                proc.stderr.close()
+                proc.stdout.close()
                 if proc.wait(timeout=60) == -signal.SIGKILL:
                     kills += 1
                     if ckpt.exists():

@@ -4,8 +4,9 @@
   it defines without a leading underscore) has a docstring, as griffe reads it (the source, not the
   runtime ``__doc__``), and is rendered by a ``::: module`` directive of the API reference
   (``docs/reference/*.md``), which ``make docs`` builds with ``mkdocs build --strict``.
-- The ``python`` code blocks of every page run as written (one namespace per page, in order; a block
-  right after ``<!-- no-run -->`` is shown, not run).
+- The ``python`` code blocks of every page run as written (one namespace per page, in order, in an empty
+  temporary directory that the page fills itself; a block right after ``<!-- no-run -->`` is shown, not
+  run).
 - Nothing in the package, the README or the docs points outside the repository.
 """
 
@@ -255,7 +256,8 @@ PAGES = sorted(p for p in DOCS.rglob("*.md") if _blocks(p))
 
 
 @pytest.mark.parametrize("page", PAGES, ids=[str(p.relative_to(DOCS)) for p in PAGES])
-def test_page_examples_run(page, capsys):
+def test_page_examples_run(page, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the files a page writes (a folder of images, a run, an artifact) go here
     namespace: dict[str, Any] = {"__name__": f"docs_{page.stem}"}
     for line, code in _blocks(page):
         # Padding with newlines makes a traceback point at the page's own line numbers.

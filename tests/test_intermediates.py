@@ -11,15 +11,27 @@ import numpy as np
 import pytest
 
 import jcnn
-from jcnn.layers import (BatchNorm, Conv, Dense, Flatten, GlobalAvgPool, MaxPool, Relu, concat, fan_out, parallel,
-                         residual, serial, walk)
+from jcnn.layers import (
+    BatchNorm,
+    Conv,
+    Dense,
+    GlobalAvgPool,
+    MaxPool,
+    Relu,
+    concat,
+    fan_out,
+    parallel,
+    residual,
+    serial,
+    walk,
+)
 from tests.helpers import assert_close
 
 KEY = jax.random.PRNGKey(0)
 SHAPE = (2, 8, 8, 3)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _model():
     block = residual(serial(("conv", Conv(4, (3, 3), padding=1)), ("bn", BatchNorm())), block_name=None,
                      shortcut_name=None, post=Relu)

@@ -238,12 +238,14 @@ def test_compare_marks_nan_and_shapes():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["resnet18", "mobilenet_v2"])
-def test_zoo_parity_float64(name):
-    """The issue's check, shortened to 2 steps at 32x32, batch 4 (the compile is most of the cost; torch's
-    float64 depthwise convolutions are slow). The 20-step runs at the issue's sizes are in docs/ledger.md:
-    ResNet-18 within 3e-13, MobileNet v2 at 64x64 within 2e-12."""
-    result = L.ledger(name, steps=2, size=32, batch=4, dtype="float64")
+@pytest.mark.parametrize("name, size", [("resnet18", 32), ("mobilenet_v2", 64)])
+def test_zoo_parity_float64(name, size):
+    """The issue's check, shortened to 2 steps at batch 4 (the compile is most of the cost; torch's
+    float64 depthwise convolutions are slow). MobileNet v2 at 64x64: at 32x32 its last stages are 1x1 and
+    train-mode BatchNorm over 4 values amplifies float64 rounding to 3e-8 by step 2 (both sides alike).
+    The 20-step runs at the issue's sizes are in docs/ledger.md: ResNet-18 within 3e-13, MobileNet v2 at
+    64x64 within 2e-12."""
+    result = L.ledger(name, steps=2, size=size, batch=4, dtype="float64")
     assert result.passed, result.table()
     assert not result.unmatched["torch_only"]
     assert {e.quantity for e in result.entries} == set(L.QUANTITIES)

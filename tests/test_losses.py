@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-
-pytestmark = pytest.mark.filterwarnings("ignore:reduction. 'mean' divides the total loss:UserWarning")
 from jax.test_util import check_grads
 
 import jcnn.reference.losses as ref
 from jcnn import losses
 from tests.helpers import assert_close
+
+pytestmark = pytest.mark.filterwarnings("ignore:reduction. 'mean' divides the total loss:UserWarning")
 
 # float32 against torch: the issue asks for 1e-6 relative (normwise, tests.helpers.rel_error).
 RTOL = 1e-6

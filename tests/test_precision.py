@@ -33,18 +33,19 @@ def test_policy_computes_in_half_and_returns_float32(name):
     mixed = precision.with_policy(plain, pol)
     _, params, state = mixed.init(jax.random.PRNGKey(0), X.shape)
     assert all(leaf.dtype == jnp.float32 for leaf in jax.tree_util.tree_leaves(params))
-    y, new_state = mixed.apply(params, state, jnp.asarray(X), train=True)
+    # Under jit: eagerly every primitive of the model, its casts and its gradient compiles on its own.
+    y, new_state = jax.jit(lambda p, s, x: mixed.apply(p, s, x, train=True))(params, state, jnp.asarray(X))
     assert y.dtype == jnp.float32
     # BatchNorm statistics keep their float32 dtype so the state threads through jit unchanged.
     for a, b in zip(jax.tree_util.tree_leaves(new_state), jax.tree_util.tree_leaves(state)):
         assert a.dtype == b.dtype
     jaxpr = str(jax.make_jaxpr(lambda p: mixed.apply(p, state, jnp.asarray(X), train=False)[0])(params))
     half = "bf16" if name == "mixed_bfloat16" else "f16"
-    assert f"conv_general_dilated" in jaxpr and f"{half}[4,6,6,4]" in jaxpr
-    y32, _ = plain.apply(params, state, jnp.asarray(X), train=True)
+    assert "conv_general_dilated" in jaxpr and f"{half}[4,6,6,4]" in jaxpr
+    y32, _ = jax.jit(lambda p, s, x: plain.apply(p, s, x, train=True))(params, state, jnp.asarray(X))
     # bfloat16 keeps 8 significant bits (float16: 11): agreement to a few units of the last bit.
     assert rel_error(y, y32) < (5e-2 if name == "mixed_bfloat16" else 5e-3)
-    grads = jax.grad(lambda p: jnp.sum(mixed.apply(p, state, jnp.asarray(X), train=True)[0]))(params)
+    grads = jax.jit(jax.grad(lambda p: jnp.sum(mixed.apply(p, state, jnp.asarray(X), train=True)[0])))(params)
     assert all(g.dtype == jnp.float32 for g in jax.tree_util.tree_leaves(grads))
 
 

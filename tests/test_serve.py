@@ -268,7 +268,8 @@ FRESH = textwrap.dedent("""
     with urllib.request.urlopen(urllib.request.Request(url, data=open(images[0], "rb").read())) as r:
         result["http"] = json.load(r)
     server.shutdown()
-    snippet = re.search(r"```python\\n(.*?)```", open(doc).read(), re.S).group(1)  # docs/serving.md, as written
+    # docs/serving.md's serving snippet, as written (the block before it, which exports, needs jcnn)
+    snippet = next(b for b in re.findall(r"```python\\n(.*?)```", open(doc).read(), re.S) if "export.deserialize" in b)
     with contextlib.redirect_stdout(io.StringIO()) as printed:
         exec(snippet, {})
     result["snippet"] = printed.getvalue()

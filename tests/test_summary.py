@@ -11,8 +11,24 @@ import numpy as np
 import pytest
 
 import jcnn
-from jcnn.layers import (BatchNorm, Conv, ConvTranspose, Dense, Dropout, Flatten, MaxPool, Relu, apply_child, concat,
-                         fan_out, init_child, make_layer, parallel, residual, serial)
+from jcnn.layers import (
+    BatchNorm,
+    Conv,
+    ConvTranspose,
+    Dense,
+    Dropout,
+    Flatten,
+    MaxPool,
+    Relu,
+    apply_child,
+    concat,
+    fan_out,
+    init_child,
+    make_layer,
+    parallel,
+    residual,
+    serial,
+)
 
 
 def _n(tree) -> int:

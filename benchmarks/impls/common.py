@@ -12,8 +12,9 @@ usual CIFAR stem (3×3/1 conv, no max pool); ``vgg11_bn`` is VGG-11 with BatchNo
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import jax
 import numpy as np

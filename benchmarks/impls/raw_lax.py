@@ -26,7 +26,7 @@ class Ctx:
         self.params, self.state, self.train, self.rng = params, state, train, rng
         self.new_state: dict = {}
 
-    def child(self, name: str) -> "Ctx":
+    def child(self, name: str) -> Ctx:
         if self.rng is not None:
             self.params.setdefault(name, {})
             self.state.setdefault(name, {})

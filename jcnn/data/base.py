@@ -7,7 +7,8 @@ files expected and the directories searched, and says where to put them.
 from __future__ import annotations
 
 import os
-from typing import NamedTuple, Sequence
+from collections.abc import Sequence
+from typing import NamedTuple
 
 import numpy as np
 

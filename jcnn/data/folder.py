@@ -23,7 +23,8 @@ import math
 import os
 import sys
 import weakref
-from typing import Any, NamedTuple, Sequence
+from collections.abc import Sequence
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -39,7 +40,9 @@ from jcnn.data.images import (
 )
 
 ON_ERROR = ("skip", "raise")
+"""The values of :func:`image_folder`'s ``on_error``: drop unreadable files with a report, or fail listing them."""
 VAL_DIRS = ("val", "test")
+"""The held-out directory names looked for beside ``ROOT/train`` (in this order) for a fixed split."""
 _SCAN_CHUNK = 256
 
 
@@ -262,6 +265,7 @@ class FolderImages:
 
     @property
     def paths(self) -> list[str]:
+        """The image files, in the order of the rows."""
         return [self._store.paths[i] for i in self.indices]
 
     @property

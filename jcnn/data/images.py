@@ -21,15 +21,19 @@ from __future__ import annotations
 
 import math
 import os
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
 from jcnn.data.base import DatasetFormatError
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
+"""The file name endings read as images (case-insensitive); other files in a folder are ignored."""
 COLORS = {"rgb": ("RGB", 3), "grayscale": ("L", 1)}
+"""``color`` name → (Pillow mode, channels)."""
 RESIZE_MODES = ("crop", "stretch")
+"""The values of ``resize``: the centred box of the target's aspect ratio, or the whole image."""
 _SIXTEEN_BIT = ("I;16", "I;16L", "I;16B", "I;16N", "I")
 _EXIF_ORIENTATION = 0x0112
 
@@ -71,6 +75,7 @@ def check_color(color: str) -> tuple[str, int]:
 
 
 def check_resize(resize: str) -> str:
+    """``resize`` itself when it is one of :data:`RESIZE_MODES`; a ``ValueError`` otherwise."""
     if resize not in RESIZE_MODES:
         raise ValueError(f"resize must be one of {', '.join(RESIZE_MODES)}, got {resize!r}")
     return resize

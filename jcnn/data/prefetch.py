@@ -18,11 +18,12 @@ from __future__ import annotations
 import queue
 import threading
 import weakref
-from typing import Any, Callable, Generic, Iterable, Iterator, TypeVar
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, Generic, TypeVar
 
 import jax
 
-T = TypeVar("T")
+_T = TypeVar("_T")
 _POLL_S = 0.05
 _JOIN_S = 30.0
 _ITEM, _END, _ERROR = "item", "end", "error"
@@ -64,13 +65,13 @@ def _shutdown(q: queue.Queue, stop: threading.Event, thread: threading.Thread) -
         thread.join(_JOIN_S)
 
 
-class Prefetcher(Generic[T]):
+class Prefetcher(Generic[_T]):
     """An iterator over ``source``'s items, each prepared ``size`` items ahead in a background thread
     and passed through ``transform`` there (default ``jax.device_put``: the arrays are on the device
     when the step asks for them). See the module docstring for order and shutdown."""
 
-    def __init__(self, source: Iterable[T], size: int = 2, *,
-                 transform: Callable[[T], Any] | None = jax.device_put, name: str = "jcnn-prefetch") -> None:
+    def __init__(self, source: Iterable[_T], size: int = 2, *,
+                 transform: Callable[[_T], Any] | None = jax.device_put, name: str = "jcnn-prefetch") -> None:
         if not isinstance(size, int) or isinstance(size, bool) or size < 1:
             raise ValueError(f"prefetch: size must be an int >= 1 (batches prepared ahead), got {size!r}")
         self._source = source
@@ -122,15 +123,15 @@ class Prefetcher(Generic[T]):
         """Whether the producer thread is still running."""
         return self._thread.is_alive()
 
-    def __enter__(self) -> "Prefetcher[T]":
+    def __enter__(self) -> Prefetcher[_T]:
         return self
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
 
 
-def prefetch_batches(source: Iterable[T], size: int = 2, *,
-             transform: Callable[[T], Any] | None = jax.device_put) -> Iterable[Any]:
+def prefetch_batches(source: Iterable[_T], size: int = 2, *,
+             transform: Callable[[_T], Any] | None = jax.device_put) -> Iterable[Any]:
     """``source`` itself when ``size == 0``, else a :class:`Prefetcher` keeping ``size`` items ready."""
     if not isinstance(size, int) or isinstance(size, bool) or size < 0:
         raise ValueError(f"prefetch: size must be an int >= 0 (batches prepared ahead; 0: none), got {size!r}")

@@ -37,7 +37,8 @@ import functools
 import inspect
 import math
 import time
-from typing import Any, Callable, NamedTuple, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -46,26 +47,34 @@ import torch
 import torch.nn.functional as F
 
 import jcnn
+from jcnn.intermediates import capture
 from jcnn.interop.manifest import CHECK_PRECISION, numerics_manifest, numerics_warnings
 from jcnn.interop.torch import export_state_dict, import_state_dict
-from jcnn.intermediates import capture
 from jcnn.layers.base import Layer
 from jcnn.layers.structure import walk
 
-TOLERANCES = {"float32": 1e-4, "float64": 1e-10}  # float32: the zoo tests' tolerance (issue 6)
-CONTROL_FACTOR = 100.0  # with control=True: an entry passes within 100x the torch-vs-torch error
-FLOOR = 1e-2  # all but activations: relative to at least 1e-2 of the model's largest value (docstring)
+TOLERANCES = {"float32": 1e-4, "float64": 1e-10}  # float32: the zoo tests' tolerance
+"""The default relative tolerance of an entry per dtype (``tolerance=`` overrides it)."""
+CONTROL_FACTOR = 100.0
+"""With ``control=True`` an entry also passes when its error is within this factor of the torch-vs-torch
+control run's error at the same (step, path, quantity)."""
+FLOOR = 1e-2
+"""For every quantity but activations and the loss, the denominator of a relative error is at least this
+fraction of the largest magnitude of that quantity in the model (rounding-noise tensors near zero)."""
 QUANTITIES = ("activation", "loss", "gradient", "running_stat", "optimizer_state", "param")
+"""What is compared at each step, in computation order (the order of a step's entries)."""
 LOSSES = ("cross_entropy", "mse")
-# name: (torch.optim class, hyperparameters added to jcnn's and torch's defaults)
 OPTIMIZERS = {"sgd": ("SGD", {"momentum": 0.9}), "adam": ("Adam", {}), "adamw": ("AdamW", {}),
               "rmsprop": ("RMSprop", {}), "adagrad": ("Adagrad", {}), "adadelta": ("Adadelta", {}),
               "adamax": ("Adamax", {}), "nadam": ("NAdam", {})}
+"""``optimizer`` name → (the ``torch.optim`` class, hyperparameters added to both sides' defaults)."""
 # Small steps on purpose: the ledger checks parity, not training, and larger steps amplify rounding faster
 # (see ``control``; ResNet-18 at batch 8 crosses 1e-10 in float64 at step 20 with sgd 1e-3, stays at 3e-13
 # with 1e-4); adadelta's own steps start tiny.
 DEFAULT_LR = {"sgd": 1e-4, "adam": 1e-4, "adamw": 1e-4, "rmsprop": 1e-4, "adagrad": 1e-3, "adadelta": 1.0,
               "adamax": 2e-4, "nadam": 2e-4}
+"""The learning rate per optimizer when ``lr`` is not given: small, since the ledger checks parity and
+larger steps amplify rounding."""
 # jcnn optimizer state field (jcnn.optim.alias) -> torch optimizer.state[p] key
 STATE_KEYS = {"momentum_buffer": "momentum_buffer", "mu": "exp_avg", "nu": "exp_avg_sq",
               "nu_max": "max_exp_avg_sq", "sum": "sum", "square_avg": "square_avg", "grad_avg": "grad_avg",
@@ -112,6 +121,7 @@ class LedgerResult(NamedTuple):
 
     @property
     def passed(self) -> bool:
+        """True when every entry is within tolerance (no :attr:`verdict`)."""
         return self.verdict is None
 
     def table(self) -> str:
@@ -640,4 +650,5 @@ def _aggregate(t: int, rows: list) -> list[Entry]:
     return list(out.values())
 
 
-__all__ = ["ledger", "LedgerResult", "Entry", "compare", "TOLERANCES", "OPTIMIZERS", "QUANTITIES", "DEFAULT_LR"]
+__all__ = ["ledger", "LedgerResult", "Entry", "compare", "TOLERANCES", "CONTROL_FACTOR", "FLOOR", "OPTIMIZERS",
+           "QUANTITIES", "DEFAULT_LR"]

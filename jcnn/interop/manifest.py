@@ -17,8 +17,8 @@ from typing import Any
 import jax
 import numpy as np
 
-# What the checks run JAX matmuls and convolutions at (``jax.default_matmul_precision``).
 CHECK_PRECISION = "highest"
+"""The ``jax.default_matmul_precision`` the checks run JAX matmuls and convolutions at (full float32)."""
 
 
 def _read(obj: Any, dotted: str) -> Any:

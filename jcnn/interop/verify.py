@@ -18,7 +18,8 @@ import json
 import math
 import sys
 import time
-from typing import Any, Callable, NamedTuple, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -107,7 +108,8 @@ def _function_pairs(jfn: Callable, tfn: Callable, args: Sequence[tuple[np.ndarra
             full[i] = v
         return jfn(*full)
 
-    y, vjp = jax.vjp(f, *[jx[i] for i in floats])
+    # Under jit: the forward and the pullback compile once each (eagerly, every primitive compiles).
+    y, vjp = jax.vjp(jax.jit(f), *[jx[i] for i in floats])
     ty = tfn(*tx)
     ct = rng.standard_normal(y.shape).astype(np.float32)
     grads = vjp(jnp.asarray(ct, y.dtype))
@@ -211,11 +213,11 @@ def _layer(name: str, config: str, layer: Any, module: torch.nn.Module, shape: t
         x = _image(rng, *shape)
         module.train(train)
 
+        @jax.jit  # one compile for the forward, one for the pullback (eagerly, every primitive compiles)
         def f(p: Any, x: Any) -> Any:
             return layer.apply(p, state, x, train=train, key=jax.random.PRNGKey(0))
 
-        y, new_state = f(params, jnp.asarray(x))
-        _, vjp = jax.vjp(lambda p, x: f(p, x)[0], params, jnp.asarray(x))
+        y, vjp, new_state = jax.vjp(f, params, jnp.asarray(x), has_aux=True)
         out = out_kind or kind
         tx = torch.tensor(_c(_cf(x, kind)), requires_grad=True)
         module.zero_grad(set_to_none=True)
@@ -367,11 +369,12 @@ def _optim(name: str, config: str, make: Callable[[], Any], torch_make: Callable
         opt = make()
         p = {k: jnp.asarray(v) for k, v in params.items()}
         state = opt.init(p)
+        update = jax.jit(opt.update)  # one compile for the six steps
         tp = [torch.nn.Parameter(torch.from_numpy(params[k].copy())) for k in ("b", "w")]
         topt = torch_make(tp)
         pairs = []
         for g in grads:
-            updates, state = opt.update({k: jnp.asarray(v) for k, v in g.items()}, state, p)
+            updates, state = update({k: jnp.asarray(v) for k, v in g.items()}, state, p)
             p = jcnn.optim.apply_updates(p, updates)
             for t, k in zip(tp, ("b", "w")):
                 t.grad = torch.from_numpy(g[k].copy())
@@ -486,7 +489,7 @@ def _model_check(name: str, kw: dict, twin_kw: dict, slow: bool, hw: int = 32) -
         x = _image(rng, *shape)
         pairs = []
         for train in (False, True):
-            y, _ = jax.jit(lambda p, s, x: model.apply(p, s, x, train=train))(params, state, x)
+            y, _ = jax.jit(lambda p, s, x: model.apply(p, s, x, train=train))(params, state, x)  # noqa: B023 (called in this iteration)
             net.train(train)
             with torch.no_grad():
                 pairs.append((np.asarray(y), net(torch.from_numpy(_c(_cf(x, "image")))).numpy()))

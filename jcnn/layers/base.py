@@ -26,12 +26,12 @@ from __future__ import annotations
 
 import functools
 import inspect
-import math
 import re
 import threading
 import types
 import weakref
-from typing import Any, Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -506,7 +506,7 @@ def infer_output_shape(
     return _symbolic(shapes, unknown)
 
 
-_ABSTRACT: "weakref.WeakKeyDictionary[Layer, dict[Any, Any]]" = weakref.WeakKeyDictionary()
+_ABSTRACT: weakref.WeakKeyDictionary[Layer, dict[Any, Any]] = weakref.WeakKeyDictionary()
 _ABSTRACT_LOCK = threading.Lock()
 
 

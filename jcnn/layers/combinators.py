@@ -11,14 +11,24 @@ no two children share one; ``apply`` threads each child's new state back out. Ev
 
 from __future__ import annotations
 
-from typing import Any, Sequence, Union
+from collections.abc import Sequence
+from typing import Any, Union
 
 import jax
 import jax.numpy as jnp
 
 from jcnn._types import Array, Params, PRNGKey, ShapeTree, State
-from jcnn.layers.base import (Layer, apply_child, constructor, init_child, is_shape, make_layer, param_keys,
-                              ready_layer, split_key)
+from jcnn.layers.base import (
+    Layer,
+    apply_child,
+    constructor,
+    init_child,
+    is_shape,
+    make_layer,
+    param_keys,
+    ready_layer,
+    split_key,
+)
 
 Child = Union[Layer, "tuple[str | None, Layer]"]
 

@@ -10,7 +10,8 @@ the input's floating dtype, so a bfloat16 input computes in bfloat16.
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import jax.numpy as jnp
 

@@ -9,7 +9,7 @@ float32 whatever the input dtype.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import jax.numpy as jnp
 

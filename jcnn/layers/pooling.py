@@ -9,7 +9,8 @@ constructors.
 
 from __future__ import annotations
 
-from typing import Callable, Sequence, Union
+from collections.abc import Callable, Sequence
+from typing import Union
 
 from jcnn._types import Array, IntOrSeq, PaddingLike, Params, PRNGKey, Shape, State
 from jcnn.layers._checks import check_int_or_seq, check_padding
@@ -17,7 +18,7 @@ from jcnn.layers.base import Layer, ReadyLayer, check_shape, constructor, make_l
 from jcnn.layers.conv import check_rank, spatial_rank
 from jcnn.ops import pooling as P
 
-AdaptiveSize = Union[int, None, Sequence[Union[int, None]]]
+AdaptiveSize = Union[int, None, Sequence[int | None]]
 """An adaptive pool's output size: one int, or one per spatial dim; ``None`` keeps that dim."""
 
 

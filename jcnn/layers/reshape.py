@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 from jcnn._types import Array, Params, PRNGKey, Shape, State
 from jcnn.layers.base import Layer, ReadyLayer, check_shape, constructor, make_layer, ready_layer

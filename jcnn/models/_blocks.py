@@ -4,7 +4,8 @@ block whose children sit side by side (torchvision's ``conv1``/``bn1``/``downsam
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from jcnn import initializers as inits
 from jcnn import layers as L

@@ -9,19 +9,18 @@ Group ``g`` reads input channels ``[g·C_in/G, (g+1)·C_in/G)`` and writes outpu
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import jax
 import jax.numpy as jnp
 from jax import lax
 
 from jcnn._types import Array, IntOrSeq, PaddingLike
-from jcnn.ops.padding import (PADDING_MODES, Pairs, as_tuple, effective_kernel, is_int, normalize_padding,
-                              pad_spatial)
 from jcnn.ops.conv_grad import conv_matmul_grad
 from jcnn.ops.conv_grad import conv_xla as _conv_xla
 from jcnn.ops.conv_grad import dimension_numbers as _dimension_numbers
 from jcnn.ops.conv_grad import taps as _taps
+from jcnn.ops.padding import PADDING_MODES, Pairs, as_tuple, effective_kernel, is_int, normalize_padding, pad_spatial
 from jcnn.ops.shapes import output_size
 
 ALGORITHMS = ("auto", "xla", "im2col", "direct", "spectral", "matmul_grad")
@@ -188,10 +187,14 @@ def conv(
 
     ``algorithm``: ``"xla"`` (``lax.conv_general_dilated``), ``"im2col"`` (strided patch slices and one
     ``dot_general``), ``"direct"`` (a sum over kernel taps of strided slices times the tap: elementwise
-    for depthwise convs, one ``dot_general`` per tap otherwise), ``"spectral"`` (products of FFT spectra), or
-    ``"auto"``: on CPU ``"direct"`` for depthwise convs, ``"im2col"`` for 1×1 kernels and outputs of at
-    most 4 positions, ``"spectral"`` for stride-1 undilated convs with ≥ 5 taps per dim,
-    ``C_in·C_out ≤ 128`` and a batch of ≥ 8, ``"xla"`` otherwise and on other backends (benchmarks/CONV.md).
+    for depthwise convs, one ``dot_general`` per tap otherwise), ``"spectral"`` (products of FFT spectra),
+    ``"matmul_grad"`` (XLA's forward pass and input gradient, the kernel gradient as per-tap matmuls:
+    :mod:`jcnn.ops.conv_grad`), or ``"auto"``: on CPU ``"direct"`` for depthwise convs, ``"im2col"`` for
+    1×1 kernels and outputs of at most 4 positions, ``"spectral"`` for stride-1 undilated convs with ≥ 5
+    taps per dim, ``C_in·C_out ≤ 128`` and a batch of ≥ 8, ``"matmul_grad"`` for other ungrouped convs,
+    ``"xla"`` otherwise and on other backends (benchmarks/CONV.md). ``"matmul_grad"`` (so ``"auto"`` on
+    CPU, mostly) is a ``jax.custom_vjp``: ``jax.grad`` works, ``jax.jvp`` raises; use ``"xla"`` for
+    forward-mode differentiation.
     """
     op = "conv"
     x, kernel = jnp.asarray(x), jnp.asarray(kernel)

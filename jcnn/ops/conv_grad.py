@@ -21,7 +21,7 @@ from __future__ import annotations
 import functools
 import itertools
 import math
-from typing import Iterator
+from collections.abc import Iterator
 
 import jax
 import jax.numpy as jnp
@@ -86,7 +86,6 @@ def kernel_gradient(x: Array, g: Array, ksize: tuple[int, ...], strides: tuple[i
                     dilation: tuple[int, ...], groups: int) -> Array:
     """``∂L/∂K`` ``(*K, C_in/G, C_out)`` of ``conv(x, K)`` given ``g = ∂L/∂y`` ``(N, *O, C_out)``, in float32
     or wider (the caller casts)."""
-    n = x.ndim - 2
     acc = jnp.promote_types(x.dtype, jnp.float32)
     batch, out = x.shape[0], g.shape[1:-1]
     c_in, c_out = x.shape[-1], g.shape[-1]

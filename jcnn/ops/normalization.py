@@ -14,7 +14,8 @@ noise; one pass instead of two measured several percent faster on a compiled Res
 from __future__ import annotations
 
 import math
-from typing import NamedTuple, Sequence
+from collections.abc import Sequence
+from typing import NamedTuple
 
 import jax.numpy as jnp
 import numpy as np

@@ -7,7 +7,7 @@ pair per spatial dim, or the strings ``"VALID"`` and ``"SAME"``.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import jax.numpy as jnp
 from jax import lax

@@ -9,7 +9,8 @@ from __future__ import annotations
 import functools
 import itertools
 import math
-from typing import Callable, Sequence, Union
+from collections.abc import Callable, Sequence
+from typing import Union
 
 import jax
 import jax.numpy as jnp
@@ -20,7 +21,7 @@ from jcnn._types import Array, IntOrSeq, PaddingLike
 from jcnn.ops.padding import Pairs, as_tuple, effective_kernel, normalize_padding
 from jcnn.ops.shapes import output_size
 
-AdaptiveSize = Union[int, None, Sequence[Union[int, None]]]
+AdaptiveSize = Union[int, None, Sequence[int | None]]
 """An adaptive pool's output size: one int, or one per spatial dim; ``None`` keeps that dim."""
 
 
@@ -145,7 +146,9 @@ def max_pool(x: Array, window: IntOrSeq, stride: IntOrSeq | None = None, padding
 
     ``x (N, *spatial, C)`` → ``(N, *out, C)`` with ``out`` from :func:`jcnn.ops.output_size`.
     ``stride`` defaults to ``window``; padding is ``-inf`` and, unless ``"SAME"``, at most half the
-    window per side (torch's rule).
+    window per side (torch's rule). The gradient of each window goes to its first maximal tap (torch's
+    rule for ties); for a float input without dilation through a ``jax.custom_vjp`` (no
+    ``select_and_scatter``), so ``jax.jvp`` of it raises.
     """
     geo = _Geometry(x, window, stride, padding, dilation, ceil_mode, "max_pool")
     if all(d == 1 for d in geo.dilation):

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Sequence, Union, overload
+from collections.abc import Sequence
+from typing import Union, overload
 
 from jcnn.ops.padding import as_tuple, effective_kernel, is_int, normalize_padding
 

@@ -10,7 +10,8 @@ shrinks the params first (``p·(1 − lr·wd)``). ``maximize=True`` ascends (use
 
 from __future__ import annotations
 
-from typing import Any, Callable, NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -48,7 +49,7 @@ def _betas(who: str, b1: float, b2: float) -> tuple[float, float]:
 def _named(
     name: str,
     init_state: Callable[[Params], Any],
-    step: Callable[[Any, Any, Any, Any], "tuple[Updates, Any]"],
+    step: Callable[[Any, Any, Any, Any], tuple[Updates, Any]],
     learning_rate: ScalarOrSchedule,
     maximize: bool,
 ) -> Optimizer:

@@ -8,7 +8,8 @@ counter); ``update(grads, state, params=None) -> (updates, new_state)`` turns gr
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, NamedTuple, Union
+from collections.abc import Callable
+from typing import Any, NamedTuple, Union
 
 import jax
 import jax.numpy as jnp
@@ -32,7 +33,7 @@ class Optimizer(NamedTuple):
     """
 
     init: Callable[[Params], OptState]
-    update: Callable[..., "tuple[Updates, OptState]"]
+    update: Callable[..., tuple[Updates, OptState]]
 
     @property
     def name(self) -> str:

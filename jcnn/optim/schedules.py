@@ -8,7 +8,7 @@ works on Python ints and on traced int arrays (under ``jax.jit``), and never ret
 from __future__ import annotations
 
 import math
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import jax.numpy as jnp
 

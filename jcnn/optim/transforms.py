@@ -7,7 +7,8 @@ torch's SGD step for step; the named optimizers in :mod:`jcnn.optim.alias` are t
 
 from __future__ import annotations
 
-from typing import Any, Callable, NamedTuple, Union
+from collections.abc import Callable
+from typing import Any, NamedTuple, Union
 
 import jax
 import jax.numpy as jnp

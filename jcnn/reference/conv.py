@@ -14,7 +14,8 @@ output ``i`` at padded input ``S·i + D·m``.
 from __future__ import annotations
 
 import itertools
-from typing import Sequence, Union
+from collections.abc import Sequence
+from typing import Union
 
 import numpy as np
 

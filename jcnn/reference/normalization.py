@@ -6,7 +6,7 @@ Arrays are channels-last ``(N, *spatial, C)``. Each returns the normalized array
 from __future__ import annotations
 
 import itertools
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 

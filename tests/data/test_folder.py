@@ -9,8 +9,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from jcnn.data import (DatasetFormatError, DatasetNotFoundError, FolderImages, ImageDecodeError, image_folder,
-                       list_images)
+from jcnn.data import (
+    DatasetFormatError,
+    DatasetNotFoundError,
+    FolderImages,
+    ImageDecodeError,
+    image_folder,
+    list_images,
+)
 from jcnn.data.folder import stratified_split
 from tests.data._images import CLASSES, write_separable_folder
 

@@ -1,7 +1,6 @@
 """jcnn.interop.torch: every layer type's state_dict both ways, the flatten reorder before dense layers,
 num_batches_tracked, and every error."""
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest

@@ -7,8 +7,22 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jcnn.layers import (Conv, Dense, Dropout, Flatten, Identity, Layer, Relu, add, concat, fan_out, make_layer,
-                         parallel, residual, serial)
+from jcnn.layers import (
+    Conv,
+    Dense,
+    Dropout,
+    Flatten,
+    Identity,
+    Layer,
+    Relu,
+    add,
+    concat,
+    fan_out,
+    make_layer,
+    parallel,
+    residual,
+    serial,
+)
 from tests.helpers import assert_close
 
 KEY = jax.random.PRNGKey(0)

@@ -14,8 +14,14 @@ import torch
 from jcnn import initializers as inits
 from jcnn.layers import Conv, ConvTranspose
 from tests.helpers import assert_close, torch_conv_transpose_weight, torch_conv_weight
-from tests.layers._util import (declared_shape, hwio_from_torch, jax_forward_backward, random, torch_forward_backward,
-                                transposed_from_torch)
+from tests.layers._util import (
+    declared_shape,
+    hwio_from_torch,
+    jax_forward_backward,
+    random,
+    torch_forward_backward,
+    transposed_from_torch,
+)
 
 KEY = jax.random.PRNGKey(0)
 TORCH_CONV = {1: torch.nn.Conv1d, 2: torch.nn.Conv2d, 3: torch.nn.Conv3d}
@@ -221,7 +227,8 @@ def test_channel_and_rank_mismatch_between_init_and_apply(layer):
         layer.apply(params, {}, jnp.ones((2, 6, 3), jnp.float32), train=False)
 
 
-from hypothesis import given, settings, strategies as st  # noqa: E402
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st
 
 
 @settings(max_examples=25)

@@ -7,8 +7,7 @@ import jax.numpy as jnp
 import pytest
 import torch
 
-from jcnn.layers import (AdaptiveAvgPool, AdaptiveMaxPool, AvgPool, GlobalAvgPool, GlobalMaxPool, LPPool,
-                         MaxPool)
+from jcnn.layers import AdaptiveAvgPool, AdaptiveMaxPool, AvgPool, GlobalAvgPool, GlobalMaxPool, LPPool, MaxPool
 from tests.helpers import assert_close
 from tests.layers._util import declared_shape, jax_forward_backward, random, torch_forward_backward
 
@@ -117,7 +116,8 @@ def test_apply_rank_error():
         layer.apply({}, {}, jnp.ones((4, 3), jnp.float32), train=False)
 
 
-from hypothesis import assume, given, settings, strategies as st  # noqa: E402
+from hypothesis import assume, given, settings  # noqa: E402
+from hypothesis import strategies as st
 
 
 @settings(max_examples=25)

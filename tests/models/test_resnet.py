@@ -17,7 +17,8 @@ def test_resnet18_matches_torch_twin():
 def test_resnet34_matches_torch_twin():
     # 64×64: at 32×32 the last stage is 1×1 and train-mode BatchNorm over the batch alone is ill-conditioned
     # in float32 (ResNet-50's train logits: 1e-3 at 32×32, both frameworks off float64 alike).
-    compare_with_twin("resnet34", hw=64)
+    # Logits and running statistics; gradients of these basic blocks are resnet18's check (fast suite).
+    compare_with_twin("resnet34", hw=64, grads=False)
 
 
 @pytest.mark.slow

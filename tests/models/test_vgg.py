@@ -19,7 +19,9 @@ def test_vgg11_bn_matches_torch_twin():
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["vgg11", "vgg13", "vgg13_bn", "vgg16", "vgg16_bn"])
 def test_other_vggs_match_torch_twins(name):
-    compare_with_twin(name, model_kw=SMALL, twin_kw=SMALL_TWIN, batch=2)
+    # Logits and running statistics of each configuration; gradients through VGG's layers are vgg11_bn's
+    # check in the fast suite (the same layer kinds, fewer of them).
+    compare_with_twin(name, model_kw=SMALL, twin_kw=SMALL_TWIN, batch=2, grads=False)
 
 
 @pytest.mark.slow

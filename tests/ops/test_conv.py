@@ -19,8 +19,13 @@ from jax.test_util import check_grads
 from jcnn import reference
 from jcnn.ops import PADDING_MODES, conv, conv_transpose, normalize_padding
 from jcnn.ops.padding import effective_kernel
-from tests.helpers import (assert_close, from_torch_layout, to_torch_layout, torch_conv_transpose_weight,
-                           torch_conv_weight)
+from tests.helpers import (
+    assert_close,
+    from_torch_layout,
+    to_torch_layout,
+    torch_conv_transpose_weight,
+    torch_conv_weight,
+)
 
 TORCH_MODE = {"zeros": "constant", "reflect": "reflect", "replicate": "replicate", "circular": "circular"}
 

@@ -7,7 +7,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-import torch
 import torch.nn.functional as F
 from hypothesis import given
 from hypothesis import strategies as st

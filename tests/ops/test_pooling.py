@@ -15,8 +15,16 @@ from hypothesis import strategies as st
 from jax.test_util import check_grads
 
 from jcnn import reference
-from jcnn.ops import (adaptive_avg_pool, adaptive_max_pool, avg_pool, global_avg_pool, global_max_pool, lp_pool,
-                      max_pool, normalize_padding)
+from jcnn.ops import (
+    adaptive_avg_pool,
+    adaptive_max_pool,
+    avg_pool,
+    global_avg_pool,
+    global_max_pool,
+    lp_pool,
+    max_pool,
+    normalize_padding,
+)
 from jcnn.ops.padding import effective_kernel
 from tests.helpers import assert_close, from_torch_layout, to_torch_layout
 

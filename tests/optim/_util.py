@@ -3,7 +3,7 @@ torch, a runner that jits one ``lax.scan`` of all the steps, and one that steps 
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
