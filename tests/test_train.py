@@ -467,7 +467,7 @@ def _mix(key, images, labels):
 def test_fit_with_ema_and_mixing_evaluates_checkpoints_and_resumes_the_average(tmp_path):
     straight = _fit(tmp_path / "a", 2, mix_fn=_mix, ema=EMA)
     ts = straight.state
-    assert int(ts.ema.count) == int(ts.step) == 4
+    assert int(ts.ema.num_updates) == int(ts.step) == 4
     # the average differs from the weights, and the reported test figures are the average's
     assert not np.array_equal(np.asarray(ts.ema.params["conv"]["kernel"]), np.asarray(ts.params["conv"]["kernel"]))
     test = evaluate(jcnn.train.make_eval_step(MODEL, None), ts.ema.params, ts.ema.state, *_data(20, seed=2))

@@ -61,6 +61,7 @@ def _convnext(name: str, num_classes: int, in_channels: int, stochastic_depth_pr
     default_sd = 0.1
     if widths is None:
         widths, depths, default_sd = SIZES[name]
+    assert depths is not None  # given with widths (convnext) or from SIZES
     sd = default_sd if stochastic_depth_prob is None else stochastic_depth_prob
     M.check_probability(name, "stochastic_depth_prob", sd)
     M.check_positive(name, "layer_scale", layer_scale)

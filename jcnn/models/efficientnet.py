@@ -19,6 +19,7 @@ At 32×32 (CIFAR) the five stride-2 steps leave a 1×1 map for the last stages: 
 from __future__ import annotations
 
 import math
+from typing import Any
 
 from jcnn import initializers as inits
 from jcnn import layers as L
@@ -53,7 +54,7 @@ V1_SCALING = {
 V2_SCALING = {"efficientnet_v2_s": (0.2, 384), "efficientnet_v2_m": (0.3, 480), "efficientnet_v2_l": (0.4, 480)}
 
 
-def stages(name: str) -> tuple[list[tuple], int]:
+def stages(name: str) -> tuple[list[tuple[Any, ...]], int]:
     """Stage settings ``(expand, kernel, stride, in, out, layers, fused)`` after width/depth scaling, and the
     last unit's width."""
     if name in V2_STAGES:
@@ -96,7 +97,7 @@ def _efficientnet(name: str, num_classes: int, in_channels: int, dropout: float,
     return _build(name, rows, last, num_classes, in_channels, dropout, stochastic_depth_prob, eps, momentum)
 
 
-def _build(name: str, rows: list[tuple], last: int, num_classes: int, in_channels: int, dropout: float,
+def _build(name: str, rows: list[tuple[Any, ...]], last: int, num_classes: int, in_channels: int, dropout: float,
            stochastic_depth_prob: float, eps: float, momentum: float) -> Layer:
     B.check_classes(name, num_classes)
     M.check_probability(name, "dropout", dropout, closed=False)
@@ -122,7 +123,7 @@ def _build(name: str, rows: list[tuple], last: int, num_classes: int, in_channel
 
 
 @constructor
-def efficientnet(stages: list[tuple], last_channel: int, num_classes: int = 1000, in_channels: int = 3, *,
+def efficientnet(stages: list[tuple[Any, ...]], last_channel: int, num_classes: int = 1000, in_channels: int = 3, *,
                  dropout: float = 0.2, stochastic_depth_prob: float = 0.2, norm_eps: float = 1e-5,
                  norm_momentum: float = 0.1) -> Layer:
     """An EfficientNet of any stage table (torchvision's ``EfficientNet(inverted_residual_setting,

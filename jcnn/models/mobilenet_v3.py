@@ -15,6 +15,8 @@ model runs unchanged (no stem adaptation), with ImageNet's downsampling.
 
 from __future__ import annotations
 
+from typing import Any
+
 from jcnn import initializers as inits
 from jcnn import layers as L
 from jcnn.layers.base import Layer, constructor
@@ -49,7 +51,7 @@ def _act(code: str) -> Layer:
 
 
 def settings(name: str, width_mult: float = 1.0, reduced_tail: bool = False, dilated: bool = False
-             ) -> tuple[list[tuple], int]:
+             ) -> tuple[list[tuple[Any, ...]], int]:
     """The block settings ``(in, kernel, expanded, out, SE, activation, stride, dilation)`` after the width
     multiplier (``make_divisible(c·width_mult, 8)``), the reduced tail (the last stage's widths halved, the
     first C4 block keeping its input and expansion) and the dilation (2 in the last stage, no stride there);
@@ -96,7 +98,7 @@ def _mobilenet_v3(name: str, num_classes: int, in_channels: int, width_mult: flo
     return _build(name, table, last, num_classes, in_channels, dropout)
 
 
-def _build(name: str, table: list[tuple], last: int, num_classes: int, in_channels: int, dropout: float) -> Layer:
+def _build(name: str, table: list[tuple[Any, ...]], last: int, num_classes: int, in_channels: int, dropout: float) -> Layer:
     B.check_classes(name, num_classes)
     M.check_probability(name, "dropout", dropout, closed=False)
     features = [M.conv_norm_act(table[0][0], 3, stride=2, norm=_norm, act=L.HardSwish)]
@@ -113,7 +115,7 @@ def _build(name: str, table: list[tuple], last: int, num_classes: int, in_channe
 
 
 @constructor
-def mobilenet_v3(setting: list[tuple], last_channel: int, num_classes: int = 1000, in_channels: int = 3, *,
+def mobilenet_v3(setting: list[tuple[Any, ...]], last_channel: int, num_classes: int = 1000, in_channels: int = 3, *,
                  dropout: float = 0.2) -> Layer:
     """A MobileNet v3 of any block table (torchvision's ``MobileNetV3(inverted_residual_setting,
     last_channel)``): ``setting`` rows ``(in, kernel, expanded, out, SE, "RE" | "HS", stride, dilation)``

@@ -19,6 +19,7 @@ At 32×32 (CIFAR) the stem and the four stages' stride 2 leave a 1×1 last stage
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 
@@ -82,7 +83,7 @@ def res_bottleneck_block(width_in: int, width_out: int, stride: int, group_width
     return B.flat_residual([("f", L.serial(*transform))], shortcut, L.Relu)
 
 
-def _regnet(name: str, num_classes: int, in_channels: int, config: tuple | None = None) -> Layer:
+def _regnet(name: str, num_classes: int, in_channels: int, config: tuple[Any, ...] | None = None) -> Layer:
     B.check_classes(name, num_classes)
     depth, w_0, w_a, w_m, group_width, se_ratio = CONFIGS[name] if config is None else config
     stages, width = [], STEM_WIDTH

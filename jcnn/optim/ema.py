@@ -24,16 +24,16 @@ from jcnn.optim.base import check_scalar
 
 
 class EmaState(NamedTuple):
-    """The averaged ``params`` and model ``state`` and ``count``, the number of updates made (int32)."""
+    """The averaged ``params`` and model ``state`` and ``num_updates``, the number of updates made (int32)."""
 
     params: Params
     state: State
-    count: Array
+    num_updates: Array
 
 
 class ModelEma(NamedTuple):
     """``init(params, state) -> EmaState``; ``update(ema_state, params, state, step=None) -> EmaState`` (``step``:
-    the optimizer steps made so far, timm's ``num_updates``; default ``ema_state.count + 1``);
+    the optimizer steps made so far, timm's ``num_updates``; default ``ema_state.num_updates + 1``);
     ``decay_at(step) -> float32`` the decay used at that step."""
 
     init: Callable[[Params, State], EmaState]
@@ -102,7 +102,7 @@ def ema(decay: float = 0.9999, *, min_decay: float = 0.0, update_after_step: int
             if jax.tree_util.tree_structure(old) != jax.tree_util.tree_structure(new):
                 raise TypeError(f"{who}.update: {what} do not have the structure of the averaged {what}: "
                                 f"{jax.tree_util.tree_structure(new)} vs {jax.tree_util.tree_structure(old)}")
-        count = ema_state.count + 1
+        count = ema_state.num_updates + 1
         weight = weight_at(count if step is None else step)
         new_state = average(ema_state.state, state, weight) if include_state else jax.tree_util.tree_map(
             jnp.asarray, state)

@@ -90,7 +90,7 @@ def test_matches_timm_model_ema_v3_step_for_step(i):
         decay = timm_get_decay(step, **timm_kw)
         timm_apply_update(ema_sd, _as_sd(params, state), decay, not kw.get("include_state", True),
                           {"conv.kernel", "conv.bias"})
-        assert int(ema_state.count) == step
+        assert int(ema_state.num_updates) == step
         np.testing.assert_allclose(float(average.decay_at(step)), decay, rtol=1e-6, atol=1e-7)
         got = {"conv.kernel": ema_state.params["conv"]["kernel"], "conv.bias": ema_state.params["conv"]["bias"],
                "bn.mean": ema_state.state["bn"]["mean"], "bn.count": ema_state.state["bn"]["count"]}
