@@ -145,9 +145,9 @@ def _eval_fn(layer):
     return jax.jit(lambda p, s, x: layer.apply(p, s, x, train=False)[0])
 
 
-def check_eval(name: str, *, hw: int = 32, batch: int = 2, num_classes: int = 10, seed: int = 0, **kw) -> None:
+def check_eval(name: str, *, hw: int = 32, batch: int = 2, num_classes: int = 10, seed: int = 0, **kw) -> float:
     """float32 eval-mode logits equal the twin's (``EVAL_RTOL``): the architecture, every key's mapping and
-    the running statistics in use; ``kw`` goes to model and twin."""
+    the running statistics in use; ``kw`` goes to model and twin. Returns the error."""
     layer, net, params, state = _twin_and_params(name, num_classes, seed, hw, torch.float32, kw)
     x, _ = _inputs(batch, hw, num_classes, seed)
     x = x.astype(np.float32)
@@ -158,6 +158,7 @@ def check_eval(name: str, *, hw: int = 32, batch: int = 2, num_classes: int = 10
         expected = net(to_torch_layout(x)).numpy()
     err = rel_error(y, expected)
     assert err <= EVAL_RTOL, f"{name} eval logits (float32): relative error {err:.2e}"
+    return err
 
 
 @functools.cache
@@ -171,12 +172,12 @@ def _train_fn(layer):
     return jax.jit(run)
 
 
-def check_train(name: str, *, hw: int = 32, batch: int = 4, num_classes: int = 10, seed: int = 0, **kw) -> None:
+def check_train(name: str, *, hw: int = 32, batch: int = 4, num_classes: int = 10, seed: int = 0, **kw) -> dict:
     """Train mode in float64 (``kw`` must turn dropout and stochastic depth off): the logits (``F64_RTOL``),
     the running statistics after the step (1e-6: computed in float64, stored in float32 as jcnn keeps
     them) and the gradient of the cross-entropy w.r.t. every parameter (``F64_RTOL`` of the tensor's
     largest entry, or of 1e-2 of the largest over the model for the exactly-zero gradients of a bias
-    before a train-mode BatchNorm, rounding noise on both sides)."""
+    before a train-mode BatchNorm, rounding noise on both sides). Returns the largest errors."""
     layer, net, params, state = _twin_and_params(name, num_classes, seed, hw, torch.float64, kw)
     x, labels = _inputs(batch, hw, num_classes, seed)
     net.train()
@@ -184,13 +185,14 @@ def check_train(name: str, *, hw: int = 32, batch: int = 4, num_classes: int = 1
     torch.nn.functional.cross_entropy(out, torch.from_numpy(labels)).backward()
     grads, logits, new_state = _train_fn(layer)(_float64(params), state, x, labels)
     assert logits.dtype == jnp.float64
-    err = rel_error(logits, out.detach().numpy())
-    assert err <= F64_RTOL, f"{name} train logits (float64): relative error {err:.2e}"
+    errors = {"logits": rel_error(logits, out.detach().numpy()), "running": 0.0, "grad": 0.0}
+    assert errors["logits"] <= F64_RTOL, f"{name} train logits (float64): relative error {errors['logits']:.2e}"
     got = export_state_dict(layer, params, new_state, input_shape=(1, hw, hw, 3))
     for key, buf in net.state_dict().items():
         if "running" in key:
             err = rel_error(got[key], buf.numpy())
             assert err <= 1e-6, f"{name} {key} after a training step: relative error {err:.2e}"
+            errors["running"] = max(errors["running"], err)
     got = export_state_dict(layer, grads, state, input_shape=(1, hw, hw, 3))
     expected = {k: p.grad.numpy() for k, p in net.named_parameters()}
     floor = 1e-2 * max(float(np.max(np.abs(g))) for g in expected.values())
@@ -198,6 +200,8 @@ def check_train(name: str, *, hw: int = 32, batch: int = 4, num_classes: int = 1
         assert got[key].dtype == np.float64, key
         err = float(np.max(np.abs(got[key] - e))) / max(float(np.max(np.abs(e))), floor)
         assert err <= F64_RTOL, f"{name} d loss / d {key} (float64): relative error {err:.2e}"
+        errors["grad"] = max(errors["grad"], err)
+    return errors
 
 
 def round_trip(name: str, *, hw: int = 32, num_classes: int = 10, seed: int = 1, **kw) -> None:
