@@ -9,7 +9,7 @@ TOOLS  := $(VENV)/.tools-$(CKSUM)
 # pytest workers: XLA compiles are single-threaded, so one worker per core pays.
 WORKERS ?= 2
 
-.PHONY: install tools train test test-fast test-slow bench docs lint format-check typecheck format wheel clean
+.PHONY: install tools train test test-fast test-slow bench docs lint typecheck format wheel clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -48,13 +48,11 @@ bench: $(STAMP)
 docs: $(TOOLS)
 	$(VENV)/bin/mkdocs build --strict --site-dir site
 
-# ruff: lint and import order (pyproject's [tool.ruff]); enforced in CI. The tree keeps its hand
-# formatting: `make format-check` reports what `ruff format` would change, not enforced.
+# ruff: lint and import order (pyproject's [tool.ruff]), then the formatting check; enforced in CI.
+# `make format` applies both.
 lint: $(TOOLS)
-	$(VENV)/bin/ruff check --output-format concise .
-
-format-check: $(TOOLS)
-	$(VENV)/bin/ruff format --check --output-format concise .
+	@rc=0; $(VENV)/bin/ruff check --output-format concise . || rc=1; \
+		$(VENV)/bin/ruff format --check . || rc=1; exit $$rc
 
 # mypy, strict on jcnn/ (pyproject's [tool.mypy]).
 typecheck: $(TOOLS)

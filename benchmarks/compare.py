@@ -31,11 +31,24 @@ from typing import Any
 IMPLS = ("jcnn", "raw", "flax", "equinox", "torch", "torch_cl")
 # "jcnn_xla": jcnn with every conv on lax.conv_general_dilated, as the raw program: its overhead alone.
 EXTRA_IMPLS = ("jcnn_xla",)
-MODULES = {"jcnn": "jcnn_models", "jcnn_xla": "jcnn_models", "raw": "raw_lax", "flax": "flax_nnx", "equinox": "equinox_models",
-           "torch": "torch_models", "torch_cl": "torch_models"}
+MODULES = {
+    "jcnn": "jcnn_models",
+    "jcnn_xla": "jcnn_models",
+    "raw": "raw_lax",
+    "flax": "flax_nnx",
+    "equinox": "equinox_models",
+    "torch": "torch_models",
+    "torch_cl": "torch_models",
+}
 # model → (batch, image size)
-SETTINGS = {"lenet5": (128, 32), "cifar_resnet18": (128, 32), "resnet18": (16, 224), "vgg11_bn": (128, 32),
-            "resnet50": (16, 224), "mobilenet_v2": (16, 224)}
+SETTINGS = {
+    "lenet5": (128, 32),
+    "cifar_resnet18": (128, 32),
+    "resnet18": (16, 224),
+    "vgg11_bn": (128, 32),
+    "resnet50": (16, 224),
+    "mobilenet_v2": (16, 224),
+}
 QUICK = ("lenet5", "cifar_resnet18", "resnet18")
 RESULTS = Path(__file__).parent / "results" / "latest.json"
 
@@ -68,14 +81,14 @@ def matmul_rate(size: int = 2048, calls: int = 5) -> dict[str, float]:
     a = jnp.asarray(np.random.default_rng(0).standard_normal((size, size)), jnp.float32)
     f = jax.jit(lambda m: m @ m)
     f(a).block_until_ready()
-    out = {"xla": 2 * size ** 3 / statistics.median(timed(lambda: f(a).block_until_ready(), calls)) / 1e9}
+    out = {"xla": 2 * size**3 / statistics.median(timed(lambda: f(a).block_until_ready(), calls)) / 1e9}
     try:
         import torch
     except ImportError:
         return out
     t = torch.from_numpy(np.array(a))  # a writable copy
     t @ t
-    out["torch"] = 2 * size ** 3 / statistics.median(timed(lambda: t @ t, calls)) / 1e9
+    out["torch"] = 2 * size**3 / statistics.median(timed(lambda: t @ t, calls)) / 1e9
     return out
 
 
@@ -87,8 +100,9 @@ def reference_flops(model: str, batch: int, size: int, built: dict) -> float | N
     return built["raw"].extra.get("flops")
 
 
-def run_model(model: str, impls: list[str], rounds: int, steps: int, warmup: int, latency_calls: int,
-              log: Any) -> list[dict]:
+def run_model(
+    model: str, impls: list[str], rounds: int, steps: int, warmup: int, latency_calls: int, log: Any
+) -> list[dict]:
     batch, size = SETTINGS[model]
     built = {}
     for impl in impls:
@@ -110,13 +124,26 @@ def run_model(model: str, impls: list[str], rounds: int, steps: int, warmup: int
     for impl in impls:
         step = statistics.median(step_times[impl])
         gflops = flops / step / 1e9 if flops else None
-        rows.append({"impl": impl, "model": model, "batch": batch, "size": size,
-                     "imgs_per_s": batch / step, "gflops_per_s": gflops, "flops_per_step": flops,
-                     "matmul_gflops": rate["xla"], "torch_mm_gflops": rate.get("torch"),
-                     "matmul_fraction": gflops / rate["xla"] if gflops else None, "step_ms": 1e3 * step,
-                     "step_ms_iqr": 1e3 * _iqr(step_times[impl]), "steps_timed": len(step_times[impl]),
-                     "compile_s": built[impl].compile_s, "latency_ms": 1e3 * statistics.median(lat_times[impl]),
-                     "temp_bytes": built[impl].temp_bytes})
+        rows.append(
+            {
+                "impl": impl,
+                "model": model,
+                "batch": batch,
+                "size": size,
+                "imgs_per_s": batch / step,
+                "gflops_per_s": gflops,
+                "flops_per_step": flops,
+                "matmul_gflops": rate["xla"],
+                "torch_mm_gflops": rate.get("torch"),
+                "matmul_fraction": gflops / rate["xla"] if gflops else None,
+                "step_ms": 1e3 * step,
+                "step_ms_iqr": 1e3 * _iqr(step_times[impl]),
+                "steps_timed": len(step_times[impl]),
+                "compile_s": built[impl].compile_s,
+                "latency_ms": 1e3 * statistics.median(lat_times[impl]),
+                "temp_bytes": built[impl].temp_bytes,
+            }
+        )
     return rows
 
 
@@ -148,7 +175,9 @@ def machine() -> str:
                 break
     except OSError:
         pass
-    return f"{cpu}, {os.cpu_count()} cores, jax backend {jax.default_backend()}, {platform.system()} {platform.release()}"
+    return (
+        f"{cpu}, {os.cpu_count()} cores, jax backend {jax.default_backend()}, {platform.system()} {platform.release()}"
+    )
 
 
 def ratio(a: float | None, b: float | None) -> str:
@@ -157,9 +186,11 @@ def ratio(a: float | None, b: float | None) -> str:
 
 def table(rows: list[dict]) -> str:
     """A markdown table: one line per (model, impl), throughput ratios to raw lax and to jcnn."""
-    lines = ["| model | batch×size | impl | imgs/s | GFLOP/s | of matmul | ×raw | jcnn/impl | compile s | "
-             "b1 latency ms | temp MiB |",
-             "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = [
+        "| model | batch×size | impl | imgs/s | GFLOP/s | of matmul | ×raw | jcnn/impl | compile s | "
+        "b1 latency ms | temp MiB |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     for model in dict.fromkeys(r["model"] for r in rows):
         group = {r["impl"]: r for r in rows if r["model"] == model}
         raw = group.get("raw", {}).get("imgs_per_s")
@@ -169,18 +200,24 @@ def table(rows: list[dict]) -> str:
             mem = f"{r['temp_bytes'] / 2**20:.1f}" if r["temp_bytes"] is not None else "-"
             gf = f"{r['gflops_per_s']:.0f}" if r.get("gflops_per_s") else "-"
             frac = f"{100 * r['matmul_fraction']:.0f}%" if r.get("matmul_fraction") else "-"
-            lines.append(f"| {model} | {r['batch']}×{r['size']}² | {impl} | {r['imgs_per_s']:.1f} | {gf} | {frac} | "
-                         f"{ratio(r['imgs_per_s'], raw)} | {ratio(jc, r['imgs_per_s'])} | {comp} | "
-                         f"{r['latency_ms']:.2f} | {mem} |")
+            lines.append(
+                f"| {model} | {r['batch']}×{r['size']}² | {impl} | {r['imgs_per_s']:.1f} | {gf} | {frac} | "
+                f"{ratio(r['imgs_per_s'], raw)} | {ratio(jc, r['imgs_per_s'])} | {comp} | "
+                f"{r['latency_ms']:.2f} | {mem} |"
+            )
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true",
-                        help="one round of 3 steps; LeNet-5, CIFAR ResNet-18 and ResNet-18 at 224² unless --models")
-    parser.add_argument("--models", nargs="+", default=None, choices=list(SETTINGS),
-                        help="default: every configuration")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="one round of 3 steps; LeNet-5, CIFAR ResNet-18 and ResNet-18 at 224² unless --models",
+    )
+    parser.add_argument(
+        "--models", nargs="+", default=None, choices=list(SETTINGS), help="default: every configuration"
+    )
     parser.add_argument("--impls", nargs="+", default=list(IMPLS), choices=list(IMPLS + EXTRA_IMPLS))
     parser.add_argument("--rounds", type=int, default=None, help="rounds of interleaved timing")
     parser.add_argument("--out", type=Path, default=RESULTS)
@@ -197,10 +234,16 @@ def main(argv: list[str] | None = None) -> dict:
     for model in models:
         log(f"{model}: batch {SETTINGS[model][0]}, {SETTINGS[model][1]}x{SETTINGS[model][1]}")
         rows += run_model(model, args.impls, rounds, steps, warmup, calls, log)
-    result = {"rows": rows, "versions": versions(), "machine": machine(),
-              "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-              "mode": "quick" if args.quick else "full", "rounds": rounds, "steps_per_round": steps,
-              "wall_s": time.perf_counter() - start}
+    result = {
+        "rows": rows,
+        "versions": versions(),
+        "machine": machine(),
+        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "mode": "quick" if args.quick else "full",
+        "rounds": rounds,
+        "steps_per_round": steps,
+        "wall_s": time.perf_counter() - start,
+    }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=1) + "\n")
     log("")

@@ -59,8 +59,9 @@ DN = ("NHWC", "HWIO", "NHWC")
 
 
 def xla(x, w, stride, pad, groups):
-    return lax.conv_general_dilated(x, w, (stride, stride), ((pad, pad), (pad, pad)), dimension_numbers=DN,
-                                    feature_group_count=groups)
+    return lax.conv_general_dilated(
+        x, w, (stride, stride), ((pad, pad), (pad, pad)), dimension_numbers=DN, feature_group_count=groups
+    )
 
 
 def im2col(x, w, stride, pad, groups):
@@ -80,12 +81,15 @@ def winograd(x, w, stride, pad, groups):
     k = w.shape[-1]
     ho, wo = h + 2 * pad - 2, wd + 2 * pad - 2
     th, tw = -(-ho // 2), -(-wo // 2)
-    x = lax.pad(x, jnp.zeros((), x.dtype), ((0, 0, 0), (pad, 2 * th + 2 - h - pad, 0),
-                                            (pad, 2 * tw + 2 - wd - pad, 0), (0, 0, 0)))
-    rows = [x[:, a:a + 2 * th:2] for a in range(4)]
+    x = lax.pad(
+        x,
+        jnp.zeros((), x.dtype),
+        ((0, 0, 0), (pad, 2 * th + 2 - h - pad, 0), (pad, 2 * tw + 2 - wd - pad, 0), (0, 0, 0)),
+    )
+    rows = [x[:, a : a + 2 * th : 2] for a in range(4)]
     tiles = []
     for r in (rows[0] - rows[2], rows[1] + rows[2], rows[2] - rows[1], rows[1] - rows[3]):
-        cols = [r[:, :, b:b + 2 * tw:2] for b in range(4)]
+        cols = [r[:, :, b : b + 2 * tw : 2] for b in range(4)]
         tiles += [cols[0] - cols[2], cols[1] + cols[2], cols[2] - cols[1], cols[1] - cols[3]]
     g = jnp.asarray(_G, w.dtype)
     u = jnp.einsum("am,mnck,bn->abck", g, w, g).reshape(16, c, k)
@@ -106,7 +110,7 @@ def fft(x, w, stride, pad, groups):
     fx = jnp.fft.rfft2(x, axes=(1, 2))
     fw = jnp.fft.rfft2(w, s=(hp, wp), axes=(0, 1))
     y = jnp.fft.irfft2(jnp.einsum("nhwc,hwck->nhwk", fx, jnp.conj(fw)), s=(hp, wp), axes=(1, 2))
-    return y[:, :hp - kh + 1, :wp - kh + 1].astype(x.dtype)
+    return y[:, : hp - kh + 1, : wp - kh + 1].astype(x.dtype)
 
 
 _conv_dwdot = jax.custom_vjp(lambda x, w, stride, pad: xla(x, w, stride, pad, 1), nondiff_argnums=(2, 3))
@@ -124,9 +128,14 @@ def _dwdot_bwd(stride, pad, res, g):
     xp = jnp.pad(x, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
     ho, wo = g.shape[1], g.shape[2]
     # dK[m, q] = Σ_{n,i,j} x[n, S·i + m, S·j + q, :]ᵀ g[n, i, j, :]: one (C_in × C_out) matmul per offset.
-    dw = [lax.dot_general(xp[:, m:m + (ho - 1) * stride + 1:stride, q:q + (wo - 1) * stride + 1:stride], g,
-                          (((0, 1, 2), (0, 1, 2)), ((), ())))
-          for m, q in itertools.product(range(kh), range(kw))]
+    dw = [
+        lax.dot_general(
+            xp[:, m : m + (ho - 1) * stride + 1 : stride, q : q + (wo - 1) * stride + 1 : stride],
+            g,
+            (((0, 1, 2), (0, 1, 2)), ((), ())),
+        )
+        for m, q in itertools.product(range(kh), range(kw))
+    ]
     return dx, jnp.stack(dw).reshape(w.shape)
 
 
@@ -137,8 +146,14 @@ def xla_dwdot(x, w, stride, pad, groups):
     return _conv_dwdot(x, w, stride, pad)
 
 
-LOWERINGS: dict[str, Callable] = {"xla": xla, "im2col": im2col, "direct": direct, "winograd": winograd, "fft": fft,
-                                  "xla_dwdot": xla_dwdot}
+LOWERINGS: dict[str, Callable] = {
+    "xla": xla,
+    "im2col": im2col,
+    "direct": direct,
+    "winograd": winograd,
+    "fft": fft,
+    "xla_dwdot": xla_dwdot,
+}
 
 
 def applicable(name: str, k: int, stride: int, groups: int) -> bool:
@@ -178,8 +193,14 @@ def study_shape(shape: tuple, reps: int) -> dict:
     xn, wn, ctn = jnp.transpose(x, (0, 3, 1, 2)), jnp.transpose(w, (3, 2, 0, 1)), jnp.transpose(ct, (0, 3, 1, 2))
 
     def nchw(a, b):
-        return lax.conv_general_dilated(a, b, (stride, stride), ((pad, pad), (pad, pad)),
-                                        dimension_numbers=("NCHW", "OIHW", "NCHW"), feature_group_count=groups)
+        return lax.conv_general_dilated(
+            a,
+            b,
+            (stride, stride),
+            ((pad, pad), (pad, pad)),
+            dimension_numbers=("NCHW", "OIHW", "NCHW"),
+            feature_group_count=groups,
+        )
 
     fwd_n = jax.jit(nchw)
     both_n = jax.jit(lambda a, b, t: jax.vjp(nchw, a, b)[1](t))
@@ -192,17 +213,29 @@ def study_shape(shape: tuple, reps: int) -> dict:
             times[name][0].extend(_median_ms(f, 1))
             times[name][1].extend(_median_ms(b, 1))
     split = _xla_split(x, w, ct, stride, pad, groups, reps)
-    return {"shape": label, "x": [n, h, wd, c], "k": k, "c_out": cout, "stride": stride, "groups": groups,
-            "fwd_ms": {nm: statistics.median(t[0]) for nm, t in times.items()},
-            "fwd_bwd_ms": {nm: statistics.median(t[1]) for nm, t in times.items()}, "xla_split_ms": split,
-            "max_rel_err": errors, "torch_cl_fwd_ms": torch_t[0], "torch_cl_fwd_bwd_ms": torch_t[1]}
+    return {
+        "shape": label,
+        "x": [n, h, wd, c],
+        "k": k,
+        "c_out": cout,
+        "stride": stride,
+        "groups": groups,
+        "fwd_ms": {nm: statistics.median(t[0]) for nm, t in times.items()},
+        "fwd_bwd_ms": {nm: statistics.median(t[1]) for nm, t in times.items()},
+        "xla_split_ms": split,
+        "max_rel_err": errors,
+        "torch_cl_fwd_ms": torch_t[0],
+        "torch_cl_fwd_bwd_ms": torch_t[1],
+    }
 
 
 def _xla_split(x, w, ct, stride, pad, groups, reps) -> dict[str, float]:
     """The default lowering's three convolutions timed apart: forward, input gradient, kernel gradient."""
-    fns = {"fwd": jax.jit(lambda x, w, ct: xla(x, w, stride, pad, groups)),
-           "d_input": jax.jit(lambda x, w, ct: jax.vjp(lambda a: xla(a, w, stride, pad, groups), x)[1](ct)),
-           "d_kernel": jax.jit(lambda x, w, ct: jax.vjp(lambda b: xla(x, b, stride, pad, groups), w)[1](ct))}
+    fns = {
+        "fwd": jax.jit(lambda x, w, ct: xla(x, w, stride, pad, groups)),
+        "d_input": jax.jit(lambda x, w, ct: jax.vjp(lambda a: xla(a, w, stride, pad, groups), x)[1](ct)),
+        "d_kernel": jax.jit(lambda x, w, ct: jax.vjp(lambda b: xla(x, b, stride, pad, groups), w)[1](ct)),
+    }
     out: dict[str, list[float]] = {k: [] for k in fns}
     for f in fns.values():
         jax.block_until_ready(f(x, w, ct))
@@ -237,8 +270,11 @@ def _torch_times(x, w, ct, stride, pad, groups, reps) -> tuple[float, float]:
 def table(results: list[dict]) -> str:
     """Markdown: forward+backward ms (forward ms) per lowering, the default's split, torch, best/torch."""
     names = ["xla", "xla_nchw", "im2col", "direct", "winograd", "fft", "xla_dwdot"]
-    head = ("| shape (N,H,W,C) k→C_out | " + " | ".join(names) +
-            " | xla fwd · d_input · d_kernel | torch_cl | best lax / torch_cl |")
+    head = (
+        "| shape (N,H,W,C) k→C_out | "
+        + " | ".join(names)
+        + " | xla fwd · d_input · d_kernel | torch_cl | best lax / torch_cl |"
+    )
     lines = [head, "|---" + "|---:" * (len(names) + 3) + "|"]
     for r in results:
         fb = r["fwd_bwd_ms"]
@@ -248,10 +284,13 @@ def table(results: list[dict]) -> str:
             cell = f"{fb[n]:.2f} ({r['fwd_ms'][n]:.2f})" if n in fb else "n/a"
             cells.append(f"**{cell}**" if n == best else cell)
         sp = r["xla_split_ms"]
-        lines.append(f"| {r['shape']} {tuple(r['x'])} | " + " | ".join(cells) +
-                     f" | {sp['fwd']:.2f} · {sp['d_input']:.2f} · {sp['d_kernel']:.2f}"
-                     f" | {r['torch_cl_fwd_bwd_ms']:.2f} ({r['torch_cl_fwd_ms']:.2f})"
-                     f" | {fb[best] / r['torch_cl_fwd_bwd_ms']:.2f} |")
+        lines.append(
+            f"| {r['shape']} {tuple(r['x'])} | "
+            + " | ".join(cells)
+            + f" | {sp['fwd']:.2f} · {sp['d_input']:.2f} · {sp['d_kernel']:.2f}"
+            f" | {r['torch_cl_fwd_bwd_ms']:.2f} ({r['torch_cl_fwd_ms']:.2f})"
+            f" | {fb[best] / r['torch_cl_fwd_bwd_ms']:.2f} |"
+        )
     return "\n".join(lines)
 
 
@@ -267,9 +306,12 @@ def main(argv: list[str] | None = None) -> list[dict]:
     results = []
     for i in idx:
         results.append(study_shape(SHAPES[i], reps))
-        print(f"{SHAPES[i][0]}: fwd+bwd ms " +
-              ", ".join(f"{k} {v:.2f}" for k, v in results[-1]["fwd_bwd_ms"].items()) +
-              f", torch_cl {results[-1]['torch_cl_fwd_bwd_ms']:.2f}", flush=True)
+        print(
+            f"{SHAPES[i][0]}: fwd+bwd ms "
+            + ", ".join(f"{k} {v:.2f}" for k, v in results[-1]["fwd_bwd_ms"].items())
+            + f", torch_cl {results[-1]['torch_cl_fwd_bwd_ms']:.2f}",
+            flush=True,
+        )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=1) + "\n")
     print(table(results))

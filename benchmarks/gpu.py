@@ -42,7 +42,7 @@ def matmul_rate(size: int, steps: int) -> dict[str, float]:
     a = jnp.asarray(np.random.default_rng(0).standard_normal((size, size)), jnp.bfloat16)
     f = jax.jit(lambda a: a @ a)
     f(a).block_until_ready()
-    out = {"jax": 2 * size ** 3 / _median_s(lambda: f(a).block_until_ready(), steps)}
+    out = {"jax": 2 * size**3 / _median_s(lambda: f(a).block_until_ready(), steps)}
     import torch
 
     dev = "cuda" if torch.cuda.is_available() else "cpu"
@@ -55,7 +55,7 @@ def matmul_rate(size: int, steps: int) -> dict[str, float]:
         return r
 
     tm()
-    out["torch"] = 2 * size ** 3 / _median_s(tm, steps)
+    out["torch"] = 2 * size**3 / _median_s(tm, steps)
     return out
 
 
@@ -151,8 +151,14 @@ def main(argv: list[str] | None = None) -> dict:
                 r["mfu"] = flops / r["step_s"] / peak if flops else None
             rows.append(r)
             print(json.dumps(r), flush=True)
-    result = {"rows": rows, "matmul_bf16_flops": rate, "tiny": TINY, "device": str(jax.devices()[0]),
-              "versions": versions(), "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="minutes")}
+    result = {
+        "rows": rows,
+        "matmul_bf16_flops": rate,
+        "tiny": TINY,
+        "device": str(jax.devices()[0]),
+        "versions": versions(),
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="minutes"),
+    }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=1) + "\n")
     print("| model | impl | imgs/s | MFU | compile s |\n|---|---|---:|---:|---:|")
@@ -160,7 +166,9 @@ def main(argv: list[str] | None = None) -> dict:
         if "step_s" in r:
             mfu = f"{100 * r['mfu']:.1f}%" if r.get("mfu") else "-"
             comp = f"{r['compile_s']:.1f}" if r.get("compile_s") else "-"
-            print(f"| {r['model']} {r['batch']}×{r['image_size']}² | {r['impl']} | {r['imgs_per_s']:.0f} | {mfu} | {comp} |")
+            print(
+                f"| {r['model']} {r['batch']}×{r['image_size']}² | {r['impl']} | {r['imgs_per_s']:.0f} | {mfu} | {comp} |"
+            )
         else:
             print(f"| {r['model']} | {r['impl']} | error: {r['error'][:60]} | | |")
     return result

@@ -51,8 +51,13 @@ print(json.dumps({"seconds": elapsed, "params": int(params)}))
 
 
 def _run(mode: str, name: str, size: int, threads: int) -> dict:
-    out = subprocess.run([sys.executable, "-c", _CHILD, mode, name, str(size), str(threads)], check=True,
-                         capture_output=True, text=True, env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    out = subprocess.run(
+        [sys.executable, "-c", _CHILD, mode, name, str(size), str(threads)],
+        check=True,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONWARNINGS": "ignore"},
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -75,8 +80,10 @@ def main(argv: list[str] | None = None) -> int:
             figures[mode] = statistics.median(r["seconds"] for r in runs)
             figures["params"] = runs[0]["params"]
         rows.append({"model": name, **figures})
-        print(f"{name:<14}{figures['params']:>13,}{figures['eager']:>14.3f}{figures['jit']:>12.3f}"
-              f"{figures['torch']:>10.3f}{figures['eager'] / figures['torch']:>13.2f}")
+        print(
+            f"{name:<14}{figures['params']:>13,}{figures['eager']:>14.3f}{figures['jit']:>12.3f}"
+            f"{figures['torch']:>10.3f}{figures['eager'] / figures['torch']:>13.2f}"
+        )
     if args.json:
         with open(args.json, "w") as f:
             json.dump(rows, f, indent=1)

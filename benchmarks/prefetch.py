@@ -28,9 +28,11 @@ from pathlib import Path
 import numpy as np
 
 RESULTS = Path(__file__).parent / "results" / "prefetch.json"
-MODES = {"decode in loop": {"cache_mb": 0, "prefetch": 0},
-         "decode in prefetch thread": {"cache_mb": 0, "prefetch": 2},
-         "cached (floor)": {"cache_mb": 4096, "prefetch": 0}}
+MODES = {
+    "decode in loop": {"cache_mb": 0, "prefetch": 0},
+    "decode in prefetch thread": {"cache_mb": 0, "prefetch": 2},
+    "cached (floor)": {"cache_mb": 4096, "prefetch": 0},
+}
 
 
 def write_photos(root: str, n: int, width: int, height: int, seed: int = 0) -> None:
@@ -62,28 +64,50 @@ def run(args: argparse.Namespace) -> dict:
         written = time.perf_counter() - t0
         model = cli._build_model(args.model, 4, 3)
         optimizer = cli.make_optimizer("adamw", 1e-3, weight_decay=0.05)
-        folders = {name: image_folder(tmp, size=args.size, cache_mb=m["cache_mb"], test_fraction=0.1,
-                                      workers=args.workers) for name, m in MODES.items()}
+        folders = {
+            name: image_folder(tmp, size=args.size, cache_mb=m["cache_mb"], test_fraction=0.1, workers=args.workers)
+            for name, m in MODES.items()
+        }
         steps = {name: [] for name in MODES}
         common = dict(batch_size=args.batch, progress=False, log=lambda msg: None, eval_batch_size=256)
         state = {}
         for epoch in range(args.epochs + 1):  # epoch 0 compiles (once: the same model and optimizer)
             for name, mode in MODES.items():
                 ds = folders[name]
-                result = fit(model, optimizer, (ds.train_images, ds.train_labels),
-                             (ds.test_images[:64], ds.test_labels[:64]), epochs=1, seed=epoch,
-                             prefetch=mode["prefetch"], train_state=state.get(name), **common)
+                result = fit(
+                    model,
+                    optimizer,
+                    (ds.train_images, ds.train_labels),
+                    (ds.test_images[:64], ds.test_labels[:64]),
+                    epochs=1,
+                    seed=epoch,
+                    prefetch=mode["prefetch"],
+                    train_state=state.get(name),
+                    **common,
+                )
                 state[name] = jax.tree_util.tree_map(lambda a: a.copy(), result.state)
                 if epoch > 0:
                     steps[name].append(args.batch / result.history[-1]["images_per_s"])
         n_train = len(folders["cached (floor)"].train_images)
-    table = {name: {"step_ms_median": 1e3 * statistics.median(v), "step_ms_all": [1e3 * s for s in v],
-                    **MODES[name]} for name, v in steps.items()}
-    return {"date": datetime.date.today().isoformat(), "machine": f"{platform.machine()}, {os.cpu_count()} cores",
-            "jax": jax.__version__, "backend": jax.default_backend(), "model": args.model, "input": args.size,
-            "batch": args.batch, "train_images": n_train, "photo": f"{args.width}x{args.height} JPEG q90",
-            "decode_workers": args.workers or min(8, os.cpu_count() or 1), "measured_epochs": args.epochs,
-            "seconds_to_write_folder": written, "modes": table}
+    table = {
+        name: {"step_ms_median": 1e3 * statistics.median(v), "step_ms_all": [1e3 * s for s in v], **MODES[name]}
+        for name, v in steps.items()
+    }
+    return {
+        "date": datetime.date.today().isoformat(),
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+        "jax": jax.__version__,
+        "backend": jax.default_backend(),
+        "model": args.model,
+        "input": args.size,
+        "batch": args.batch,
+        "train_images": n_train,
+        "photo": f"{args.width}x{args.height} JPEG q90",
+        "decode_workers": args.workers or min(8, os.cpu_count() or 1),
+        "measured_epochs": args.epochs,
+        "seconds_to_write_folder": written,
+        "modes": table,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -102,8 +126,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.quick:
         args.images, args.epochs = 256, 1
     result = run(args)
-    print(f"{result['model']} at {args.size}x{args.size}x3, batch {args.batch}, {result['train_images']} training "
-          f"images ({result['photo']}), {result['decode_workers']} decoding threads, {result['machine']}")
+    print(
+        f"{result['model']} at {args.size}x{args.size}x3, batch {args.batch}, {result['train_images']} training "
+        f"images ({result['photo']}), {result['decode_workers']} decoding threads, {result['machine']}"
+    )
     floor = result["modes"]["cached (floor)"]["step_ms_median"]
     for name, row in result["modes"].items():
         print(f"  {name:28s} {row['step_ms_median']:7.1f} ms/step  ({row['step_ms_median'] / floor:4.2f}x the floor)")

@@ -25,8 +25,16 @@ def measure(impl: str, model: str, batch: int, size: int, steps: int) -> dict:
     b = build(impl, model, batch, size)
     timed(b.step, 2)
     step = statistics.median(timed(b.step, steps))
-    return {"impl": impl, "model": model, "batch": batch, "image_size": size, "step_ms": 1e3 * step,
-            "imgs_per_s": batch / step, "compile_s": b.compile_s, "temp_bytes": b.temp_bytes}
+    return {
+        "impl": impl,
+        "model": model,
+        "batch": batch,
+        "image_size": size,
+        "step_ms": 1e3 * step,
+        "imgs_per_s": batch / step,
+        "compile_s": b.compile_s,
+        "temp_bytes": b.temp_bytes,
+    }
 
 
 def plot(rows: list[dict], path: Path) -> None:
@@ -81,7 +89,9 @@ def main(argv: list[str] | None = None) -> list[dict]:
             rows.append({**measure(impl, args.model, args.size_batch, size, steps), "sweep": "size"})
             print(f"{impl:8s} batch {args.size_batch:4d} @{size}: {rows[-1]['step_ms']:8.1f} ms", flush=True)
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "sweep.json").write_text(json.dumps({"rows": rows, "wall_s": time.perf_counter() - t0}, indent=1) + "\n")
+    (args.out / "sweep.json").write_text(
+        json.dumps({"rows": rows, "wall_s": time.perf_counter() - t0}, indent=1) + "\n"
+    )
     plot(rows, args.out / "sweep.png")
     print(f"wrote {args.out / 'sweep.json'} and sweep.png in {time.perf_counter() - t0:.0f}s")
     return rows

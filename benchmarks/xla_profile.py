@@ -71,8 +71,9 @@ def parse_hlo(text: str) -> tuple[dict[str, list[str]], dict[str, dict]]:
             comps[current] = []
         elif current is not None and line.strip() != "}":
             comps[current].append(line)
-    inner = {c for lines in comps.values() for line in lines
-             for c in re.findall(r"(?:calls|to_apply)=%?([\w.\-]+)", line)}
+    inner = {
+        c for lines in comps.values() for line in lines for c in re.findall(r"(?:calls|to_apply)=%?([\w.\-]+)", line)
+    }
     # A loop body's instructions carry no metadata of their own: they inherit the while's op_name.
     inherited: dict[str, str] = {}
     for lines in comps.values():
@@ -91,8 +92,12 @@ def parse_hlo(text: str) -> tuple[dict[str, list[str]], dict[str, dict]]:
                 calls = re.search(r"calls=%?([\w.\-]+)", line)
                 if name in inherited and "op_name=" not in line:
                     line = f'{line}, metadata={{op_name="{inherited[name]}"}}'
-                entry[im.group(1)] = {"opcode": im.group(3), "shape": im.group(2), "line": line,
-                                      "calls": calls.group(1) if calls else None}
+                entry[im.group(1)] = {
+                    "opcode": im.group(3),
+                    "shape": im.group(2),
+                    "line": line,
+                    "calls": calls.group(1) if calls else None,
+                }
     return comps, entry
 
 
@@ -137,20 +142,33 @@ def classify(info: dict, comps: dict[str, list[str]], kernel_shapes: set[tuple[i
         return "dot bwd" if "transpose(" in scoped else "dot fwd"
     if " reduce(" in text:
         return "reduce"
-    if info["opcode"] in ("copy", "transpose") or re.search(r"(transpose|copy)[\w.]*_fusion|wrapped_copy|"
-                                                             r"wrapped_transpose", info["line"]):
+    if info["opcode"] in ("copy", "transpose") or re.search(
+        r"(transpose|copy)[\w.]*_fusion|wrapped_copy|"
+        r"wrapped_transpose",
+        info["line"],
+    ):
         return "copy/transpose"
-    if info["opcode"] == "fusion" or info["opcode"] in ("add", "multiply", "select", "maximum", "pad",
-                                                        "slice", "concatenate", "broadcast"):
+    if info["opcode"] == "fusion" or info["opcode"] in (
+        "add",
+        "multiply",
+        "select",
+        "maximum",
+        "pad",
+        "slice",
+        "concatenate",
+        "broadcast",
+    ):
         if re.search(r" (pad|slice|concatenate|dynamic-slice|dynamic-update-slice)\(", text) and not re.search(
-                r" (add|multiply|maximum|select|subtract|divide)\(", text):
+            r" (add|multiply|maximum|select|subtract|divide)\(", text
+        ):
             return "copy/transpose"
         return "elementwise"
     return "other"
 
 
-def categorize(hlo_text: str, per_op: dict[str, float],
-               kernel_shapes: Iterable[tuple[int, ...]] = ()) -> dict[str, float]:
+def categorize(
+    hlo_text: str, per_op: dict[str, float], kernel_shapes: Iterable[tuple[int, ...]] = ()
+) -> dict[str, float]:
     """Sum ``per_op`` (thunk name → ms) by :func:`classify` category. ``kernel_shapes``: the shapes of the
     program's conv kernels, which tell a kernel-gradient convolution from an input-gradient one."""
     comps, entry = parse_hlo(hlo_text)

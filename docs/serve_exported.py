@@ -82,8 +82,10 @@ class Model:
         p = np.exp(z - z.max(axis=1, keepdims=True))
         p /= p.sum(axis=1, keepdims=True)
         order = np.argsort(-p, axis=1, kind="stable")[:, :k]
-        return [[{"index": int(i), "class": self.classes[i], "probability": float(row[i])} for i in best]
-                for best, row in zip(order, p)]
+        return [
+            [{"index": int(i), "class": self.classes[i], "probability": float(row[i])} for i in best]
+            for best, row in zip(order, p)
+        ]
 
 
 def make_server(model: Model, host: str = "127.0.0.1", port: int = 8000) -> ThreadingHTTPServer:
@@ -124,8 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     model = Model(args.model)
     if args.http is not None:
         server = make_server(model, "0.0.0.0", args.http)
-        print(f"serving {args.model} on port {server.server_address[1]}: POST an image to /predict",
-              file=sys.stderr)
+        print(f"serving {args.model} on port {server.server_address[1]}: POST an image to /predict", file=sys.stderr)
         server.serve_forever()
         return 0
     for path in args.images:

@@ -11,8 +11,9 @@ from typing import Any
 def parse_args(name: str, description: str, argv: Sequence[str] | None) -> argparse.Namespace:
     """``--out DIR`` (default ``runs/examples/<name>``) and ``--quick`` (smaller sizes, for tests)."""
     parser = argparse.ArgumentParser(prog=f"examples/{name}.py", description=description)
-    parser.add_argument("--out", default=os.path.join("runs", "examples", name),
-                        help="directory for the figures (default: %(default)s)")
+    parser.add_argument(
+        "--out", default=os.path.join("runs", "examples", name), help="directory for the figures (default: %(default)s)"
+    )
     parser.add_argument("--quick", action="store_true", help="smaller problem sizes, for a fast check")
     args = parser.parse_args(argv)
     os.makedirs(args.out, exist_ok=True)
@@ -37,8 +38,16 @@ def save(fig: Any, out: str, filename: str) -> str:
     return path
 
 
-def show_matrix(ax: Any, a: Any, title: str, *, fmt: str = "{:.0f}", cmap: str = "Blues",
-                vmin: float | None = None, vmax: float | None = None) -> None:
+def show_matrix(
+    ax: Any,
+    a: Any,
+    title: str,
+    *,
+    fmt: str = "{:.0f}",
+    cmap: str = "Blues",
+    vmin: float | None = None,
+    vmax: float | None = None,
+) -> None:
     """A small 2-D array as a heat map with each value written in its cell (white on dark colours)."""
     import numpy as np
 

@@ -80,8 +80,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     for ax_row, (flip, hand, lib) in zip(axes, rows):
         name = "convolution I[i−m, j−n]" if flip else "cross-correlation I[i+m, j+n]"
         show_matrix(ax_row[0], IMAGE, "input I")
-        show_matrix(ax_row[1], KERNEL[::-1, ::-1] if flip else KERNEL,
-                    "K flipped (what slides)" if flip else "K (what slides)", cmap="Oranges")
+        show_matrix(
+            ax_row[1],
+            KERNEL[::-1, ::-1] if flip else KERNEL,
+            "K flipped (what slides)" if flip else "K (what slides)",
+            cmap="Oranges",
+        )
         show_matrix(ax_row[2], hand, f"by hand: {name} + {BIAS:g}")
         show_matrix(ax_row[3], lib, f"jcnn.ops.conv(flip={flip})")
     fig.suptitle("Convolution: O = Σ I·K + B by hand and with jcnn.ops.conv")

@@ -25,15 +25,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     ds = jcnn.data.load_digits()
     model = jcnn.serial(jcnn.Flatten, ("hidden", jcnn.Dense(64)), jcnn.Relu, ("out", jcnn.Dense(10)))
     epochs = 3 if args.quick else 30
-    result = fit(model, optim.sgd(0.05, momentum=0.9), (ds.train_images, ds.train_labels),
-                 (ds.test_images, ds.test_labels), epochs=epochs, batch_size=32, seed=0, progress=False)
+    result = fit(
+        model,
+        optim.sgd(0.05, momentum=0.9),
+        (ds.train_images, ds.train_labels),
+        (ds.test_images, ds.test_labels),
+        epochs=epochs,
+        batch_size=32,
+        seed=0,
+        progress=False,
+    )
     accuracy = result.history[-1]["test_accuracy"]
     print(f"fully connected 64-64-10 on digits: test accuracy {accuracy:.4f} after {epochs} epochs")
     if not args.quick:
         assert accuracy > 0.95, accuracy
 
-    plots.plot_history(result.history, f"{args.out}/fc_curves.png",
-                       title="Flatten → Dense 64 → ReLU → Dense 10")
+    plots.plot_history(result.history, f"{args.out}/fc_curves.png", title="Flatten → Dense 64 → ReLU → Dense 10")
     kernel = np.asarray(result.state.params["hidden"]["kernel"])  # (64 inputs, 64 hidden units)
     fig = figure(8, 8.4)
     axes = fig.subplots(8, 8)

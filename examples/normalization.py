@@ -53,10 +53,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     std_max = max(out.std(axis=(1, 2)).max() for out in y.values())
     for col, (name, out) in enumerate(y.items()):
         means = np.round(out.mean(axis=(1, 2)), 1) + 0.0  # + 0.0 turns a rounded -0.0 into 0.0
-        show_matrix(axes[0, col], means, f"{name}\nmean over positions [n, c]",
-                    fmt="{:.1f}", cmap="coolwarm", vmin=-mean_max, vmax=mean_max)
-        show_matrix(axes[1, col], out.std(axis=(1, 2)), "std over positions [n, c]", fmt="{:.1f}",
-                    cmap="viridis", vmin=0, vmax=std_max)
+        show_matrix(
+            axes[0, col],
+            means,
+            f"{name}\nmean over positions [n, c]",
+            fmt="{:.1f}",
+            cmap="coolwarm",
+            vmin=-mean_max,
+            vmax=mean_max,
+        )
+        show_matrix(
+            axes[1, col],
+            out.std(axis=(1, 2)),
+            "std over positions [n, c]",
+            fmt="{:.1f}",
+            cmap="viridis",
+            vmin=0,
+            vmax=std_max,
+        )
         for ax in axes[:, col]:
             ax.set_ylabel("sample n")
             ax.set_xlabel("channel c")

@@ -23,10 +23,20 @@ from jcnn.data import batches
 from jcnn.train import init_train_state, make_train_step
 
 # Learning rates for the bowl (as in the classic comparison) and for the CNN.
-BOWL = {"SGD": optim.sgd(0.95), "Momentum": optim.sgd(0.1, momentum=0.9), "AdaGrad": optim.adagrad(1.5),
-        "RMSprop": optim.rmsprop(0.1), "Adam": optim.adam(0.3)}
-CNN = {"SGD": optim.sgd(0.1), "Momentum": optim.sgd(0.02, momentum=0.9), "AdaGrad": optim.adagrad(0.05),
-       "RMSprop": optim.rmsprop(2e-3), "Adam": optim.adam(5e-3)}
+BOWL = {
+    "SGD": optim.sgd(0.95),
+    "Momentum": optim.sgd(0.1, momentum=0.9),
+    "AdaGrad": optim.adagrad(1.5),
+    "RMSprop": optim.rmsprop(0.1),
+    "Adam": optim.adam(0.3),
+}
+CNN = {
+    "SGD": optim.sgd(0.1),
+    "Momentum": optim.sgd(0.02, momentum=0.9),
+    "AdaGrad": optim.adagrad(0.05),
+    "RMSprop": optim.rmsprop(2e-3),
+    "Adam": optim.adam(5e-3),
+}
 
 
 def bowl(p: jax.Array) -> jax.Array:
@@ -73,14 +83,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     fig = figure(13, 5)
     ax_path, ax_loss = fig.subplots(1, 2)
     xs, ys = np.meshgrid(np.linspace(-8, 8, 200), np.linspace(-3, 3, 200))
-    ax_path.contour(xs, ys, xs ** 2 / 20 + ys ** 2, levels=np.geomspace(0.05, 8, 12), colors="0.8")
+    ax_path.contour(xs, ys, xs**2 / 20 + ys**2, levels=np.geomspace(0.05, 8, 12), colors="0.8")
     for name in BOWL:
         path = race_on_bowl(BOWL[name], bowl_steps)
         final = float(bowl(jnp.asarray(path[-1])))
         ax_path.plot(path[:, 0], path[:, 1], "o-", ms=2.5, lw=1, label=f"{name}: f = {final:.2g}")
         curve = race_on_digits(CNN[name], cnn_steps, ds.train_images, ds.train_labels)
-        print(f"{name:8s} bowl f after {bowl_steps} steps {final:.3g}; "
-              f"CNN loss mean of the last 10 steps {np.mean(curve[-10:]):.4f}")
+        print(
+            f"{name:8s} bowl f after {bowl_steps} steps {final:.3g}; "
+            f"CNN loss mean of the last 10 steps {np.mean(curve[-10:]):.4f}"
+        )
         assert np.all(np.isfinite(curve)) and np.mean(curve[-5:]) < curve[0]
         ax_loss.plot(np.arange(1, len(curve) + 1), curve, lw=1, label=name)
     ax_path.plot(0, 0, "k+", ms=12)

@@ -46,7 +46,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         ax.set_title(f"P={p}, S={s}: O=({size}+2·{p}−{k})/{s}+1={o}", fontsize=9)
         ax.set_xticks([])
         ax.set_yticks([])
-    for ax in axes[len(settings):]:
+    for ax in axes[len(settings) :]:
         ax.set_axis_off()
     fig.suptitle(f"{size}×{size} input (blue: unpadded area), {k}×{k} window (red), dots: window centres")
     save(fig, args.out, "padding_stride.png")

@@ -20,8 +20,12 @@ X = np.array([[1, 2, 1, 0], [0, 1, 2, 3], [3, 0, 1, 2], [2, 4, 0, 1]], dtype=np.
 def pool_by_hand(x: np.ndarray, window: int, reduce) -> np.ndarray:
     """``O[i,j] = reduce(x[w·i : w·i + w, w·j : w·j + w])`` (stride = window)."""
     h, w = x.shape[0] // window, x.shape[1] // window
-    return np.array([[reduce(x[window * i:window * i + window, window * j:window * j + window])
-                      for j in range(w)] for i in range(h)])
+    return np.array(
+        [
+            [reduce(x[window * i : window * i + window, window * j : window * j + window]) for j in range(w)]
+            for i in range(h)
+        ]
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -34,8 +38,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"max pool {max_lib.tolist()}, average pool {avg_lib.tolist()}")
 
     digit = jcnn.data.load_digits().test_images[0]  # (8, 8, 1)
-    pooled = [(name, np.asarray(fn(digit[None], 2))[0, :, :, 0])
-              for name, fn in (("max", jcnn.ops.max_pool), ("average", jcnn.ops.avg_pool))]
+    pooled = [
+        (name, np.asarray(fn(digit[None], 2))[0, :, :, 0])
+        for name, fn in (("max", jcnn.ops.max_pool), ("average", jcnn.ops.avg_pool))
+    ]
 
     fig = figure(12, 6)
     axes = fig.subplots(2, 3)

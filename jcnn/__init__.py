@@ -11,8 +11,24 @@ from jcnn.layers import __all__ as _layer_names
 __version__ = "0.1.0"  # the one place the version is written: pyproject.toml reads it from here
 
 # The public names (tests/test_docs.py checks that every public attribute is listed and documented).
-__all__ = [*_layer_names, "layers", "initializers", "ops", "models", "losses", "metrics", "optim", "train", "data",
-           "checkpoint", "precision", "paths", "summary", "intermediates", "feature_extractor"]
+__all__ = [
+    *_layer_names,
+    "layers",
+    "initializers",
+    "ops",
+    "models",
+    "losses",
+    "metrics",
+    "optim",
+    "train",
+    "data",
+    "checkpoint",
+    "precision",
+    "paths",
+    "summary",
+    "intermediates",
+    "feature_extractor",
+]
 
 # -- exports (each module adds its own line below) --
 from jcnn import checkpoint, data, losses, metrics, models, optim, paths, precision, train

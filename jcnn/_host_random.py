@@ -139,19 +139,17 @@ def _executor() -> ThreadPoolExecutor:
     global _pool
     with _pool_lock:
         if _pool is None:
-            _pool = ThreadPoolExecutor(max_workers=max(1, min(4, os.cpu_count() or 1)),
-                                       thread_name_prefix="jcnn-init")
+            _pool = ThreadPoolExecutor(max_workers=max(1, min(4, os.cpu_count() or 1)), thread_name_prefix="jcnn-init")
         return _pool
 
 
 def _aligned_empty(size: int, dtype: np.dtype) -> np.ndarray:
     raw = np.empty(size * dtype.itemsize + _ALIGN, np.uint8)
     offset = (-raw.ctypes.data) % _ALIGN
-    return raw[offset:offset + size * dtype.itemsize].view(dtype)
+    return raw[offset : offset + size * dtype.itemsize].view(dtype)
 
 
-def _fill(out: np.ndarray, seed: int, chunk: int, dist: str, a: float, b: float, loc: float,
-          scale: float) -> None:
+def _fill(out: np.ndarray, seed: int, chunk: int, dist: str, a: float, b: float, loc: float, scale: float) -> None:
     """Fill ``out`` (one chunk) from ``Philox(key=[seed, chunk])``: standard draws, scaled in place."""
     g = np.random.Generator(np.random.Philox(key=np.array([seed, chunk], np.uint64)))
     if dist == "uniform":  # U(a, b)
@@ -173,14 +171,22 @@ def _fill(out: np.ndarray, seed: int, chunk: int, dist: str, a: float, b: float,
             out += np.float32(loc)
 
 
-def sample_host(bits: np.ndarray, shape: Sequence[int], dist: str, a: float, b: float, dtype: Any,
-                loc: float = 0.0, scale: float = 1.0) -> np.ndarray:
+def sample_host(
+    bits: np.ndarray,
+    shape: Sequence[int],
+    dist: str,
+    a: float,
+    b: float,
+    dtype: Any,
+    loc: float = 0.0,
+    scale: float = 1.0,
+) -> np.ndarray:
     """NumPy values for the key words ``bits``; ``dist`` ``uniform`` (U(a, b)), ``normal`` (N(a, b²)) or
     ``truncated`` (``loc + scale·z`` with z the standard normal truncated to [a, b])."""
     size = math.prod(shape)
     seed = (int(bits[0]) << 32) | int(bits[1])
     out = _aligned_empty(size, np.dtype(np.float32))
-    chunks = [(i, out[i * _CHUNK:(i + 1) * _CHUNK]) for i in range(max(1, -(-size // _CHUNK)))]
+    chunks = [(i, out[i * _CHUNK : (i + 1) * _CHUNK]) for i in range(max(1, -(-size // _CHUNK)))]
     if len(chunks) == 1:
         _fill(chunks[0][1], seed, 0, dist, a, b, loc, scale)
     else:
@@ -202,8 +208,9 @@ def _key_words(key: Any) -> Any:
     return jax.random.key_data(key) if _is_typed_key(key) else key
 
 
-def sample(key: Any, shape: Sequence[int], dtype: Any, dist: str, a: float, b: float, loc: float = 0.0,
-           scale: float = 1.0) -> jax.Array:
+def sample(
+    key: Any, shape: Sequence[int], dtype: Any, dist: str, a: float, b: float, loc: float = 0.0, scale: float = 1.0
+) -> jax.Array:
     """Random values of ``shape`` and floating ``dtype`` for ``key`` (see :func:`sample_host`)."""
     shape = tuple(int(d) for d in shape)
     if not jnp.issubdtype(dtype, jnp.floating):
@@ -220,8 +227,12 @@ def sample(key: Any, shape: Sequence[int], dtype: Any, dist: str, a: float, b: f
         parts = [sample(flat[i], shape, dtype, dist, a, b, loc, scale) for i in range(flat.shape[0])]
         return jnp.stack(parts).reshape(tuple(words.shape[:-1]) + shape)
     spec = jax.ShapeDtypeStruct(shape, np.dtype(dtype))
-    return jax.pure_callback(lambda w: sample_host(np.asarray(w), shape, dist, a, b, dtype, loc, scale), spec,
-                             words, vmap_method="sequential")
+    return jax.pure_callback(
+        lambda w: sample_host(np.asarray(w), shape, dist, a, b, dtype, loc, scale),
+        spec,
+        words,
+        vmap_method="sequential",
+    )
 
 
 def full(shape: Sequence[int], value: float, dtype: Any) -> jax.Array:

@@ -32,8 +32,15 @@ def is_concrete(x: Any) -> bool:
     return not isinstance(x, jax.core.Tracer)
 
 
-def check_class_indices(who: str, labels: Any, num_classes: int, *, ignore_index: int | None = None,
-                        name: str = "labels", what: str = "the last axis of the scores") -> None:
+def check_class_indices(
+    who: str,
+    labels: Any,
+    num_classes: int,
+    *,
+    ignore_index: int | None = None,
+    name: str = "labels",
+    what: str = "the last axis of the scores",
+) -> None:
     """Raise ``ValueError`` when a concrete ``labels`` entry lies outside ``[0, num_classes)`` (entries
     equal to ``ignore_index`` are allowed); a no-op for traced labels."""
     if not is_concrete(labels):
@@ -50,8 +57,11 @@ def check_class_indices(who: str, labels: Any, num_classes: int, *, ignore_index
     value = int(y[where])
     hint = ""
     if value < 0:
-        hint = (f"; a negative label is not 'the last class': pass ignore_index={value} to skip such entries"
-                if ignore_index is None else "")
+        hint = (
+            f"; a negative label is not 'the last class': pass ignore_index={value} to skip such entries"
+            if ignore_index is None
+            else ""
+        )
     raise ValueError(
         f"{who}: {name} must be class indices in [0, {num_classes}) ({num_classes} = {what})"
         f"{'' if ignore_index is None else f' or ignore_index={ignore_index}'}, got {value} at index "
@@ -70,6 +80,8 @@ def invalid(labels: Array, num_classes: int, ignore_index: int | None = None) ->
 def float_class_ids_hint(labels: Array, scores_shape: tuple[int, ...]) -> str:
     """A hint for float labels shaped like class indices (``scores.shape[:-1]``), else ``""``."""
     if len(scores_shape) >= 1 and tuple(labels.shape) == tuple(scores_shape[:-1]):
-        return (f"; labels of shape {tuple(labels.shape)} look like class indices stored as {labels.dtype}: "
-                "cast them to integers (labels.astype(jnp.int32))")
+        return (
+            f"; labels of shape {tuple(labels.shape)} look like class indices stored as {labels.dtype}: "
+            "cast them to integers (labels.astype(jnp.int32))"
+        )
     return ""

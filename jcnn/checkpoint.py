@@ -108,8 +108,10 @@ def _key_name(entry: Any) -> str:
 
 def _check_tensor_name(name: str) -> str:
     if name == "__metadata__":  # safetensors' reserved header key: the tensor would replace the metadata
-        raise ValueError("checkpoint: the pytree key '__metadata__' cannot be a tensor name (safetensors "
-                         "reserves it for the header's metadata); rename that key")
+        raise ValueError(
+            "checkpoint: the pytree key '__metadata__' cannot be a tensor name (safetensors "
+            "reserves it for the header's metadata); rename that key"
+        )
     return name
 
 
@@ -228,7 +230,7 @@ def remove_stale_temp_files(path: str | os.PathLike) -> list[str]:
     for name in entries:
         if not (name.startswith(prefix) and name.endswith(".tmp")):
             continue
-        pid = name[len(prefix):-len(".tmp")].split(".")[0]
+        pid = name[len(prefix) : -len(".tmp")].split(".")[0]
         if pid.isdigit() and (int(pid) == os.getpid() or _alive(int(pid))):
             continue
         try:
@@ -247,15 +249,17 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Any], None], *, who: 
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
     if os.path.isdir(path):
-        raise IsADirectoryError(errno.EISDIR, f"{who}: {path!r} is a directory; give a file path such as "
-                                f"{os.path.join(path, 'checkpoint.safetensors')!r}")
+        raise IsADirectoryError(
+            errno.EISDIR,
+            f"{who}: {path!r} is a directory; give a file path such as "
+            f"{os.path.join(path, 'checkpoint.safetensors')!r}",
+        )
     if not os.path.isdir(directory):
         raise ValueError(f"{who}: directory {directory!r} does not exist (create it first)")
     remove_stale_temp_files(path)
     tmp = None
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.{os.getpid()}.", suffix=".tmp",
-                                   dir=directory)
+        fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.{os.getpid()}.", suffix=".tmp", dir=directory)
         if hasattr(os, "fchmod"):  # mkstemp creates 0600; give the file the mode a plain open() would
             os.fchmod(fd, _file_mode(path))
         with os.fdopen(fd, "wb") as f:
@@ -301,8 +305,12 @@ def save(path: str | os.PathLike, tree: Any, *, metadata: Mapping[str, Any] | No
         raise TypeError(f"checkpoint.save: metadata must be a JSON-serialisable dict: {exc}") from exc
     crcs = {name: _tensor_crc(_DTYPE_TO_CODE[arr.dtype], arr.shape, _raw_bytes(arr)) for name, arr in entries}
     crcs["__metadata__"] = _text_crc(meta_json)
-    meta = {_FORMAT_KEY: FORMAT_VERSION, _META_KEY: meta_json, _PRNG_KEY: json.dumps(prng_impls, sort_keys=True),
-            _CRC_KEY: json.dumps(crcs, sort_keys=True)}
+    meta = {
+        _FORMAT_KEY: FORMAT_VERSION,
+        _META_KEY: meta_json,
+        _PRNG_KEY: json.dumps(prng_impls, sort_keys=True),
+        _CRC_KEY: json.dumps(crcs, sort_keys=True),
+    }
     header = _encode_header(entries, meta)
 
     def write(f: Any) -> None:
@@ -352,9 +360,7 @@ def _read_header(path: str, f: Any, size: int) -> tuple[dict[str, Any], int]:
         raise CheckpointError(f"checkpoint {path!r}: not a safetensors file ({size} bytes, truncated or foreign)")
     n = int.from_bytes(f.read(8), "little")
     if n > _MAX_HEADER_BYTES:
-        raise CheckpointError(
-            f"checkpoint {path!r}: not a safetensors file (header length {n} is implausible)"
-        )
+        raise CheckpointError(f"checkpoint {path!r}: not a safetensors file (header length {n} is implausible)")
     if 8 + n > size:
         raise CheckpointError(
             f"checkpoint {path!r}: header length {n} runs past the end of the file ({size} bytes): "
@@ -433,8 +439,9 @@ def _read(path: str | os.PathLike) -> tuple[str, dict[str, np.ndarray], dict[str
             continue
         dtype = _CODES[info["dtype"]]
         begin, end = info["data_offsets"]
-        if crcs is not None and crcs.get(name) != _tensor_crc(info["dtype"], info["shape"],
-                                                               memoryview(data)[begin:end]):
+        if crcs is not None and crcs.get(name) != _tensor_crc(
+            info["dtype"], info["shape"], memoryview(data)[begin:end]
+        ):
             corrupt.append(name)
         count = math.prod(info["shape"])
         arrays[name] = np.frombuffer(data, dtype=dtype, count=count, offset=begin).reshape(info["shape"]).copy()
@@ -456,8 +463,9 @@ def _stored_crcs(path: str, meta: dict[str, str]) -> dict[str, str] | None:
     if not isinstance(crcs, dict):
         raise CheckpointError(f"checkpoint {path!r}: metadata entry {_CRC_KEY!r} is not a dict; the file is corrupt")
     if _META_KEY in meta and crcs.get("__metadata__") != _text_crc(meta[_META_KEY]):
-        raise CheckpointError(f"checkpoint {path!r} is corrupt: its metadata fails its CRC-32 check; restore an "
-                              "intact copy")
+        raise CheckpointError(
+            f"checkpoint {path!r} is corrupt: its metadata fails its CRC-32 check; restore an intact copy"
+        )
     return crcs
 
 

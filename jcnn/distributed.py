@@ -100,22 +100,27 @@ def make_parallel_train_step(
         params = apply_updates(ts.params, updates)
         # Without synchronized BatchNorm the running statistics differ per device: average them.
         new_state = jax.tree_util.tree_map(
-            lambda v: lax.pmean(v, axis_name) if jnp.issubdtype(v.dtype, jnp.floating) else v, new_state)
+            lambda v: lax.pmean(v, axis_name) if jnp.issubdtype(v.dtype, jnp.floating) else v, new_state
+        )
         finite = jnp.isfinite(loss) & all_finite(grads) & all_finite(params)  # params: the update too
         new = ts._replace(params=params, state=new_state, opt_state=opt_state, step=ts.step + 1, rng=rng)
         new = jax.tree_util.tree_map(lambda n, o: jnp.where(finite, n, o), new, ts)
         correct = jnp.mean((jnp.argmax(logits, axis=-1) == labels).astype(jnp.float32))
-        metrics = {"loss": loss.astype(jnp.float32), "accuracy": lax.pmean(correct, axis_name),
-                   "finite": finite}
+        metrics = {"loss": loss.astype(jnp.float32), "accuracy": lax.pmean(correct, axis_name), "finite": finite}
         return new, metrics
 
-    sharded = jax.shard_map(per_device, mesh=mesh, in_specs=(P(), P(axis_name), P(axis_name)),
-                            out_specs=(P(), P()), check_vma=False)
+    sharded = jax.shard_map(
+        per_device, mesh=mesh, in_specs=(P(), P(axis_name), P(axis_name)), out_specs=(P(), P()), check_vma=False
+    )
     return jax.jit(sharded, donate_argnums=(0,) if donate else ())
 
 
-def initialize_distributed(coordinator_address: str | None = None, num_processes: int | None = None,
-                           process_id: int | None = None, **kwargs: Any) -> None:
+def initialize_distributed(
+    coordinator_address: str | None = None,
+    num_processes: int | None = None,
+    process_id: int | None = None,
+    **kwargs: Any,
+) -> None:
     """Multi-host start-up: ``jax.distributed.initialize`` with the same arguments.
 
     Call it once per process before any other JAX call; afterwards ``jax.devices()`` lists every
@@ -123,5 +128,6 @@ def initialize_distributed(coordinator_address: str | None = None, num_processes
     global batch (``jax.make_array_from_process_local_data``). On CPU, set
     ``jax.config.update("jax_cpu_collectives_implementation", "gloo")`` first.
     """
-    jax.distributed.initialize(coordinator_address=coordinator_address, num_processes=num_processes,
-                               process_id=process_id, **kwargs)
+    jax.distributed.initialize(
+        coordinator_address=coordinator_address, num_processes=num_processes, process_id=process_id, **kwargs
+    )

@@ -37,8 +37,9 @@ def check_platforms(platforms: str | Sequence[str]) -> tuple[str, ...]:
     names = [p.strip().lower() for p in (platforms.split(",") if isinstance(platforms, str) else platforms)]
     bad = [p for p in names if p not in PLATFORMS]
     if bad or not names:
-        raise ValueError(f"export: platforms must be a comma-separated list of {', '.join(PLATFORMS)}, "
-                         f"got {platforms!r}")
+        raise ValueError(
+            f"export: platforms must be a comma-separated list of {', '.join(PLATFORMS)}, got {platforms!r}"
+        )
     return tuple(dict.fromkeys(names))
 
 
@@ -75,9 +76,14 @@ def describe(clf: Classifier, exported: Any, *, source: str | None = None) -> di
     h, w, c = clf.input_shape
     return {
         "format": "jax.export (StableHLO), jax.export.deserialize(bytes).call(pixels)",
-        "input": {"shape": ["b", h, w, c], "dtype": "float32", "layout": "NHWC",
-                  "pixels": "u8 / 255 (normalisation is inside the artifact)",
-                  "color": clf.color, "resize": clf.resize},
+        "input": {
+            "shape": ["b", h, w, c],
+            "dtype": "float32",
+            "layout": "NHWC",
+            "pixels": "u8 / 255 (normalisation is inside the artifact)",
+            "color": clf.color,
+            "resize": clf.resize,
+        },
         "output": {"shape": ["b", len(clf.class_names)], "dtype": "float32", "meaning": "logits"},
         "class_names": list(clf.class_names),
         "normalize": None if clf.mean is None else {"mean": list(clf.mean), "std": list(clf.std)},
@@ -112,13 +118,16 @@ def serialize(exported: Any) -> bytes:
     try:
         import flatbuffers  # noqa: F401 - jax.export's serializer needs it and says so less plainly
     except ImportError as exc:
-        raise ImportError("writing a jax.export artifact needs the flatbuffers package; install it with "
-                          "`pip install 'jcnn[serve]'` (or `pip install flatbuffers`)") from exc
+        raise ImportError(
+            "writing a jax.export artifact needs the flatbuffers package; install it with "
+            "`pip install 'jcnn[serve]'` (or `pip install flatbuffers`)"
+        ) from exc
     return bytes(exported.serialize())
 
 
-def export_checkpoint(checkpoint: str | os.PathLike, out: str | os.PathLike, *,
-                      platforms: str | Sequence[str] = ("cpu",)) -> tuple[str, str, dict]:
+def export_checkpoint(
+    checkpoint: str | os.PathLike, out: str | os.PathLike, *, platforms: str | Sequence[str] = ("cpu",)
+) -> tuple[str, str, dict]:
     """Export the run whose checkpoint is ``checkpoint`` to ``out`` and ``out + ".json"`` (both written
     atomically); returns the two paths and the sidecar's content."""
     from jcnn.inference import load_classifier

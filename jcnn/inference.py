@@ -44,8 +44,10 @@ def run_config(path: str | os.PathLike) -> dict:
     meta = checkpoint.load_metadata(path)
     config = (meta.get("fit") or {}).get("config") if isinstance(meta, dict) else None
     if not isinstance(config, dict) or "input_shape" not in config:
-        raise ValueError(f"{os.fspath(path)}: not a checkpoint written by jcnn train / jcnn.train.fit "
-                         "(its metadata has no fit config with an input_shape)")
+        raise ValueError(
+            f"{os.fspath(path)}: not a checkpoint written by jcnn train / jcnn.train.fit "
+            "(its metadata has no fit config with an input_shape)"
+        )
     return config
 
 
@@ -63,8 +65,12 @@ def _restore(path: str, model: Layer, input_shape: tuple[int, ...]) -> tuple[Par
     """The ``params`` and ``state`` of a TrainState checkpoint, checked against ``model``'s own shapes."""
     from jcnn import checkpoint
 
-    template = dict(zip(("params", "state"), jax.eval_shape(
-        lambda key: model.init(key, (1, *input_shape))[1:], jax.random.PRNGKey(0))))
+    template = dict(
+        zip(
+            ("params", "state"),
+            jax.eval_shape(lambda key: model.init(key, (1, *input_shape))[1:], jax.random.PRNGKey(0)),
+        )
+    )
     tree, _ = checkpoint.restore(path)
     leaves, problems = [], []
     for name, spec in zip(checkpoint.tensor_names(template), jax.tree_util.tree_leaves(template)):
@@ -74,15 +80,18 @@ def _restore(path: str, model: Layer, input_shape: tuple[int, ...]) -> tuple[Par
         if not isinstance(node, np.ndarray):
             problems.append(f"{name}: missing in the file")
         elif node.shape != spec.shape or node.dtype != spec.dtype:
-            problems.append(f"{name}: {node.dtype}{list(node.shape)} in the file, {spec.dtype}{list(spec.shape)} "
-                            "for the model")
+            problems.append(
+                f"{name}: {node.dtype}{list(node.shape)} in the file, {spec.dtype}{list(spec.shape)} for the model"
+            )
         leaves.append(node)
     if problems:
         raise checkpoint.CheckpointMismatchError(
             f"checkpoint {path!r} does not hold this model's parameters ({len(problems)} difference(s)):\n  "
-            + "\n  ".join(problems))
-    rebuilt = jax.tree_util.tree_unflatten(jax.tree_util.tree_structure(template),
-                                           [jax.numpy.asarray(a) for a in leaves])
+            + "\n  ".join(problems)
+        )
+    rebuilt = jax.tree_util.tree_unflatten(
+        jax.tree_util.tree_structure(template), [jax.numpy.asarray(a) for a in leaves]
+    )
     return rebuilt["params"], rebuilt["state"]
 
 
@@ -161,12 +170,13 @@ def top_k(scores: np.ndarray, k: int, class_names: Sequence[str]) -> list[list[d
     z = np.exp(z - z.max(axis=1, keepdims=True))
     probs = z / z.sum(axis=1, keepdims=True)
     order = np.argsort(-probs, axis=1, kind="stable")[:, :k]
-    return [[{"index": int(i), "class": class_names[i], "probability": float(p[i])} for i in row]
-            for row, p in zip(order, probs)]
+    return [
+        [{"index": int(i), "class": class_names[i], "probability": float(p[i])} for i in row]
+        for row, p in zip(order, probs)
+    ]
 
 
-def classify(clf: Classifier, paths: Sequence[str | os.PathLike], *, k: int = 5,
-             batch_size: int = 64) -> list[dict]:
+def classify(clf: Classifier, paths: Sequence[str | os.PathLike], *, k: int = 5, batch_size: int = 64) -> list[dict]:
     """``[{"image": path, "top_k": [...]}]`` for image files: :func:`preprocess`, :func:`logits`,
     :func:`top_k` (``k`` capped at the number of classes)."""
     scores = logits(clf, preprocess(clf, paths), batch_size=batch_size)

@@ -72,7 +72,9 @@ def _gain(nonlinearity: str, a: float) -> float:
         return math.sqrt(2.0 / (1 + a * a))
     if nonlinearity == "selu":
         return 3.0 / 4
-    raise ValueError(f"initializers: unknown nonlinearity {nonlinearity!r}; expected linear, sigmoid, tanh, relu, leaky_relu or selu")
+    raise ValueError(
+        f"initializers: unknown nonlinearity {nonlinearity!r}; expected linear, sigmoid, tanh, relu, leaky_relu or selu"
+    )
 
 
 def _fan(mode: str, fan_in: int, fan_out: int) -> float:
@@ -85,8 +87,9 @@ def _fan(mode: str, fan_in: int, fan_out: int) -> float:
     raise ValueError(f"initializers: mode must be 'fan_in', 'fan_out' or 'fan_avg', got {mode!r}")
 
 
-def variance_scaling(scale: float, mode: str, distribution: str, *, in_axis: int = -2,
-                     out_axis: int = -1) -> Initializer:
+def variance_scaling(
+    scale: float, mode: str, distribution: str, *, in_axis: int = -2, out_axis: int = -1
+) -> Initializer:
     """Samples with variance ``scale / fan`` (``fan`` per ``mode``), from a ``"uniform"``
     (bound ``sqrt(3·scale/fan)``) or an untruncated ``"normal"`` distribution, as torch's init does."""
     _fan(mode, 1, 1)
@@ -101,8 +104,12 @@ def variance_scaling(scale: float, mode: str, distribution: str, *, in_axis: int
             return H.sample(key, shape, dtype, "uniform", -bound, bound)
         return H.sample(key, shape, dtype, "normal", 0.0, math.sqrt(var))
 
-    return NamedInitializer(init, _call_text("variance_scaling", scale=scale, mode=mode, distribution=distribution,
-                                             in_axis=in_axis, out_axis=out_axis))
+    return NamedInitializer(
+        init,
+        _call_text(
+            "variance_scaling", scale=scale, mode=mode, distribution=distribution, in_axis=in_axis, out_axis=out_axis
+        ),
+    )
 
 
 def _renamed(init: Initializer, text: str) -> Initializer:
@@ -113,20 +120,31 @@ def _axes(in_axis: int, out_axis: int) -> dict[str, int]:
     return {} if (in_axis, out_axis) == (-2, -1) else {"in_axis": in_axis, "out_axis": out_axis}
 
 
-def kaiming_uniform(a: float = 0.0, mode: str = "fan_in", nonlinearity: str = "leaky_relu", *,
-                    in_axis: int = -2, out_axis: int = -1) -> Initializer:
+def kaiming_uniform(
+    a: float = 0.0, mode: str = "fan_in", nonlinearity: str = "leaky_relu", *, in_axis: int = -2, out_axis: int = -1
+) -> Initializer:
     """torch.nn.init.kaiming_uniform_: ``U(±gain·sqrt(3/fan))``. ``a=sqrt(5)`` is torch's layer default."""
     init = variance_scaling(_gain(nonlinearity, a) ** 2, mode, "uniform", in_axis=in_axis, out_axis=out_axis)
-    return _renamed(init, _call_text("kaiming_uniform", a=a, mode=mode, nonlinearity=nonlinearity,
-                                     **_axes(in_axis, out_axis)))
+    return _renamed(
+        init, _call_text("kaiming_uniform", a=a, mode=mode, nonlinearity=nonlinearity, **_axes(in_axis, out_axis))
+    )
 
 
-def kaiming_normal(a: float = 0.0, mode: str = "fan_in", nonlinearity: str = "leaky_relu", *,
-                   in_axis: int = -2, out_axis: int = -1) -> Initializer:
+def kaiming_normal(
+    a: float = 0.0, mode: str = "fan_in", nonlinearity: str = "leaky_relu", *, in_axis: int = -2, out_axis: int = -1
+) -> Initializer:
     """torch.nn.init.kaiming_normal_: ``N(0, gain²/fan)``."""
     init = variance_scaling(_gain(nonlinearity, a) ** 2, mode, "normal", in_axis=in_axis, out_axis=out_axis)
-    return _renamed(init, _call_text("kaiming_normal", mode=mode, nonlinearity=nonlinearity,
-                                     **({"a": a} if a else {}), **_axes(in_axis, out_axis)))
+    return _renamed(
+        init,
+        _call_text(
+            "kaiming_normal",
+            mode=mode,
+            nonlinearity=nonlinearity,
+            **({"a": a} if a else {}),
+            **_axes(in_axis, out_axis),
+        ),
+    )
 
 
 def he_uniform(*, in_axis: int = -2, out_axis: int = -1) -> Initializer:

@@ -40,7 +40,7 @@ class _Recorder:
         if self.base:
             if not path.startswith(self.base + "."):
                 return
-            path = path[len(self.base) + 1:]
+            path = path[len(self.base) + 1 :]
         if self.match(path):
             self.values[path] = value
 
@@ -56,8 +56,16 @@ def _check_select(model: Layer, select: P.Patterns | None, who: str) -> Callable
     return P.matcher(select, prefix=False)
 
 
-def capture(model: Layer, params: Params, state: State, x: Any, *, train: bool = False,
-            key: PRNGKey | None = None, select: P.Patterns | None = None) -> tuple[Any, State, dict[str, Any]]:
+def capture(
+    model: Layer,
+    params: Params,
+    state: State,
+    x: Any,
+    *,
+    train: bool = False,
+    key: PRNGKey | None = None,
+    select: P.Patterns | None = None,
+) -> tuple[Any, State, dict[str, Any]]:
     """``(y, new_state, {path: output})``: :func:`intermediates` that also returns the new state."""
     if not isinstance(model, Layer):
         raise TypeError(f"intermediates: expected a jcnn Layer, got {type(model).__name__}")
@@ -71,8 +79,16 @@ def capture(model: Layer, params: Params, state: State, x: Any, *, train: bool =
     return y, new_state, recorder.values
 
 
-def intermediates(model: Layer, params: Params, state: State, x: Any, *, train: bool = False,
-                  select: P.Patterns | None = None, key: PRNGKey | None = None) -> tuple[Any, dict[str, Any]]:
+def intermediates(
+    model: Layer,
+    params: Params,
+    state: State,
+    x: Any,
+    *,
+    train: bool = False,
+    select: P.Patterns | None = None,
+    key: PRNGKey | None = None,
+) -> tuple[Any, dict[str, Any]]:
     """``(y, {path: output})``: the model's output and the output of every named layer (or of the layers
     whose path matches ``select``; a pattern that matches no layer is a ``ValueError``)."""
     y, _, values = capture(model, params, state, x, train=train, key=key, select=select)
@@ -89,8 +105,7 @@ def feature_extractor(model: Layer, select: P.Patterns) -> Layer:
     _check_select(model, select, "feature_extractor")
     match = P.matcher(select, prefix=False)
 
-    def apply(params: Params, state: State, x: Any, *, train: bool,
-              key: PRNGKey | None = None) -> tuple[Any, State]:
+    def apply(params: Params, state: State, x: Any, *, train: bool, key: PRNGKey | None = None) -> tuple[Any, State]:
         recorder = _Recorder(match, list(_CTX.path), _CTX.capture)
         _CTX.capture = recorder
         try:

@@ -64,7 +64,9 @@ def _reduce_elementwise(who: str, loss: Array, weights: Any, reduction: str, out
         try:
             jnp.broadcast_shapes(w.shape, loss.shape)
         except ValueError:
-            raise ValueError(f"{who}: weights of shape {w.shape} do not broadcast to the loss shape {loss.shape}") from None
+            raise ValueError(
+                f"{who}: weights of shape {w.shape} do not broadcast to the loss shape {loss.shape}"
+            ) from None
         if jnp.broadcast_shapes(w.shape, loss.shape) != loss.shape:
             raise ValueError(f"{who}: weights of shape {w.shape} would enlarge the loss shape {loss.shape}")
         loss = loss * w.astype(loss.dtype)
@@ -84,8 +86,9 @@ def _reduce_weighted(loss: Array, w: Array, reduction: str, out_dtype: Any) -> A
     return loss.astype(out_dtype)
 
 
-def _class_labels(who: str, logits: Array, labels: Any, ignore_index: int | None = None,
-                  scores: str = "logits") -> tuple[Array, bool]:
+def _class_labels(
+    who: str, logits: Array, labels: Any, ignore_index: int | None = None, scores: str = "logits"
+) -> tuple[Array, bool]:
     """Validate labels: integer ``(...)`` in ``[0, C)`` (returns ``(labels, True)``) or probabilities
     ``(..., C)``."""
     concrete = labels if is_concrete(labels) else None
@@ -97,16 +100,18 @@ def _class_labels(who: str, logits: Array, labels: Any, ignore_index: int | None
                 f"(classes on the last axis), got {labels.shape}"
             )
         if concrete is not None:
-            check_class_indices(who, concrete, logits.shape[-1], ignore_index=ignore_index,
-                                what=f"the last axis of {scores}")
+            check_class_indices(
+                who, concrete, logits.shape[-1], ignore_index=ignore_index, what=f"the last axis of {scores}"
+            )
         return labels, True
     if not jnp.issubdtype(labels.dtype, jnp.floating):
         raise TypeError(f"{who}: labels must be integer class indices or float probabilities, got {labels.dtype}")
     if labels.shape != logits.shape:
         hint = float_class_ids_hint(labels, logits.shape)
         if hint:
-            raise TypeError(f"{who}: labels must be integer class indices or float probabilities of shape "
-                            f"{logits.shape}{hint}")
+            raise TypeError(
+                f"{who}: labels must be integer class indices or float probabilities of shape {logits.shape}{hint}"
+            )
         _same_shape(who, logits, labels, scores, "probability labels")
     return labels, False
 
@@ -116,8 +121,9 @@ def _class_weights(who: str, class_weights: Any, n_classes: int, dtype: Any) -> 
         return None
     cw = _float(who, "class_weights", class_weights)
     if cw.shape != (n_classes,):
-        raise ValueError(f"{who}: class_weights must have one weight per class, shape ({n_classes},), got "
-                         f"shape {cw.shape}")
+        raise ValueError(
+            f"{who}: class_weights must have one weight per class, shape ({n_classes},), got shape {cw.shape}"
+        )
     return cw.astype(dtype)
 
 
@@ -432,8 +438,10 @@ def hinge(
             y = np.asarray(labels_in)
             if not np.isin(y, (-1, 1)).all():
                 odd = y[~np.isin(y, (-1, 1))]
-                raise ValueError(f"{who}: binary labels must be -1 or +1, got {odd.flat[0].item()!r} "
-                                 f"({odd.size} of {y.size} other values)")
+                raise ValueError(
+                    f"{who}: binary labels must be -1 or +1, got {odd.flat[0].item()!r} "
+                    f"({odd.size} of {y.size} other values)"
+                )
         loss = _hinge(margin - labels.astype(ct) * s)
     else:
         raise ValueError(

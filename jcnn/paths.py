@@ -37,7 +37,7 @@ def _component_regex(component: str) -> str:
             if end < 0:
                 out.append(re.escape(c))
             else:
-                body = component[i + 1:end]
+                body = component[i + 1 : end]
                 if body.startswith("!"):
                     body = "^" + body[1:]
                 out.append(f"[{body}]")
@@ -50,10 +50,16 @@ def _component_regex(component: str) -> str:
 
 @functools.lru_cache(maxsize=512)
 def _compile(pattern: str, prefix: bool = True) -> re.Pattern[str]:
-    if not isinstance(pattern, str) or not pattern or pattern.startswith(".") or pattern.endswith(".") \
-            or ".." in pattern:
-        raise ValueError(f"paths: a pattern must be a non-empty dotted glob such as 'layer*.0.bn1' or '**.bias', "
-                         f"got {pattern!r}")
+    if (
+        not isinstance(pattern, str)
+        or not pattern
+        or pattern.startswith(".")
+        or pattern.endswith(".")
+        or ".." in pattern
+    ):
+        raise ValueError(
+            f"paths: a pattern must be a non-empty dotted glob such as 'layer*.0.bn1' or '**.bias', got {pattern!r}"
+        )
     parts = []
     for component in pattern.split("."):
         if component == "**":
@@ -146,8 +152,10 @@ def replace(tree: Any, patterns: Patterns, value: Any, *, strict: bool = True) -
             continue
         new = value(path, leaf) if callable(value) else value
         if hasattr(leaf, "shape") and tuple(getattr(new, "shape", ())) != tuple(leaf.shape):
-            raise ValueError(f"replace: the new value for {path!r} has shape {tuple(getattr(new, 'shape', ()))}, "
-                             f"expected {tuple(leaf.shape)}")
+            raise ValueError(
+                f"replace: the new value for {path!r} has shape {tuple(getattr(new, 'shape', ()))}, "
+                f"expected {tuple(leaf.shape)}"
+            )
         out.append(new)
     return jax.tree_util.tree_unflatten(treedef, out)
 
@@ -165,8 +173,11 @@ def matcher(patterns: Patterns | None, *, prefix: bool = True) -> Callable[[str]
 def unused_patterns(patterns: Patterns, paths: Iterable[str], *, prefix: bool = True) -> list[str]:
     """The patterns that match none of ``paths``."""
     paths = list(paths)
-    return [p for p in as_patterns(patterns, "unused_patterns")
-            if not any(_compile(p, prefix).fullmatch(path) for path in paths)]
+    return [
+        p
+        for p in as_patterns(patterns, "unused_patterns")
+        if not any(_compile(p, prefix).fullmatch(path) for path in paths)
+    ]
 
 
 __all__ = ["leaves", "select", "mask", "replace", "matches", "matcher", "path_of"]

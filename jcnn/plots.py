@@ -136,17 +136,21 @@ def first_conv_output(model: Layer, params: Params, state: State, images: Any) -
     from jcnn.intermediates import intermediates
     from jcnn.layers.structure import walk
 
-    path = next((n.path for n in walk(model) if n.is_leaf and n.layer.kind in ("Conv", "ConvTranspose") and n.path),
-                None)
+    path = next(
+        (n.path for n in walk(model) if n.is_leaf and n.layer.kind in ("Conv", "ConvTranspose") and n.path), None
+    )
     if path is None:
-        raise ValueError(f"first_conv_output: the model has no Conv layer (its layers: "
-                         f"{sorted({n.layer.kind for n in walk(model)})})")
+        raise ValueError(
+            f"first_conv_output: the model has no Conv layer (its layers: "
+            f"{sorted({n.layer.kind for n in walk(model)})})"
+        )
     _, found = intermediates(model, params, state, images, select=path)
     return np.asarray(found[path])
 
 
-def plot_feature_maps(image: Any, maps: Any, path: str | os.PathLike, *,
-                      title: str = "first conv layer feature maps") -> str:
+def plot_feature_maps(
+    image: Any, maps: Any, path: str | os.PathLike, *, title: str = "first conv layer feature maps"
+) -> str:
     """The input ``image (H, W, C)`` next to each channel of ``maps (h, w, K)``, each panel scaled to its
     own min–max (so a per-channel bias does not change the picture)."""
     image, maps = np.asarray(image, dtype=np.float64), np.asarray(maps, dtype=np.float64)
@@ -184,15 +188,17 @@ def confusion_matrix(labels: Any, predictions: Any, num_classes: int) -> np.ndar
         )
     for name, a in (("labels", labels), ("predictions", predictions)):
         if a.size and (a.min() < 0 or a.max() >= num_classes):
-            raise ValueError(f"confusion_matrix: {name} must lie in [0, {num_classes}), got range "
-                             f"[{a.min()}, {a.max()}]")
+            raise ValueError(
+                f"confusion_matrix: {name} must lie in [0, {num_classes}), got range [{a.min()}, {a.max()}]"
+            )
     cm = np.zeros((num_classes, num_classes), dtype=np.int64)
     np.add.at(cm, (labels.astype(np.int64), predictions.astype(np.int64)), 1)
     return cm
 
 
-def plot_confusion_matrix(cm: Any, path: str | os.PathLike, *, class_names: Sequence[str] | None = None,
-                          title: str = "confusion matrix") -> str:
+def plot_confusion_matrix(
+    cm: Any, path: str | os.PathLike, *, class_names: Sequence[str] | None = None, title: str = "confusion matrix"
+) -> str:
     """Heat map of ``cm[true, predicted]`` with the counts written in each cell."""
     cm = np.asarray(cm)
     if cm.ndim != 2 or cm.shape[0] != cm.shape[1]:
@@ -210,8 +216,15 @@ def plot_confusion_matrix(cm: Any, path: str | os.PathLike, *, class_names: Sequ
         threshold = cm.max() / 2 if cm.size else 0
         for i in range(n):
             for j in range(n):
-                ax.text(j, i, str(cm[i, j]), ha="center", va="center", fontsize=7,
-                        color="white" if cm[i, j] > threshold else "black")
+                ax.text(
+                    j,
+                    i,
+                    str(cm[i, j]),
+                    ha="center",
+                    va="center",
+                    fontsize=7,
+                    color="white" if cm[i, j] > threshold else "black",
+                )
         ax.set_xticks(range(n), names, rotation=90 if max(map(len, names)) > 2 else 0)
         ax.set_yticks(range(n), names)
     total = cm.sum()
@@ -275,7 +288,7 @@ def plot_ledger(report: dict, path: str | os.PathLike, *, title: str = "") -> st
         ax.set_ylabel("max relative error")
         ax.set_title(quantity.replace("_", " "))
         ax.grid(alpha=0.3)
-    for ax in axes[len(quantities):]:
+    for ax in axes[len(quantities) :]:
         ax.axis("off")
     from matplotlib.lines import Line2D
 

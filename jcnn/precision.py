@@ -68,12 +68,19 @@ def with_policy(layer: Layer, policy: str | Policy) -> Layer:
         out_shape, params, state = init_child(None, layer, key, input_shape)
         return out_shape, cast_floating(params, pol.param_dtype), state
 
-    def apply(params: Params, state: State, x: Any, *, train: bool,
-              key: PRNGKey | None = None) -> tuple[Any, State]:
-        y, new_state = apply_child(None, layer, cast_floating(params, pol.compute_dtype), state,
-                                   cast_floating(x, pol.compute_dtype), train=train, key=key)
+    def apply(params: Params, state: State, x: Any, *, train: bool, key: PRNGKey | None = None) -> tuple[Any, State]:
+        y, new_state = apply_child(
+            None,
+            layer,
+            cast_floating(params, pol.compute_dtype),
+            state,
+            cast_floating(x, pol.compute_dtype),
+            train=train,
+            key=key,
+        )
         new_state = jax.tree_util.tree_map(
-            lambda new, old: new.astype(old.dtype) if hasattr(old, "dtype") else new, new_state, state)
+            lambda new, old: new.astype(old.dtype) if hasattr(old, "dtype") else new, new_state, state
+        )
         return cast_floating(y, pol.output_dtype), new_state
 
     return wrapper("with_policy", layer, init=init, apply=apply, hparams={"policy": pol})
@@ -81,8 +88,11 @@ def with_policy(layer: Layer, policy: str | Policy) -> Layer:
 
 def all_finite(tree: Any) -> Array:
     """A scalar bool: every floating leaf of ``tree`` is finite."""
-    leaves = [jnp.all(jnp.isfinite(leaf)) for leaf in jax.tree_util.tree_leaves(tree)
-              if jnp.issubdtype(jnp.asarray(leaf).dtype, jnp.floating)]
+    leaves = [
+        jnp.all(jnp.isfinite(leaf))
+        for leaf in jax.tree_util.tree_leaves(tree)
+        if jnp.issubdtype(jnp.asarray(leaf).dtype, jnp.floating)
+    ]
     return jnp.all(jnp.stack(leaves)) if leaves else jnp.array(True)
 
 
@@ -106,7 +116,7 @@ class DynamicLossScale(NamedTuple):
     ``ls = scaler.adjust(ls, finite)``.
     """
 
-    init_scale: float = 2.0 ** 16
+    init_scale: float = 2.0**16
     growth_factor: float = 2.0
     backoff_factor: float = 0.5
     growth_interval: int = 2000
@@ -114,8 +124,9 @@ class DynamicLossScale(NamedTuple):
 
     def init(self) -> LossScaleState:
         """The first state: ``scale = init_scale``, no good steps; checks the settings."""
-        if not (self.init_scale > 0 and self.growth_factor > 1 and 0 < self.backoff_factor < 1
-                and self.growth_interval >= 1):
+        if not (
+            self.init_scale > 0 and self.growth_factor > 1 and 0 < self.backoff_factor < 1 and self.growth_interval >= 1
+        ):
             raise ValueError(
                 "DynamicLossScale: needs init_scale > 0, growth_factor > 1, 0 < backoff_factor < 1 and "
                 f"growth_interval >= 1, got {self}"

@@ -20,12 +20,38 @@ import numpy as np
 from jcnn.layers.structure import walk
 from jcnn.plots import _figure, _grid, _normalize, _save
 
-STAGE_KINDS = frozenset({
-    "Conv", "ConvTranspose", "MaxPool", "AvgPool", "LPPool", "AdaptiveAvgPool", "AdaptiveMaxPool",
-    "GlobalAvgPool", "GlobalMaxPool", "BatchNorm", "LayerNorm", "InstanceNorm", "GroupNorm",
-    "LocalResponseNorm", "LocalContrastNorm", "Relu", "Relu6", "LeakyRelu", "PRelu", "Elu", "Gelu", "Silu",
-    "Sigmoid", "Tanh", "HardTanh", "Softplus", "Hardswish", "Hardsigmoid",
-})
+STAGE_KINDS = frozenset(
+    {
+        "Conv",
+        "ConvTranspose",
+        "MaxPool",
+        "AvgPool",
+        "LPPool",
+        "AdaptiveAvgPool",
+        "AdaptiveMaxPool",
+        "GlobalAvgPool",
+        "GlobalMaxPool",
+        "BatchNorm",
+        "LayerNorm",
+        "InstanceNorm",
+        "GroupNorm",
+        "LocalResponseNorm",
+        "LocalContrastNorm",
+        "Relu",
+        "Relu6",
+        "LeakyRelu",
+        "PRelu",
+        "Elu",
+        "Gelu",
+        "Silu",
+        "Sigmoid",
+        "Tanh",
+        "HardTanh",
+        "Softplus",
+        "Hardswish",
+        "Hardsigmoid",
+    }
+)
 """The layer kinds drawn as stages (the convolution, pooling, normalization and activation steps);
 others (``Dense``, ``Flatten``, ``Dropout``, ...) are not."""
 
@@ -102,8 +128,9 @@ def _plot_probabilities(top: list[dict], path: str) -> None:
     _save(fig, path)
 
 
-def forward_report(classifier: Any, image_path: str | os.PathLike, out_dir: str | os.PathLike, *,
-                   channels: int = 16, top_k: int = 5) -> str:
+def forward_report(
+    classifier: Any, image_path: str | os.PathLike, out_dir: str | os.PathLike, *, channels: int = 16, top_k: int = 5
+) -> str:
     """Write the stage figures and ``index.html`` for ``image_path`` into ``out_dir``; return the page's path.
 
     ``classifier`` is :func:`jcnn.inference.load_classifier`'s result; ``channels`` feature maps are shown
@@ -121,25 +148,25 @@ def forward_report(classifier: Any, image_path: str | os.PathLike, out_dir: str 
     os.makedirs(out_dir, exist_ok=True)
     x = preprocess(classifier, [image_path])
     wanted = stage_paths(classifier.model)
-    run = jax.jit(lambda p, s, v: intermediates(classifier.model, p, s, v,
-                                                select=[p_ for p_, _ in wanted] or None))
+    run = jax.jit(lambda p, s, v: intermediates(classifier.model, p, s, v, select=[p_ for p_, _ in wanted] or None))
     logits, acts = run(classifier.params, classifier.state, x)
     stages = []
     name = "stage_00_input.png"
-    _plot_input(np.asarray(x[0]), f"input {os.path.basename(os.fspath(image_path))}: shape "
-                                  f"{tuple(x.shape[1:])} (H, W, C)", os.path.join(out_dir, name))
+    _plot_input(
+        np.asarray(x[0]),
+        f"input {os.path.basename(os.fspath(image_path))}: shape {tuple(x.shape[1:])} (H, W, C)",
+        os.path.join(out_dir, name),
+    )
     stages.append(Stage(0, "input", "input", tuple(x.shape[1:]), name, float(x.min()), float(x.max())))
     for i, (path, kind) in enumerate(wanted, start=1):
         values = np.asarray(acts[path])[0]
         name = f"stage_{i:02d}_{path.replace('.', '-')}.png"
-        _plot_maps(values, f"{i}. {path} ({kind}): output {tuple(values.shape)}", os.path.join(out_dir, name),
-                   channels)
+        _plot_maps(values, f"{i}. {path} ({kind}): output {tuple(values.shape)}", os.path.join(out_dir, name), channels)
         stages.append(Stage(i, path, kind, tuple(values.shape), name, float(values.min()), float(values.max())))
     top = best(np.asarray(logits), min(top_k, logits.shape[-1]), classifier.class_names)[0]
     _plot_probabilities(top, os.path.join(out_dir, "output.png"))
     with open(os.path.join(out_dir, "stages.json"), "w") as f:
-        json.dump({"image": os.fspath(image_path), "stages": [s._asdict() for s in stages], "top_k": top}, f,
-                  indent=1)
+        json.dump({"image": os.fspath(image_path), "stages": [s._asdict() for s in stages], "top_k": top}, f, indent=1)
     page = os.path.join(out_dir, "index.html")
     with open(page, "w", encoding="utf-8") as f:
         f.write(_html(os.fspath(image_path), stages, top))
@@ -152,7 +179,9 @@ def _html(image: str, stages: list[Stage], top: list[dict]) -> str:
         f'<figure id="stage-{s.index}" data-path="{esc(s.path)}" data-kind="{esc(s.kind)}">'
         f'<img src="{esc(s.image)}" alt="{esc(s.path)}">'
         f"<figcaption>{s.index}. <b>{esc(s.path)}</b> {esc(s.kind)} &middot; shape {esc(str(s.shape))} &middot; "
-        f"values [{s.minimum:.3g}, {s.maximum:.3g}]</figcaption></figure>" for s in stages)
+        f"values [{s.minimum:.3g}, {s.maximum:.3g}]</figcaption></figure>"
+        for s in stages
+    )
     best = esc(f"{top[0]['class']} ({top[0]['probability']:.3f})") if top else ""
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>jcnn inspect: {esc(os.path.basename(image))}</title>

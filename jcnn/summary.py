@@ -54,8 +54,18 @@ class Summary(NamedTuple):
     def table(self) -> str:
         """The printed table: one row per layer, then the totals."""
         header = ("Layer", "Kind", "Output shape", "Params", "State", "MACs", "Activations")
-        body = [("  " * r.depth + r.name, r.kind, _shape_text(r.output_shape), f"{r.params:,}", f"{r.state:,}",
-                 "?" if r.macs is None else f"{r.macs:,}", f"{r.activations:,}") for r in self.rows]
+        body = [
+            (
+                "  " * r.depth + r.name,
+                r.kind,
+                _shape_text(r.output_shape),
+                f"{r.params:,}",
+                f"{r.state:,}",
+                "?" if r.macs is None else f"{r.macs:,}",
+                f"{r.activations:,}",
+            )
+            for r in self.rows
+        ]
         widths = [max(len(row[i]) for row in [header] + body) for i in range(len(header))]
 
         def line(row: tuple[str, ...]) -> str:
@@ -64,14 +74,18 @@ class Summary(NamedTuple):
 
         rule = "-" * len(line(header))
         unknown = f" (+ ? for {len(self.unknown_macs)} layers without a MAC rule)" if self.unknown_macs else ""
-        lines = [line(header), rule] + [line(row) for row in body] + [
-            rule,
-            f"Input shape: {_shape_text(self.input_shape)}",
-            f"Trainable params: {self.params:,} ({_size_text(self.param_bytes)})",
-            f"State (non-trainable): {self.state:,} ({_size_text(self.state_bytes)})",
-            f"MACs: {self.macs:,} ({self.macs / 1e9:.2f} G){unknown}",
-            f"Activations (layer outputs, float32): {_size_text(self.activation_bytes)}",
-        ]
+        lines = (
+            [line(header), rule]
+            + [line(row) for row in body]
+            + [
+                rule,
+                f"Input shape: {_shape_text(self.input_shape)}",
+                f"Trainable params: {self.params:,} ({_size_text(self.param_bytes)})",
+                f"State (non-trainable): {self.state:,} ({_size_text(self.state_bytes)})",
+                f"MACs: {self.macs:,} ({self.macs / 1e9:.2f} G){unknown}",
+                f"Activations (layer outputs, float32): {_size_text(self.activation_bytes)}",
+            ]
+        )
         return "\n".join(lines)
 
     def __str__(self) -> str:
@@ -147,11 +161,30 @@ def analyze(model: Layer, input_shape: ShapeTree, *, name: str = "model") -> Sum
         if node.depth > 0 and node.name is None:
             continue
         shown_depth = _shown_depth(node)
-        rows.append(Row(shown_depth, node.path, node.name if node.name is not None else name, node.layer.kind,
-                        node.output_shape, p_elems.get(node.path, 0), s_elems.get(node.path, 0), m,
-                        _elements(node.output_shape)))
-    return Summary(rows, input_shape, p_elems.get("", 0), p_bytes.get("", 0), s_elems.get("", 0),
-                   s_bytes.get("", 0), macs[0] or 0, unknown, activation * 4)
+        rows.append(
+            Row(
+                shown_depth,
+                node.path,
+                node.name if node.name is not None else name,
+                node.layer.kind,
+                node.output_shape,
+                p_elems.get(node.path, 0),
+                s_elems.get(node.path, 0),
+                m,
+                _elements(node.output_shape),
+            )
+        )
+    return Summary(
+        rows,
+        input_shape,
+        p_elems.get("", 0),
+        p_bytes.get("", 0),
+        s_elems.get("", 0),
+        s_bytes.get("", 0),
+        macs[0] or 0,
+        unknown,
+        activation * 4,
+    )
 
 
 def _shown_depth(node: Node) -> int:
@@ -161,8 +194,9 @@ def _shown_depth(node: Node) -> int:
     return node.path.count(".") + 1
 
 
-def summary(model: Layer, input_shape: ShapeTree, *, print_fn: Callable[[str], Any] | None = None,
-            name: str = "model") -> Summary | None:
+def summary(
+    model: Layer, input_shape: ShapeTree, *, print_fn: Callable[[str], Any] | None = None, name: str = "model"
+) -> Summary | None:
     """A :class:`Summary` of ``model``'s layers for ``input_shape``: returned (it prints as the table in a
     REPL), or passed as text to ``print_fn`` (e.g. ``print``), which then returns ``None`` — never both.
 

@@ -31,7 +31,8 @@ import math
 import os
 import sys
 import time
-from typing import Any, Callable, NamedTuple, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -47,8 +48,17 @@ CHECKPOINT_NAME = "checkpoint.safetensors"
 """The file :func:`fit` writes its checkpoint to, in its output directory."""
 METRICS_FILES = ("metrics.json", "metrics.csv")
 """The files :func:`fit` writes the per-epoch history to (strict JSON and CSV, each replaced atomically)."""
-_HISTORY_KEYS = ("epoch", "step", "train_loss", "train_accuracy", "test_loss", "test_accuracy", "lr",
-                 "epoch_time_s", "images_per_s")
+_HISTORY_KEYS = (
+    "epoch",
+    "step",
+    "train_loss",
+    "train_accuracy",
+    "test_loss",
+    "test_accuracy",
+    "lr",
+    "epoch_time_s",
+    "images_per_s",
+)
 
 
 class TrainState(NamedTuple):
@@ -117,12 +127,15 @@ def _jitted_init(model: Layer, shape: tuple[int, ...]) -> Callable[[PRNGKey], tu
 
 
 @functools.lru_cache(maxsize=32)
-def _cached_steps(model: Layer, loss_fn: LossFn | None, optimizer: Any, augment_fn: Any, mix_fn: Any = None,
-                  ema: Any = None) -> tuple[Any, Any]:
+def _cached_steps(
+    model: Layer, loss_fn: LossFn | None, optimizer: Any, augment_fn: Any, mix_fn: Any = None, ema: Any = None
+) -> tuple[Any, Any]:
     # fit reuses the compiled steps of an earlier call with the same model, loss, optimizer, augmentation,
     # mixing and EMA (the evaluation step only depends on the model and the loss).
-    return (make_train_step(model, loss_fn, optimizer, augment_fn=augment_fn, mix_fn=mix_fn, ema=ema),
-            _cached_eval_step(model, loss_fn))
+    return (
+        make_train_step(model, loss_fn, optimizer, augment_fn=augment_fn, mix_fn=mix_fn, ema=ema),
+        _cached_eval_step(model, loss_fn),
+    )
 
 
 @functools.lru_cache(maxsize=32)
@@ -131,15 +144,24 @@ def _cached_eval_step(model: Layer, loss_fn: LossFn | None) -> Any:
 
 
 def _all_finite(tree: Any) -> Array:
-    leaves = [jnp.all(jnp.isfinite(x)) for x in jax.tree_util.tree_leaves(tree)
-              if jnp.issubdtype(jnp.asarray(x).dtype, jnp.inexact)]
+    leaves = [
+        jnp.all(jnp.isfinite(x))
+        for x in jax.tree_util.tree_leaves(tree)
+        if jnp.issubdtype(jnp.asarray(x).dtype, jnp.inexact)
+    ]
     return jnp.stack(leaves).all() if leaves else jnp.asarray(True)
 
 
-def make_train_step(model: Layer, loss_fn: LossFn | None, optimizer: Any, *,
-                    augment_fn: Callable[[PRNGKey, Array], Array] | None = None,
-                    donate: bool = True, mix_fn: Callable[[PRNGKey, Array, Array], tuple[Array, Array]] | None = None,
-                    ema: Any = None) -> Callable[[TrainState, Array, Array], tuple[TrainState, dict]]:
+def make_train_step(
+    model: Layer,
+    loss_fn: LossFn | None,
+    optimizer: Any,
+    *,
+    augment_fn: Callable[[PRNGKey, Array], Array] | None = None,
+    donate: bool = True,
+    mix_fn: Callable[[PRNGKey, Array, Array], tuple[Array, Array]] | None = None,
+    ema: Any = None,
+) -> Callable[[TrainState, Array, Array], tuple[TrainState, dict]]:
     """One jitted, pure training step ``(train_state, images, labels) -> (train_state, metrics)``.
 
     The step splits ``rng`` into (next rng, augmentation key, model key), applies ``augment_fn(key,
@@ -178,8 +200,13 @@ def make_train_step(model: Layer, loss_fn: LossFn | None, optimizer: Any, *,
         average = ema.update(ts.ema, params, new_state) if ema is not None else ts.ema
         new = TrainState(params, new_state, opt_state, ts.step + 1, rng, average)
         new = jax.tree_util.tree_map(lambda n, o: jnp.where(finite, n, o), new, ts)
-        metrics = {"loss": loss.astype(jnp.float32), "accuracy": _accuracy(logits, labels), "finite": finite,
-                   "finite_grads": finite_grads, "finite_update": finite_update}
+        metrics = {
+            "loss": loss.astype(jnp.float32),
+            "accuracy": _accuracy(logits, labels),
+            "finite": finite,
+            "finite_grads": finite_grads,
+            "finite_update": finite_update,
+        }
         return new, metrics
 
     return jax.jit(step, donate_argnums=(0,) if donate else ())
@@ -203,8 +230,9 @@ def _check_batch_size(name: str, batch_size: Any) -> int:
     return int(batch_size)
 
 
-def evaluate(eval_step: Callable[..., dict], params: Params, state: State, images: Any, labels: Any,
-             *, batch_size: int = 1000) -> dict:
+def evaluate(
+    eval_step: Callable[..., dict], params: Params, state: State, images: Any, labels: Any, *, batch_size: int = 1000
+) -> dict:
     """Mean ``loss`` and ``accuracy`` of ``eval_step`` over ``images`` in batches of ``batch_size``
     (batch means weighted by batch length, so a short last batch counts for what it holds)."""
     batch_size = _check_batch_size("evaluate", batch_size)
@@ -213,8 +241,12 @@ def evaluate(eval_step: Callable[..., dict], params: Params, state: State, image
         raise ValueError("evaluate: got an empty evaluation set")
     loss = acc = 0.0
     for start in range(0, n, batch_size):
-        m = eval_step(params, state, jnp.asarray(images[start:start + batch_size]),
-                      jnp.asarray(labels[start:start + batch_size]))
+        m = eval_step(
+            params,
+            state,
+            jnp.asarray(images[start : start + batch_size]),
+            jnp.asarray(labels[start : start + batch_size]),
+        )
         k = min(batch_size, n - start)
         loss += float(m["loss"]) * k
         acc += float(m["accuracy"]) * k
@@ -225,8 +257,10 @@ def predict(model: Layer, params: Params, state: State, images: Any, *, batch_si
     """Logits ``(N, num_classes)`` of ``model`` in eval mode, as NumPy, computed in batches."""
     batch_size = _check_batch_size("predict", batch_size)
     fn = _predict_fn(model)
-    outs = [np.asarray(fn(params, state, jnp.asarray(images[i:i + batch_size])))
-            for i in range(0, len(images), batch_size)]
+    outs = [
+        np.asarray(fn(params, state, jnp.asarray(images[i : i + batch_size])))
+        for i in range(0, len(images), batch_size)
+    ]
     return np.concatenate(outs, axis=0)
 
 
@@ -298,21 +332,26 @@ def _as_arrays(name: str, data: Any) -> tuple[np.ndarray, np.ndarray]:
             f"{images.shape} and {labels.shape}"
         )
     if not np.issubdtype(images.dtype, np.floating):
-        raise TypeError(f"fit: {name} images must be floating point, got {images.dtype}"
-                        + (" (scale uint8 pixels to [0, 1]: images.astype(np.float32) / 255)"
-                           if images.dtype == np.uint8 else ""))
+        raise TypeError(
+            f"fit: {name} images must be floating point, got {images.dtype}"
+            + (" (scale uint8 pixels to [0, 1]: images.astype(np.float32) / 255)" if images.dtype == np.uint8 else "")
+        )
     if not np.issubdtype(labels.dtype, np.integer):
         whole = np.issubdtype(labels.dtype, np.floating) and bool(np.all(np.mod(labels, 1) == 0))
-        raise TypeError(f"fit: {name} labels must be integer class indices, got {labels.dtype}"
-                        + ("; they hold whole numbers: cast them (labels.astype(np.int32))" if whole else ""))
+        raise TypeError(
+            f"fit: {name} labels must be integer class indices, got {labels.dtype}"
+            + ("; they hold whole numbers: cast them (labels.astype(np.int32))" if whole else "")
+        )
     return images, labels
 
 
 def _layout_hint(shape: tuple[int, ...]) -> str:
     """A hint when images ``(N, A, B, C)`` look channels-first (``A`` a channel count, ``C`` not)."""
     if len(shape) == 4 and shape[1] in (1, 3, 4) and shape[3] > 4:
-        return (f"; the images {tuple(shape)} look channels-first (NCHW): jcnn takes channels-last "
-                f"(N, H, W, C) = {(shape[0], shape[2], shape[3], shape[1])}; pass images.transpose(0, 2, 3, 1)")
+        return (
+            f"; the images {tuple(shape)} look channels-first (NCHW): jcnn takes channels-last "
+            f"(N, H, W, C) = {(shape[0], shape[2], shape[3], shape[1])}; pass images.transpose(0, 2, 3, 1)"
+        )
     return ""
 
 
@@ -334,23 +373,41 @@ def _check_labels(name: str, labels: np.ndarray, out_shape: tuple[int, ...]) -> 
     if len(out_shape) < 2 or tuple(labels.shape[1:]) != tuple(out_shape[1:-1]):
         raise ValueError(
             f"fit: {name} labels have shape {labels.shape}, but the model's outputs for one image have shape "
-            f"{out_shape} (classes last): the labels must have shape (N, {', '.join(map(str, out_shape[1:-1]))})"
-            .replace("(N, )", "(N,)")
+            f"{out_shape} (classes last): the labels must have shape (N, {', '.join(map(str, out_shape[1:-1]))})".replace(
+                "(N, )", "(N,)"
+            )
         )
-    check_class_indices("fit", labels, out_shape[-1], name=f"{name} labels",
-                        what=f"the model's {out_shape[-1]} outputs")
+    check_class_indices(
+        "fit", labels, out_shape[-1], name=f"{name} labels", what=f"the model's {out_shape[-1]} outputs"
+    )
 
 
-def fit(model: Layer, optimizer: Any, train_data: tuple[Any, Any], test_data: tuple[Any, Any] | None = None,
-        *, loss_fn: LossFn | None = None, epochs: int = 10, batch_size: int = 64, seed: int = 0,
-        eval_batch_size: int = 1000, augment_fn: Callable[[PRNGKey, Array], Array] | None = None,
-        train_state: TrainState | None = None, out_dir: str | os.PathLike | None = None,
-        resume: str | os.PathLike | None = None, early_stopping: EarlyStopping | None = None,
-        learning_rate: Callable[[int], Any] | float | None = None, config: dict | None = None,
-        progress: bool = True, log: Callable[[str], None] | None = None, prefetch: int = 0,
-        extend: bool = False, overwrite: bool = False,
-        mix_fn: Callable[[PRNGKey, Array, Array], tuple[Array, Array]] | None = None,
-        ema: Any = None) -> FitResult:
+def fit(
+    model: Layer,
+    optimizer: Any,
+    train_data: tuple[Any, Any],
+    test_data: tuple[Any, Any] | None = None,
+    *,
+    loss_fn: LossFn | None = None,
+    epochs: int = 10,
+    batch_size: int = 64,
+    seed: int = 0,
+    eval_batch_size: int = 1000,
+    augment_fn: Callable[[PRNGKey, Array], Array] | None = None,
+    train_state: TrainState | None = None,
+    out_dir: str | os.PathLike | None = None,
+    resume: str | os.PathLike | None = None,
+    early_stopping: EarlyStopping | None = None,
+    learning_rate: Callable[[int], Any] | float | None = None,
+    config: dict | None = None,
+    progress: bool = True,
+    log: Callable[[str], None] | None = None,
+    prefetch: int = 0,
+    extend: bool = False,
+    overwrite: bool = False,
+    mix_fn: Callable[[PRNGKey, Array, Array], tuple[Array, Array]] | None = None,
+    ema: Any = None,
+) -> FitResult:
     """Train ``model`` for ``epochs`` epochs over ``train_data = (images, labels)`` (NumPy, NHWC).
 
     Each epoch visits ``jcnn.data.batches(images, labels, batch_size, seed=seed, epoch=e,
@@ -403,11 +460,14 @@ def fit(model: Layer, optimizer: Any, train_data: tuple[Any, Any], test_data: tu
         )
     mode = _monitor_mode(early_stopping) if early_stopping is not None else "max"
     if early_stopping is not None and early_stopping.monitor not in _HISTORY_KEYS:
-        raise ValueError(f"fit: early_stopping.monitor must be one of {list(_HISTORY_KEYS)}, "
-                         f"got {early_stopping.monitor!r}")
+        raise ValueError(
+            f"fit: early_stopping.monitor must be one of {list(_HISTORY_KEYS)}, got {early_stopping.monitor!r}"
+        )
     if test_data is not None and test_x.shape[1:] != train_x.shape[1:]:
-        raise ValueError(f"fit: test_data images have shape {test_x.shape[1:]} each, train_data images "
-                         f"{train_x.shape[1:]}; they must be alike")
+        raise ValueError(
+            f"fit: test_data images have shape {test_x.shape[1:]} each, train_data images "
+            f"{train_x.shape[1:]}; they must be alike"
+        )
     log = log or (lambda msg: print(msg, file=sys.stderr))
     config = dict(config or {})
     config.update(seed=int(seed), batch_size=batch_size, epochs=int(epochs))
@@ -443,10 +503,17 @@ def fit(model: Layer, optimizer: Any, train_data: tuple[Any, Any], test_data: tu
         train_state, _ = checkpoint.restore(resume, target=train_state)
         train_state = jax.tree_util.tree_map(jnp.asarray, train_state)
     if finished is not None and not extend:
-        log(f"fit: {os.fspath(resume)} is already complete ({finished}); nothing to train "
-            "(extend=True with more epochs continues it)")
-        summary = _summary(history, sum(r.get("_train_time_s", 0.0) for r in history),
-                           sum(r.get("_images", 0) for r in history), finished, config)
+        log(
+            f"fit: {os.fspath(resume)} is already complete ({finished}); nothing to train "
+            "(extend=True with more epochs continues it)"
+        )
+        summary = _summary(
+            history,
+            sum(r.get("_train_time_s", 0.0) for r in history),
+            sum(r.get("_images", 0) for r in history),
+            finished,
+            config,
+        )
         summary["diverged"] = False
         if out_dir is not None:
             write_metrics(out_dir, _public(history), summary)
@@ -468,8 +535,18 @@ def fit(model: Layer, optimizer: Any, train_data: tuple[Any, Any], test_data: tu
         t0 = time.perf_counter()
         loss_sum = acc_sum = 0.0
         seen = 0
-        bar = bar_cls(total=steps_per_epoch, desc=f"epoch {epoch + 1}/{epochs}", unit="step",
-                      leave=False, file=sys.stderr, dynamic_ncols=True) if bar_cls else None
+        bar = (
+            bar_cls(
+                total=steps_per_epoch,
+                desc=f"epoch {epoch + 1}/{epochs}",
+                unit="step",
+                leave=False,
+                file=sys.stderr,
+                dynamic_ncols=True,
+            )
+            if bar_cls
+            else None
+        )
         first_step = int(train_state.step) + 1
         epoch_batches = batches(train_x, train_y, batch_size, seed=seed, epoch=epoch, shuffle=True, drop_last=True)
         for batch_index, (xb, yb) in enumerate(prefetch_batches(epoch_batches, prefetch)):
@@ -477,14 +554,22 @@ def fit(model: Layer, optimizer: Any, train_data: tuple[Any, Any], test_data: tu
             train_state, m = train_step(train_state, jnp.asarray(xb), jnp.asarray(yb))
             m = jax.device_get(m)  # one transfer: the guard needs it now, the progress bar too
             if not m["finite"]:
-                kept = (f"the last good checkpoint (epoch {history[-1]['epoch']}) is kept at {ckpt_path}"
-                        if ckpt_path and history else "no checkpoint was written")
-                what = ("loss or gradient" if not (np.isfinite(m["loss"]) and m.get("finite_grads", True))
-                        else "update (finite loss and gradients: the optimizer's step, e.g. a schedule's "
-                             "negative or NaN learning rate)")
-                stop_reason = (f"stopped: non-finite {what} at step {global_step} (epoch {epoch + 1}, "
-                               f"batch {batch_index + 1}; loss={float(m['loss'])}); the update was discarded and "
-                               f"{kept}")
+                kept = (
+                    f"the last good checkpoint (epoch {history[-1]['epoch']}) is kept at {ckpt_path}"
+                    if ckpt_path and history
+                    else "no checkpoint was written"
+                )
+                what = (
+                    "loss or gradient"
+                    if not (np.isfinite(m["loss"]) and m.get("finite_grads", True))
+                    else "update (finite loss and gradients: the optimizer's step, e.g. a schedule's "
+                    "negative or NaN learning rate)"
+                )
+                stop_reason = (
+                    f"stopped: non-finite {what} at step {global_step} (epoch {epoch + 1}, "
+                    f"batch {batch_index + 1}; loss={float(m['loss'])}); the update was discarded and "
+                    f"{kept}"
+                )
                 diverged = True
                 break
             n = len(xb)
@@ -493,8 +578,9 @@ def fit(model: Layer, optimizer: Any, train_data: tuple[Any, Any], test_data: tu
             seen += n
             if bar is not None:
                 rate = seen / max(time.perf_counter() - t0, 1e-9)
-                bar.set_postfix(loss=f"{loss_sum / seen:.4f}", acc=f"{acc_sum / seen:.4f}",
-                                img_s=f"{rate:.0f}", refresh=False)
+                bar.set_postfix(
+                    loss=f"{loss_sum / seen:.4f}", acc=f"{acc_sum / seen:.4f}", img_s=f"{rate:.0f}", refresh=False
+                )
                 bar.update(1)
         if bar is not None:
             bar.close()
@@ -506,17 +592,24 @@ def fit(model: Layer, optimizer: Any, train_data: tuple[Any, Any], test_data: tu
         epoch_time = time.perf_counter() - t0
         train_time += t_train
         images_seen += seen
-        record = {"epoch": epoch + 1, "step": int(train_state.step), "train_loss": loss_sum / seen,
-                  "train_accuracy": acc_sum / seen, "test_loss": test["loss"], "test_accuracy": test["accuracy"]}
+        record = {
+            "epoch": epoch + 1,
+            "step": int(train_state.step),
+            "train_loss": loss_sum / seen,
+            "train_accuracy": acc_sum / seen,
+            "test_loss": test["loss"],
+            "test_accuracy": test["accuracy"],
+        }
         if learning_rate is not None:
             lr = learning_rate(int(train_state.step) - 1) if callable(learning_rate) else learning_rate
             record["lr"] = float(lr)
-        record.update(epoch_time_s=epoch_time, images_per_s=seen / t_train,
-                      _train_time_s=t_train, _images=seen)
+        record.update(epoch_time_s=epoch_time, images_per_s=seen / t_train, _train_time_s=t_train, _images=seen)
         history.append(record)
-        log(f"epoch {epoch + 1}/{epochs}  train loss {record['train_loss']:.4f} acc {record['train_accuracy']:.4f}"
+        log(
+            f"epoch {epoch + 1}/{epochs}  train loss {record['train_loss']:.4f} acc {record['train_accuracy']:.4f}"
             f"  test loss {test['loss']:.4f} acc {test['accuracy']:.4f}  ({epoch_time:.1f} s, "
-            f"{record['images_per_s']:.0f} img/s)")
+            f"{record['images_per_s']:.0f} img/s)"
+        )
 
         stop_now = False
         if early_stopping is not None:
@@ -526,16 +619,23 @@ def fit(model: Layer, optimizer: Any, train_data: tuple[Any, Any], test_data: tu
             else:
                 bad_epochs += 1
             if bad_epochs >= early_stopping.patience:
-                stop_reason = (f"early stopping: {early_stopping.monitor} did not improve on {best:.6g} for "
-                               f"{bad_epochs} epochs")
+                stop_reason = (
+                    f"early stopping: {early_stopping.monitor} did not improve on {best:.6g} for {bad_epochs} epochs"
+                )
                 stop_now = True
         if out_dir is not None:
             ended = stop_reason if stop_now or epoch + 1 == epochs else None
-            meta = {"config": config, "epoch": epoch + 1, "history": history, "best": best,
-                    "bad_epochs": bad_epochs, "stop_reason": ended, "data": data_shapes}
+            meta = {
+                "config": config,
+                "epoch": epoch + 1,
+                "history": history,
+                "best": best,
+                "bad_epochs": bad_epochs,
+                "stop_reason": ended,
+                "data": data_shapes,
+            }
             checkpoint.save(ckpt_path, train_state, metadata={"fit": meta})
-            write_metrics(out_dir, _public(history), _summary(history, train_time, images_seen,
-                                                              stop_reason, config))
+            write_metrics(out_dir, _public(history), _summary(history, train_time, images_seen, stop_reason, config))
         if stop_now:
             log(stop_reason)
             break
@@ -557,8 +657,7 @@ def _public(history: Sequence[dict]) -> list[dict]:
     return [{k: v for k, v in r.items() if not k.startswith("_")} for r in history]
 
 
-def _summary(history: Sequence[dict], train_time: float, images: int, stop_reason: str,
-             config: dict) -> dict:
+def _summary(history: Sequence[dict], train_time: float, images: int, stop_reason: str, config: dict) -> dict:
     last = history[-1] if history else {}
     return {
         "test_accuracy": last.get("test_accuracy", math.nan),
@@ -577,9 +676,11 @@ def _summary(history: Sequence[dict], train_time: float, images: int, stop_reaso
 def _load_progress(path: Any, meta: dict, config: dict) -> dict:
     progress = (meta or {}).get("fit")
     if not isinstance(progress, dict):
-        raise ValueError(f"fit: {os.fspath(path)} is not a checkpoint written by fit (no 'fit' metadata: it "
-                         "holds no training progress to resume); restore it with jcnn.checkpoint.restore and "
-                         "pass it as train_state instead")
+        raise ValueError(
+            f"fit: {os.fspath(path)} is not a checkpoint written by fit (no 'fit' metadata: it "
+            "holds no training progress to resume); restore it with jcnn.checkpoint.restore and "
+            "pass it as train_state instead"
+        )
     saved = progress.get("config", {})
     for key in ("seed", "batch_size"):
         if key in saved and saved[key] != config[key]:
@@ -590,8 +691,9 @@ def _load_progress(path: Any, meta: dict, config: dict) -> dict:
     return progress
 
 
-def _plan_resume(path: Any, progress: dict, config: dict, epochs: int, extend: bool,
-                 data_shapes: dict) -> tuple[int, str | None]:
+def _plan_resume(
+    path: Any, progress: dict, config: dict, epochs: int, extend: bool, data_shapes: dict
+) -> tuple[int, str | None]:
     """Check a resume against the saved run; returns ``(epochs done, why it ended or None)`` and puts
     the plan (``epochs``, ``extended_from``) into ``config``. Raises ``ValueError`` on any mismatch."""
     path = os.fspath(path)
@@ -602,8 +704,10 @@ def _plan_resume(path: Any, progress: dict, config: dict, epochs: int, extend: b
     if finished is None and planned is not None and done >= planned:
         finished = f"completed {planned} epochs"
     if epochs < done:
-        raise ValueError(f"fit: {path} has already trained {done} epochs; epochs={epochs} cannot undo them "
-                         f"(the run was planned for {planned if planned is not None else done})")
+        raise ValueError(
+            f"fit: {path} has already trained {done} epochs; epochs={epochs} cannot undo them "
+            f"(the run was planned for {planned if planned is not None else done})"
+        )
     if planned is not None and epochs != planned:
         if not extend:
             raise ValueError(
@@ -613,26 +717,35 @@ def _plan_resume(path: Any, progress: dict, config: dict, epochs: int, extend: b
                 + f"extend=True to continue it to {epochs} epochs"
             )
         if epochs < planned:
-            raise ValueError(f"fit: extend=True adds epochs, but epochs={epochs} is fewer than the {planned} "
-                             f"planned for {path}")
+            raise ValueError(
+                f"fit: extend=True adds epochs, but epochs={epochs} is fewer than the {planned} planned for {path}"
+            )
     elif extend:
-        raise ValueError(f"fit: extend=True needs more epochs than the {planned} planned for {path}, got "
-                         f"epochs={epochs}")
+        raise ValueError(
+            f"fit: extend=True needs more epochs than the {planned} planned for {path}, got epochs={epochs}"
+        )
     saved_data = progress.get("data")
     if saved_data is not None and saved_data.get("train") != data_shapes["train"]:
-        raise ValueError(f"fit: {path} was trained on training images of shape {tuple(saved_data['train'])}, "
-                         f"got {tuple(data_shapes['train'])}; resume with the same data")
+        raise ValueError(
+            f"fit: {path} was trained on training images of shape {tuple(saved_data['train'])}, "
+            f"got {tuple(data_shapes['train'])}; resume with the same data"
+        )
     extended = list(saved.get("extended_from", []))
     if extend and planned is not None and epochs > planned:
         extended.append(planned)
     if extended:
         config["extended_from"] = extended
     plan_keys = {"epochs", "extended_from"}
-    diffs = [f"{k}={saved[k]!r} there, {config[k]!r} here" for k in sorted(set(saved) & set(config) - plan_keys)
-             if json.loads(json.dumps(config[k])) != saved[k]]
+    diffs = [
+        f"{k}={saved[k]!r} there, {config[k]!r} here"
+        for k in sorted(set(saved) & set(config) - plan_keys)
+        if json.loads(json.dumps(config[k])) != saved[k]
+    ]
     if diffs:
-        raise ValueError(f"fit: cannot resume {path}: its config differs ({'; '.join(diffs)}); pass the same "
-                         "values to continue that run")
+        raise ValueError(
+            f"fit: cannot resume {path}: its config differs ({'; '.join(diffs)}); pass the same "
+            "values to continue that run"
+        )
     return done, (finished if not (extend and epochs > (planned or done)) else None)
 
 
@@ -671,4 +784,3 @@ def _tqdm() -> Any:
     from tqdm import tqdm
 
     return tqdm
-

@@ -39,8 +39,7 @@ sharding = NamedSharding(mesh, P("data"))
 lo, hi = process_id * 4, process_id * 4 + 4  # each process feeds its own half of the global batch
 xs = jax.make_array_from_process_local_data(sharding, x[lo:hi])
 ys = jax.make_array_from_process_local_data(sharding, y[lo:hi])
-ts = TrainState(params, state, opt.init(params), jnp.zeros((), jnp.int32),
-                jax.random.key_data(jax.random.PRNGKey(1)))
+ts = TrainState(params, state, opt.init(params), jnp.zeros((), jnp.int32), jax.random.key_data(jax.random.PRNGKey(1)))
 step = distributed.make_parallel_train_step(model, softmax_cross_entropy, opt, mesh, donate=False)
 out, metrics = step(distributed.replicate(mesh, ts), xs, ys)
 kernel = np.asarray(multihost_utils.process_allgather(out.params["dense_1"]["kernel"], tiled=True))

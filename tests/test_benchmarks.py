@@ -50,15 +50,15 @@ def _weights(model: str, seed: int = 1) -> tuple[dict, dict]:
             return jnp.asarray(a + 0.1 * rng.standard_normal(a.shape))
         return jnp.asarray(a)
 
-    return (jax.tree_util.tree_map_with_path(perturb, params),
-            jax.tree_util.tree_map_with_path(perturb, state))
+    return (jax.tree_util.tree_map_with_path(perturb, params), jax.tree_util.tree_map_with_path(perturb, state))
 
 
 def _state_dict(model: str, params: dict, state: dict) -> dict[str, np.ndarray]:
     """jcnn params/state → the torch twin's ``state_dict`` (NumPy)."""
     if model != "cifar_resnet18":
-        return jcnn.interop.torch.export_state_dict(jcnn_models.make(model), params, state,
-                                                    input_shape=(1, SIZE, SIZE, C.in_channels(model)))
+        return jcnn.interop.torch.export_state_dict(
+            jcnn_models.make(model), params, state, input_shape=(1, SIZE, SIZE, C.in_channels(model))
+        )
     out = {}
     for tree in (params, state):
         for path, leaf in jax.tree_util.tree_leaves_with_path(tree):
@@ -111,7 +111,8 @@ def test_twins_compute_the_same_logits(model: str) -> None:
         # jit: one compile per model instead of one per op and shape.
         want, new_state = jax.jit(lambda p, s, xb: net.apply(p, s, xb, train=train))(params, state, x)
         raw, raw_state = jax.jit(lambda p, s, xb: raw_lax.apply(model, p, s, xb, train=train))(
-            raw_params, raw_state0, x)
+            raw_params, raw_state0, x
+        )
         assert want.dtype == jnp.float64
         assert_close(raw, want, F64_RTOL, f"{model} raw lax vs jcnn (train={train})")
         for name, tnet in twins.items():
@@ -128,8 +129,11 @@ def test_twins_compute_the_same_logits(model: str) -> None:
                     # jcnn's BatchNorm layer blends running statistics through float32.
                     assert_close(tsd[key].numpy(), value, 1e-7, f"{model} {key}")
             flat_raw = jax.tree_util.tree_leaves(raw_state)
-            flat_jcnn = [leaf for path, leaf in jax.tree_util.tree_leaves_with_path(new_state)
-                         if jax.tree_util.keystr(path).endswith(("['mean']", "['var']"))]
+            flat_jcnn = [
+                leaf
+                for path, leaf in jax.tree_util.tree_leaves_with_path(new_state)
+                if jax.tree_util.keystr(path).endswith(("['mean']", "['var']"))
+            ]
             assert len(flat_raw) == len(flat_jcnn)
 
 
@@ -163,13 +167,16 @@ def test_one_train_step_agrees_jcnn_raw_torch() -> None:
     for channels_last in (False, True):
         tnet = _torch_twin(model, params, state, channels_last)
         opt = torch.optim.SGD(tnet.parameters(), lr=C.LR, momentum=C.MOMENTUM)
-        loss = torch.nn.functional.cross_entropy(tnet(torch_models.to_input(x, channels_last)),
-                                                 torch.from_numpy(y.astype(np.int64)))
+        loss = torch.nn.functional.cross_entropy(
+            tnet(torch_models.to_input(x, channels_last)), torch.from_numpy(y.astype(np.int64))
+        )
         loss.backward()
         opt.step()
         assert_close(loss.item(), loss_jc, F64_RTOL, f"loss torch (channels_last={channels_last}) vs jcnn")
         for key, value in tnet.state_dict().items():
-            assert_close(value.numpy(), sd[key], F64_RTOL, f"params torch (channels_last={channels_last}) vs jcnn {key}")
+            assert_close(
+                value.numpy(), sd[key], F64_RTOL, f"params torch (channels_last={channels_last}) vs jcnn {key}"
+            )
 
 
 def test_compare_builds_every_impl_and_writes_the_schema(tmp_path, capsys) -> None:

@@ -61,8 +61,11 @@ def _tree():
         "dense_1": {"kernel": jnp.asarray(r.standard_normal((4, 3)), jnp.float16), "bias": jnp.zeros(3, jnp.float64)},
     }
     state = {"bn_0": {"mean": np.arange(4, dtype=np.float32), "count": np.int64(7)}, "empty": {}}
-    opt = (Moments(mu=jax.tree_util.tree_map(jnp.zeros_like, params), count=jnp.asarray(3, jnp.int32)),
-           [jnp.asarray([True, False]), np.zeros((0, 5), np.uint8)], None)
+    opt = (
+        Moments(mu=jax.tree_util.tree_map(jnp.zeros_like, params), count=jnp.asarray(3, jnp.int32)),
+        [jnp.asarray([True, False]), np.zeros((0, 5), np.uint8)],
+        None,
+    )
     return State(params, state, opt, jnp.asarray(5), jax.random.key(42))
 
 
@@ -78,15 +81,35 @@ def test_round_trip_is_bit_exact_and_keeps_leaf_kinds(tmp_path):
 
 
 def test_every_dtype_and_python_scalars(tmp_path):
-    tree = {np.dtype(d).name: np.arange(6).reshape(2, 3).astype(d)
-            for d in (np.bool_, np.uint8, np.int8, np.uint16, np.int16, np.uint32, np.int32, np.uint64,
-                      np.int64, np.float16, np.float32, np.float64, ml_dtypes.bfloat16,
-                      ml_dtypes.float8_e4m3fn, ml_dtypes.float8_e5m2)}
+    tree = {
+        np.dtype(d).name: np.arange(6).reshape(2, 3).astype(d)
+        for d in (
+            np.bool_,
+            np.uint8,
+            np.int8,
+            np.uint16,
+            np.int16,
+            np.uint32,
+            np.int32,
+            np.uint64,
+            np.int64,
+            np.float16,
+            np.float32,
+            np.float64,
+            ml_dtypes.bfloat16,
+            ml_dtypes.float8_e4m3fn,
+            ml_dtypes.float8_e5m2,
+        )
+    }
     tree["scalars"] = [1, 2.5, True, np.float32(0.25)]
     tree["big_endian"] = np.arange(3, dtype=">i4")
     checkpoint.save(tmp_path / "d.safetensors", tree)
-    restored, _ = checkpoint.restore(tmp_path / "d.safetensors", target=jax.tree_util.tree_map(
-        lambda x: x.astype("<i4") if getattr(x, "dtype", None) == np.dtype(">i4") else x, tree))
+    restored, _ = checkpoint.restore(
+        tmp_path / "d.safetensors",
+        target=jax.tree_util.tree_map(
+            lambda x: x.astype("<i4") if getattr(x, "dtype", None) == np.dtype(">i4") else x, tree
+        ),
+    )
     for name in tree:
         if name not in ("scalars", "big_endian"):
             _assert_same(restored[name], tree[name])
@@ -125,8 +148,7 @@ def test_restore_without_target_gives_nested_dicts(tmp_path):
 
 
 def test_restore_into_abstract_target_and_other_key_impls(tmp_path):
-    tree = {"w": jnp.ones((2, 3), jnp.float32), "rng": jax.random.key(1, impl="rbg"),
-            "raw": jax.random.PRNGKey(3)}
+    tree = {"w": jnp.ones((2, 3), jnp.float32), "rng": jax.random.key(1, impl="rbg"), "raw": jax.random.PRNGKey(3)}
     checkpoint.save(tmp_path / "c", tree)
     restored, _ = checkpoint.restore(tmp_path / "c", jax.eval_shape(lambda: tree))
     assert str(jax.random.key_impl(restored["rng"])) == "rbg"
@@ -160,8 +182,7 @@ def test_interop_with_safetensors_and_torch(tmp_path):
     assert arrays["c"].shape == () and arrays["c"] == 4
 
     # The other direction: a file written by the safetensors package restores, flat names and metadata.
-    np_save({"layer.weight": np.ones((2, 2), np.float32)}, str(tmp_path / "f.safetensors"),
-            metadata={"format": "np"})
+    np_save({"layer.weight": np.ones((2, 2), np.float32)}, str(tmp_path / "f.safetensors"), metadata={"format": "np"})
     raw, meta = checkpoint.restore(tmp_path / "f.safetensors")
     np.testing.assert_array_equal(raw["layer.weight"], np.ones((2, 2)))
     assert meta == {"format": "np"} == checkpoint.load_metadata(tmp_path / "f.safetensors")
@@ -272,8 +293,7 @@ def _resume_problem():
         return State(params, s.state, (Moments(mu, s.opt_state[0].count + 1),), s.step + 1, rng)
 
     zeros = jax.tree_util.tree_map(jnp.zeros_like, params)
-    init = State(params, {}, (Moments(zeros, jnp.zeros((), jnp.int32)),), jnp.zeros((), jnp.int32),
-                 jax.random.key(7))
+    init = State(params, {}, (Moments(zeros, jnp.zeros((), jnp.int32)),), jnp.zeros((), jnp.int32), jax.random.key(7))
     return init, step, xs, ys
 
 
@@ -294,11 +314,23 @@ def test_resume_equals_uninterrupted_bit_for_bit(tmp_path):
 
 
 def test_mismatch_lists_every_difference(tmp_path):
-    tree = {"a": jnp.ones((2, 3), jnp.float32), "b": jnp.ones(4, jnp.int32), "c": jnp.ones(2),
-            "k": jax.random.key(0), "plain": jnp.zeros(2, jnp.uint32), "gone": np.ones(1)}
+    tree = {
+        "a": jnp.ones((2, 3), jnp.float32),
+        "b": jnp.ones(4, jnp.int32),
+        "c": jnp.ones(2),
+        "k": jax.random.key(0),
+        "plain": jnp.zeros(2, jnp.uint32),
+        "gone": np.ones(1),
+    }
     checkpoint.save(tmp_path / "c", tree)
-    target = {"a": jnp.ones((3, 2), jnp.float32), "b": jnp.ones(4, jnp.float32), "c": jnp.ones(2),
-              "k": jnp.zeros(2, jnp.uint32), "plain": jax.random.key(0), "new": np.ones(1)}
+    target = {
+        "a": jnp.ones((3, 2), jnp.float32),
+        "b": jnp.ones(4, jnp.float32),
+        "c": jnp.ones(2),
+        "k": jnp.zeros(2, jnp.uint32),
+        "plain": jax.random.key(0),
+        "new": np.ones(1),
+    }
     with pytest.raises(CheckpointMismatchError) as info:
         checkpoint.restore(tmp_path / "c", target)
     msg = str(info.value)
@@ -325,20 +357,28 @@ def _write_raw(path, header, data=b"", *, raw_header: bytes | None = None):
 _GOOD = {"t": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}}
 
 
-@pytest.mark.parametrize("header, raw, data, match", [
-    (None, b"", b"", None),  # replaced below: a file shorter than 8 bytes
-    (None, b"{not json", b"", "the header is not valid JSON"),
-    (None, b"\xff\xfe", b"", "the header is not valid JSON"),
-    ([1, 2], None, b"", "the header is JSON but not an object"),
-    ({"__metadata__": {"a": 1}}, None, b"", "'__metadata__' must be a dict of strings"),
-    ({"t": {"dtype": "F32", "shape": [2]}}, None, bytes(8), "tensor 't': entry must have 'dtype', 'shape'"),
-    ({"t": {"dtype": "C64", "shape": [2], "data_offsets": [0, 8]}}, None, bytes(8), "unsupported dtype 'C64'"),
-    ({"t": {"dtype": "F32", "shape": [-2], "data_offsets": [0, 8]}}, None, bytes(8), "shape must be a list of ints"),
-    (_GOOD, None, bytes(5), r"data_offsets \[0, 8\] out of range for 5 data bytes"),
-    ({"t": {"dtype": "F32", "shape": [2], "data_offsets": [8, 0]}}, None, bytes(8), "out of range"),
-    ({"t": {"dtype": "F32", "shape": [3], "data_offsets": [0, 8]}}, None, bytes(8), "span 8 bytes, but dtype F32"),
-    ({"__metadata__": {"jcnn_metadata": "{oops"}}, None, b"", "metadata entry 'jcnn_metadata' is not valid JSON"),
-])
+@pytest.mark.parametrize(
+    "header, raw, data, match",
+    [
+        (None, b"", b"", None),  # replaced below: a file shorter than 8 bytes
+        (None, b"{not json", b"", "the header is not valid JSON"),
+        (None, b"\xff\xfe", b"", "the header is not valid JSON"),
+        ([1, 2], None, b"", "the header is JSON but not an object"),
+        ({"__metadata__": {"a": 1}}, None, b"", "'__metadata__' must be a dict of strings"),
+        ({"t": {"dtype": "F32", "shape": [2]}}, None, bytes(8), "tensor 't': entry must have 'dtype', 'shape'"),
+        ({"t": {"dtype": "C64", "shape": [2], "data_offsets": [0, 8]}}, None, bytes(8), "unsupported dtype 'C64'"),
+        (
+            {"t": {"dtype": "F32", "shape": [-2], "data_offsets": [0, 8]}},
+            None,
+            bytes(8),
+            "shape must be a list of ints",
+        ),
+        (_GOOD, None, bytes(5), r"data_offsets \[0, 8\] out of range for 5 data bytes"),
+        ({"t": {"dtype": "F32", "shape": [2], "data_offsets": [8, 0]}}, None, bytes(8), "out of range"),
+        ({"t": {"dtype": "F32", "shape": [3], "data_offsets": [0, 8]}}, None, bytes(8), "span 8 bytes, but dtype F32"),
+        ({"__metadata__": {"jcnn_metadata": "{oops"}}, None, b"", "metadata entry 'jcnn_metadata' is not valid JSON"),
+    ],
+)
 def test_malformed_files_give_clear_errors(tmp_path, header, raw, data, match):
     path = tmp_path / "bad.safetensors"
     if match is None:
@@ -366,8 +406,14 @@ def test_truncated_and_foreign_files(tmp_path):
         checkpoint.restore(path)
     with pytest.raises(FileNotFoundError, match="checkpoint .*absent.*: no such file"):
         checkpoint.restore(tmp_path / "absent")
-    _write_raw(path, {"a": {"dtype": "F32", "shape": [], "data_offsets": [0, 4]},
-                      "a/b": {"dtype": "F32", "shape": [], "data_offsets": [4, 8]}}, bytes(8))
+    _write_raw(
+        path,
+        {
+            "a": {"dtype": "F32", "shape": [], "data_offsets": [0, 4]},
+            "a/b": {"dtype": "F32", "shape": [], "data_offsets": [4, 8]},
+        },
+        bytes(8),
+    )
     with pytest.raises(CheckpointError, match="tensor 'a/b' nests under the tensor 'a'"):
         checkpoint.restore(path)
 
@@ -388,16 +434,29 @@ class _NoArray:
         raise RuntimeError("cannot convert")
 
 
-@pytest.mark.parametrize("tree, metadata, error, match", [
-    ({"w": np.ones(2, np.complex64)}, None, ValueError, "leaf 'w' has dtype complex64, which safetensors cannot store"),
-    ({"w": np.array(["a"])}, None, ValueError, "leaf 'w' has dtype <U1"),
-    ({"a/b": np.ones(1)}, None, ValueError, "pytree key 'a/b' cannot be a tensor name"),
-    ({"": np.ones(1)}, None, ValueError, "pytree key '' cannot be a tensor name"),
-    ({_Key(1): np.ones(1), _Key(2): np.ones(1)}, None, ValueError, "two leaves of the pytree map to the tensor name 'k'"),
-    ({"w": jax.ShapeDtypeStruct((2,), jnp.float32)}, None, TypeError, "leaf 'w' is an abstract ShapeDtypeStruct"),
-    ({"w": _NoArray()}, None, TypeError, "leaf 'w' of type _NoArray is not an array or number"),
-    ({"w": np.ones(1)}, {"f": object()}, TypeError, "metadata must be a JSON-serialisable dict"),
-])
+@pytest.mark.parametrize(
+    "tree, metadata, error, match",
+    [
+        (
+            {"w": np.ones(2, np.complex64)},
+            None,
+            ValueError,
+            "leaf 'w' has dtype complex64, which safetensors cannot store",
+        ),
+        ({"w": np.array(["a"])}, None, ValueError, "leaf 'w' has dtype <U1"),
+        ({"a/b": np.ones(1)}, None, ValueError, "pytree key 'a/b' cannot be a tensor name"),
+        ({"": np.ones(1)}, None, ValueError, "pytree key '' cannot be a tensor name"),
+        (
+            {_Key(1): np.ones(1), _Key(2): np.ones(1)},
+            None,
+            ValueError,
+            "two leaves of the pytree map to the tensor name 'k'",
+        ),
+        ({"w": jax.ShapeDtypeStruct((2,), jnp.float32)}, None, TypeError, "leaf 'w' is an abstract ShapeDtypeStruct"),
+        ({"w": _NoArray()}, None, TypeError, "leaf 'w' of type _NoArray is not an array or number"),
+        ({"w": np.ones(1)}, {"f": object()}, TypeError, "metadata must be a JSON-serialisable dict"),
+    ],
+)
 def test_save_errors(tmp_path, tree, metadata, error, match):
     with pytest.raises(error, match=match):
         checkpoint.save(tmp_path / "c", tree, metadata=metadata)
@@ -431,15 +490,17 @@ def test_a_changed_header_is_caught(tmp_path):
     checkpoint.save(path, {"a": np.arange(4, dtype=np.float32)}, metadata={"lr": 0.125})
     blob = path.read_bytes()
     n = int.from_bytes(blob[:8], "little")
-    for old, new, match in ((b'0.125', b'0.625', "its metadata fails its CRC-32 check"),
-                            (b'"F32"', b'"I32"', r"a fail\(s\) the CRC-32 check"),  # same size, other values
-                            (b'"a"', b'"z"', r"z, a fail\(s\)")):
-        head = blob[8:8 + n]
+    for old, new, match in (
+        (b"0.125", b"0.625", "its metadata fails its CRC-32 check"),
+        (b'"F32"', b'"I32"', r"a fail\(s\) the CRC-32 check"),  # same size, other values
+        (b'"a"', b'"z"', r"z, a fail\(s\)"),
+    ):
+        head = blob[8 : 8 + n]
         assert old in head
-        path.write_bytes(blob[:8] + head.replace(old, new, 1) + blob[8 + n:])
+        path.write_bytes(blob[:8] + head.replace(old, new, 1) + blob[8 + n :])
         with pytest.raises(CheckpointError, match=match):
             checkpoint.restore(path)
-    path.write_bytes(blob[:8] + blob[8:8 + n].replace(b"0.125", b"0.625", 1) + blob[8 + n:])
+    path.write_bytes(blob[:8] + blob[8 : 8 + n].replace(b"0.125", b"0.625", 1) + blob[8 + n :])
     with pytest.raises(CheckpointError, match="metadata fails its CRC-32 check"):
         checkpoint.load_metadata(path)
 
@@ -450,11 +511,11 @@ def test_checkpoints_without_checksums_still_load(tmp_path):
     checkpoint.save(path, {"a": np.arange(4, dtype=np.float32)}, metadata={"epoch": 2})
     blob = path.read_bytes()
     n = int.from_bytes(blob[:8], "little")
-    header = json.loads(blob[8:8 + n])
+    header = json.loads(blob[8 : 8 + n])
     del header["__metadata__"]["jcnn_crc32"]
     raw = json.dumps(header).encode()
     raw += b" " * (-(8 + len(raw)) % 8)
-    path.write_bytes(len(raw).to_bytes(8, "little") + raw + blob[8 + n:])
+    path.write_bytes(len(raw).to_bytes(8, "little") + raw + blob[8 + n :])
     restored, meta = checkpoint.restore(path, {"a": np.zeros(4, np.float32)})
     np.testing.assert_array_equal(restored["a"], np.arange(4))
     assert meta == {"epoch": 2}
@@ -503,8 +564,11 @@ def test_restore_of_a_directory_says_so(tmp_path):
     with pytest.raises(IsADirectoryError, match=r"checkpoint '.*' is a directory, not a checkpoint file$"):
         checkpoint.restore(tmp_path)
     checkpoint.save(tmp_path / "checkpoint.safetensors", {"a": np.ones(1)})
-    with pytest.raises(IsADirectoryError, match=r"is a directory, not a checkpoint file; did you mean "
-                                                r"'.*checkpoint.safetensors'\?"):
+    with pytest.raises(
+        IsADirectoryError,
+        match=r"is a directory, not a checkpoint file; did you mean "
+        r"'.*checkpoint.safetensors'\?",
+    ):
         checkpoint.load_metadata(tmp_path)
 
 

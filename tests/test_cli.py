@@ -44,32 +44,48 @@ def test_help_documents_every_option(capsys):
             assert action.help, f"{name} {action.option_strings} has no help"
             assert action.option_strings[-1] in out
     train_help = _run(["train", "--help"], capsys)[1]
-    for option in ("--model", "--dataset", "--data-dir", "--epochs", "--batch-size", "--optimizer", "--lr",
-                   "--schedule", "--seed", "--out", "--resume"):
+    for option in (
+        "--model",
+        "--dataset",
+        "--data-dir",
+        "--epochs",
+        "--batch-size",
+        "--optimizer",
+        "--lr",
+        "--schedule",
+        "--seed",
+        "--out",
+        "--resume",
+    ):
         assert option in train_help
 
 
-@pytest.mark.parametrize("argv, status, message", [
-    (["train", "--batch-size", "0"], 2, "argument --batch-size: expected an integer >= 1, got 0"),
-    (["train", "--lr", "-0.1"], 2, "argument --lr: expected a finite number > 0, got -0.1"),
-    (["train", "--lr", "nan"], 2, "argument --lr: expected a finite number > 0, got nan"),
-    (["train", "--lr", "fast"], 2, "argument --lr: expected a number, got 'fast'"),
-    (["train", "--epochs", "0"], 2, "argument --epochs: expected an integer >= 1, got 0"),
-    (["train", "--seed", "-3"], 2, "argument --seed: expected an integer >= 0, got -3"),
-    (["train", "--weight-decay", "-1"], 2, "argument --weight-decay: expected a finite number >= 0, got -1"),
-    (["train", "--optimizer", "lbfgs"], 2, "argument --optimizer: invalid choice: 'lbfgs'"),
-    (["train", "--schedule", "zigzag"], 2, "argument --schedule: invalid choice: 'zigzag'"),
-    (["train", "--bogus"], 2, "unrecognized arguments: --bogus"),
-    ([], 2, "the following arguments are required: COMMAND"),
-    (["train", "--model", "alexnet"], 1, "unknown model 'alexnet'; choose one of"),
-    (["train", "--dataset", "imagenet"], 1, "unknown dataset 'imagenet'; choose one of"),
-    (["train", "--dataset", "mnist", "--data-dir", "/nonexistent/jcnn-data"], 1,
-     "--data-dir '/nonexistent/jcnn-data' is not a directory"),
-    (["summary", "--model", "alexnet"], 1, "unknown model 'alexnet'"),
-])
+@pytest.mark.parametrize(
+    "argv, status, message",
+    [
+        (["train", "--batch-size", "0"], 2, "argument --batch-size: expected an integer >= 1, got 0"),
+        (["train", "--lr", "-0.1"], 2, "argument --lr: expected a finite number > 0, got -0.1"),
+        (["train", "--lr", "nan"], 2, "argument --lr: expected a finite number > 0, got nan"),
+        (["train", "--lr", "fast"], 2, "argument --lr: expected a number, got 'fast'"),
+        (["train", "--epochs", "0"], 2, "argument --epochs: expected an integer >= 1, got 0"),
+        (["train", "--seed", "-3"], 2, "argument --seed: expected an integer >= 0, got -3"),
+        (["train", "--weight-decay", "-1"], 2, "argument --weight-decay: expected a finite number >= 0, got -1"),
+        (["train", "--optimizer", "lbfgs"], 2, "argument --optimizer: invalid choice: 'lbfgs'"),
+        (["train", "--schedule", "zigzag"], 2, "argument --schedule: invalid choice: 'zigzag'"),
+        (["train", "--bogus"], 2, "unrecognized arguments: --bogus"),
+        ([], 2, "the following arguments are required: COMMAND"),
+        (["train", "--model", "alexnet"], 1, "unknown model 'alexnet'; choose one of"),
+        (["train", "--dataset", "imagenet"], 1, "unknown dataset 'imagenet'; choose one of"),
+        (
+            ["train", "--dataset", "mnist", "--data-dir", "/nonexistent/jcnn-data"],
+            1,
+            "--data-dir '/nonexistent/jcnn-data' is not a directory",
+        ),
+        (["summary", "--model", "alexnet"], 1, "unknown model 'alexnet'"),
+    ],
+)
 def test_bad_input_exits_with_one_line(argv, status, message, capsys, tmp_path):
-    got, out, err = _run(argv + (["--out", str(tmp_path)] if argv[:1] == ["train"] and status == 1 else []),
-                         capsys)
+    got, out, err = _run(argv + (["--out", str(tmp_path)] if argv[:1] == ["train"] and status == 1 else []), capsys)
     assert got == status
     assert message in err
     assert len(err.strip().splitlines()) == 1, err
@@ -77,8 +93,9 @@ def test_bad_input_exits_with_one_line(argv, status, message, capsys, tmp_path):
 
 
 def test_missing_dataset_files_and_checkpoint_are_one_line_errors(capsys, tmp_path):
-    status, _, err = _run(["train", "--dataset", "mnist", "--data-dir", str(tmp_path), "--out",
-                           str(tmp_path / "run")], capsys)
+    status, _, err = _run(
+        ["train", "--dataset", "mnist", "--data-dir", str(tmp_path), "--out", str(tmp_path / "run")], capsys
+    )
     assert status == 1 and "jcnn train: error:" in err and "mnist" in err.lower()
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
     status, _, err = _run(["train", "--out", str(tmp_path / "none"), "--resume"], capsys)
@@ -87,11 +104,13 @@ def test_missing_dataset_files_and_checkpoint_are_one_line_errors(capsys, tmp_pa
 
 
 def test_console_script_error_has_no_traceback():
-    proc = subprocess.run([sys.executable, "-m", "jcnn", "train", "--batch-size", "0"], capture_output=True,
-                          text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "jcnn", "train", "--batch-size", "0"], capture_output=True, text=True, timeout=120
+    )
     assert proc.returncode == 2
-    assert proc.stderr.strip() == ("jcnn train: error: argument --batch-size: expected an integer >= 1, got 0 "
-                                   "(see jcnn train --help)")
+    assert proc.stderr.strip() == (
+        "jcnn train: error: argument --batch-size: expected an integer >= 1, got 0 (see jcnn train --help)"
+    )
 
 
 def _write_idx(path, array: np.ndarray) -> None:
@@ -114,7 +133,7 @@ def _tiny_idx_dataset(data, n_train: int = 64, n_test: int = 20) -> None:
         labels = np.arange(n) % 10
         images = rng.integers(0, 60, (n, 28, 28))
         for i, c in enumerate(labels):
-            images[i, 2 + 2 * c:4 + 2 * c, 4:24] = 250
+            images[i, 2 + 2 * c : 4 + 2 * c, 4:24] = 250
         _write_idx(data / f"{split}-images-idx3-ubyte.gz", images)
         _write_idx(data / f"{split}-labels-idx1-ubyte", labels)
 
@@ -126,8 +145,22 @@ def test_short_train_writes_every_file_and_resumes(capsys, tmp_path):
     out = tmp_path / "run"
     # --schedule constant: the same optimizer value in every run below, so the --extend run reuses the
     # first run's compiled step (the restart of a real schedule is tested in test_run_schedule_*).
-    argv = ["train", "--dataset", "fashion-mnist", "--data-dir", str(tmp_path / "data"), "--out", str(out),
-            "--batch-size", "16", "--no-progress", "--lr", "0.005", "--schedule", "constant"]
+    argv = [
+        "train",
+        "--dataset",
+        "fashion-mnist",
+        "--data-dir",
+        str(tmp_path / "data"),
+        "--out",
+        str(out),
+        "--batch-size",
+        "16",
+        "--no-progress",
+        "--lr",
+        "0.005",
+        "--schedule",
+        "constant",
+    ]
     status, out_text, err = _run(argv + ["--epochs", "1"], capsys)
     assert status == 0, err
     assert "fashion-mnist (64 train / 20 test images, 28x28 -> 32x32x1)" in err
@@ -151,8 +184,10 @@ def test_short_train_writes_every_file_and_resumes(capsys, tmp_path):
     # The run was planned for 1 epoch and is complete: more epochs must be asked for with --extend.
     status, _, err = _run(argv + ["--epochs", "2", "--resume", "--no-plots"], capsys)
     assert status == 1 and len(err.strip().splitlines()) == 1
-    assert ("the run is planned for 1 epochs (it is complete) and its learning-rate schedule spans them; "
-            "--epochs 2 would change that") in err and "add --extend" in err
+    assert (
+        "the run is planned for 1 epochs (it is complete) and its learning-rate schedule spans them; "
+        "--epochs 2 would change that"
+    ) in err and "add --extend" in err
     status, _, err = _run(argv + ["--epochs", "2", "--resume", "--extend", "--no-plots"], capsys)
     assert status == 0, err
     with open(out / "metrics.json") as f:
@@ -170,12 +205,17 @@ def test_short_train_writes_every_file_and_resumes(capsys, tmp_path):
 
     for extra, message in [
         (["--resume", "--epochs", "1"], "--resume: the run has already trained 2 epochs; --epochs 1 cannot undo them"),
-        (["--resume", "--seed", "1", "--optimizer", "adam"],
-         "was trained with other options (--optimizer 'adamw' there, 'adam' here; --weight-decay 0.05 there, "
-         "0.0 here; --seed 0 there, 1 here)"),
+        (
+            ["--resume", "--seed", "1", "--optimizer", "adam"],
+            "was trained with other options (--optimizer 'adamw' there, 'adam' here; --weight-decay 0.05 there, "
+            "0.0 here; --seed 0 there, 1 here)",
+        ),
         (["--resume", "--patience", "3"], "(--patience None there, 3 here)"),
-        ([], f"--out '{out}' already holds a run (checkpoint.safetensors); pass --resume to continue it, "
-             "--overwrite to replace it"),
+        (
+            [],
+            f"--out '{out}' already holds a run (checkpoint.safetensors); pass --resume to continue it, "
+            "--overwrite to replace it",
+        ),
         (["--extend", "--epochs", "3"], "--extend continues a run: pass --resume as well"),
         (["--resume", "--extend", "--epochs", "2"], "--extend needs --epochs above the 2 the run is planned for"),
     ]:
@@ -194,8 +234,9 @@ def test_run_schedule_restarts_over_each_extension():
 
     spe, lr = 10, 0.1
     parts = [(0, 20), (20, 50), (50, 60)]
-    want = np.concatenate([values(cli.make_schedule("cosine", lr, end - start, spe), end - start)
-                           for start, end in parts])
+    want = np.concatenate(
+        [values(cli.make_schedule("cosine", lr, end - start, spe), end - start) for start, end in parts]
+    )
     got = values(cli.run_schedule("cosine", lr, [2, 5, 6], spe), 60)
     np.testing.assert_allclose(got, want, rtol=1e-12)
     assert got[20] == pytest.approx(lr) and got[19] < 0.01 * lr  # the warm restart
@@ -216,8 +257,7 @@ def test_out_and_resume_errors_come_before_the_data(capsys, tmp_path):
     checkpoint.save(tmp_path / "run" / "checkpoint.safetensors", {"w": np.ones(2)})
     status, _, err = _run(["train", *data, "--out", str(tmp_path / "run"), "--resume"], capsys)
     assert status == 1 and "is not a checkpoint written by jcnn train (it holds no training progress)" in err
-    status, _, err = _run(["train", *data, "--out", str(tmp_path / "other"), "--resume", str(tmp_path / "run")],
-                          capsys)
+    status, _, err = _run(["train", *data, "--out", str(tmp_path / "other"), "--resume", str(tmp_path / "run")], capsys)
     assert status == 1 and "is not a checkpoint written by jcnn train" in err  # a run directory works too
     assert "Traceback" not in err
 
@@ -352,22 +392,44 @@ def test_sigkill_at_random_moments_never_loses_the_run(tmp_path):
 
     epochs = 10
     _tiny_idx_dataset(tmp_path / "data", n_train=48, n_test=16)
-    env = dict(os.environ, JAX_PLATFORMS="cpu", JAX_COMPILATION_CACHE_DIR=str(tmp_path / "xla-cache"),
-               JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0", JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0")
+    env = dict(
+        os.environ,
+        JAX_PLATFORMS="cpu",
+        JAX_COMPILATION_CACHE_DIR=str(tmp_path / "xla-cache"),
+        JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
+        JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0",
+    )
 
     def run(out, until=None):
         """Start a child (resuming when out holds a checkpoint); read its output up to a line starting with
         ``until`` (None: to the end). Returns the process and the times of its lines."""
-        argv = [sys.executable, "-m", "jcnn", "train", "--dataset", "mnist", "--data-dir", str(tmp_path / "data"),
-                "--out", str(out), "--epochs", str(epochs), "--batch-size", "16", "--no-progress", "--no-plots"]
+        argv = [
+            sys.executable,
+            "-m",
+            "jcnn",
+            "train",
+            "--dataset",
+            "mnist",
+            "--data-dir",
+            str(tmp_path / "data"),
+            "--out",
+            str(out),
+            "--epochs",
+            str(epochs),
+            "--batch-size",
+            "16",
+            "--no-progress",
+            "--no-plots",
+        ]
         resume = ["--resume"] if (out / "checkpoint.safetensors").exists() else []
         # Epoch lines come on stdout, the log line on stderr: read both, in order, from one pipe.
-        proc = subprocess.Popen(argv + resume, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                text=True)
+        proc = subprocess.Popen(argv + resume, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         times, text = {}, []
         for line in proc.stdout:
             text.append(line)
-            key = "start" if line.startswith("jcnn train: lenet5 on") else "epoch" if line.startswith("epoch ") else None
+            key = (
+                "start" if line.startswith("jcnn train: lenet5 on") else "epoch" if line.startswith("epoch ") else None
+            )
             times.setdefault(key, time.perf_counter())
             if until is not None and line.startswith(until):
                 return proc, times, text
@@ -431,20 +493,29 @@ def test_sigkill_at_random_moments_never_loses_the_run(tmp_path):
 
 def test_recipe_flags_build_the_mix_function_loss_and_ema(capsys):
     parser = cli.build_parser()
-    args = parser.parse_args(["train", "--mixup", "0.8", "--cutmix", "1.0", "--label-smoothing", "0.1",
-                              "--ema", "0.999", "--ema-warmup"])
+    args = parser.parse_args(
+        ["train", "--mixup", "0.8", "--cutmix", "1.0", "--label-smoothing", "0.1", "--ema", "0.999", "--ema-warmup"]
+    )
     mix_fn, loss_fn = cli._recipe(args, 10)
     assert loss_fn is None and mix_fn.func.__name__ == "mix_batch"
-    assert mix_fn.keywords == {"num_classes": 10, "mixup_alpha": 0.8, "cutmix_alpha": 1.0, "prob": 1.0,
-                               "switch_prob": 0.5, "label_smoothing": 0.1}
+    assert mix_fn.keywords == {
+        "num_classes": 10,
+        "mixup_alpha": 0.8,
+        "cutmix_alpha": 1.0,
+        "prob": 1.0,
+        "switch_prob": 0.5,
+        "label_smoothing": 0.1,
+    }
     assert cli._recipe(args, 10)[0] is mix_fn  # cached: repeated runs reuse the compiled step
     plain = parser.parse_args(["train", "--label-smoothing", "0.2"])
     mix_fn, loss_fn = cli._recipe(plain, 10)
     assert mix_fn is None and loss_fn.keywords == {"label_smoothing": 0.2}
     assert cli._recipe(parser.parse_args(["train"]), 10) == (None, None)
-    for argv, message in ((["train", "--ema", "1"], "argument --ema: expected a number in [0, 1), got 1"),
-                          (["train", "--mixup", "-1"], "argument --mixup: expected a finite number >= 0"),
-                          (["train", "--mix-prob", "2"], "argument --mix-prob: expected a number in [0, 1], got 2")):
+    for argv, message in (
+        (["train", "--ema", "1"], "argument --ema: expected a number in [0, 1), got 1"),
+        (["train", "--mixup", "-1"], "argument --mixup: expected a finite number >= 0"),
+        (["train", "--mix-prob", "2"], "argument --mix-prob: expected a number in [0, 1], got 2"),
+    ):
         status, _, err = _run(argv, capsys)
         assert status == 2 and message in err
     for key in ("ema", "mixup", "cutmix", "label_smoothing"):

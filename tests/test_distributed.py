@@ -67,8 +67,7 @@ def test_four_devices_equal_one_device_with_the_global_batch():
     env = dict(os.environ)
     env["XLA_FLAGS"] = "--xla_force_host_platform_device_count=4"
     env["JAX_PLATFORMS"] = "cpu"
-    proc = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True, env=env,
-                          timeout=300)
+    proc = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True, env=env, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     errs = json.loads(proc.stdout.strip().splitlines()[-1])
     assert errs["step"] == 1
@@ -121,8 +120,12 @@ def test_two_processes_on_localhost_equal_one_process():
         port = str(s.getsockname()[1])
     env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2", JAX_PLATFORMS="cpu")
     worker = os.path.join(os.path.dirname(__file__), "distributed_worker.py")
-    procs = [subprocess.Popen([sys.executable, worker, str(i), port], stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True, env=env) for i in range(2)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, worker, str(i), port], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+        )
+        for i in range(2)
+    ]
     outs = []
     for p in procs:
         try:
@@ -140,8 +143,9 @@ def test_two_processes_on_localhost_equal_one_process():
     rng = np.random.default_rng(0)
     x = jnp.asarray(rng.normal(size=(8, 4, 4, 1)), jnp.float32)
     y = jnp.asarray(rng.integers(0, 10, 8), jnp.int32)
-    ts = TrainState(params, state, opt.init(params), jnp.zeros((), jnp.int32),
-                    jax.random.key_data(jax.random.PRNGKey(1)))
+    ts = TrainState(
+        params, state, opt.init(params), jnp.zeros((), jnp.int32), jax.random.key_data(jax.random.PRNGKey(1))
+    )
     ref, metrics = make_train_step(model, softmax_cross_entropy, opt, donate=False)(ts, x, y)
     expected = np.asarray(ref.params["dense_1"]["kernel"]).ravel()
     for out in outs:

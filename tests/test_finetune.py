@@ -23,12 +23,12 @@ def test_strict_false_import_then_frozen_backbone_trains_only_the_head():
     pretrained = twin("resnet18", num_classes=10, in_channels=3).state_dict()  # stands in for torchvision's
     model = jcnn.models.resnet18(num_classes=4)
     _, fresh_p, fresh_s = model.init(jax.random.PRNGKey(0), SHAPE)
-    params, state, report = import_state_dict(model, pretrained, input_shape=SHAPE, strict=False,
-                                              into=(fresh_p, fresh_s))
+    params, state, report = import_state_dict(
+        model, pretrained, input_shape=SHAPE, strict=False, into=(fresh_p, fresh_s)
+    )
     assert report.missing == [] and report.unexpected == []
     assert sorted(report.mismatched) == [["fc.bias", (10,), (4,)], ["fc.weight", (10, 512), (4, 512)]]
-    np.testing.assert_array_equal(params["conv1"]["kernel"],
-                                  pretrained["conv1.weight"].numpy().transpose(2, 3, 1, 0))
+    np.testing.assert_array_equal(params["conv1"]["kernel"], pretrained["conv1.weight"].numpy().transpose(2, 3, 1, 0))
     assert bool(jnp.all(params["fc"]["kernel"] == fresh_p["fc"]["kernel"]))  # the new head keeps its init
 
     backbone = ["conv1", "bn1", "layer*"]

@@ -14,8 +14,13 @@ from jcnn import checkpoint
 from jcnn.export import check_platforms, describe, export_classifier, serialize
 from jcnn.inference import Classifier, load_classifier, top_k
 
-MODEL = jcnn.serial(("conv", jcnn.Conv(4, 5, padding=2)), ("bn", jcnn.BatchNorm()), jcnn.Relu,
-                    jcnn.GlobalAvgPool, ("head", jcnn.Dense(3)))
+MODEL = jcnn.serial(
+    ("conv", jcnn.Conv(4, 5, padding=2)),
+    ("bn", jcnn.BatchNorm()),
+    jcnn.Relu,
+    jcnn.GlobalAvgPool,
+    ("head", jcnn.Dense(3)),
+)
 SHAPE = (6, 6, 1)
 
 
@@ -26,8 +31,13 @@ def _init(model=MODEL):
 
 
 def _save(path, params, state, config):
-    tree = {"params": params, "state": state, "opt_state": {"mu": params}, "step": np.int32(7),
-            "rng": np.zeros(2, np.uint32)}
+    tree = {
+        "params": params,
+        "state": state,
+        "opt_state": {"mu": params},
+        "step": np.int32(7),
+        "rng": np.zeros(2, np.uint32),
+    }
     checkpoint.save(path, tree, metadata={"fit": {"config": config, "epoch": 1}})
 
 
@@ -40,18 +50,29 @@ def test_load_classifier_restores_the_params_and_refuses_another_model(tmp_path)
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
     assert clf.input_shape == SHAPE and clf.class_names == ("0", "1", "2")
     assert clf.color == "grayscale" and clf.resize == "stretch" and clf.mean is None
-    other = jcnn.serial(("conv", jcnn.Conv(4, 5, padding=2)), ("bn", jcnn.BatchNorm()), jcnn.Relu,
-                        jcnn.GlobalAvgPool, ("head", jcnn.Dense(5)))
-    with pytest.raises(checkpoint.CheckpointMismatchError,
-                       match=r"2 difference\(s\)(.|\n)*params/head/bias: float32\[3\] in the file, float32\[5\]"):
+    other = jcnn.serial(
+        ("conv", jcnn.Conv(4, 5, padding=2)),
+        ("bn", jcnn.BatchNorm()),
+        jcnn.Relu,
+        jcnn.GlobalAvgPool,
+        ("head", jcnn.Dense(5)),
+    )
+    with pytest.raises(
+        checkpoint.CheckpointMismatchError,
+        match=r"2 difference\(s\)(.|\n)*params/head/bias: float32\[3\] in the file, float32\[5\]",
+    ):
         load_classifier(path, model=other)
     with pytest.raises(ValueError, match="the run's model None is not a zoo model; pass model="):
         load_classifier(path)
     checkpoint.save(tmp_path / "plain.safetensors", {"params": params})
     with pytest.raises(ValueError, match="not a checkpoint written by jcnn train"):
         load_classifier(tmp_path / "plain.safetensors", model=MODEL)
-    _save(path, params, state, {"input_shape": list(SHAPE), "num_classes": 3, "class_names": ["a", "b", "c"],
-                                "color": "rgb"})
+    _save(
+        path,
+        params,
+        state,
+        {"input_shape": list(SHAPE), "num_classes": 3, "class_names": ["a", "b", "c"], "color": "rgb"},
+    )
     with pytest.raises(ValueError, match="color 'rgb' does not give the model's 1 input channels"):
         load_classifier(path, model=MODEL)
 
@@ -71,8 +92,7 @@ def test_export_has_a_symbolic_batch_and_equals_apply():
     pytest.importorskip("flatbuffers", reason="jax.export serialization needs flatbuffers (the test extra)")
     params, state = _init()
     mean, std = (0.4,), (0.2,)
-    clf = Classifier(MODEL, params, state, SHAPE, ("a", "b", "c"), "grayscale", "crop", mean, std,
-                     {"model": None})
+    clf = Classifier(MODEL, params, state, SHAPE, ("a", "b", "c"), "grayscale", "crop", mean, std, {"model": None})
     exported = jax.export.deserialize(bytearray(serialize(export_classifier(clf, platforms="cpu,cuda"))))
     assert exported.platforms == ("cpu", "cuda") and str(exported.in_avals[0].shape) == "(b, 6, 6, 1)"
     info = describe(clf, exported)

@@ -70,12 +70,16 @@ def test_variance_formula(name, init, var, uniform):
     _check(w, var, uniform, name)
 
 
-@pytest.mark.parametrize("ours, theirs", [
-    (I.kaiming_uniform(math.sqrt(5)), lambda t: torch.nn.init.kaiming_uniform_(t, a=math.sqrt(5))),
-    (I.kaiming_normal(nonlinearity="relu"), lambda t: torch.nn.init.kaiming_normal_(t, nonlinearity="relu")),
-    (I.glorot_uniform(), torch.nn.init.xavier_uniform_),
-    (I.glorot_normal(), torch.nn.init.xavier_normal_),
-], ids=["kaiming_uniform", "kaiming_normal", "xavier_uniform", "xavier_normal"])
+@pytest.mark.parametrize(
+    "ours, theirs",
+    [
+        (I.kaiming_uniform(math.sqrt(5)), lambda t: torch.nn.init.kaiming_uniform_(t, a=math.sqrt(5))),
+        (I.kaiming_normal(nonlinearity="relu"), lambda t: torch.nn.init.kaiming_normal_(t, nonlinearity="relu")),
+        (I.glorot_uniform(), torch.nn.init.xavier_uniform_),
+        (I.glorot_normal(), torch.nn.init.xavier_normal_),
+    ],
+    ids=["kaiming_uniform", "kaiming_normal", "xavier_uniform", "xavier_normal"],
+)
 def test_matches_torch_init_statistics(ours, theirs):
     w = np.asarray(ours(KEY, SHAPE), np.float64)
     t = theirs(torch.empty(64, 48, 3, 3, dtype=torch.float64)).numpy()
@@ -128,7 +132,7 @@ def test_large_draws_are_split_in_chunks_independent_of_threads(monkeypatch):
     again = H.sample_host(bits, (3, 1 << 21), "normal", 0.0, 1.0, np.float32)
     np.testing.assert_array_equal(whole, again)
     assert abs(float(whole.std()) - 1) < 0.01 and abs(float(whole.mean())) < 0.01
-    assert not np.array_equal(whole.ravel()[: 1 << 20], whole.ravel()[1 << 22: (1 << 22) + (1 << 20)])
+    assert not np.array_equal(whole.ravel()[: 1 << 20], whole.ravel()[1 << 22 : (1 << 22) + (1 << 20)])
 
 
 def test_truncated_normal_stays_inside_its_bounds():
@@ -136,5 +140,7 @@ def test_truncated_normal_stays_inside_its_bounds():
     assert w.min() >= -0.03 and w.max() <= 0.03 and 0.012 < w.std() < 0.02
     with pytest.raises(ValueError, match="truncated_normal: needs stddev > 0 and a < b"):
         I.truncated_normal(0.0)
-    assert repr(I.kaiming_normal(mode="fan_out", nonlinearity="relu")) == \
-        "kaiming_normal(mode='fan_out', nonlinearity='relu')"
+    assert (
+        repr(I.kaiming_normal(mode="fan_out", nonlinearity="relu"))
+        == "kaiming_normal(mode='fan_out', nonlinearity='relu')"
+    )

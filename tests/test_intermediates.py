@@ -33,12 +33,20 @@ SHAPE = (2, 8, 8, 3)
 
 @functools.cache
 def _model():
-    block = residual(serial(("conv", Conv(4, (3, 3), padding=1)), ("bn", BatchNorm())), block_name=None,
-                     shortcut_name=None, post=Relu)
-    model = serial(("stem", Conv(4, (3, 3), padding=1)), ("block", block), ("pool", MaxPool(2)),
-                   ("branches", serial(fan_out(2), parallel(("a", Relu), ("b", jcnn.remat(Conv(2, (1, 1))))),
-                                       concat())),
-                   ("gap", GlobalAvgPool), ("head", Dense(5)))
+    block = residual(
+        serial(("conv", Conv(4, (3, 3), padding=1)), ("bn", BatchNorm())),
+        block_name=None,
+        shortcut_name=None,
+        post=Relu,
+    )
+    model = serial(
+        ("stem", Conv(4, (3, 3), padding=1)),
+        ("block", block),
+        ("pool", MaxPool(2)),
+        ("branches", serial(fan_out(2), parallel(("a", Relu), ("b", jcnn.remat(Conv(2, (1, 1))))), concat())),
+        ("gap", GlobalAvgPool),
+        ("head", Dense(5)),
+    )
     _, params, state = model.init(KEY, SHAPE)
     x = jnp.asarray(np.random.default_rng(0).standard_normal(SHAPE), jnp.float32)
     return model, params, state, x
@@ -67,8 +75,11 @@ def test_select_patterns_pick_exactly_the_matching_paths():
     assert set(acts) == {"block.conv", "block.bn", "branches.parallel_1.a", "branches.parallel_1.b"}
     _, acts = jcnn.intermediates(model, params, state, x, select="**.b")
     assert set(acts) == {"branches.parallel_1.b"}
-    with pytest.raises(ValueError, match=r"intermediates: pattern\(s\) \['blok'\] match no layer path of the "
-                                         r"model; its paths are: stem, block, block.conv"):
+    with pytest.raises(
+        ValueError,
+        match=r"intermediates: pattern\(s\) \['blok'\] match no layer path of the "
+        r"model; its paths are: stem, block, block.conv",
+    ):
         jcnn.intermediates(model, params, state, x, select=["block", "blok"])
 
 
@@ -87,9 +98,10 @@ def test_under_jit_and_grad_and_the_program_without_it_is_unchanged():
     def direct(p):
         h = x
         for name in ("stem", "block", "pool"):
-            h, _ = model.children[[n for n, _ in model.children].index(name)][1].apply(p[name], state[name], h,
-                                                                                       train=False)
-        return jnp.sum(h ** 2)
+            h, _ = model.children[[n for n, _ in model.children].index(name)][1].apply(
+                p[name], state[name], h, train=False
+            )
+        return jnp.sum(h**2)
 
     g1, g2 = jax.grad(through_intermediate)(params), jax.grad(direct)(params)
     for a, b in zip(jax.tree_util.tree_leaves(g1), jax.tree_util.tree_leaves(g2)):

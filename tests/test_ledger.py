@@ -22,15 +22,25 @@ from jcnn.optim.base import make_optimizer
 
 # conv (0) -> BatchNorm (1) -> ReLU (2) -> Flatten (3) -> Dense (4): the flatten is compared through the
 # (C, H, W) -> (H, W, C) reordering, the Dense kernel through import_state_dict's.
-NET = jcnn.serial(("0", jcnn.Conv(3, 3, padding=1)), ("1", jcnn.BatchNorm()), ("2", jcnn.Relu),
-                  ("3", jcnn.Flatten), ("4", jcnn.Dense(4)))
+NET = jcnn.serial(
+    ("0", jcnn.Conv(3, 3, padding=1)),
+    ("1", jcnn.BatchNorm()),
+    ("2", jcnn.Relu),
+    ("3", jcnn.Flatten),
+    ("4", jcnn.Dense(4)),
+)
 SHAPE = (3, 4, 4, 2)
 
 
 def torch_net(**replace) -> torch.nn.Sequential:
     torch.manual_seed(0)
-    layers = [torch.nn.Conv2d(2, 3, 3, padding=1), torch.nn.BatchNorm2d(3), torch.nn.ReLU(), torch.nn.Flatten(),
-              torch.nn.Linear(48, 4)]
+    layers = [
+        torch.nn.Conv2d(2, 3, 3, padding=1),
+        torch.nn.BatchNorm2d(3),
+        torch.nn.ReLU(),
+        torch.nn.Flatten(),
+        torch.nn.Linear(48, 4),
+    ]
     for index, module in replace.items():
         layers[int(index)] = module
     return torch.nn.Sequential(*layers)
@@ -98,7 +108,8 @@ def _adam_eps_inside(learning_rate, b1=0.9, b2=0.999, eps=1e-8, weight_decay=0.0
         mu = jax.tree_util.tree_map(lambda m, g: b1 * m + (1 - b1) * g, state.mu, grads)
         nu = jax.tree_util.tree_map(lambda v, g: b2 * v + (1 - b2) * g * g, state.nu, grads)
         upd = jax.tree_util.tree_map(
-            lambda m, v: -learning_rate * (m / (1 - b1 ** t)) / jnp.sqrt(v / (1 - b2 ** t) + eps), mu, nu)
+            lambda m, v: -learning_rate * (m / (1 - b1**t)) / jnp.sqrt(v / (1 - b2**t) + eps), mu, nu
+        )
         return upd, AdamState(count, mu, nu, None)
 
     return make_optimizer("adam", init, update)
@@ -173,17 +184,23 @@ def test_manifest_reads_this_process():
 
 
 def test_manifest_flags_tf32_on_gpu_in_float32_only():
-    gpu = {"jax_backend": "gpu", "jax_default_matmul_precision": "default", "torch_cudnn_allow_tf32": True,
-           "torch_cuda_matmul_allow_tf32": False, "torch_deterministic_algorithms": True,
-           "torch_cudnn_benchmark": False}
+    gpu = {
+        "jax_backend": "gpu",
+        "jax_default_matmul_precision": "default",
+        "torch_cudnn_allow_tf32": True,
+        "torch_cuda_matmul_allow_tf32": False,
+        "torch_deterministic_algorithms": True,
+        "torch_cudnn_benchmark": False,
+    }
     assert numerics_warnings(gpu, "float32", torch_device="cpu") == []  # JAX at highest, torch on CPU
     jax_tf32 = numerics_warnings(gpu, "float32", jax_precision=None)
     assert len(jax_tf32) == 1 and "JAX runs float32" in jax_tf32[0]
     torch_tf32 = numerics_warnings(gpu, "float32", torch_device="cuda:0")
     assert len(torch_tf32) == 1 and "TF32 on" in torch_tf32[0]
     assert numerics_warnings(gpu, "float64", torch_device="cuda:0", jax_precision=None) == []
-    nondeterministic = numerics_warnings({**gpu, "torch_deterministic_algorithms": False}, "float64",
-                                         torch_device="cuda:0")
+    nondeterministic = numerics_warnings(
+        {**gpu, "torch_deterministic_algorithms": False}, "float64", torch_device="cuda:0"
+    )
     assert len(nondeterministic) == 1 and "non-deterministic" in nondeterministic[0]
 
 
@@ -215,8 +232,11 @@ def test_bad_input_is_a_clear_error():
         L.ledger(NET, torch_net(**{"4": torch.nn.Sequential(torch.nn.Dropout(0.5), torch.nn.Linear(48, 4))}), SHAPE)
     dropout_net = jcnn.serial(("0", jcnn.Flatten), ("1", jcnn.Dropout(0.3)), ("2", jcnn.Dense(2)))
     with pytest.raises(ValueError, match="layer '1' is a Dropout with rate 0.3"):
-        L.ledger(dropout_net, torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Identity(), torch.nn.Linear(8, 2)),
-                 (2, 2, 2, 2))
+        L.ledger(
+            dropout_net,
+            torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Identity(), torch.nn.Linear(8, 2)),
+            (2, 2, 2, 2),
+        )
     with pytest.raises(ValueError, match="does not match the model"):  # the state_dict names what differs
         L.ledger(NET, torch_net(**{"4": torch.nn.Linear(48, 5)}), SHAPE)
 

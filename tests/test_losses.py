@@ -60,63 +60,142 @@ def _case(name, jfn, tfn, args, diff=0):
 
 # (jax loss(*args, reduction), torch loss(*torch args, reduction), numpy args, index of the differentiated arg)
 CASES = [
-    _case("ce_int", lambda l, y, r: losses.softmax_cross_entropy(l, y, reduction=r),
-          lambda l, y, r: F.cross_entropy(l, y, reduction=r), (D["logits"], D["labels"])),
-    _case("ce_int_smooth_ignore", lambda l, y, r: losses.softmax_cross_entropy(l, y, label_smoothing=0.2,
-          ignore_index=2, reduction=r),
-          lambda l, y, r: F.cross_entropy(l, y, label_smoothing=0.2, ignore_index=2, reduction=r),
-          (D["logits"], D["labels"])),
-    _case("ce_class_weights_ignore", lambda l, y, r: losses.softmax_cross_entropy(
-          l, y, weights=jnp.asarray(D["cls_w"])[y], ignore_index=2, reduction=r),
-          lambda l, y, r: F.cross_entropy(l, y, weight=T(D["cls_w"]), ignore_index=2, reduction=r),
-          (D["logits"], D["labels"])),
-    _case("ce_class_weights_smooth_ignore", lambda l, y, r: losses.softmax_cross_entropy(
-          l, y, class_weights=D["cls_w"], label_smoothing=0.2, ignore_index=2, reduction=r),
-          lambda l, y, r: F.cross_entropy(l, y, weight=T(D["cls_w"]), label_smoothing=0.2, ignore_index=2,
-                                          reduction=r), (D["logits"], D["labels"])),
-    _case("ce_probs_class_weights_smooth", lambda l, y, r: losses.softmax_cross_entropy(
-          l, y, class_weights=D["cls_w"], label_smoothing=0.1, reduction=r),
-          lambda l, y, r: F.cross_entropy(l, y, weight=T(D["cls_w"]), label_smoothing=0.1, reduction=r),
-          (D["logits"], D["probs"])),
-    _case("nll_class_weights_ignore", lambda l, y, r: losses.nll(jax.nn.log_softmax(l), y,
-          class_weights=D["cls_w"], ignore_index=2, reduction=r),
-          lambda l, y, r: F.nll_loss(F.log_softmax(l, -1), y, weight=T(D["cls_w"]), ignore_index=2, reduction=r),
-          (D["logits"], D["labels"])),
-    _case("ce_probs_smooth", lambda l, y, r: losses.softmax_cross_entropy(l, y, label_smoothing=0.1, reduction=r),
-          lambda l, y, r: F.cross_entropy(l, y, label_smoothing=0.1, reduction=r), (D["logits"], D["probs"])),
-    _case("nll_weights_ignore", lambda l, y, r: losses.nll(jax.nn.log_softmax(l), y,
-          weights=jnp.asarray(D["cls_w"])[y], ignore_index=2, reduction=r),
-          lambda l, y, r: F.nll_loss(F.log_softmax(l, -1), y, weight=T(D["cls_w"]), ignore_index=2, reduction=r),
-          (D["logits"], D["labels"])),
-    _case("bce_weights", lambda p, t, r: losses.binary_cross_entropy(p, t, weights=D["w_el"], reduction=r),
-          lambda p, t, r: F.binary_cross_entropy(p, t, weight=T(D["w_el"]), reduction=r), (D["p01"], D["t01"])),
-    _case("bce_logits_pos_weight", lambda x, t, r: losses.binary_cross_entropy_with_logits(
-          x, t, weights=D["w_el"], pos_weight=D["cls_w"], reduction=r),
-          lambda x, t, r: F.binary_cross_entropy_with_logits(x, t, weight=T(D["w_el"]), pos_weight=T(D["cls_w"]),
-                                                             reduction=r), (D["x"] * 3, D["t01"])),
-    _case("bce_logits", lambda x, t, r: losses.binary_cross_entropy_with_logits(x, t, reduction=r),
-          lambda x, t, r: F.binary_cross_entropy_with_logits(x, t, reduction=r), (D["x"] * 3, D["t01"])),
-    _case("mse", lambda a, b, r: losses.mse(a, b, reduction=r), lambda a, b, r: F.mse_loss(a, b, reduction=r),
-          (D["x"], D["y"])),
-    _case("mse_weights", lambda a, b, r: losses.mse(a, b, weights=D["w_el"][:, :1], reduction=r),
-          lambda a, b, r: _reduce(T(D["w_el"][:, :1]) * F.mse_loss(a, b, reduction="none"), r), (D["x"], D["y"])),
-    _case("mae", lambda a, b, r: losses.mae(a, b, reduction=r), lambda a, b, r: F.l1_loss(a, b, reduction=r),
-          (D["x"], D["y"])),
-    _case("huber", lambda a, b, r: losses.huber(a, b, delta=0.7, reduction=r),
-          lambda a, b, r: F.huber_loss(a, b, delta=0.7, reduction=r), (D["x"], D["y"])),
-    _case("smooth_l1", lambda a, b, r: losses.smooth_l1(a, b, beta=0.5, reduction=r),
-          lambda a, b, r: F.smooth_l1_loss(a, b, beta=0.5, reduction=r), (D["x"], D["y"])),
-    _case("smooth_l1_beta0", lambda a, b, r: losses.smooth_l1(a, b, beta=0.0, reduction=r),
-          lambda a, b, r: F.smooth_l1_loss(a, b, beta=0.0, reduction=r), (D["x"], D["y"])),
-    _case("kl_div", lambda q, p, r: losses.kl_div(q, p, reduction=r),
-          lambda q, p, r: F.kl_div(q, p, reduction=r), (np.log(D["probs"][::-1].copy()), D["probs"])),
-    _case("kl_div_log_target", lambda q, p, r: losses.kl_div(q, p, log_target=True, reduction=r),
-          lambda q, p, r: F.kl_div(q, p, log_target=True, reduction=r),
-          (np.log(D["probs"][::-1].copy()), np.log(D["probs"]))),
-    _case("hinge_multiclass", lambda s, y, r: losses.hinge(s, y, margin=0.8, reduction=r),
-          lambda s, y, r: F.multi_margin_loss(s, y, margin=0.8, reduction=r), (D["logits"], D["labels"])),
-    _case("hinge_binary", lambda s, y, r: losses.hinge(s, y, reduction=r),
-          lambda s, y, r: _reduce(torch.clamp(1.0 - y * s, min=0.0), r), (D["x"], D["pm1"])),
+    _case(
+        "ce_int",
+        lambda l, y, r: losses.softmax_cross_entropy(l, y, reduction=r),
+        lambda l, y, r: F.cross_entropy(l, y, reduction=r),
+        (D["logits"], D["labels"]),
+    ),
+    _case(
+        "ce_int_smooth_ignore",
+        lambda l, y, r: losses.softmax_cross_entropy(l, y, label_smoothing=0.2, ignore_index=2, reduction=r),
+        lambda l, y, r: F.cross_entropy(l, y, label_smoothing=0.2, ignore_index=2, reduction=r),
+        (D["logits"], D["labels"]),
+    ),
+    _case(
+        "ce_class_weights_ignore",
+        lambda l, y, r: losses.softmax_cross_entropy(
+            l, y, weights=jnp.asarray(D["cls_w"])[y], ignore_index=2, reduction=r
+        ),
+        lambda l, y, r: F.cross_entropy(l, y, weight=T(D["cls_w"]), ignore_index=2, reduction=r),
+        (D["logits"], D["labels"]),
+    ),
+    _case(
+        "ce_class_weights_smooth_ignore",
+        lambda l, y, r: losses.softmax_cross_entropy(
+            l, y, class_weights=D["cls_w"], label_smoothing=0.2, ignore_index=2, reduction=r
+        ),
+        lambda l, y, r: F.cross_entropy(l, y, weight=T(D["cls_w"]), label_smoothing=0.2, ignore_index=2, reduction=r),
+        (D["logits"], D["labels"]),
+    ),
+    _case(
+        "ce_probs_class_weights_smooth",
+        lambda l, y, r: losses.softmax_cross_entropy(l, y, class_weights=D["cls_w"], label_smoothing=0.1, reduction=r),
+        lambda l, y, r: F.cross_entropy(l, y, weight=T(D["cls_w"]), label_smoothing=0.1, reduction=r),
+        (D["logits"], D["probs"]),
+    ),
+    _case(
+        "nll_class_weights_ignore",
+        lambda l, y, r: losses.nll(jax.nn.log_softmax(l), y, class_weights=D["cls_w"], ignore_index=2, reduction=r),
+        lambda l, y, r: F.nll_loss(F.log_softmax(l, -1), y, weight=T(D["cls_w"]), ignore_index=2, reduction=r),
+        (D["logits"], D["labels"]),
+    ),
+    _case(
+        "ce_probs_smooth",
+        lambda l, y, r: losses.softmax_cross_entropy(l, y, label_smoothing=0.1, reduction=r),
+        lambda l, y, r: F.cross_entropy(l, y, label_smoothing=0.1, reduction=r),
+        (D["logits"], D["probs"]),
+    ),
+    _case(
+        "nll_weights_ignore",
+        lambda l, y, r: losses.nll(
+            jax.nn.log_softmax(l), y, weights=jnp.asarray(D["cls_w"])[y], ignore_index=2, reduction=r
+        ),
+        lambda l, y, r: F.nll_loss(F.log_softmax(l, -1), y, weight=T(D["cls_w"]), ignore_index=2, reduction=r),
+        (D["logits"], D["labels"]),
+    ),
+    _case(
+        "bce_weights",
+        lambda p, t, r: losses.binary_cross_entropy(p, t, weights=D["w_el"], reduction=r),
+        lambda p, t, r: F.binary_cross_entropy(p, t, weight=T(D["w_el"]), reduction=r),
+        (D["p01"], D["t01"]),
+    ),
+    _case(
+        "bce_logits_pos_weight",
+        lambda x, t, r: losses.binary_cross_entropy_with_logits(
+            x, t, weights=D["w_el"], pos_weight=D["cls_w"], reduction=r
+        ),
+        lambda x, t, r: F.binary_cross_entropy_with_logits(
+            x, t, weight=T(D["w_el"]), pos_weight=T(D["cls_w"]), reduction=r
+        ),
+        (D["x"] * 3, D["t01"]),
+    ),
+    _case(
+        "bce_logits",
+        lambda x, t, r: losses.binary_cross_entropy_with_logits(x, t, reduction=r),
+        lambda x, t, r: F.binary_cross_entropy_with_logits(x, t, reduction=r),
+        (D["x"] * 3, D["t01"]),
+    ),
+    _case(
+        "mse",
+        lambda a, b, r: losses.mse(a, b, reduction=r),
+        lambda a, b, r: F.mse_loss(a, b, reduction=r),
+        (D["x"], D["y"]),
+    ),
+    _case(
+        "mse_weights",
+        lambda a, b, r: losses.mse(a, b, weights=D["w_el"][:, :1], reduction=r),
+        lambda a, b, r: _reduce(T(D["w_el"][:, :1]) * F.mse_loss(a, b, reduction="none"), r),
+        (D["x"], D["y"]),
+    ),
+    _case(
+        "mae",
+        lambda a, b, r: losses.mae(a, b, reduction=r),
+        lambda a, b, r: F.l1_loss(a, b, reduction=r),
+        (D["x"], D["y"]),
+    ),
+    _case(
+        "huber",
+        lambda a, b, r: losses.huber(a, b, delta=0.7, reduction=r),
+        lambda a, b, r: F.huber_loss(a, b, delta=0.7, reduction=r),
+        (D["x"], D["y"]),
+    ),
+    _case(
+        "smooth_l1",
+        lambda a, b, r: losses.smooth_l1(a, b, beta=0.5, reduction=r),
+        lambda a, b, r: F.smooth_l1_loss(a, b, beta=0.5, reduction=r),
+        (D["x"], D["y"]),
+    ),
+    _case(
+        "smooth_l1_beta0",
+        lambda a, b, r: losses.smooth_l1(a, b, beta=0.0, reduction=r),
+        lambda a, b, r: F.smooth_l1_loss(a, b, beta=0.0, reduction=r),
+        (D["x"], D["y"]),
+    ),
+    _case(
+        "kl_div",
+        lambda q, p, r: losses.kl_div(q, p, reduction=r),
+        lambda q, p, r: F.kl_div(q, p, reduction=r),
+        (np.log(D["probs"][::-1].copy()), D["probs"]),
+    ),
+    _case(
+        "kl_div_log_target",
+        lambda q, p, r: losses.kl_div(q, p, log_target=True, reduction=r),
+        lambda q, p, r: F.kl_div(q, p, log_target=True, reduction=r),
+        (np.log(D["probs"][::-1].copy()), np.log(D["probs"])),
+    ),
+    _case(
+        "hinge_multiclass",
+        lambda s, y, r: losses.hinge(s, y, margin=0.8, reduction=r),
+        lambda s, y, r: F.multi_margin_loss(s, y, margin=0.8, reduction=r),
+        (D["logits"], D["labels"]),
+    ),
+    _case(
+        "hinge_binary",
+        lambda s, y, r: losses.hinge(s, y, reduction=r),
+        lambda s, y, r: _reduce(torch.clamp(1.0 - y * s, min=0.0), r),
+        (D["x"], D["pm1"]),
+    ),
 ]
 
 
@@ -173,8 +252,11 @@ def test_against_textbook_forms():
     d = {k: np.asarray(v, np.float64) if v.dtype.kind == "f" else v for k, v in D.items()}
     ce = losses.softmax_cross_entropy(d["logits"], d["labels"], label_smoothing=0.2, reduction="none")
     assert_close(ce, ref.cross_entropy(ref.softmax(d["logits"]), ref.one_hot(d["labels"], C, 0.2)), 1e-12)
-    assert_close(losses.binary_cross_entropy(d["p01"], d["t01"], reduction="none"),
-                 ref.binary_cross_entropy(d["p01"], d["t01"]), 1e-12)
+    assert_close(
+        losses.binary_cross_entropy(d["p01"], d["t01"], reduction="none"),
+        ref.binary_cross_entropy(d["p01"], d["t01"]),
+        1e-12,
+    )
     bce_l = losses.binary_cross_entropy_with_logits(d["x"], d["t01"], reduction="none")
     assert_close(bce_l, ref.binary_cross_entropy(1 / (1 + np.exp(-d["x"])), d["t01"]), 1e-12)
     assert_close(losses.huber(d["x"], d["y"], delta=0.7, reduction="none"), ref.huber(d["x"], d["y"], 0.7), 1e-12)
@@ -250,25 +332,44 @@ def test_jit_and_dtype_float64():
     "call, exc, match",
     [
         (lambda: losses.mse(D["x"], D["y"], reduction="avg"), ValueError, "mse: reduction must be one of"),
-        (lambda: losses.softmax_cross_entropy(D["logits"], D["labels"][:3]), ValueError, "integer labels must have shape"),
+        (
+            lambda: losses.softmax_cross_entropy(D["logits"], D["labels"][:3]),
+            ValueError,
+            "integer labels must have shape",
+        ),
         (lambda: losses.softmax_cross_entropy(D["logits"], D["probs"][:, :3]), ValueError, "same shape"),
-        (lambda: losses.softmax_cross_entropy(D["logits"], D["labels"], label_smoothing=1.5), ValueError,
-         "label_smoothing must be in"),
-        (lambda: losses.softmax_cross_entropy(D["logits"], D["probs"], ignore_index=0), ValueError,
-         "ignore_index needs integer labels"),
-        (lambda: losses.softmax_cross_entropy(D["logits"], D["labels"], weights=np.ones(3, np.float32)), ValueError,
-         r"per-example weights must have shape \(6,\)"),
+        (
+            lambda: losses.softmax_cross_entropy(D["logits"], D["labels"], label_smoothing=1.5),
+            ValueError,
+            "label_smoothing must be in",
+        ),
+        (
+            lambda: losses.softmax_cross_entropy(D["logits"], D["probs"], ignore_index=0),
+            ValueError,
+            "ignore_index needs integer labels",
+        ),
+        (
+            lambda: losses.softmax_cross_entropy(D["logits"], D["labels"], weights=np.ones(3, np.float32)),
+            ValueError,
+            r"per-example weights must have shape \(6,\)",
+        ),
         (lambda: losses.softmax_cross_entropy(D["labels"], D["labels"]), TypeError, "logits must be a floating-point"),
-        (lambda: losses.softmax_cross_entropy(D["logits"], D["labels"] > 0), TypeError,
-         "labels must be integer class indices or float"),
+        (
+            lambda: losses.softmax_cross_entropy(D["logits"], D["labels"] > 0),
+            TypeError,
+            "labels must be integer class indices or float",
+        ),
         (lambda: losses.softmax_cross_entropy(np.float32(1.0), D["labels"]), ValueError, "must have a class axis"),
         (lambda: losses.nll(D["logits"], D["probs"]), TypeError, "nll: labels must be integer"),
         (lambda: losses.nll(np.float32(1.0), D["labels"]), ValueError, "nll: log_probs must have a class axis"),
         (lambda: losses.mse(D["x"], D["y"][:, :2]), ValueError, "predictions and targets must have the same shape"),
         (lambda: losses.mse(D["x"], D["y"], weights=np.ones((4,), np.float32)), ValueError, "do not broadcast"),
         (lambda: losses.mse(D["x"], D["y"], weights=np.ones((2, N, C), np.float32)), ValueError, "would enlarge"),
-        (lambda: losses.binary_cross_entropy_with_logits(D["x"], D["t01"], pos_weight=np.ones(3, np.float32)),
-         ValueError, "pos_weight must be a scalar or one value per class"),
+        (
+            lambda: losses.binary_cross_entropy_with_logits(D["x"], D["t01"], pos_weight=np.ones(3, np.float32)),
+            ValueError,
+            "pos_weight must be a scalar or one value per class",
+        ),
         (lambda: losses.huber(D["x"], D["y"], delta=0.0), ValueError, "huber: delta must be > 0"),
         (lambda: losses.smooth_l1(D["x"], D["y"], beta=-1.0), ValueError, "smooth_l1: beta must be >= 0"),
         (lambda: losses.hinge(D["x"], D["labels"][:2]), ValueError, "hinge: labels must be integer classes"),
@@ -320,7 +421,9 @@ def test_out_of_range_labels_raise_eagerly_and_are_nan_under_jit():
     logits = jnp.asarray(D["logits"][:4])
     for bad, where in (([0, 1, 2, -1], "got -1 at index 3"), ([0, C, 2, 1], f"got {C} at index 1")):
         y = np.array(bad)
-        with pytest.raises(ValueError, match=rf"softmax_cross_entropy: labels must be class indices in \[0, {C}\).*{where}"):
+        with pytest.raises(
+            ValueError, match=rf"softmax_cross_entropy: labels must be class indices in \[0, {C}\).*{where}"
+        ):
             losses.softmax_cross_entropy(logits, y)
         with pytest.raises(ValueError, match=rf"nll: labels must be class indices in \[0, {C}\).*{where}"):
             losses.nll(logits, y)
@@ -346,9 +449,13 @@ def test_out_of_range_labels_raise_eagerly_and_are_nan_under_jit():
 def test_binary_cross_entropy_probs_outside_0_1():
     t = np.full(3, 0.5, np.float32)
     for p, shown in (([0.2, 1.5, 0.1], "1.5"), ([-0.25, 0.5, 0.5], "-0.25"), ([0.5, np.nan, 0.5], "nan")):
-        with pytest.raises(ValueError, match=rf"binary_cross_entropy: probs must be probabilities in \[0, 1\], got {shown}"):
+        with pytest.raises(
+            ValueError, match=rf"binary_cross_entropy: probs must be probabilities in \[0, 1\], got {shown}"
+        ):
             losses.binary_cross_entropy(np.array(p, np.float32), t)
-        per = np.asarray(jax.jit(lambda a: losses.binary_cross_entropy(a, t, reduction="none"))(np.array(p, np.float32)))
+        per = np.asarray(
+            jax.jit(lambda a: losses.binary_cross_entropy(a, t, reduction="none"))(np.array(p, np.float32))
+        )
         assert np.isnan(per).sum() == 1
 
 
@@ -370,14 +477,18 @@ _INT_LOSSES = {
     "softmax_cross_entropy": lambda s, y: losses.softmax_cross_entropy(s, y),
     "softmax_cross_entropy_ignore": lambda s, y: losses.softmax_cross_entropy(s, y, ignore_index=-100),
     "softmax_cross_entropy_class_weights": lambda s, y: losses.softmax_cross_entropy(
-        s, y, class_weights=np.ones(s.shape[-1], np.float32), label_smoothing=0.1),
+        s, y, class_weights=np.ones(s.shape[-1], np.float32), label_smoothing=0.1
+    ),
     "nll": lambda s, y: losses.nll(s, y),
     "hinge": lambda s, y: losses.hinge(s, y),
 }
 _PAIR_LOSSES = {  # (predictions, targets) of one shape
     "binary_cross_entropy": losses.binary_cross_entropy,
     "binary_cross_entropy_with_logits": losses.binary_cross_entropy_with_logits,
-    "mse": losses.mse, "mae": losses.mae, "huber": losses.huber, "smooth_l1": losses.smooth_l1,
+    "mse": losses.mse,
+    "mae": losses.mae,
+    "huber": losses.huber,
+    "smooth_l1": losses.smooth_l1,
     "kl_div": losses.kl_div,
 }
 
@@ -409,8 +520,13 @@ def _property_case(data):
         return (lambda: fn(scores.astype(np.int32), y)), ("must be a floating-point",)
     name = data.draw(st.sampled_from(sorted(_PAIR_LOSSES)), label="loss")
     fn = _PAIR_LOSSES[name]
-    first = "probs" if name == "binary_cross_entropy" else "logits" if "logits" in name else (
-        "log_predictions" if name == "kl_div" else "predictions")
+    first = (
+        "probs"
+        if name == "binary_cross_entropy"
+        else "logits"
+        if "logits" in name
+        else ("log_predictions" if name == "kl_div" else "predictions")
+    )
     kinds = ["shape", "int first", "int targets", "weights"] + (["outside [0, 1]"] if first == "probs" else [])
     kind = data.draw(st.sampled_from(kinds), label="defect")
     pred = np.full((n, c), 0.5, np.float32)
@@ -454,16 +570,23 @@ def test_gradients_at_the_kinks_equal_torch():
 
     @jax.jit  # one compile for all five gradients
     def grads(p, s, sb):
-        return (jax.grad(lambda a: losses.mae(a, t, reduction="sum"))(p),
-                jax.grad(lambda a: losses.smooth_l1(a, t, beta=0.0, reduction="sum"))(p),
-                jax.grad(lambda a: losses.huber(a, t, delta=1.0, reduction="sum"))(p),
-                jax.grad(lambda a: losses.hinge(a, y))(s),
-                jax.grad(lambda a: losses.hinge(a, yb, reduction="sum"))(sb))
+        return (
+            jax.grad(lambda a: losses.mae(a, t, reduction="sum"))(p),
+            jax.grad(lambda a: losses.smooth_l1(a, t, beta=0.0, reduction="sum"))(p),
+            jax.grad(lambda a: losses.huber(a, t, delta=1.0, reduction="sum"))(p),
+            jax.grad(lambda a: losses.hinge(a, y))(s),
+            jax.grad(lambda a: losses.hinge(a, yb, reduction="sum"))(sb),
+        )
 
     got = grads(p, s, sb)
-    for g, tf in zip(got[:3], (lambda a: F.l1_loss(a, T(t), reduction="sum"),
-                               lambda a: F.smooth_l1_loss(a, T(t), beta=0.0, reduction="sum"),
-                               lambda a: F.huber_loss(a, T(t), delta=1.0, reduction="sum"))):
+    for g, tf in zip(
+        got[:3],
+        (
+            lambda a: F.l1_loss(a, T(t), reduction="sum"),
+            lambda a: F.smooth_l1_loss(a, T(t), beta=0.0, reduction="sum"),
+            lambda a: F.huber_loss(a, T(t), delta=1.0, reduction="sum"),
+        ),
+    ):
         pt = torch.tensor(p, requires_grad=True)
         tf(pt).backward()
         np.testing.assert_array_equal(np.asarray(g), pt.grad.numpy())

@@ -50,10 +50,16 @@ def test_top_1_is_accuracy_and_dtype():
         (lambda: metrics.accuracy(SCORES, LABELS, weights=np.ones(3)), ValueError, r"weights must have shape \(40,\)"),
         (lambda: metrics.top_k_accuracy(SCORES, LABELS, 0), ValueError, r"k must be an int in \[1, 7\]"),
         (lambda: metrics.top_k_accuracy(SCORES, LABELS, 8), ValueError, "the class count"),
-        (lambda: metrics.accuracy(SCORES, np.where(LABELS == 3, -1, LABELS)), ValueError,
-         r"accuracy: labels must be class indices in \[0, 7\).*got -1 at index"),
-        (lambda: metrics.top_k_accuracy(SCORES, np.where(LABELS == 3, 7, LABELS), 2), ValueError,
-         r"top_k_accuracy: labels must be class indices in \[0, 7\).*got 7"),
+        (
+            lambda: metrics.accuracy(SCORES, np.where(LABELS == 3, -1, LABELS)),
+            ValueError,
+            r"accuracy: labels must be class indices in \[0, 7\).*got -1 at index",
+        ),
+        (
+            lambda: metrics.top_k_accuracy(SCORES, np.where(LABELS == 3, 7, LABELS), 2),
+            ValueError,
+            r"top_k_accuracy: labels must be class indices in \[0, 7\).*got 7",
+        ),
     ],
 )
 def test_errors(call, exc, match):

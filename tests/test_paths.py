@@ -10,20 +10,27 @@ import pytest
 
 from jcnn import optim, paths
 
-TREE = {"conv1": {"kernel": jnp.ones((3, 3, 1, 2)), "bias": jnp.zeros(2)},
-        "layer1": {"0": {"conv1": {"kernel": jnp.ones((1, 1, 2, 2))}, "bn1": {"scale": jnp.ones(2)}},
-                   "1": {"conv1": {"kernel": jnp.ones((1, 1, 2, 2))}}},
-        "fc": {"kernel": jnp.ones((2, 4)), "bias": jnp.zeros(4)}}
+TREE = {
+    "conv1": {"kernel": jnp.ones((3, 3, 1, 2)), "bias": jnp.zeros(2)},
+    "layer1": {
+        "0": {"conv1": {"kernel": jnp.ones((1, 1, 2, 2))}, "bn1": {"scale": jnp.ones(2)}},
+        "1": {"conv1": {"kernel": jnp.ones((1, 1, 2, 2))}},
+    },
+    "fc": {"kernel": jnp.ones((2, 4)), "bias": jnp.zeros(4)},
+}
 
 
-@pytest.mark.parametrize("pattern, expected", [
-    ("fc", ["fc.kernel", "fc.bias"]),  # a layer path selects the leaves under it
-    ("**.bias", ["conv1.bias", "fc.bias"]),
-    ("layer1.*.conv1", ["layer1.0.conv1.kernel", "layer1.1.conv1.kernel"]),
-    ("layer?.0.*", ["layer1.0.conv1.kernel", "layer1.0.bn1.scale"]),
-    ("layer1.[0].bn1.scale", ["layer1.0.bn1.scale"]),
-    ("*.kernel", ["conv1.kernel", "fc.kernel"]),  # '*' stays inside one component
-])
+@pytest.mark.parametrize(
+    "pattern, expected",
+    [
+        ("fc", ["fc.kernel", "fc.bias"]),  # a layer path selects the leaves under it
+        ("**.bias", ["conv1.bias", "fc.bias"]),
+        ("layer1.*.conv1", ["layer1.0.conv1.kernel", "layer1.1.conv1.kernel"]),
+        ("layer?.0.*", ["layer1.0.conv1.kernel", "layer1.0.bn1.scale"]),
+        ("layer1.[0].bn1.scale", ["layer1.0.bn1.scale"]),
+        ("*.kernel", ["conv1.kernel", "fc.kernel"]),  # '*' stays inside one component
+    ],
+)
 def test_select_by_pattern(pattern, expected):
     assert sorted(paths.select(TREE, pattern)) == sorted(expected)
 
@@ -48,8 +55,11 @@ def test_mask_and_replace():
 
 
 def test_a_pattern_that_matches_nothing_or_is_malformed_is_an_error():
-    with pytest.raises(ValueError, match=r"select: pattern\(s\) \['layer9'\] match no path; the paths are: "
-                                         r"conv1.bias, conv1.kernel, fc.bias"):
+    with pytest.raises(
+        ValueError,
+        match=r"select: pattern\(s\) \['layer9'\] match no path; the paths are: "
+        r"conv1.bias, conv1.kernel, fc.bias",
+    ):
         paths.select(TREE, ["fc", "layer9"])
     assert paths.select(TREE, "layer9", strict=False) == {}
     for bad in ("", "a..b", ".a", "a."):

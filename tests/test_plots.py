@@ -22,8 +22,16 @@ def _png_shape(path) -> tuple[int, ...]:
     return imread(path).shape
 
 
-HISTORY = [{"epoch": e, "train_loss": 2.0 / e, "test_loss": 2.2 / e, "train_accuracy": 1 - 0.5 / e,
-            "test_accuracy": 1 - 0.6 / e} for e in range(1, 6)]
+HISTORY = [
+    {
+        "epoch": e,
+        "train_loss": 2.0 / e,
+        "test_loss": 2.2 / e,
+        "train_accuracy": 1 - 0.5 / e,
+        "test_accuracy": 1 - 0.6 / e,
+    }
+    for e in range(1, 6)
+]
 
 
 def test_plot_history_writes_a_png(tmp_path):
@@ -59,8 +67,14 @@ def test_plot_filters(tmp_path, c_in):
 
 
 def test_first_conv_output_is_the_first_conv_layers_output():
-    model = jcnn.serial(jcnn.Tanh, ("conv", jcnn.Conv(3, 3, stride=2, padding=1)), jcnn.Relu,
-                        ("conv2", jcnn.Conv(2, 3)), jcnn.Flatten, jcnn.Dense(4))
+    model = jcnn.serial(
+        jcnn.Tanh,
+        ("conv", jcnn.Conv(3, 3, stride=2, padding=1)),
+        jcnn.Relu,
+        ("conv2", jcnn.Conv(2, 3)),
+        jcnn.Flatten,
+        jcnn.Dense(4),
+    )
     _, params, state = model.init(jax.random.PRNGKey(0), (-1, 9, 9, 2))
     x = jnp.asarray(np.random.default_rng(1).normal(size=(2, 9, 9, 2)), jnp.float32)
     got = plots.first_conv_output(model, params, state, x)
@@ -81,8 +95,9 @@ def test_first_conv_output_of_lenet5_for_a_batch_that_lowers_its_conv_by_fft():
 
 
 def test_first_conv_output_through_remat():
-    model = jcnn.serial(("block", jcnn.remat(jcnn.serial(("conv", jcnn.Conv(3, 3)), jcnn.Relu))), jcnn.Flatten,
-                        jcnn.Dense(2))
+    model = jcnn.serial(
+        ("block", jcnn.remat(jcnn.serial(("conv", jcnn.Conv(3, 3)), jcnn.Relu))), jcnn.Flatten, jcnn.Dense(2)
+    )
     _, params, state = model.init(jax.random.PRNGKey(0), (-1, 6, 6, 1))
     x = jnp.asarray(np.random.default_rng(4).normal(size=(1, 6, 6, 1)), jnp.float32)
     got = plots.first_conv_output(model, params, state, x)
@@ -93,8 +108,11 @@ def test_first_conv_output_through_remat():
 def test_first_conv_output_without_conv_raises():
     model = jcnn.serial(jcnn.Flatten, jcnn.Dense(3))
     _, params, state = model.init(jax.random.PRNGKey(0), (-1, 4, 4, 1))
-    with pytest.raises(ValueError, match=r"first_conv_output: the model has no Conv layer \(its layers: "
-                                         r"\['Dense', 'Flatten', 'serial'\]\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"first_conv_output: the model has no Conv layer \(its layers: "
+        r"\['Dense', 'Flatten', 'serial'\]\)",
+    ):
         plots.first_conv_output(model, params, state, jnp.ones((1, 4, 4, 1)))
 
 

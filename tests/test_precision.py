@@ -11,8 +11,7 @@ from tests.helpers import rel_error
 
 
 def small_model() -> jcnn.Layer:
-    return jcnn.serial(jcnn.Conv(4, (3, 3), padding=1), jcnn.BatchNorm(), jcnn.Relu, jcnn.Flatten,
-                       jcnn.Dense(3))
+    return jcnn.serial(jcnn.Conv(4, (3, 3), padding=1), jcnn.BatchNorm(), jcnn.Relu, jcnn.Flatten, jcnn.Dense(3))
 
 
 X = np.random.default_rng(0).normal(size=(4, 6, 6, 2)).astype(np.float32)
@@ -70,10 +69,10 @@ def test_dynamic_loss_scale_backs_off_and_grows():
 
 
 def test_scale_and_unscale_round_trip():
-    scaler = precision.DynamicLossScale(init_scale=2.0 ** 10)
+    scaler = precision.DynamicLossScale(init_scale=2.0**10)
     ls = scaler.init()
-    assert float(scaler.scale(jnp.asarray(3.0, jnp.float16), ls)) == 3.0 * 2 ** 10
-    grads = {"a": jnp.asarray([2.0 ** 10, 2.0 ** 11], jnp.float16)}
+    assert float(scaler.scale(jnp.asarray(3.0, jnp.float16), ls)) == 3.0 * 2**10
+    grads = {"a": jnp.asarray([2.0**10, 2.0**11], jnp.float16)}
     out = scaler.unscale(grads, ls)
     assert out["a"].dtype == jnp.float16
     np.testing.assert_array_equal(np.asarray(out["a"], np.float32), [1.0, 2.0])
@@ -114,11 +113,11 @@ def test_float16_training_step_with_loss_scaling_recovers_underflowing_gradients
 
     unscaled = half_grad(params, 1.0)
     assert float(unscaled["kernel"][0, 0]) == 0.0
-    scaler = precision.DynamicLossScale(init_scale=2.0 ** 16)
+    scaler = precision.DynamicLossScale(init_scale=2.0**16)
     ls = scaler.init()
     scaled = scaler.unscale(half_grad(params, ls.scale), ls)
     assert abs(float(scaled["kernel"][0, 0]) - 1e-9) < 1e-10
     huge = scaler.unscale(half_grad(params, jnp.float32(1e12)), ls)
     finite = precision.all_finite(huge)
     assert not bool(finite)
-    assert float(scaler.adjust(ls, finite).scale) == 2.0 ** 15
+    assert float(scaler.adjust(ls, finite).scale) == 2.0**15

@@ -31,21 +31,39 @@ from tests.data._images import CLASSES, write_separable_folder
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Constant learning rate: the compiled step does not depend on --epochs, so the Ctrl-C run (more epochs)
 # finds every program of the first run in the compilation cache.
-TRAIN = ["train", "--dataset", "folder", "--input-size", "16", "16", "--batch-size", "4", "--schedule", "constant",
-         "--test-fraction", "0.25", "--no-progress"]
+TRAIN = [
+    "train",
+    "--dataset",
+    "folder",
+    "--input-size",
+    "16",
+    "16",
+    "--batch-size",
+    "4",
+    "--schedule",
+    "constant",
+    "--test-fraction",
+    "0.25",
+    "--no-progress",
+]
 
 
 def _env(shared: str) -> dict:
-    env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""),
-               JAX_COMPILATION_CACHE_DIR=os.path.join(shared, "jax-cache"),
-               JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0", JAX_PLATFORMS="cpu")
+    env = dict(
+        os.environ,
+        PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""),
+        JAX_COMPILATION_CACHE_DIR=os.path.join(shared, "jax-cache"),
+        JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
+        JAX_PLATFORMS="cpu",
+    )
     env.pop("JCNN_DEBUG", None)
     return env
 
 
 def _jcnn(args: list[str], shared: str, **kw) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "jcnn", *args], capture_output=True, text=True,
-                          env=_env(shared), timeout=600, **kw)
+    return subprocess.run(
+        [sys.executable, "-m", "jcnn", *args], capture_output=True, text=True, env=_env(shared), timeout=600, **kw
+    )
 
 
 @pytest.fixture(scope="session")
@@ -60,8 +78,15 @@ def run(tmp_path_factory, worker_id):
             made = write_separable_folder(folder, per_class=32)
             t0 = time.perf_counter()
             proc = _jcnn(TRAIN + ["--data-dir", folder, "--epochs", "2", "--out", out], shared)
-            info = {"folder": folder, "out": out, "made": made, "returncode": proc.returncode,
-                    "stdout": proc.stdout, "stderr": proc.stderr, "seconds": time.perf_counter() - t0}
+            info = {
+                "folder": folder,
+                "out": out,
+                "made": made,
+                "returncode": proc.returncode,
+                "stdout": proc.stdout,
+                "stderr": proc.stderr,
+                "seconds": time.perf_counter() - t0,
+            }
             with open(done + ".tmp", "w") as f:
                 json.dump(info, f)
             os.replace(done + ".tmp", done)
@@ -102,10 +127,25 @@ def test_ctrl_c_during_training_exits_cleanly_and_keeps_the_checkpoint(run, tmp_
     out = tmp_path / "interrupted"
     ckpt = out / "checkpoint.safetensors"
     # A run planned for 50 epochs (a few seconds of training here after the compile), interrupted after its first.
-    args = TRAIN + ["--data-dir", run["folder"], "--epochs", "50", "--out", str(out), "--cache-mb", "0",
-                    "--quiet", "--no-plots"]
-    proc = subprocess.Popen([sys.executable, "-m", "jcnn", *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=_env(run["shared"]))
+    args = TRAIN + [
+        "--data-dir",
+        run["folder"],
+        "--epochs",
+        "50",
+        "--out",
+        str(out),
+        "--cache-mb",
+        "0",
+        "--quiet",
+        "--no-plots",
+    ]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "jcnn", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=_env(run["shared"]),
+    )
     try:
         deadline = time.monotonic() + 300
         while not ckpt.exists():  # the first epoch is done: training (and prefetching) goes on
@@ -137,8 +177,12 @@ def test_ctrl_c_during_training_exits_cleanly_and_keeps_the_checkpoint(run, tmp_
 def _images(run) -> list[str]:
     """Seven readable images of the folder (every class, kind and nesting depth): batch 7 throughout, so
     that each process compiles the forward for batches 1 and 7 only."""
-    paths = sorted(os.path.join(d, f) for d, _, files in os.walk(run["folder"]) for f in files
-                   if f.endswith((".png", ".jpg", ".bmp", ".webp")))
+    paths = sorted(
+        os.path.join(d, f)
+        for d, _, files in os.walk(run["folder"])
+        for f in files
+        if f.endswith((".png", ".jpg", ".bmp", ".webp"))
+    )
     return [p for p in paths if p not in run["made"]["bad"]][::14]
 
 
@@ -172,8 +216,10 @@ def test_predict_top1_is_argmax_of_apply(run, clf, apply, capsys):
         p = np.exp(z - z.max()) / np.exp(z - z.max()).sum()
         assert row["top_k"][0]["probability"] == pytest.approx(float(p.max()), rel=1e-5)
         assert row["top_k"][0]["probability"] >= row["top_k"][1]["probability"]
-    right = [row["top_k"][0]["class"] == os.path.relpath(path, run["folder"]).split(os.sep)[0]
-             for row, path in zip(result["predictions"], images)]
+    right = [
+        row["top_k"][0]["class"] == os.path.relpath(path, run["folder"]).split(os.sep)[0]
+        for row, path in zip(result["predictions"], images)
+    ]
     assert np.mean(right) > 0.8
     # The text form: one line per image, "path: class p, class p, class p".
     assert cli.main(["predict", "--checkpoint", run["checkpoint"], "-k", "3", *images]) == 0
@@ -195,8 +241,9 @@ def test_inspect_writes_every_stage_and_a_page_that_shows_them_in_order(run, clf
 
     image = _images(run)[0]
     out = tmp_path / "inspect"
-    assert cli.main(["inspect", "--checkpoint", run["checkpoint"], image, "--out", str(out), "--channels", "4",
-                     "-q"]) == 0
+    assert (
+        cli.main(["inspect", "--checkpoint", run["checkpoint"], image, "--out", str(out), "--channels", "4", "-q"]) == 0
+    )
     page = capsys.readouterr().out.strip()
     assert page == str(out / "index.html")
 
@@ -294,11 +341,24 @@ def test_export_runs_without_jcnn_and_equals_apply(run, clf, apply, capsys, tmp_
     images = _images(run)
     pixels = normalize_pixels(np.stack([load_image(p, 16) for p in images]))  # u8 / 255, as served
     np.save(tmp_path / "x.npy", pixels)
-    proc = subprocess.run([sys.executable, "-c", FRESH, model, ",".join(images), str(tmp_path / "x.npy"),
-                           str(tmp_path / "logits"), os.path.join(REPO, "docs", "serve_exported.py"),
-                           os.path.join(REPO, "docs", "serving.md")],
-                          capture_output=True, text=True, timeout=300, cwd=str(tmp_path),
-                          env=_env(run["shared"]))
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            FRESH,
+            model,
+            ",".join(images),
+            str(tmp_path / "x.npy"),
+            str(tmp_path / "logits"),
+            os.path.join(REPO, "docs", "serve_exported.py"),
+            os.path.join(REPO, "docs", "serving.md"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=str(tmp_path),
+        env=_env(run["shared"]),
+    )
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     assert result["jcnn_loaded"] == [] and result["platforms"] == ["cpu", "cuda"]
@@ -352,8 +412,21 @@ def test_folder_input_errors_are_one_line(capsys, tmp_path):
         for name in ("cats", "dogs"):
             (tmp_path / "tv" / split / name).mkdir(parents=True)
             Image.new("RGB", (9, 7), (200, 10, 10)).save(tmp_path / "tv" / split / name / "a.png")
-    status = cli.main(["train", "--dataset", "folder", "--data-dir", str(tmp_path / "tv"), "--test-fraction", "0.3",
-                       "--batch-size", "99", "--out", str(tmp_path / "run")])
+    status = cli.main(
+        [
+            "train",
+            "--dataset",
+            "folder",
+            "--data-dir",
+            str(tmp_path / "tv"),
+            "--test-fraction",
+            "0.3",
+            "--batch-size",
+            "99",
+            "--out",
+            str(tmp_path / "run"),
+        ]
+    )
     err = capsys.readouterr().err
     assert status == 1 and f"warning: --test-fraction ignored: {tmp_path}/tv/val is the test set" in err
     assert "--batch-size 99 is larger than the 2 training images" in err
@@ -368,5 +441,3 @@ def test_exit_status_is_documented_in_every_help(capsys):
             assert f"  {code}" in text, (argv, code)
         assert "Results go to stdout, progress and logs to stderr" in text
         assert argv == [] or "--quiet" in text
-
-

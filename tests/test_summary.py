@@ -41,9 +41,14 @@ def _rows(result) -> dict:
 
 def test_rows_shapes_counts_macs_and_totals():
     model = serial(
-        Conv(8, 3, padding=1), BatchNorm(), Relu,
+        Conv(8, 3, padding=1),
+        BatchNorm(),
+        Relu,
         ("block", residual(serial(Conv(8, 3, padding=1), Relu))),
-        MaxPool(2), Flatten, Dropout(0.5), ("head", Dense(10)),
+        MaxPool(2),
+        Flatten,
+        Dropout(0.5),
+        ("head", Dense(10)),
     )
     result = jcnn.summary(model, (-1, 8, 8, 3))
     text = str(result)
@@ -114,8 +119,11 @@ def test_a_combinator_without_declared_wiring_is_traced_once_for_its_childrens_s
         o2, p2, s2 = init_child("conv2", conv2, k2, o1)
         _, p3, s3 = init_child("proj", proj, k3, shape)
         _, p4, s4 = init_child("unused", unused, k4, (1, 5))
-        return o2, {"conv1": p1, "conv2": p2, "proj": p3, "unused": p4}, {"conv1": s1, "conv2": s2, "proj": s3,
-                                                                           "unused": s4}
+        return (
+            o2,
+            {"conv1": p1, "conv2": p2, "proj": p3, "unused": p4},
+            {"conv1": s1, "conv2": s2, "proj": s3, "unused": s4},
+        )
 
     def apply(params, state, x, *, train, key=None):
         h, _ = apply_child("conv1", conv1, params["conv1"], {}, x, train=train)
@@ -131,8 +139,9 @@ def test_a_combinator_without_declared_wiring_is_traced_once_for_its_childrens_s
     assert rows["conv2"].macs == 16 * 72 * 8
 
 
-@pytest.mark.parametrize("name, published", [
-    ("resnet18", 1.81e9), ("resnet50", 4.09e9), ("mobilenet_v2", 0.30e9), ("vgg16", 15.47e9)])
+@pytest.mark.parametrize(
+    "name, published", [("resnet18", 1.81e9), ("resnet50", 4.09e9), ("mobilenet_v2", 0.30e9), ("vgg16", 15.47e9)]
+)
 def test_zoo_macs_at_224_match_torchvisions_published_figures(name, published):
     # torchvision's weight metadata calls these "GFLOPS"; they are multiply-accumulates per image
     result = jcnn.summary(jcnn.models.get_model(name), (-1, 224, 224, 3))
@@ -142,16 +151,24 @@ def test_zoo_macs_at_224_match_torchvisions_published_figures(name, published):
 def _conv_dense_model():
     # No padding: XLA leaves out the taps that fall on padding (and on a transposed conv's dilation holes),
     # where the MAC convention (torchvision's, fvcore's) counts every tap. ConvTranspose is checked below.
-    return serial(Conv(6, (3, 3), stride=2, use_bias=False, algorithm="xla"), Relu,
-                  Conv(4, (2, 2), groups=2, use_bias=False, algorithm="xla"), Flatten, Dense(5, use_bias=False))
+    return serial(
+        Conv(6, (3, 3), stride=2, use_bias=False, algorithm="xla"),
+        Relu,
+        Conv(4, (2, 2), groups=2, use_bias=False, algorithm="xla"),
+        Flatten,
+        Dense(5, use_bias=False),
+    )
 
 
 def test_macs_equal_half_of_xlas_flop_count_for_convs_and_dense_layers():
     model = _conv_dense_model()
     shape = (3, 9, 9, 2)
     _, params, state = model.init(jax.random.PRNGKey(0), shape)
-    compiled = jax.jit(lambda p, x: model.apply(p, state, x, train=False)[0]).lower(
-        params, jnp.zeros(shape, jnp.float32)).compile()
+    compiled = (
+        jax.jit(lambda p, x: model.apply(p, state, x, train=False)[0])
+        .lower(params, jnp.zeros(shape, jnp.float32))
+        .compile()
+    )
     analysis = compiled.cost_analysis()
     flops = (analysis[0] if isinstance(analysis, (list, tuple)) else analysis)["flops"]
     macs = jcnn.summary(model, shape).macs

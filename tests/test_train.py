@@ -19,17 +19,24 @@ from jcnn.train import (
     CHECKPOINT_NAME,
     EarlyStopping,
     TrainState,
+    _cached_eval_step,
+    _cached_steps,
     evaluate,
     fit,
     init_train_state,
     predict,
     write_metrics,
 )
-from jcnn.train import _cached_eval_step, _cached_steps
 
 # A small CNN with every kind of thing a TrainState carries: params, BatchNorm state, Dropout randomness.
-MODEL = jcnn.serial(("conv", jcnn.Conv(4, 3)), ("bn", jcnn.BatchNorm()), jcnn.Relu, jcnn.Dropout(0.1),
-                    jcnn.Flatten, ("dense", jcnn.Dense(3)))
+MODEL = jcnn.serial(
+    ("conv", jcnn.Conv(4, 3)),
+    ("bn", jcnn.BatchNorm()),
+    jcnn.Relu,
+    jcnn.Dropout(0.1),
+    jcnn.Flatten,
+    ("dense", jcnn.Dense(3)),
+)
 SHAPE = (-1, 6, 6, 1)
 _CROP_TRACES = []
 
@@ -52,7 +59,7 @@ def _data(n: int = 40, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     images = rng.uniform(0, 0.3, (n, 6, 6, 1)).astype(np.float32)
     for i, c in enumerate(labels):
         r, q = divmod(int(c), 2)
-        images[i, 3 * r:3 * r + 3, 3 * q:3 * q + 3] += 0.7
+        images[i, 3 * r : 3 * r + 3, 3 * q : 3 * q + 3] += 0.7
     return images, labels
 
 
@@ -113,8 +120,10 @@ def test_train_step_equals_hand_written_step_and_donates():
     assert ts.params["conv"]["kernel"].is_deleted(), "the input state's buffers must be donated"
     assert int(ts2.step) == 1
     np.testing.assert_array_equal(np.asarray(ts2.rng), np.asarray(rng))
-    for got, want in zip(jax.tree_util.tree_leaves((ts2.params, ts2.state, ts2.opt_state)),
-                         jax.tree_util.tree_leaves((params, new_state, opt_state))):
+    for got, want in zip(
+        jax.tree_util.tree_leaves((ts2.params, ts2.state, ts2.opt_state)),
+        jax.tree_util.tree_leaves((params, new_state, opt_state)),
+    ):
         # two compilations order float32 sums differently; the conv bias gradient is mathematically zero
         # under BatchNorm (noise of order 1e-7), so an absolute floor is needed as well.
         np.testing.assert_allclose(np.asarray(got), np.asarray(want), rtol=1e-5, atol=1e-6)
@@ -160,10 +169,19 @@ def test_fit_stops_on_a_non_finite_update_and_says_so():
     """Finite loss and gradients, but the schedule's learning rate turns negative at step 1: under jit
     that update is NaN (jcnn.optim.base.lr_at), and the guard names the optimizer's step."""
     model = jcnn.serial(jcnn.Flatten, jcnn.Dense(3))
-    result = fit(model, optim.sgd(lambda t: 0.1 - 0.2 * t), _data(32), epochs=2, batch_size=16, progress=False,
-                 log=lambda m: None)
-    assert result.stop_reason.startswith("stopped: non-finite update (finite loss and gradients: the optimizer's "
-                                         "step, e.g. a schedule's negative or NaN learning rate) at step 2")
+    result = fit(
+        model,
+        optim.sgd(lambda t: 0.1 - 0.2 * t),
+        _data(32),
+        epochs=2,
+        batch_size=16,
+        progress=False,
+        log=lambda m: None,
+    )
+    assert result.stop_reason.startswith(
+        "stopped: non-finite update (finite loss and gradients: the optimizer's "
+        "step, e.g. a schedule's negative or NaN learning rate) at step 2"
+    )
     assert int(result.state.step) == 1
 
 
@@ -238,6 +256,7 @@ def _interrupt_at(text):
     def log(message):
         if text in message:
             raise KeyboardInterrupt
+
     return log
 
 
@@ -246,20 +265,22 @@ def test_fit_resume_errors(tmp_path):
     ckpt = tmp_path / "b" / CHECKPOINT_NAME
     train = _data(40, seed=1)
     with pytest.raises(ValueError, match="cannot resume .* trained with seed=5, got seed=6"):
-        fit(MODEL, OPTIMIZER, train, epochs=2, batch_size=16, seed=6, resume=ckpt, progress=False,
-            log=lambda m: None)
+        fit(MODEL, OPTIMIZER, train, epochs=2, batch_size=16, seed=6, resume=ckpt, progress=False, log=lambda m: None)
     with pytest.raises(ValueError, match="trained with batch_size=16, got batch_size=8"):
-        fit(MODEL, OPTIMIZER, train, epochs=2, batch_size=8, seed=5, resume=ckpt, progress=False,
-            log=lambda m: None)
+        fit(MODEL, OPTIMIZER, train, epochs=2, batch_size=8, seed=5, resume=ckpt, progress=False, log=lambda m: None)
     foreign = tmp_path / "plain.safetensors"
     checkpoint.save(foreign, {"params": {"w": np.ones(3)}})  # not even this model's tensors
     with pytest.raises(ValueError, match="not a checkpoint written by fit .no 'fit' metadata: it holds no training"):
-        fit(MODEL, OPTIMIZER, train, epochs=2, batch_size=16, seed=5, resume=foreign, progress=False,
-            log=lambda m: None)
+        fit(
+            MODEL, OPTIMIZER, train, epochs=2, batch_size=16, seed=5, resume=foreign, progress=False, log=lambda m: None
+        )
     quiet = dict(progress=False, log=lambda m: None)
     # The run is planned for 1 epoch (done): more epochs change the plan, fewer undo epochs.
-    with pytest.raises(ValueError, match=r"is a run planned for 1 epochs \(1 done\); epochs=3 would change the "
-                                         r"plan .* it is complete; pass extend=True to continue it to 3 epochs"):
+    with pytest.raises(
+        ValueError,
+        match=r"is a run planned for 1 epochs \(1 done\); epochs=3 would change the "
+        r"plan .* it is complete; pass extend=True to continue it to 3 epochs",
+    ):
         _fit(None, 3, resume=ckpt, **quiet)
     with pytest.raises(ValueError, match="extend=True needs more epochs than the 1 planned"):
         _fit(None, 1, resume=ckpt, extend=True, **quiet)
@@ -322,8 +343,19 @@ def test_fit_out_dir_guards_and_stale_temp_files(tmp_path):
         _fit(tmp_path / "run", 1)
     stale = tmp_path / "run" / ".metrics.json.999999999.x.tmp"
     stale.write_text("{")
-    fresh = fit(MODEL, OPTIMIZER, _data(40, seed=1), _data(20, seed=2), epochs=1, batch_size=16, seed=6,
-                out_dir=tmp_path / "run", overwrite=True, augment_fn=_crop, **quiet)
+    fresh = fit(
+        MODEL,
+        OPTIMIZER,
+        _data(40, seed=1),
+        _data(20, seed=2),
+        epochs=1,
+        batch_size=16,
+        seed=6,
+        out_dir=tmp_path / "run",
+        overwrite=True,
+        augment_fn=_crop,
+        **quiet,
+    )
     assert not stale.exists()
     assert checkpoint.load_metadata(tmp_path / "run" / CHECKPOINT_NAME)["fit"]["config"]["seed"] == 6
     assert first.summary["config"]["seed"] == 5 and fresh.summary["config"]["seed"] == 6
@@ -335,31 +367,49 @@ def test_fit_checks_labels_and_images_before_training(tmp_path):
     quiet = dict(progress=False, log=lambda m: None, batch_size=16)
     bad = labels.copy()
     bad[7] = 5
-    with pytest.raises(ValueError, match=r"fit: train_data labels must be class indices in \[0, 3\) \(3 = the "
-                                         r"model's 3 outputs\), got 5 at index 7"):
+    with pytest.raises(
+        ValueError,
+        match=r"fit: train_data labels must be class indices in \[0, 3\) \(3 = the "
+        r"model's 3 outputs\), got 5 at index 7",
+    ):
         fit(MODEL, opt, (images, bad), out_dir=tmp_path / "x", **quiet)
     assert not os.path.exists(tmp_path / "x" / CHECKPOINT_NAME)
-    with pytest.raises(ValueError, match=r"fit: test_data labels .* got -1 at index 0 \(20 of 20 out of range\); a "
-                                         r"negative label is not 'the last class'"):
+    with pytest.raises(
+        ValueError,
+        match=r"fit: test_data labels .* got -1 at index 0 \(20 of 20 out of range\); a "
+        r"negative label is not 'the last class'",
+    ):
         fit(MODEL, opt, (images, labels), (images[:20], np.full(20, -1)), **quiet)
-    with pytest.raises(TypeError, match=r"fit: train_data labels must be integer class indices, got float32; they "
-                                        r"hold whole numbers: cast them"):
+    with pytest.raises(
+        TypeError,
+        match=r"fit: train_data labels must be integer class indices, got float32; they "
+        r"hold whole numbers: cast them",
+    ):
         fit(MODEL, opt, (images, labels.astype(np.float32)), **quiet)
-    with pytest.raises(ValueError, match=r"train_data labels have shape \(40, 2\), but the model's outputs for one "
-                                         r"image have shape \(1, 3\) .* must have shape \(N,\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"train_data labels have shape \(40, 2\), but the model's outputs for one "
+        r"image have shape \(1, 3\) .* must have shape \(N,\)",
+    ):
         fit(MODEL, opt, (images, np.zeros((40, 2), np.int32)), **quiet)
     with pytest.raises(TypeError, match=r"images must be floating point, got uint8 \(scale uint8 pixels"):
         fit(MODEL, opt, ((images * 255).astype(np.uint8), labels), **quiet)
-    with pytest.raises(ValueError, match=r"test_data images have shape \(7, 7, 1\) each, train_data images "
-                                         r"\(6, 6, 1\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"test_data images have shape \(7, 7, 1\) each, train_data images "
+        r"\(6, 6, 1\)",
+    ):
         fit(MODEL, opt, (images, labels), (np.zeros((4, 7, 7, 1), np.float32), labels[:4]), **quiet)
 
 
 def test_fit_hints_at_channels_first_images():
     lenet = jcnn.models.lenet5(num_classes=3)
     images = np.zeros((16, 1, 32, 32), np.float32)
-    with pytest.raises(ValueError, match=r"look channels-first \(NCHW\): jcnn takes channels-last \(N, H, W, C\) "
-                                         r"= \(16, 32, 32, 1\); pass images.transpose\(0, 2, 3, 1\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"look channels-first \(NCHW\): jcnn takes channels-last \(N, H, W, C\) "
+        r"= \(16, 32, 32, 1\); pass images.transpose\(0, 2, 3, 1\)",
+    ):
         fit(lenet, optim.sgd(0.1), (images, np.zeros(16, np.int32)), batch_size=16, progress=False)
 
 
@@ -374,10 +424,22 @@ def test_fit_stops_on_non_finite_step_and_keeps_last_checkpoint(tmp_path):
     batch_in_epoch1 = int(np.flatnonzero(order1 == bad)[0]) // 16
     expected_step = 2 + batch_in_epoch1 + 1
     messages = []
-    result = fit(MODEL, OPTIMIZER, (images, labels), _data(20, seed=2), epochs=3, batch_size=16,
-                 seed=5, out_dir=tmp_path, progress=False, log=messages.append)
-    assert f"non-finite loss or gradient at step {expected_step} (epoch 2, batch {batch_in_epoch1 + 1}" \
+    result = fit(
+        MODEL,
+        OPTIMIZER,
+        (images, labels),
+        _data(20, seed=2),
+        epochs=3,
+        batch_size=16,
+        seed=5,
+        out_dir=tmp_path,
+        progress=False,
+        log=messages.append,
+    )
+    assert (
+        f"non-finite loss or gradient at step {expected_step} (epoch 2, batch {batch_in_epoch1 + 1}"
         in result.stop_reason
+    )
     assert "the last good checkpoint (epoch 1) is kept" in result.stop_reason
     assert result.stop_reason in messages
     assert int(result.state.step) == expected_step - 1
@@ -396,8 +458,9 @@ def test_fit_early_stopping(capsys):
     result = _fit(None, 6, early_stopping=EarlyStopping("test_loss", patience=2, min_delta=1e9))
     assert len(result.history) == 3
     assert result.stop_reason.startswith("early stopping: test_loss did not improve")
-    result = _fit(None, 3, early_stopping=EarlyStopping("test_accuracy", patience=1, min_delta=-1.0),
-                  progress=True, log=None)
+    result = _fit(
+        None, 3, early_stopping=EarlyStopping("test_accuracy", patience=1, min_delta=-1.0), progress=True, log=None
+    )
     assert len(result.history) == 3 and result.stop_reason == "completed 3 epochs"
     err = capsys.readouterr().err
     assert "epoch 1/3:" in err and "step/s" in err  # the tqdm bar
@@ -412,8 +475,10 @@ def test_fit_argument_errors():
         (dict(batch_size=0), "fit: batch_size must be an int >= 1, got 0"),
         (dict(batch_size=41), "batch_size 41 is larger than the training set"),
         (dict(batch_size=16, early_stopping=EarlyStopping("val_f1")), "early_stopping.monitor must be one of"),
-        (dict(batch_size=16, early_stopping=EarlyStopping(mode="up")),
-         "EarlyStopping: mode must be 'auto', 'min' or 'max'"),
+        (
+            dict(batch_size=16, early_stopping=EarlyStopping(mode="up")),
+            "EarlyStopping: mode must be 'auto', 'min' or 'max'",
+        ),
     ]
     for kwargs, message in cases:
         with pytest.raises(ValueError, match=message):
@@ -446,8 +511,10 @@ def test_write_metrics_is_strict_json_and_atomic(tmp_path, monkeypatch):
 
 
 def test_write_metrics_orders_columns(tmp_path):
-    history = [{"epoch": 1, "test_accuracy": 0.5, "train_loss": 1.0, "extra": 3},
-               {"epoch": 2, "test_accuracy": 0.75, "train_loss": 0.5, "extra": 4}]
+    history = [
+        {"epoch": 1, "test_accuracy": 0.5, "train_loss": 1.0, "extra": 3},
+        {"epoch": 2, "test_accuracy": 0.75, "train_loss": 0.5, "extra": 4},
+    ]
     write_metrics(tmp_path, history, {"test_accuracy": 0.75})
     with open(tmp_path / "metrics.csv") as f:
         header = f.readline().strip().split(",")

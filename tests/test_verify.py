@@ -22,8 +22,15 @@ def test_bounded_run_passes_and_writes_json(tmp_path, capsys):
     report = json.loads(path.read_text())
     assert report["passed"] is True
     components = {r["component"] for r in report["results"]}
-    assert {"ops.conv", "ops.conv_transpose", "layers.BatchNorm", "losses.softmax_cross_entropy", "optim.adam",
-            "optim.schedules.cosine_decay", "models.lenet5"} <= components
+    assert {
+        "ops.conv",
+        "ops.conv_transpose",
+        "layers.BatchNorm",
+        "losses.softmax_cross_entropy",
+        "optim.adam",
+        "optim.schedules.cosine_decay",
+        "models.lenet5",
+    } <= components
     assert all(r["passed"] and r["max_rel_err"] <= r["tolerance"] for r in report["results"])
 
 
@@ -62,8 +69,13 @@ def test_selection(capsys):
     assert {"models." + m for m in jcnn.models.MODELS} <= names
     ops = verify.select(checks, ["ops"])
     assert ops and all(c.component.startswith("ops.") for c in ops)
-    assert {c.component for c in verify.select(checks, ["optim.ada*"])} == {"optim.adagrad", "optim.adadelta",
-                                                                            "optim.adam", "optim.adamw", "optim.adamax"}
+    assert {c.component for c in verify.select(checks, ["optim.ada*"])} == {
+        "optim.adagrad",
+        "optim.adadelta",
+        "optim.adam",
+        "optim.adamw",
+        "optim.adamax",
+    }
     default = verify.select(checks)
     assert "models.resnet50" not in {c.component for c in default}
     assert "models.resnet50" in {c.component for c in verify.select(checks, full=True)}

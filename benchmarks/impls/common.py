@@ -74,8 +74,14 @@ def flops_of(compiled: Any) -> float | None:
     return float(cost["flops"]) if cost and cost.get("flops") else None
 
 
-def jax_impl(train_step: Callable, carry: Any, predict: Callable, x: np.ndarray, y: np.ndarray,
-             logits: Callable[[np.ndarray], np.ndarray]) -> Impl:
+def jax_impl(
+    train_step: Callable,
+    carry: Any,
+    predict: Callable,
+    x: np.ndarray,
+    y: np.ndarray,
+    logits: Callable[[np.ndarray], np.ndarray],
+) -> Impl:
     """Wrap a pure ``train_step(carry, x, y) -> (carry, loss)`` and ``predict(carry, x) -> logits``.
 
     The carry is donated, as a training loop would; the batch stays on device across steps.
@@ -93,5 +99,11 @@ def jax_impl(train_step: Callable, carry: Any, predict: Callable, x: np.ndarray,
     def infer() -> Any:
         return pred(box["carry"], x1).block_until_ready()
 
-    return Impl(step=step, infer=infer, logits=logits, compile_s=seconds, temp_bytes=temp,
-                extra={"compiled": compiled, "flops": flops_of(compiled), "carry": box})
+    return Impl(
+        step=step,
+        infer=infer,
+        logits=logits,
+        compile_s=seconds,
+        temp_bytes=temp,
+        extra={"compiled": compiled, "flops": flops_of(compiled), "carry": box},
+    )

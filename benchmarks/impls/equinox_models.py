@@ -42,8 +42,11 @@ class LeNet5(eqx.Module):
     def __init__(self, key):
         k = jax.random.split(key, 5)
         self.c1, self.c2 = _conv(1, 6, 5, bias=True, key=k[0]), _conv(6, 16, 5, bias=True, key=k[1])
-        self.fcs = [eqx.nn.Linear(400, 120, key=k[2]), eqx.nn.Linear(120, 84, key=k[3]),
-                    eqx.nn.Linear(84, C.NUM_CLASSES, key=k[4])]
+        self.fcs = [
+            eqx.nn.Linear(400, 120, key=k[2]),
+            eqx.nn.Linear(120, 84, key=k[3]),
+            eqx.nn.Linear(84, C.NUM_CLASSES, key=k[4]),
+        ]
         self.pool = eqx.nn.MaxPool2d(2, 2)
 
     def __call__(self, x, state):
@@ -152,9 +155,11 @@ class VGG11BN(eqx.Module):
                 cin = v
         self.convs, self.bns = convs, bns
         self.pool = eqx.nn.MaxPool2d(2, 2)
-        self.fcs = [eqx.nn.Linear(512, C.VGG_HIDDEN, key=next(keys)),
-                    eqx.nn.Linear(C.VGG_HIDDEN, C.VGG_HIDDEN, key=next(keys)),
-                    eqx.nn.Linear(C.VGG_HIDDEN, C.NUM_CLASSES, key=next(keys))]
+        self.fcs = [
+            eqx.nn.Linear(512, C.VGG_HIDDEN, key=next(keys)),
+            eqx.nn.Linear(C.VGG_HIDDEN, C.VGG_HIDDEN, key=next(keys)),
+            eqx.nn.Linear(C.VGG_HIDDEN, C.NUM_CLASSES, key=next(keys)),
+        ]
 
     def __call__(self, x, state):
         i = 0
@@ -201,8 +206,15 @@ class MobileNetV2(eqx.Module):
     def __init__(self, key):
         keys = iter(jax.random.split(key, 32))
         layers, cin = [Unit(3, 32, 3, 2, key=next(keys))], 32
-        for t, c, n, s in ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1),
-                           (6, 160, 3, 2), (6, 320, 1, 1)):
+        for t, c, n, s in (
+            (1, 16, 1, 1),
+            (6, 24, 2, 2),
+            (6, 32, 3, 2),
+            (6, 64, 4, 2),
+            (6, 96, 3, 1),
+            (6, 160, 3, 2),
+            (6, 320, 1, 1),
+        ):
             for i in range(n):
                 layers.append(InvertedResidual(cin, c, s if i == 0 else 1, t, next(keys)))
                 cin = c
@@ -216,16 +228,22 @@ class MobileNetV2(eqx.Module):
         return self.fc(jnp.mean(x, (1, 2))), state
 
 
-MODELS = {"lenet5": LeNet5, "resnet18": ResNet, "mobilenet_v2": MobileNetV2, "vgg11_bn": VGG11BN,
-          "cifar_resnet18": lambda key: ResNet(key, cifar=True),
-          "resnet50": lambda key: ResNet(key, Bottleneck, (3, 4, 6, 3))}
+MODELS = {
+    "lenet5": LeNet5,
+    "resnet18": ResNet,
+    "mobilenet_v2": MobileNetV2,
+    "vgg11_bn": VGG11BN,
+    "cifar_resnet18": lambda key: ResNet(key, cifar=True),
+    "resnet50": lambda key: ResNet(key, Bottleneck, (3, 4, 6, 3)),
+}
 
 
 def build(model: str, batch: int, size: int, *, seed: int = 0) -> C.Impl:
     net, bn_state = eqx.nn.make_with_state(MODELS[model])(jax.random.key(seed))
     # Equinox creates float64 weights when jax_enable_x64 is on (as in the test suite); the benchmark is float32.
     net, bn_state = jax.tree_util.tree_map(
-        lambda a: a.astype(jnp.float32) if eqx.is_inexact_array(a) else a, (net, bn_state))
+        lambda a: a.astype(jnp.float32) if eqx.is_inexact_array(a) else a, (net, bn_state)
+    )
     params, static = eqx.partition(net, eqx.is_array)
     opt = optax.sgd(C.LR, momentum=C.MOMENTUM)
     x, y = C.example_batch(model, batch, size, seed)

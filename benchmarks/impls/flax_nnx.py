@@ -15,10 +15,19 @@ from flax import nnx
 from benchmarks.impls import common as C
 
 
-def _conv(cin: int, cout: int, k: int, stride: int = 1, pad: int = 0, groups: int = 1, bias: bool = False,
-          *, rngs: nnx.Rngs) -> nnx.Conv:
-    return nnx.Conv(cin, cout, (k, k), strides=stride, padding=((pad, pad), (pad, pad)), feature_group_count=groups,
-                    use_bias=bias, rngs=rngs)
+def _conv(
+    cin: int, cout: int, k: int, stride: int = 1, pad: int = 0, groups: int = 1, bias: bool = False, *, rngs: nnx.Rngs
+) -> nnx.Conv:
+    return nnx.Conv(
+        cin,
+        cout,
+        (k, k),
+        strides=stride,
+        padding=((pad, pad), (pad, pad)),
+        feature_group_count=groups,
+        use_bias=bias,
+        rngs=rngs,
+    )
 
 
 def _bn(ch: int, *, rngs: nnx.Rngs) -> nnx.BatchNorm:
@@ -45,8 +54,9 @@ class BasicBlock(nnx.Module):
         self.conv1, self.bn1 = _conv(cin, planes, 3, stride, 1, rngs=rngs), _bn(planes, rngs=rngs)
         self.conv2, self.bn2 = _conv(planes, planes, 3, 1, 1, rngs=rngs), _bn(planes, rngs=rngs)
         needs = stride != 1 or cin != planes
-        self.down = nnx.data(nnx.Sequential(_conv(cin, planes, 1, stride, rngs=rngs), _bn(planes, rngs=rngs))
-                             if needs else None)
+        self.down = nnx.data(
+            nnx.Sequential(_conv(cin, planes, 1, stride, rngs=rngs), _bn(planes, rngs=rngs)) if needs else None
+        )
 
     def __call__(self, x: jax.Array) -> jax.Array:
         y = self.bn2(self.conv2(nnx.relu(self.bn1(self.conv1(x)))))
@@ -59,8 +69,9 @@ class Bottleneck(nnx.Module):
         self.conv2, self.bn2 = _conv(planes, planes, 3, stride, 1, rngs=rngs), _bn(planes, rngs=rngs)
         self.conv3, self.bn3 = _conv(planes, planes * 4, 1, rngs=rngs), _bn(planes * 4, rngs=rngs)
         needs = stride != 1 or cin != planes * 4
-        self.down = nnx.data(nnx.Sequential(_conv(cin, planes * 4, 1, stride, rngs=rngs), _bn(planes * 4, rngs=rngs))
-                             if needs else None)
+        self.down = nnx.data(
+            nnx.Sequential(_conv(cin, planes * 4, 1, stride, rngs=rngs), _bn(planes * 4, rngs=rngs)) if needs else None
+        )
 
     def __call__(self, x: jax.Array) -> jax.Array:
         y = nnx.relu(self.bn1(self.conv1(x)))
@@ -71,8 +82,9 @@ class Bottleneck(nnx.Module):
 class ResNet(nnx.Module):
     """torchvision's ResNet; ``cifar``: 3×3/1 stem, no max pool."""
 
-    def __init__(self, rngs: nnx.Rngs, block: type = BasicBlock, depths: tuple[int, ...] = (2, 2, 2, 2),
-                 cifar: bool = False) -> None:
+    def __init__(
+        self, rngs: nnx.Rngs, block: type = BasicBlock, depths: tuple[int, ...] = (2, 2, 2, 2), cifar: bool = False
+    ) -> None:
         self.cifar = cifar
         self.conv1 = _conv(3, 64, 3, 1, 1, rngs=rngs) if cifar else _conv(3, 64, 7, 2, 3, rngs=rngs)
         self.bn1 = _bn(64, rngs=rngs)
@@ -140,8 +152,15 @@ class InvertedResidual(nnx.Module):
 class MobileNetV2(nnx.Module):
     def __init__(self, rngs: nnx.Rngs) -> None:
         layers, cin = [Unit(3, 32, 3, 2, rngs=rngs)], 32
-        for t, c, n, s in ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1),
-                           (6, 160, 3, 2), (6, 320, 1, 1)):
+        for t, c, n, s in (
+            (1, 16, 1, 1),
+            (6, 24, 2, 2),
+            (6, 32, 3, 2),
+            (6, 64, 4, 2),
+            (6, 96, 3, 1),
+            (6, 160, 3, 2),
+            (6, 320, 1, 1),
+        ):
             for i in range(n):
                 layers.append(InvertedResidual(cin, c, s if i == 0 else 1, t, rngs))
                 cin = c
@@ -155,9 +174,14 @@ class MobileNetV2(nnx.Module):
         return self.fc(jnp.mean(x, (1, 2)))
 
 
-MODELS = {"lenet5": LeNet5, "resnet18": ResNet, "mobilenet_v2": MobileNetV2, "vgg11_bn": VGG11BN,
-          "cifar_resnet18": lambda rngs: ResNet(rngs, cifar=True),
-          "resnet50": lambda rngs: ResNet(rngs, Bottleneck, (3, 4, 6, 3))}
+MODELS = {
+    "lenet5": LeNet5,
+    "resnet18": ResNet,
+    "mobilenet_v2": MobileNetV2,
+    "vgg11_bn": VGG11BN,
+    "cifar_resnet18": lambda rngs: ResNet(rngs, cifar=True),
+    "resnet50": lambda rngs: ResNet(rngs, Bottleneck, (3, 4, 6, 3)),
+}
 
 
 def build(model: str, batch: int, size: int, *, seed: int = 0) -> C.Impl:

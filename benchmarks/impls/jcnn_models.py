@@ -21,8 +21,13 @@ def _conv(features: int, k: int, stride: int = 1, padding: int = 0) -> jcnn.Laye
 
 def _basic_block(planes: int, stride: int, project: bool) -> jcnn.Layer:
     """``relu(bn2(conv2(relu(bn1(conv1(x))))) + shortcut(x))``, the shortcut a 1×1 conv + BN when ``project``."""
-    body = jcnn.serial(("conv1", _conv(planes, 3, stride, 1)), ("bn1", jcnn.BatchNorm()), ("relu", jcnn.Relu),
-                       ("conv2", _conv(planes, 3, 1, 1)), ("bn2", jcnn.BatchNorm()))
+    body = jcnn.serial(
+        ("conv1", _conv(planes, 3, stride, 1)),
+        ("bn1", jcnn.BatchNorm()),
+        ("relu", jcnn.Relu),
+        ("conv2", _conv(planes, 3, 1, 1)),
+        ("bn2", jcnn.BatchNorm()),
+    )
     shortcut = jcnn.serial(("0", _conv(planes, 1, stride)), ("1", jcnn.BatchNorm())) if project else jcnn.Identity
     return jcnn.serial(("res", jcnn.residual(body, shortcut, shortcut_name="downsample")), ("relu", jcnn.Relu))
 
@@ -35,12 +40,20 @@ def cifar_resnet18(num_classes: int = C.NUM_CLASSES, in_channels: int = 3) -> jc
     stages, channels = [], 64
     for index, planes in enumerate((64, 128, 256, 512)):
         stride = 1 if index == 0 else 2
-        blocks = [("0", _basic_block(planes, stride, stride != 1 or channels != planes)),
-                  ("1", _basic_block(planes, 1, False))]
+        blocks = [
+            ("0", _basic_block(planes, stride, stride != 1 or channels != planes)),
+            ("1", _basic_block(planes, 1, False)),
+        ]
         stages.append((f"layer{index + 1}", jcnn.serial(*blocks)))
         channels = planes
-    return jcnn.serial(("conv1", _conv(64, 3, 1, 1)), ("bn1", jcnn.BatchNorm()), ("relu", jcnn.Relu), *stages,
-                       ("avgpool", jcnn.GlobalAvgPool), ("fc", jcnn.Dense(num_classes)))
+    return jcnn.serial(
+        ("conv1", _conv(64, 3, 1, 1)),
+        ("bn1", jcnn.BatchNorm()),
+        ("relu", jcnn.Relu),
+        *stages,
+        ("avgpool", jcnn.GlobalAvgPool),
+        ("fc", jcnn.Dense(num_classes)),
+    )
 
 
 _TORCH_LEAF = {"kernel": "weight", "scale": "weight", "bias": "bias", "mean": "running_mean", "var": "running_var"}

@@ -35,8 +35,17 @@ class Ctx:
         return sub
 
 
-def conv(c: Ctx, name: str, x: jax.Array, features: int, k: int, stride: int = 1, pad: int = 0,
-         groups: int = 1, bias: bool = False) -> jax.Array:
+def conv(
+    c: Ctx,
+    name: str,
+    x: jax.Array,
+    features: int,
+    k: int,
+    stride: int = 1,
+    pad: int = 0,
+    groups: int = 1,
+    bias: bool = False,
+) -> jax.Array:
     if c.rng is not None:
         fan_in = x.shape[-1] // groups * k * k
         w = c.rng.uniform(-1, 1, (k, k, x.shape[-1] // groups, features)) / np.sqrt(fan_in)
@@ -44,8 +53,9 @@ def conv(c: Ctx, name: str, x: jax.Array, features: int, k: int, stride: int = 1
         if bias:
             c.params[name]["bias"] = np.zeros((features,), np.float32)
     p = c.params[name]
-    y = lax.conv_general_dilated(x, p["kernel"], (stride, stride), ((pad, pad), (pad, pad)),
-                                 dimension_numbers=DN, feature_group_count=groups)
+    y = lax.conv_general_dilated(
+        x, p["kernel"], (stride, stride), ((pad, pad), (pad, pad)), dimension_numbers=DN, feature_group_count=groups
+    )
     return y + p["bias"] if bias else y
 
 
@@ -62,8 +72,10 @@ def batch_norm(c: Ctx, name: str, x: jax.Array) -> jax.Array:
         var = jnp.maximum(jnp.mean(jnp.square(x), axes) - jnp.square(mean), 0.0)
         n = x.size // ch
         m = C.BN_MOMENTUM
-        c.new_state[name] = {"mean": (1 - m) * s["mean"] + m * mean,
-                             "var": (1 - m) * s["var"] + m * var * (n / (n - 1))}
+        c.new_state[name] = {
+            "mean": (1 - m) * s["mean"] + m * mean,
+            "var": (1 - m) * s["var"] + m * var * (n / (n - 1)),
+        }
     else:
         mean, var = s["mean"], s["var"]
         c.new_state[name] = s
@@ -74,15 +86,18 @@ def batch_norm(c: Ctx, name: str, x: jax.Array) -> jax.Array:
 def dense(c: Ctx, name: str, x: jax.Array, features: int) -> jax.Array:
     if c.rng is not None:
         bound = 1 / np.sqrt(x.shape[-1])
-        c.params[name] = {"kernel": c.rng.uniform(-bound, bound, (x.shape[-1], features)).astype(np.float32),
-                          "bias": np.zeros((features,), np.float32)}
+        c.params[name] = {
+            "kernel": c.rng.uniform(-bound, bound, (x.shape[-1], features)).astype(np.float32),
+            "bias": np.zeros((features,), np.float32),
+        }
     p = c.params[name]
     return x @ p["kernel"] + p["bias"]
 
 
 def max_pool(x: jax.Array, k: int, stride: int, pad: int = 0) -> jax.Array:
-    return lax.reduce_window(x, -jnp.inf, lax.max, (1, k, k, 1), (1, stride, stride, 1),
-                             ((0, 0), (pad, pad), (pad, pad), (0, 0)))
+    return lax.reduce_window(
+        x, -jnp.inf, lax.max, (1, k, k, 1), (1, stride, stride, 1), ((0, 0), (pad, pad), (pad, pad), (0, 0))
+    )
 
 
 def lenet5(c: Ctx, x: jax.Array) -> jax.Array:
@@ -189,15 +204,23 @@ def mobilenet_v2(c: Ctx, x: jax.Array) -> jax.Array:
     return dense(c.child("classifier"), "1", jnp.mean(x, (1, 2)), C.NUM_CLASSES)
 
 
-FORWARD = {"lenet5": lenet5, "resnet18": resnet18, "mobilenet_v2": mobilenet_v2, "cifar_resnet18": cifar_resnet18,
-           "resnet50": resnet50, "vgg11_bn": vgg11_bn}
+FORWARD = {
+    "lenet5": lenet5,
+    "resnet18": resnet18,
+    "mobilenet_v2": mobilenet_v2,
+    "cifar_resnet18": cifar_resnet18,
+    "resnet50": resnet50,
+    "vgg11_bn": vgg11_bn,
+}
 
 
 def init(model: str, size: int, seed: int = 0) -> tuple[dict, dict]:
     """Params and state of ``model`` for ``size``×``size`` inputs (created as NumPy arrays while the
     forward pass is traced for shapes only)."""
     c = Ctx({}, {}, train=False, rng=np.random.default_rng(seed))
-    jax.eval_shape(lambda x: FORWARD[model](c, x), jax.ShapeDtypeStruct((1, size, size, C.in_channels(model)), jnp.float32))
+    jax.eval_shape(
+        lambda x: FORWARD[model](c, x), jax.ShapeDtypeStruct((1, size, size, C.in_channels(model)), jnp.float32)
+    )
     return jax.tree_util.tree_map(jnp.asarray, (c.params, c.state))
 
 

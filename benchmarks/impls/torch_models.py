@@ -17,8 +17,10 @@ def make(model: str, channels_last: bool = False) -> nn.Module:
     if model == "cifar_resnet18":
         net = torch_twins.cifar_resnet18(C.NUM_CLASSES, C.in_channels(model))
     else:
-        kw = {"mobilenet_v2": {"dropout": 0.0},
-              "vgg11_bn": {"dropout": 0.0, "pool_size": 1, "hidden": C.VGG_HIDDEN}}.get(model, {})
+        kw = {
+            "mobilenet_v2": {"dropout": 0.0},
+            "vgg11_bn": {"dropout": 0.0, "pool_size": 1, "hidden": C.VGG_HIDDEN},
+        }.get(model, {})
         net = torch_twins.twin(model, C.NUM_CLASSES, C.in_channels(model), **kw)
     return net.to(memory_format=torch.channels_last) if channels_last else net
 

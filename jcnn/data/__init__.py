@@ -6,10 +6,18 @@ pure-JAX augmentation. Nothing here ever downloads anything.
 from __future__ import annotations
 
 import os
-from typing import Callable
+from collections.abc import Callable
 
-from jcnn.data.augment import AUGMENTATION_DEFAULTS, augment, random_crop, random_flip
-from jcnn.data.augment import cutmix, mix_batch, mixup, soft_targets
+from jcnn.data.augment import (
+    AUGMENTATION_DEFAULTS,
+    augment,
+    cutmix,
+    mix_batch,
+    mixup,
+    random_crop,
+    random_flip,
+    soft_targets,
+)
 from jcnn.data.base import (
     DATA_DIR_ENV,
     Dataset,
@@ -39,8 +47,18 @@ _ALIASES = {"fashion_mnist": "fashion-mnist", "fashionmnist": "fashion-mnist", "
 CLASS_NAMES: dict[str, tuple[str, ...]] = {
     "digits": tuple("0123456789"),
     "mnist": tuple("0123456789"),
-    "fashion-mnist": ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-                      "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"),
+    "fashion-mnist": (
+        "T-shirt/top",
+        "Trouser",
+        "Pullover",
+        "Dress",
+        "Coat",
+        "Sandal",
+        "Shirt",
+        "Sneaker",
+        "Bag",
+        "Ankle boot",
+    ),
     "cifar10": CIFAR10_CLASSES,
 }
 """The class names of each data set, indexed by label."""

@@ -6,8 +6,9 @@ draws its own offsets / coin from ``key``, so the result is a pure function of `
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import partial
-from typing import Any, Sequence
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -39,9 +40,7 @@ def _check_padding(padding: int | Sequence[int], nsp: int) -> tuple[int, ...]:
         or len(pads) != nsp
         or not all(isinstance(p, int) and not isinstance(p, bool) and p >= 0 for p in pads)
     ):
-        raise ValueError(
-            f"random_crop: padding must be an int >= 0 or one per spatial dim ({nsp}), got {padding!r}"
-        )
+        raise ValueError(f"random_crop: padding must be an int >= 0 or one per spatial dim ({nsp}), got {padding!r}")
     return tuple(pads)
 
 
@@ -185,8 +184,15 @@ def _check_mix_batch(op: str, images: Any, labels: Any) -> None:
         raise ValueError(f"{op}: expected one label per image, got {len(labels)} labels for {images.shape[0]} images")
 
 
-def mixup(key: PRNGKey, images: Array, labels: Array, num_classes: int | None = None, *, alpha: float = 0.8,
-          label_smoothing: float = 0.0) -> tuple[Array, Array]:
+def mixup(
+    key: PRNGKey,
+    images: Array,
+    labels: Array,
+    num_classes: int | None = None,
+    *,
+    alpha: float = 0.8,
+    label_smoothing: float = 0.0,
+) -> tuple[Array, Array]:
     """Mixup (Zhang et al. 2018): ``λ ~ Beta(α, α)``, ``x̃ = λ·x + (1 − λ)·x[::-1]``, soft targets
     ``λ·y + (1 − λ)·y[::-1]``. ``images (N, H, W, C)``, ``labels`` integers ``(N,)`` (with ``num_classes``) or
     probabilities ``(N, K)`` → ``(images of the same shape and dtype, float32 targets (N, K))``."""
@@ -196,8 +202,15 @@ def mixup(key: PRNGKey, images: Array, labels: Array, num_classes: int | None = 
     return _mixup_images(jnp.asarray(images), lam), _mix_targets(y, lam)
 
 
-def cutmix(key: PRNGKey, images: Array, labels: Array, num_classes: int | None = None, *, alpha: float = 1.0,
-           label_smoothing: float = 0.0) -> tuple[Array, Array]:
+def cutmix(
+    key: PRNGKey,
+    images: Array,
+    labels: Array,
+    num_classes: int | None = None,
+    *,
+    alpha: float = 1.0,
+    label_smoothing: float = 0.0,
+) -> tuple[Array, Array]:
     """CutMix (Yun et al. 2019): ``λ ~ Beta(α, α)``, a box of relative side ``√(1 − λ)`` at a uniform centre
     (clipped) is pasted from ``x[::-1]``; the targets use the box's exact share, ``λ = 1 − area/(H·W)``.
     Shapes as :func:`mixup`."""
@@ -210,17 +223,28 @@ def cutmix(key: PRNGKey, images: Array, labels: Array, num_classes: int | None =
     return _cutmix_images(jnp.asarray(images), mask), _mix_targets(y, lam)
 
 
-def mix_batch(key: PRNGKey, images: Array, labels: Array, num_classes: int | None = None, *,
-              mixup_alpha: float = 0.8, cutmix_alpha: float = 1.0, prob: float = 1.0, switch_prob: float = 0.5,
-              label_smoothing: float = 0.0) -> tuple[Array, Array]:
+def mix_batch(
+    key: PRNGKey,
+    images: Array,
+    labels: Array,
+    num_classes: int | None = None,
+    *,
+    mixup_alpha: float = 0.8,
+    cutmix_alpha: float = 1.0,
+    prob: float = 1.0,
+    switch_prob: float = 0.5,
+    label_smoothing: float = 0.0,
+) -> tuple[Array, Array]:
     """timm's ``Mixup(mixup_alpha, cutmix_alpha, prob, switch_prob, mode="batch", label_smoothing)``: with
     probability ``prob`` the batch is mixed, by CutMix with probability ``switch_prob`` when both are on
     (an alpha of 0 turns that one off), else by mixup; otherwise it is left as is (``λ = 1``). Targets are
     always soft ``(N, K)``. Shapes as :func:`mixup`."""
     _check_mix_batch("mix_batch", images, labels)
     if mixup_alpha < 0 or cutmix_alpha < 0 or (mixup_alpha == 0 and cutmix_alpha == 0):
-        raise ValueError(f"mix_batch: needs mixup_alpha > 0 or cutmix_alpha > 0 (and neither < 0), got "
-                         f"mixup_alpha={mixup_alpha!r}, cutmix_alpha={cutmix_alpha!r}")
+        raise ValueError(
+            f"mix_batch: needs mixup_alpha > 0 or cutmix_alpha > 0 (and neither < 0), got "
+            f"mixup_alpha={mixup_alpha!r}, cutmix_alpha={cutmix_alpha!r}"
+        )
     for name, value in (("prob", prob), ("switch_prob", switch_prob)):
         if not 0.0 <= value <= 1.0:
             raise ValueError(f"mix_batch: {name} must lie in [0, 1], got {value!r}")

@@ -89,8 +89,10 @@ def check_labels(path: str, labels: np.ndarray, num_classes: int) -> np.ndarray:
     if not np.issubdtype(labels.dtype, np.integer) and labels.size:
         whole = np.isfinite(labels) & (np.mod(labels, 1) == 0)
         if not whole.all():
-            raise DatasetFormatError(f"{path}: labels must be whole class numbers, got {labels[~whole].flat[0].item()!r} "
-                                     f"({int((~whole).sum())} of {labels.size} are not)")
+            raise DatasetFormatError(
+                f"{path}: labels must be whole class numbers, got {labels[~whole].flat[0].item()!r} "
+                f"({int((~whole).sum())} of {labels.size} are not)"
+            )
     if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
         raise DatasetFormatError(
             f"{path}: labels must lie in [0, {num_classes}), got values in [{labels.min()}, {labels.max()}]"

@@ -73,9 +73,7 @@ def read_batch(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
         raise DatasetFormatError(f"{path}: expected a pickled dict, got {type(batch).__name__}")
     batch = {k.decode("latin1") if isinstance(k, bytes) else k: v for k, v in batch.items()}
     if "data" not in batch or "labels" not in batch:
-        raise DatasetFormatError(
-            f"{path}: expected the keys 'data' and 'labels', got {sorted(map(str, batch))}"
-        )
+        raise DatasetFormatError(f"{path}: expected the keys 'data' and 'labels', got {sorted(map(str, batch))}")
     data = batch["data"]
     if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3072:
         got = f"{data.dtype} {data.shape}" if isinstance(data, np.ndarray) else type(data).__name__

@@ -76,8 +76,9 @@ def _walk(top: str) -> tuple[list[str], list[str]]:
     return images, ignored
 
 
-def list_images(root: str | os.PathLike, class_names: Sequence[str] | None = None
-                ) -> tuple[tuple[str, ...], list[str], np.ndarray, list[str]]:
+def list_images(
+    root: str | os.PathLike, class_names: Sequence[str] | None = None
+) -> tuple[tuple[str, ...], list[str], np.ndarray, list[str]]:
     """``(class_names, paths, labels int32, ignored)`` of an ``ImageFolder`` directory.
 
     ``class_names`` given (a validation folder): its class directories must be among them and keep
@@ -150,8 +151,7 @@ class _Store:
     """The files of one folder data set: decoded on demand at one size, a read-only bounded cache of
     uint8 images filled by the scan, and a thread pool (Pillow releases the GIL while decoding)."""
 
-    def __init__(self, paths: Sequence[str], size: tuple[int, int], color: str, resize: str,
-                 workers: int) -> None:
+    def __init__(self, paths: Sequence[str], size: tuple[int, int], color: str, resize: str, workers: int) -> None:
         self.paths = list(paths)
         self.size, self.color, self.resize = size, color, resize
         self.channels = check_color(color)[1]
@@ -180,8 +180,11 @@ class _Store:
                 out[j] = hit
         if missing:
             decode = self._decode_after_scan
-            arrays = self.pool().map(decode, [int(indices[j]) for j in missing]) if len(missing) > 1 \
+            arrays = (
+                self.pool().map(decode, [int(indices[j]) for j in missing])
+                if len(missing) > 1
                 else [decode(int(indices[missing[0]]))]
+            )
             for j, arr in zip(missing, arrays):
                 out[j] = arr
         return out
@@ -190,8 +193,9 @@ class _Store:
         try:
             return self._decode(i)
         except ImageDecodeError as exc:
-            raise ImageDecodeError(exc.path, f"{exc.reason}; it was readable when the folder was scanned, so "
-                                             "it changed during the run") from exc
+            raise ImageDecodeError(
+                exc.path, f"{exc.reason}; it was readable when the folder was scanned, so it changed during the run"
+            ) from exc
 
 
 def _scan_one(store: _Store, i: int) -> tuple[np.ndarray | None, str | None, np.ndarray]:
@@ -252,8 +256,9 @@ class FolderImages:
     ``(u8 / 255 − mean) / std``. Works wherever ``jcnn.train.fit``, ``evaluate`` and ``batches`` take
     NumPy images; ``np.asarray(images)`` loads them all."""
 
-    def __init__(self, store: _Store, indices: np.ndarray, mean: Sequence[float] | None,
-                 std: Sequence[float] | None) -> None:
+    def __init__(
+        self, store: _Store, indices: np.ndarray, mean: Sequence[float] | None, std: Sequence[float] | None
+    ) -> None:
         self._store, self.indices = store, np.asarray(indices, np.int64)
         self.mean, self.std = mean, std
         self.shape = (len(self.indices), *store.size, store.channels)
@@ -308,7 +313,7 @@ class FolderDataset(NamedTuple):
     mean: tuple[float, ...] | None
     std: tuple[float, ...] | None
     skipped: tuple[tuple[str, str], ...]  # (path, reason) of each unreadable file left out
-    ignored: tuple[str, ...]              # files without an image extension
+    ignored: tuple[str, ...]  # files without an image extension
     root: str
     val_root: str | None
     color: str
@@ -318,12 +323,17 @@ class FolderDataset(NamedTuple):
 
     def config(self) -> dict[str, Any]:
         """The JSON-ready description a run stores, from which predict/export rebuild the input."""
-        return {"data_dir": os.path.abspath(self.root),
-                "val_dir": None if self.val_root is None else os.path.abspath(self.val_root),
-                "class_names": list(self.class_names), "color": self.color, "resize": self.resize,
-                "normalize": None if self.mean is None else {"mean": list(self.mean), "std": list(self.std)},
-                "test_fraction": self.test_fraction, "split_seed": self.split_seed,
-                "skipped_images": len(self.skipped)}
+        return {
+            "data_dir": os.path.abspath(self.root),
+            "val_dir": None if self.val_root is None else os.path.abspath(self.val_root),
+            "class_names": list(self.class_names),
+            "color": self.color,
+            "resize": self.resize,
+            "normalize": None if self.mean is None else {"mean": list(self.mean), "std": list(self.std)},
+            "test_fraction": self.test_fraction,
+            "split_seed": self.split_seed,
+            "skipped_images": len(self.skipped),
+        }
 
 
 def _find_val_root(root: str) -> str | None:
@@ -334,15 +344,27 @@ def _find_val_root(root: str) -> str | None:
 
 def _unreadable_error(bad: list[tuple[str, str]]) -> DatasetFormatError:
     shown = "; ".join(f"{p} ({r})" for p, r in bad[:5]) + (f"; and {len(bad) - 5} more" if len(bad) > 5 else "")
-    return DatasetFormatError(f"folder: {len(bad)} file(s) could not be read as images: {shown} "
-                              "(skip them with on_error='skip' / --bad-images skip)")
+    return DatasetFormatError(
+        f"folder: {len(bad)} file(s) could not be read as images: {shown} "
+        "(skip them with on_error='skip' / --bad-images skip)"
+    )
 
 
-def image_folder(root: str | os.PathLike, *, size: int | Sequence[int], color: str = "rgb",
-                 resize: str = "crop", val_root: str | os.PathLike | None = None, test_fraction: float = 0.2,
-                 split_seed: int = 0, on_error: str = "skip",
-                 normalize: bool | tuple[Sequence[float], Sequence[float]] = True, cache_mb: float = 512,
-                 workers: int | None = None, progress: bool = False) -> FolderDataset:
+def image_folder(
+    root: str | os.PathLike,
+    *,
+    size: int | Sequence[int],
+    color: str = "rgb",
+    resize: str = "crop",
+    val_root: str | os.PathLike | None = None,
+    test_fraction: float = 0.2,
+    split_seed: int = 0,
+    on_error: str = "skip",
+    normalize: bool | tuple[Sequence[float], Sequence[float]] = True,
+    cache_mb: float = 512,
+    workers: int | None = None,
+    progress: bool = False,
+) -> FolderDataset:
     """A classification data set from an ``ImageFolder`` directory (see the module docstring).
 
     ``size``: ``(H, W)`` (or an int) of the model's input; ``color``: ``"rgb"`` (C = 3) or
@@ -398,8 +420,11 @@ def image_folder(root: str | os.PathLike, *, size: int | Sequence[int], color: s
         train_idx = everything[:n_train_files][good[:n_train_files]]
         test_idx = everything[n_train_files:][good[n_train_files:]]
     if len(test_idx) == 0:
-        where = (f"the validation folder {val_root!r} has no readable images" if val_root is not None else
-                 f"test_fraction {test_fraction} of {len(train_idx)} images rounds to no test image per class")
+        where = (
+            f"the validation folder {val_root!r} has no readable images"
+            if val_root is not None
+            else f"test_fraction {test_fraction} of {len(train_idx)} images rounds to no test image per class"
+        )
         raise DatasetFormatError(f"folder: the test split is empty: {where}")
 
     if normalize is True:
@@ -410,11 +435,25 @@ def image_folder(root: str | os.PathLike, *, size: int | Sequence[int], color: s
         mean, std = (tuple(float(v) for v in normalize[0]), tuple(float(v) for v in normalize[1]))
         channels = store.channels
         if len(mean) != channels or len(std) != channels or not all(s > 0 for s in std):
-            raise ValueError(f"folder: normalize must be (mean, std) with {channels} values each and std > 0, "
-                             f"got {normalize!r}")
+            raise ValueError(
+                f"folder: normalize must be (mean, std) with {channels} values each and std > 0, got {normalize!r}"
+            )
     return FolderDataset(
-        FolderImages(store, train_idx, mean, std), labels[train_idx],
-        FolderImages(store, test_idx, mean, std), labels[test_idx],
-        len(class_names), "folder", class_names, mean, std, tuple(bad), tuple(ignored), root,
-        val_root, color, resize, None if val_root is not None else float(test_fraction),
-        None if val_root is not None else int(split_seed))
+        FolderImages(store, train_idx, mean, std),
+        labels[train_idx],
+        FolderImages(store, test_idx, mean, std),
+        labels[test_idx],
+        len(class_names),
+        "folder",
+        class_names,
+        mean,
+        std,
+        tuple(bad),
+        tuple(ignored),
+        root,
+        val_root,
+        color,
+        resize,
+        None if val_root is not None else float(test_fraction),
+        None if val_root is not None else int(split_seed),
+    )

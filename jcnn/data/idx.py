@@ -86,9 +86,7 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
 
 
 def _load_split(name: str, dirs: list[str], images_key: str, labels_key: str) -> tuple[np.ndarray, np.ndarray]:
-    layout = (
-        f"put {_SOURCES[name]} — {', '.join(_STEMS.values())} (each raw or .gz) — in one directory."
-    )
+    layout = f"put {_SOURCES[name]} — {', '.join(_STEMS.values())} (each raw or .gz) — in one directory."
     paths = {}
     for key in (images_key, labels_key):
         path = find_file(dirs, _file_names(_STEMS[key]))

@@ -61,8 +61,11 @@ def pillow() -> Any:
 def check_size(size: int | Sequence[int]) -> tuple[int, int]:
     """``size`` as ``(H, W)`` (an int means a square), each an int ``>= 1``."""
     pair = (size, size) if isinstance(size, (int, np.integer)) and not isinstance(size, bool) else size
-    if (not isinstance(pair, (tuple, list)) or len(pair) != 2
-            or not all(isinstance(d, (int, np.integer)) and not isinstance(d, bool) and d >= 1 for d in pair)):
+    if (
+        not isinstance(pair, (tuple, list))
+        or len(pair) != 2
+        or not all(isinstance(d, (int, np.integer)) and not isinstance(d, bool) and d >= 1 for d in pair)
+    ):
         raise ValueError(f"size must be an int >= 1 or a pair (H, W) of them, got {size!r}")
     return int(pair[0]), int(pair[1])
 
@@ -119,8 +122,9 @@ def _to_mode(img: Any, mode: str) -> Any:
     return img if img.mode == mode else img.convert(mode)
 
 
-def load_image(path: str | os.PathLike, size: int | Sequence[int], *, color: str = "rgb",
-               resize: str = "crop") -> np.ndarray:
+def load_image(
+    path: str | os.PathLike, size: int | Sequence[int], *, color: str = "rgb", resize: str = "crop"
+) -> np.ndarray:
     """Decode one image file to uint8 ``(H, W, C)`` (``C`` = 3 for ``"rgb"``, 1 for ``"grayscale"``).
 
     Raises :class:`ImageDecodeError` (a ``ValueError``) naming ``path`` for a file Pillow cannot read:
@@ -150,8 +154,9 @@ def load_image(path: str | os.PathLike, size: int | Sequence[int], *, color: str
     return arr.reshape(th, tw, channels)
 
 
-def normalize_pixels(images: np.ndarray, mean: Sequence[float] | None = None,
-                     std: Sequence[float] | None = None) -> np.ndarray:
+def normalize_pixels(
+    images: np.ndarray, mean: Sequence[float] | None = None, std: Sequence[float] | None = None
+) -> np.ndarray:
     """uint8 images ``(..., C)`` → float32 ``(u8 / 255 − mean) / std`` per channel (only ``u8 / 255``
     without ``mean``/``std``). This is the network's input in training, ``jcnn predict`` and export."""
     x = np.asarray(images).astype(np.float32) / np.float32(255.0)

@@ -14,8 +14,17 @@ class Batches:
     ``numpy.random.default_rng([seed, epoch])``, so it depends only on ``seed`` and ``epoch``.
     """
 
-    def __init__(self, images: np.ndarray, labels: np.ndarray, batch_size: int, *, seed: int, epoch: int = 0,
-                 shuffle: bool = True, drop_last: bool = False) -> None:
+    def __init__(
+        self,
+        images: np.ndarray,
+        labels: np.ndarray,
+        batch_size: int,
+        *,
+        seed: int,
+        epoch: int = 0,
+        shuffle: bool = True,
+        drop_last: bool = False,
+    ) -> None:
         if not isinstance(batch_size, (int, np.integer)) or isinstance(batch_size, bool) or batch_size < 1:
             raise ValueError(f"batches: batch_size must be an int >= 1, got {batch_size!r}")
         for what, v in (("seed", seed), ("epoch", epoch)):
@@ -48,12 +57,20 @@ class Batches:
     def __iter__(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         idx = self.order()
         for b in range(len(self)):
-            sel = idx[b * self.batch_size:(b + 1) * self.batch_size]
+            sel = idx[b * self.batch_size : (b + 1) * self.batch_size]
             yield self.images[sel], self.labels[sel]
 
 
-def batches(images: np.ndarray, labels: np.ndarray, batch_size: int, *, seed: int, epoch: int = 0,
-            shuffle: bool = True, drop_last: bool = False) -> Batches:
+def batches(
+    images: np.ndarray,
+    labels: np.ndarray,
+    batch_size: int,
+    *,
+    seed: int,
+    epoch: int = 0,
+    shuffle: bool = True,
+    drop_last: bool = False,
+) -> Batches:
     """Mini-batches of one epoch: ``ceil(N / batch_size)`` pairs ``(x (B, ...), y (B,))`` (``floor`` with
     ``drop_last``; the last batch may be smaller otherwise). Deterministic given ``seed`` and ``epoch``;
     each epoch is a fresh permutation; ``shuffle=False`` keeps the stored order.

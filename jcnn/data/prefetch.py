@@ -39,8 +39,7 @@ def _put(q: queue.Queue, stop: threading.Event, message: tuple) -> bool:
     return False
 
 
-def _produce(source: Iterable, transform: Callable[[Any], Any] | None, q: queue.Queue,
-             stop: threading.Event) -> None:
+def _produce(source: Iterable, transform: Callable[[Any], Any] | None, q: queue.Queue, stop: threading.Event) -> None:
     try:
         for item in source:
             if stop.is_set():
@@ -70,15 +69,22 @@ class Prefetcher(Generic[_T]):
     and passed through ``transform`` there (default ``jax.device_put``: the arrays are on the device
     when the step asks for them). See the module docstring for order and shutdown."""
 
-    def __init__(self, source: Iterable[_T], size: int = 2, *,
-                 transform: Callable[[_T], Any] | None = jax.device_put, name: str = "jcnn-prefetch") -> None:
+    def __init__(
+        self,
+        source: Iterable[_T],
+        size: int = 2,
+        *,
+        transform: Callable[[_T], Any] | None = jax.device_put,
+        name: str = "jcnn-prefetch",
+    ) -> None:
         if not isinstance(size, int) or isinstance(size, bool) or size < 1:
             raise ValueError(f"prefetch: size must be an int >= 1 (batches prepared ahead), got {size!r}")
         self._source = source
         self._queue: queue.Queue = queue.Queue(maxsize=size)
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=_produce, args=(source, transform, self._queue, self._stop),
-                                        name=name, daemon=True)
+        self._thread = threading.Thread(
+            target=_produce, args=(source, transform, self._queue, self._stop), name=name, daemon=True
+        )
         self._closed = False
         # The thread holds the queue and the event, never this object: dropping the iterator stops it.
         self._finalizer = weakref.finalize(self, _shutdown, self._queue, self._stop, self._thread)
@@ -130,8 +136,9 @@ class Prefetcher(Generic[_T]):
         self.close()
 
 
-def prefetch_batches(source: Iterable[_T], size: int = 2, *,
-             transform: Callable[[_T], Any] | None = jax.device_put) -> Iterable[Any]:
+def prefetch_batches(
+    source: Iterable[_T], size: int = 2, *, transform: Callable[[_T], Any] | None = jax.device_put
+) -> Iterable[Any]:
     """``source`` itself when ``size == 0``, else a :class:`Prefetcher` keeping ``size`` items ready."""
     if not isinstance(size, int) or isinstance(size, bool) or size < 0:
         raise ValueError(f"prefetch: size must be an int >= 0 (batches prepared ahead; 0: none), got {size!r}")

@@ -64,21 +64,44 @@ fraction of the largest magnitude of that quantity in the model (rounding-noise 
 QUANTITIES = ("activation", "loss", "gradient", "running_stat", "optimizer_state", "param")
 """What is compared at each step, in computation order (the order of a step's entries)."""
 LOSSES = ("cross_entropy", "mse")
-OPTIMIZERS = {"sgd": ("SGD", {"momentum": 0.9}), "adam": ("Adam", {}), "adamw": ("AdamW", {}),
-              "rmsprop": ("RMSprop", {}), "adagrad": ("Adagrad", {}), "adadelta": ("Adadelta", {}),
-              "adamax": ("Adamax", {}), "nadam": ("NAdam", {})}
+OPTIMIZERS = {
+    "sgd": ("SGD", {"momentum": 0.9}),
+    "adam": ("Adam", {}),
+    "adamw": ("AdamW", {}),
+    "rmsprop": ("RMSprop", {}),
+    "adagrad": ("Adagrad", {}),
+    "adadelta": ("Adadelta", {}),
+    "adamax": ("Adamax", {}),
+    "nadam": ("NAdam", {}),
+}
 """``optimizer`` name → (the ``torch.optim`` class, hyperparameters added to both sides' defaults)."""
 # Small steps on purpose: the ledger checks parity, not training, and larger steps amplify rounding faster
 # (see ``control``; ResNet-18 at batch 8 crosses 1e-10 in float64 at step 20 with sgd 1e-3, stays at 3e-13
 # with 1e-4); adadelta's own steps start tiny.
-DEFAULT_LR = {"sgd": 1e-4, "adam": 1e-4, "adamw": 1e-4, "rmsprop": 1e-4, "adagrad": 1e-3, "adadelta": 1.0,
-              "adamax": 2e-4, "nadam": 2e-4}
+DEFAULT_LR = {
+    "sgd": 1e-4,
+    "adam": 1e-4,
+    "adamw": 1e-4,
+    "rmsprop": 1e-4,
+    "adagrad": 1e-3,
+    "adadelta": 1.0,
+    "adamax": 2e-4,
+    "nadam": 2e-4,
+}
 """The learning rate per optimizer when ``lr`` is not given: small, since the ledger checks parity and
 larger steps amplify rounding."""
 # jcnn optimizer state field (jcnn.optim.alias) -> torch optimizer.state[p] key
-STATE_KEYS = {"momentum_buffer": "momentum_buffer", "mu": "exp_avg", "nu": "exp_avg_sq",
-              "nu_max": "max_exp_avg_sq", "sum": "sum", "square_avg": "square_avg", "grad_avg": "grad_avg",
-              "acc_delta": "acc_delta", "inf_norm": "exp_inf"}
+STATE_KEYS = {
+    "momentum_buffer": "momentum_buffer",
+    "mu": "exp_avg",
+    "nu": "exp_avg_sq",
+    "nu_max": "max_exp_avg_sq",
+    "sum": "sum",
+    "square_avg": "square_avg",
+    "grad_avg": "grad_avg",
+    "acc_delta": "acc_delta",
+    "inf_norm": "exp_inf",
+}
 
 
 class Entry(NamedTuple):
@@ -284,18 +307,30 @@ def _check_no_dropout(layer: Layer, module: torch.nn.Module, input_shape: tuple)
     """Dropout draws different masks in the two frameworks: refuse an active one on either side."""
     for n in walk(layer, input_shape):
         if n.layer.kind == "Dropout" and float(n.layer.hparams.get("rate", 0.0)) > 0:
-            raise ValueError(f"ledger: layer {n.path or '<root>'!r} is a Dropout with rate "
-                             f"{n.layer.hparams['rate']}; the two frameworks draw different masks, so build "
-                             "the model without dropout (rate 0)")
+            raise ValueError(
+                f"ledger: layer {n.path or '<root>'!r} is a Dropout with rate "
+                f"{n.layer.hparams['rate']}; the two frameworks draw different masks, so build "
+                "the model without dropout (rate 0)"
+            )
     for name, m in module.named_modules():
         if isinstance(m, torch.nn.modules.dropout._DropoutNd) and m.p > 0:
-            raise ValueError(f"ledger: torch module {name!r} is a {type(m).__name__} with p={m.p}; the two "
-                             "frameworks draw different masks, so set its p to 0")
+            raise ValueError(
+                f"ledger: torch module {name!r} is a {type(m).__name__} with p={m.p}; the two "
+                "frameworks draw different masks, so set its p to 0"
+            )
 
 
-def _resolve(model: Any, torch_module: Any, input_shape: Any, batch: int | None, size: int | None,
-             num_classes: int, model_kwargs: dict, twin_kwargs: dict,
-             seed: int) -> tuple[str, Layer, torch.nn.Module, tuple, tuple]:
+def _resolve(
+    model: Any,
+    torch_module: Any,
+    input_shape: Any,
+    batch: int | None,
+    size: int | None,
+    num_classes: int,
+    model_kwargs: dict,
+    twin_kwargs: dict,
+    seed: int,
+) -> tuple[str, Layer, torch.nn.Module, tuple, tuple]:
     """``(name, layer, torch module, batch input shape, plan input shape)`` for a zoo name or a Layer."""
     if isinstance(model, str):
         from jcnn.models import MODELS
@@ -319,8 +354,9 @@ def _resolve(model: Any, torch_module: Any, input_shape: Any, batch: int | None,
             try:
                 torch_module = twin(model, num_classes, channels, **twin_kwargs)
             except ValueError as err:
-                raise ValueError(f"ledger: {err}; pass torch_module= (a torch model with {model}'s "
-                                 "state_dict keys)") from None
+                raise ValueError(
+                    f"ledger: {err}; pass torch_module= (a torch model with {model}'s state_dict keys)"
+                ) from None
             for m in torch_module.modules():  # our twin: switch its dropout off as the jcnn model's
                 if isinstance(m, torch.nn.modules.dropout._DropoutNd):
                     m.p = 0.0
@@ -363,12 +399,27 @@ def _check_args(steps: Any, dtype: str, loss: str | None, tolerance: Any) -> Non
 # ---------------------------------------------------------------------------------------------- the run
 
 
-def ledger(model: str | Layer, torch_module: torch.nn.Module | None = None, input_shape: Sequence[int] | None = None,
-           *, steps: int = 5, batch: int | None = None, size: int | None = None, optimizer: str = "sgd",
-           lr: float | None = None, optimizer_kwargs: dict | None = None, loss: str | None = None,
-           dtype: str = "float32", tolerance: float | None = None, seed: int = 0, num_classes: int = 10,
-           model_kwargs: dict | None = None, twin_kwargs: dict | None = None,
-           matmul_precision: str | None = CHECK_PRECISION, control: bool = False) -> LedgerResult:
+def ledger(
+    model: str | Layer,
+    torch_module: torch.nn.Module | None = None,
+    input_shape: Sequence[int] | None = None,
+    *,
+    steps: int = 5,
+    batch: int | None = None,
+    size: int | None = None,
+    optimizer: str = "sgd",
+    lr: float | None = None,
+    optimizer_kwargs: dict | None = None,
+    loss: str | None = None,
+    dtype: str = "float32",
+    tolerance: float | None = None,
+    seed: int = 0,
+    num_classes: int = 10,
+    model_kwargs: dict | None = None,
+    twin_kwargs: dict | None = None,
+    matmul_precision: str | None = CHECK_PRECISION,
+    control: bool = False,
+) -> LedgerResult:
     """Train ``model`` and its torch counterpart side by side for ``steps`` steps and compare every layer.
 
     ``model`` is a zoo name (the torch side is ``jcnn.interop.torch_twins.twin(name, num_classes,
@@ -393,31 +444,62 @@ def ledger(model: str | Layer, torch_module: torch.nn.Module | None = None, inpu
     """
     start = time.perf_counter()
     _check_args(steps, dtype, loss, tolerance)
-    name, layer, module, shape, plan_shape = _resolve(model, torch_module, input_shape, batch, size, num_classes,
-                                                      dict(model_kwargs or {}), dict(twin_kwargs or {}), seed)
+    name, layer, module, shape, plan_shape = _resolve(
+        model,
+        torch_module,
+        input_shape,
+        batch,
+        size,
+        num_classes,
+        dict(model_kwargs or {}),
+        dict(twin_kwargs or {}),
+        seed,
+    )
     if optimizer_kwargs is not None and not isinstance(optimizer_kwargs, dict):
         raise TypeError(f"ledger: optimizer_kwargs must be a dict, got {type(optimizer_kwargs).__name__}")
     lr = DEFAULT_LR.get(optimizer, 1e-3) if lr is None else lr
     if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not (math.isfinite(lr) and lr > 0):
         raise ValueError(f"ledger: lr must be a finite number > 0, got {lr!r}")
     if dtype == "float64" and not _x64_enabled():
-        raise ValueError("ledger: dtype='float64' needs 64-bit JAX: jax.config.update('jax_enable_x64', True) "
-                         "at startup (or JAX_ENABLE_X64=1)")
+        raise ValueError(
+            "ledger: dtype='float64' needs 64-bit JAX: jax.config.update('jax_enable_x64', True) "
+            "at startup (or JAX_ENABLE_X64=1)"
+        )
     ours, make_torch, opt_config = _optimizers(optimizer, lr, dict(optimizer_kwargs or {}))
-    result = _run(name, layer, module, shape, plan_shape, steps, ours, make_torch, loss, dtype, seed,
-                  matmul_precision, bool(control))
+    result = _run(
+        name,
+        layer,
+        module,
+        shape,
+        plan_shape,
+        steps,
+        ours,
+        make_torch,
+        loss,
+        dtype,
+        seed,
+        matmul_precision,
+        bool(control),
+    )
     manifest = numerics_manifest()
     entries, losses, unmatched, torch_device = result
-    config = {"model": name, "steps": steps, "input_shape": list(shape), "optimizer": opt_config,
-              "loss": unmatched.pop("loss"), "dtype": dtype, "seed": seed, "matmul_precision": matmul_precision,
-              "torch_device": torch_device, "control": bool(control)}
+    config = {
+        "model": name,
+        "steps": steps,
+        "input_shape": list(shape),
+        "optimizer": opt_config,
+        "loss": unmatched.pop("loss"),
+        "dtype": dtype,
+        "seed": seed,
+        "matmul_precision": matmul_precision,
+        "torch_device": torch_device,
+        "control": bool(control),
+    }
     tol = float(tolerance if tolerance is not None else TOLERANCES[dtype])
     # NaN fails; with a control, errors within CONTROL_FACTOR of torch against itself are the dynamics
-    entries = [e._replace(passed=bool(e.max_rel <= tol or e.max_rel <= CONTROL_FACTOR * e.control))
-               for e in entries]
+    entries = [e._replace(passed=bool(e.max_rel <= tol or e.max_rel <= CONTROL_FACTOR * e.control)) for e in entries]
     warnings = numerics_warnings(manifest, dtype, torch_device=torch_device, jax_precision=matmul_precision)
-    return LedgerResult(name, config, tol, entries, losses, unmatched, manifest, warnings,
-                        time.perf_counter() - start)
+    return LedgerResult(name, config, tol, entries, losses, unmatched, manifest, warnings, time.perf_counter() - start)
 
 
 class _Snapshot(NamedTuple):
@@ -446,6 +528,7 @@ class _Torch:
         def fn(mod: Any, inputs: Any, output: Any) -> None:
             if path not in self.record and isinstance(output, torch.Tensor):
                 self.record[path] = output.detach().clone()  # before an in-place ReLU rewrites it
+
         return fn
 
     def step(self, x: torch.Tensor, target: torch.Tensor, loss: str, layouts: dict, like: dict) -> _Snapshot:
@@ -503,41 +586,58 @@ def _jcnn_snapshot(layer: Layer, plan_shape: tuple, order: list, out: tuple, key
         opt["step"] = np.asarray(opt_state.count)
     if "mu_product" in getattr(opt_state, "_fields", ()):
         opt["mu_product"] = np.asarray(opt_state.mu_product)
-    return _Snapshot(acts, np.asarray(value), export(grads), {k: new[k] for k in keys["buffers"] if k in new}, opt,
-                     {k: new[k] for k in keys["params"] if k in new})
+    return _Snapshot(
+        acts,
+        np.asarray(value),
+        export(grads),
+        {k: new[k] for k in keys["buffers"] if k in new},
+        opt,
+        {k: new[k] for k in keys["params"] if k in new},
+    )
 
 
 def _rows(ours: _Snapshot, theirs: _Snapshot, param_keys: list, unmatched: dict | None) -> list:
     """``(path, quantity, tensor, ours, theirs, floor)`` in the ledger's order; what only one side has goes
     into ``unmatched`` (when given)."""
+
     def miss(side: str, items: Any) -> None:
         if unmatched is not None:
             unmatched.setdefault(side, set()).update(items)
 
-    rows: list = [(p, "activation", "output", ours.acts[p], theirs.acts[p], 0.0) for p in ours.acts
-                  if p in theirs.acts]
+    rows: list = [(p, "activation", "output", ours.acts[p], theirs.acts[p], 0.0) for p in ours.acts if p in theirs.acts]
     miss("jcnn_only", (p for p in ours.acts if p not in theirs.acts))
     miss("torch_only", (p for p in theirs.acts if p not in ours.acts))
     rows.append(("", "loss", "loss", ours.loss, theirs.loss, 0.0))
     floor = _floor(theirs.grads.values())
-    rows += [(_module(k), "gradient", k, ours.grads[k], theirs.grads[k], floor) for k in reversed(param_keys)
-             if k in ours.grads and k in theirs.grads]
+    rows += [
+        (_module(k), "gradient", k, ours.grads[k], theirs.grads[k], floor)
+        for k in reversed(param_keys)
+        if k in ours.grads and k in theirs.grads
+    ]
     floor = _floor(theirs.buffers.values())
-    rows += [(_module(k), "running_stat", k, ours.buffers[k], v, floor) for k, v in theirs.buffers.items()
-             if k in ours.buffers]
+    rows += [
+        (_module(k), "running_stat", k, ours.buffers[k], v, floor)
+        for k, v in theirs.buffers.items()
+        if k in ours.buffers
+    ]
     miss("torch_only", (k for k in theirs.buffers if k not in ours.buffers))
-    rows += [("", "optimizer_state", k, ours.opt[k], theirs.opt[k], 0.0) for k in ("step", "mu_product")
-             if k in ours.opt and k in theirs.opt]
+    rows += [
+        ("", "optimizer_state", k, ours.opt[k], theirs.opt[k], 0.0)
+        for k in ("step", "mu_product")
+        if k in ours.opt and k in theirs.opt
+    ]
     names = sorted({k.split(":")[1] for k in theirs.opt if ":" in k})
     floors = {n: _floor(v for k, v in theirs.opt.items() if k.endswith(":" + n)) for n in names}
     for key in param_keys:
-        rows += [(_module(key), "optimizer_state", f"{key}:{n}", ours.opt[f"{key}:{n}"], theirs.opt[f"{key}:{n}"],
-                  floors[n]) for n in names if f"{key}:{n}" in ours.opt and f"{key}:{n}" in theirs.opt]
+        rows += [
+            (_module(key), "optimizer_state", f"{key}:{n}", ours.opt[f"{key}:{n}"], theirs.opt[f"{key}:{n}"], floors[n])
+            for n in names
+            if f"{key}:{n}" in ours.opt and f"{key}:{n}" in theirs.opt
+        ]
     miss("jcnn_only", (k for k in ours.opt if k not in theirs.opt and ":" in k))  # torch's SGD keeps no step
     miss("torch_only", (k for k in theirs.opt if k not in ours.opt and ":" in k))
     floor = _floor(theirs.params.values())
-    rows += [(_module(k), "param", k, ours.params[k], theirs.params[k], floor) for k in param_keys
-             if k in ours.params]
+    rows += [(_module(k), "param", k, ours.params[k], theirs.params[k], floor) for k in param_keys if k in ours.params]
     miss("torch_only", (k for k in param_keys if k not in ours.params))
     return rows
 
@@ -551,9 +651,21 @@ def _perturbed(module: torch.nn.Module) -> torch.nn.Module:
     return twin_
 
 
-def _run(name: str, layer: Layer, module: torch.nn.Module, shape: tuple, plan_shape: tuple, steps: int,
-         ours: Any, make_torch: Callable, loss: str | None, dtype: str, seed: int,
-         matmul_precision: str | None, control: bool) -> tuple:
+def _run(
+    name: str,
+    layer: Layer,
+    module: torch.nn.Module,
+    shape: tuple,
+    plan_shape: tuple,
+    steps: int,
+    ours: Any,
+    make_torch: Callable,
+    loss: str | None,
+    dtype: str,
+    seed: int,
+    matmul_precision: str | None,
+    control: bool,
+) -> tuple:
     module = copy.deepcopy(module)
     device = next((p.device for p in module.parameters()), torch.device("cpu"))
     tdtype = getattr(torch, dtype)
@@ -564,8 +676,8 @@ def _run(name: str, layer: Layer, module: torch.nn.Module, shape: tuple, plan_sh
 
     def to_dtype(tree: Any) -> Any:  # on the host: an eager astype or jnp.asarray compiles once per shape
         return jax.tree_util.tree_map(
-            lambda a: jax.device_put(np.asarray(a).astype(cast) if jnp.issubdtype(a.dtype, jnp.floating) else a),
-            tree)
+            lambda a: jax.device_put(np.asarray(a).astype(cast) if jnp.issubdtype(a.dtype, jnp.floating) else a), tree
+        )
 
     params, state = to_dtype(params), to_dtype(state)
     out_shape = layer.output_shape(shape)
@@ -598,8 +710,9 @@ def _run(name: str, layer: Layer, module: torch.nn.Module, shape: tuple, plan_sh
                 target = rng.standard_normal(out_shape)
                 t_target = torch.from_numpy(_torch_input(target)).to(device, tdtype)
             with precision():
-                out = jax.device_get(step.fn(params, state, opt_state, jax.device_put(x.astype(cast)),
-                                             jax.device_put(target)))
+                out = jax.device_get(
+                    step.fn(params, state, opt_state, jax.device_put(x.astype(cast)), jax.device_put(target))
+                )
             params, state, opt_state = out[4:]
             like = {p: np.shape(v) for p, v in out[2].items()}
             like[""] = np.shape(out[1])
@@ -610,16 +723,20 @@ def _run(name: str, layer: Layer, module: torch.nn.Module, shape: tuple, plan_sh
             losses.append((float(mine.loss), float(theirs[0].loss)))
             step_entries = _aggregate(t, _rows(mine, theirs[0], param_keys, unmatched))
             if control:
-                reference = {(e.path, e.quantity): e.max_rel
-                             for e in _aggregate(t, _rows(theirs[1], theirs[0], param_keys, None))}
-                step_entries = [e._replace(control=reference.get((e.path, e.quantity), math.nan))
-                                for e in step_entries]
+                reference = {
+                    (e.path, e.quantity): e.max_rel
+                    for e in _aggregate(t, _rows(theirs[1], theirs[0], param_keys, None))
+                }
+                step_entries = [e._replace(control=reference.get((e.path, e.quantity), math.nan)) for e in step_entries]
             entries += step_entries
     finally:
         for side in sides:
             side.close()
-    unmatched = {"jcnn_only": sorted(unmatched.get("jcnn_only", ())),
-                 "torch_only": sorted(unmatched.get("torch_only", ())), "loss": loss}
+    unmatched = {
+        "jcnn_only": sorted(unmatched.get("jcnn_only", ())),
+        "torch_only": sorted(unmatched.get("torch_only", ())),
+        "loss": loss,
+    }
     return entries, losses, unmatched, str(device)
 
 
@@ -650,5 +767,15 @@ def _aggregate(t: int, rows: list) -> list[Entry]:
     return list(out.values())
 
 
-__all__ = ["ledger", "LedgerResult", "Entry", "compare", "TOLERANCES", "CONTROL_FACTOR", "FLOOR", "OPTIMIZERS",
-           "QUANTITIES", "DEFAULT_LR"]
+__all__ = [
+    "ledger",
+    "LedgerResult",
+    "Entry",
+    "compare",
+    "TOLERANCES",
+    "CONTROL_FACTOR",
+    "FLOOR",
+    "OPTIMIZERS",
+    "QUANTITIES",
+    "DEFAULT_LR",
+]

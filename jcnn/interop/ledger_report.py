@@ -31,30 +31,47 @@ def _finite(value: float) -> float | None:
 
 
 def _entry_json(e: Entry) -> dict[str, Any]:
-    return {"step": e.step, "path": e.path, "quantity": e.quantity, "tensor": e.tensor,
-            "max_abs_err": _finite(e.max_abs), "max_rel_err": _finite(e.max_rel), "index": list(e.index),
-            "jcnn": _finite(e.jcnn), "torch": _finite(e.torch), "control_rel_err": _finite(e.control),
-            "passed": e.passed}
+    return {
+        "step": e.step,
+        "path": e.path,
+        "quantity": e.quantity,
+        "tensor": e.tensor,
+        "max_abs_err": _finite(e.max_abs),
+        "max_rel_err": _finite(e.max_rel),
+        "index": list(e.index),
+        "jcnn": _finite(e.jcnn),
+        "torch": _finite(e.torch),
+        "control_rel_err": _finite(e.control),
+        "passed": e.passed,
+    }
 
 
 def ledger_json(result: LedgerResult) -> dict[str, Any]:
     """The result as JSON-ready data (non-finite numbers as ``null``)."""
     verdict = result.verdict
-    return {"passed": result.passed, "model": result.model, "config": result.config,
-            "tolerance": result.tolerance, "manifest": result.manifest, "warnings": result.warnings,
-            "verdict": None if verdict is None else {**_entry_json(verdict), "tolerance": result.tolerance},
-            "losses": [{"step": i + 1, "jcnn": _finite(a), "torch": _finite(b)}
-                       for i, (a, b) in enumerate(result.losses)],
-            "unmatched": result.unmatched, "seconds": round(result.seconds, 3),
-            "entries": [_entry_json(e) for e in result.entries]}
+    return {
+        "passed": result.passed,
+        "model": result.model,
+        "config": result.config,
+        "tolerance": result.tolerance,
+        "manifest": result.manifest,
+        "warnings": result.warnings,
+        "verdict": None if verdict is None else {**_entry_json(verdict), "tolerance": result.tolerance},
+        "losses": [{"step": i + 1, "jcnn": _finite(a), "torch": _finite(b)} for i, (a, b) in enumerate(result.losses)],
+        "unmatched": result.unmatched,
+        "seconds": round(result.seconds, 3),
+        "entries": [_entry_json(e) for e in result.entries],
+    }
 
 
 def describe(entry: Entry, tolerance: float) -> str:
     """One line: where an entry is and both values at its worst element."""
     where = f"{entry.tensor}[{', '.join(map(str, entry.index))}]" if entry.index else entry.tensor
-    return (f"step {entry.step}, layer {entry.path or '(model)'!r}, {entry.quantity} ({where}): "
-            f"jcnn {entry.jcnn:.10g} vs torch {entry.torch:.10g} (abs err {entry.max_abs:.2e}, rel err "
-            f"{entry.max_rel:.2e} > tolerance {tolerance:.0e})")
+    return (
+        f"step {entry.step}, layer {entry.path or '(model)'!r}, {entry.quantity} ({where}): "
+        f"jcnn {entry.jcnn:.10g} vs torch {entry.torch:.10g} (abs err {entry.max_abs:.2e}, rel err "
+        f"{entry.max_rel:.2e} > tolerance {tolerance:.0e})"
+    )
 
 
 def format_ledger(result: LedgerResult) -> str:
@@ -62,9 +79,12 @@ def format_ledger(result: LedgerResult) -> str:
     the steps and the first step over tolerance), the losses, and the verdict."""
     c = result.config
     opt = ", ".join(f"{k} {v}" for k, v in c["optimizer"].items() if k != "name")
-    lines = [f"training parity ledger: {result.model}, {c['steps']} steps, input {tuple(c['input_shape'])}, "
-             f"{c['optimizer']['name']} ({opt}), {c['loss']}, {c['dtype']}, tolerance {result.tolerance:.0e}"
-             + (f" or {CONTROL_FACTOR:g}x the torch control's error" if c.get("control") else ""), ""]
+    lines = [
+        f"training parity ledger: {result.model}, {c['steps']} steps, input {tuple(c['input_shape'])}, "
+        f"{c['optimizer']['name']} ({opt}), {c['loss']}, {c['dtype']}, tolerance {result.tolerance:.0e}"
+        + (f" or {CONTROL_FACTOR:g}x the torch control's error" if c.get("control") else ""),
+        "",
+    ]
     cols = [q for q in QUANTITIES if q != "loss"]
     rows: dict[str, dict[str, Any]] = {}
     for e in result.entries:
@@ -76,8 +96,10 @@ def format_ledger(result: LedgerResult) -> str:
         if not e.passed and "first" not in row:
             row["first"] = f"step {e.step} {e.quantity}"
     head = ["layer path"] + [q.replace("_", " ") for q in cols] + ["first over tolerance"]
-    table = [[p or "(model)"] + [f"{r[q]:.1e}" if q in r else "-" for q in cols] + [r.get("first", "-")]
-             for p, r in rows.items()]
+    table = [
+        [p or "(model)"] + [f"{r[q]:.1e}" if q in r else "-" for q in cols] + [r.get("first", "-")]
+        for p, r in rows.items()
+    ]
     widths = [max(len(h), *(len(t[i]) for t in table)) for i, h in enumerate(head)]
     lines.append("  ".join(h.ljust(w) for h, w in zip(head, widths)))
     lines.append("-" * len(lines[-1]))
@@ -86,13 +108,18 @@ def format_ledger(result: LedgerResult) -> str:
     for i, (a, b) in enumerate(result.losses):
         lines.append(f"{i + 1:<4}  {a:<19.15g} {b:<19.15g}  {abs(a - b) / max(abs(b), 1e-300):.1e}")
     if result.unmatched.get("jcnn_only") or result.unmatched.get("torch_only"):
-        lines += ["", f"compared on one side only: jcnn {result.unmatched.get('jcnn_only') or '-'}, "
-                      f"torch {result.unmatched.get('torch_only') or '-'}"]
+        lines += [
+            "",
+            f"compared on one side only: jcnn {result.unmatched.get('jcnn_only') or '-'}, "
+            f"torch {result.unmatched.get('torch_only') or '-'}",
+        ]
     verdict = result.verdict
     lines.append("")
     if verdict is None:
-        lines.append(f"PARITY: every quantity of every layer within {result.tolerance:.0e} over {c['steps']} steps "
-                     f"({result.seconds:.1f} s)")
+        lines.append(
+            f"PARITY: every quantity of every layer within {result.tolerance:.0e} over {c['steps']} steps "
+            f"({result.seconds:.1f} s)"
+        )
     else:
         lines.append("DIVERGENCE at " + describe(verdict, result.tolerance))
     return "\n".join(lines)
@@ -101,25 +128,50 @@ def format_ledger(result: LedgerResult) -> str:
 def add_arguments(parser: Any) -> None:
     """The ``--train`` options of ``jcnn verify``."""
     g = parser.add_argument_group("training parity ledger (--train)")
-    g.add_argument("--train", metavar="MODEL",
-                   help="train zoo MODEL and its torch twin side by side and compare every layer at every step")
+    g.add_argument(
+        "--train",
+        metavar="MODEL",
+        help="train zoo MODEL and its torch twin side by side and compare every layer at every step",
+    )
     g.add_argument("--steps", type=int, default=5, metavar="N", help="training steps (default 5)")
-    g.add_argument("--batch", type=int, default=8, metavar="B",
-                   help="batch size (default 8: train-mode BatchNorm over few values amplifies rounding)")
+    g.add_argument(
+        "--batch",
+        type=int,
+        default=8,
+        metavar="B",
+        help="batch size (default 8: train-mode BatchNorm over few values amplifies rounding)",
+    )
     g.add_argument("--size", type=int, metavar="S", help="image side (default the model's, at most 32)")
-    g.add_argument("--optimizer", default="sgd", choices=list(OPTIMIZERS), metavar="NAME",
-                   help=f"one of {', '.join(OPTIMIZERS)} (default sgd with momentum 0.9)")
-    g.add_argument("--lr", type=float, metavar="LR",
-                   help="learning rate (default: " + ", ".join(f"{k} {v:g}" for k, v in DEFAULT_LR.items()) + ")")
+    g.add_argument(
+        "--optimizer",
+        default="sgd",
+        choices=list(OPTIMIZERS),
+        metavar="NAME",
+        help=f"one of {', '.join(OPTIMIZERS)} (default sgd with momentum 0.9)",
+    )
+    g.add_argument(
+        "--lr",
+        type=float,
+        metavar="LR",
+        help="learning rate (default: " + ", ".join(f"{k} {v:g}" for k, v in DEFAULT_LR.items()) + ")",
+    )
     g.add_argument("--momentum", type=float, metavar="M", help="momentum (sgd, rmsprop)")
     g.add_argument("--weight-decay", type=float, metavar="WD", help="weight decay")
-    g.add_argument("--dtype", default="float32", choices=sorted(TOLERANCES),
-                   help="compute dtype of both sides (default float32)")
-    g.add_argument("--control", action="store_true",
-                   help="also train a torch copy one ulp away and pass errors within "
-                        f"{CONTROL_FACTOR:g}x of its own (long runs, where training amplifies rounding)")
-    g.add_argument("--tolerance", type=float, metavar="T",
-                   help="relative tolerance (default " + ", ".join(f"{k} {v:g}" for k, v in TOLERANCES.items()) + ")")
+    g.add_argument(
+        "--dtype", default="float32", choices=sorted(TOLERANCES), help="compute dtype of both sides (default float32)"
+    )
+    g.add_argument(
+        "--control",
+        action="store_true",
+        help="also train a torch copy one ulp away and pass errors within "
+        f"{CONTROL_FACTOR:g}x of its own (long runs, where training amplifies rounding)",
+    )
+    g.add_argument(
+        "--tolerance",
+        type=float,
+        metavar="T",
+        help="relative tolerance (default " + ", ".join(f"{k} {v:g}" for k, v in TOLERANCES.items()) + ")",
+    )
 
 
 def run_cli(args: Any) -> int:
@@ -136,9 +188,19 @@ def run_cli(args: Any) -> int:
     for flag, value in (("--steps", args.steps), ("--batch", args.batch), ("--size", args.size)):
         if value is not None and value < 1:
             raise ValueError(f"{flag} must be >= 1, got {value}")
-    result = ledger(args.train, steps=args.steps, batch=args.batch, size=args.size, optimizer=args.optimizer,
-                    lr=args.lr, optimizer_kwargs=hyper, dtype=args.dtype, tolerance=args.tolerance, seed=args.seed,
-                    control=args.control)
+    result = ledger(
+        args.train,
+        steps=args.steps,
+        batch=args.batch,
+        size=args.size,
+        optimizer=args.optimizer,
+        lr=args.lr,
+        optimizer_kwargs=hyper,
+        dtype=args.dtype,
+        tolerance=args.tolerance,
+        seed=args.seed,
+        control=args.control,
+    )
     print(format_manifest(result.manifest, result.warnings), end="\n\n")
     print(format_ledger(result))
     if args.json:

@@ -35,8 +35,9 @@ def _torch_settings() -> dict[str, Any]:
     import torch
 
     cuda = bool(torch.cuda.is_available())
-    devices = ["cpu"] + ([f"cuda:{i} {torch.cuda.get_device_name(i)}" for i in range(torch.cuda.device_count())]
-                         if cuda else [])
+    devices = ["cpu"] + (
+        [f"cuda:{i} {torch.cuda.get_device_name(i)}" for i in range(torch.cuda.device_count())] if cuda else []
+    )
     settings = {
         "torch": torch.__version__,
         "torch_devices": devices,
@@ -81,33 +82,50 @@ def numerics_manifest() -> dict[str, Any]:
 
 def _tf32(manifest: dict[str, Any]) -> bool:
     """Whether torch's float32 CUDA matmuls or convolutions may run in TF32."""
-    return bool(manifest.get("torch_cuda_matmul_allow_tf32") or manifest.get("torch_cudnn_allow_tf32")
-                or manifest.get("torch_float32_matmul_precision") in ("high", "medium")
-                or manifest.get("torch_cuda_matmul_fp32_precision") == "tf32"
-                or manifest.get("torch_cudnn_conv_fp32_precision") == "tf32")
+    return bool(
+        manifest.get("torch_cuda_matmul_allow_tf32")
+        or manifest.get("torch_cudnn_allow_tf32")
+        or manifest.get("torch_float32_matmul_precision") in ("high", "medium")
+        or manifest.get("torch_cuda_matmul_fp32_precision") == "tf32"
+        or manifest.get("torch_cudnn_conv_fp32_precision") == "tf32"
+    )
 
 
-def numerics_warnings(manifest: dict[str, Any], dtype: str = "float32", *, torch_device: str = "cpu",
-                      jax_precision: str | None = CHECK_PRECISION) -> list[str]:
+def numerics_warnings(
+    manifest: dict[str, Any],
+    dtype: str = "float32",
+    *,
+    torch_device: str = "cpu",
+    jax_precision: str | None = CHECK_PRECISION,
+) -> list[str]:
     """The settings of ``manifest`` that make a ``dtype`` comparison loose: TF32 on a GPU in float32 (JAX
     at a matmul precision other than highest, or torch with TF32 switched on and its module on CUDA) and
     non-deterministic torch kernels on CUDA. ``jax_precision`` is the precision the JAX side runs at
     (``None``: the process default)."""
     out = []
     precision = jax_precision or manifest.get("jax_default_matmul_precision", "default")
-    if dtype == "float32" and manifest.get("jax_backend") in ("gpu", "cuda", "rocm", "tpu") \
-            and precision not in ("highest", "float32"):
-        out.append(f"JAX runs float32 matmuls/convolutions on {manifest['jax_backend']} at precision "
-                   f"{precision!r} (TF32/bfloat16 passes): errors of ~1e-3 are expected; use "
-                   "jax.default_matmul_precision('highest')")
+    if (
+        dtype == "float32"
+        and manifest.get("jax_backend") in ("gpu", "cuda", "rocm", "tpu")
+        and precision not in ("highest", "float32")
+    ):
+        out.append(
+            f"JAX runs float32 matmuls/convolutions on {manifest['jax_backend']} at precision "
+            f"{precision!r} (TF32/bfloat16 passes): errors of ~1e-3 are expected; use "
+            "jax.default_matmul_precision('highest')"
+        )
     if str(torch_device).startswith("cuda"):
         if dtype == "float32" and _tf32(manifest):
-            out.append("torch runs float32 on CUDA with TF32 on (torch.backends.cuda.matmul.allow_tf32 / "
-                       "torch.backends.cudnn.allow_tf32 / fp32_precision='tf32'): this alone explains errors of "
-                       "~1e-3; switch it off for a float32 comparison")
+            out.append(
+                "torch runs float32 on CUDA with TF32 on (torch.backends.cuda.matmul.allow_tf32 / "
+                "torch.backends.cudnn.allow_tf32 / fp32_precision='tf32'): this alone explains errors of "
+                "~1e-3; switch it off for a float32 comparison"
+            )
         if manifest.get("torch_cudnn_benchmark") or not manifest.get("torch_deterministic_algorithms"):
-            out.append("torch on CUDA may pick non-deterministic kernels (torch.use_deterministic_algorithms "
-                       "is off or cudnn.benchmark is on): repeated runs can differ in the last bits")
+            out.append(
+                "torch on CUDA may pick non-deterministic kernels (torch.use_deterministic_algorithms "
+                "is off or cudnn.benchmark is on): repeated runs can differ in the last bits"
+            )
     return out
 
 

@@ -33,7 +33,8 @@ from __future__ import annotations
 
 import math
 from collections import OrderedDict
-from typing import Any, Mapping, NamedTuple
+from collections.abc import Mapping
+from typing import Any, NamedTuple
 
 import jax
 import numpy as np
@@ -165,8 +166,14 @@ def _layer_hints(layer: Layer, input_shape: ShapeTree) -> tuple[dict[tuple[str, 
         if pending is not None and node.kind == "Dense":
             layouts[key(path)] = pending
             return None
-        if (is_shape(shape) and is_shape(out) and len(shape) >= 3 and len(out) == 2
-                and out[1] == math.prod(shape[1:]) and math.prod(shape[1:-1]) > 1):
+        if (
+            is_shape(shape)
+            and is_shape(out)
+            and len(shape) >= 3
+            and len(out) == 2
+            and out[1] == math.prod(shape[1:])
+            and math.prod(shape[1:-1]) > 1
+        ):
             return (tuple(shape[1:-1]), shape[-1])
         if pending is not None and tuple(out) == tuple(shape):
             layouts[key(path)] = pending
@@ -205,8 +212,15 @@ def _plan(name: str, layer: Layer, input_shape: ShapeTree) -> _Plan:
             if tree == "params":
                 torch_name = _PARAM_NAMES.get(leaf_name, leaf_name)
                 if leaf_name == "kernel":
-                    conversion = ("conv_transpose" if kinds.get(module) == "ConvTranspose"
-                                  else "linear" if len(shape) == 2 else "conv" if len(shape) >= 3 else "none")
+                    conversion = (
+                        "conv_transpose"
+                        if kinds.get(module) == "ConvTranspose"
+                        else "linear"
+                        if len(shape) == 2
+                        else "conv"
+                        if len(shape) >= 3
+                        else "none"
+                    )
                 elif layout is not None and shape == (math.prod(layout[0]) * layout[1],):
                     conversion = "flat_vector"
                 else:
@@ -226,8 +240,16 @@ def _plan(name: str, layer: Layer, input_shape: ShapeTree) -> _Plan:
                 # torch keeps a layer scale as a bare nn.Parameter named after the layer (torchvision's
                 # CNBlock.layer_scale): its key is the layer's own path, with no ".weight"
                 parts = module
-            entries.append(_Entry(".".join(parts), tree, index, conversion, shape,
-                                  layout if conversion in ("linear", "flat_vector") else None))
+            entries.append(
+                _Entry(
+                    ".".join(parts),
+                    tree,
+                    index,
+                    conversion,
+                    shape,
+                    layout if conversion in ("linear", "flat_vector") else None,
+                )
+            )
     for module, has_count in stats_modules.items():
         if not has_count:
             entries.append(_Entry(".".join(module + (_TRACKED,)), None, -1, "none", (), None))
@@ -266,8 +288,9 @@ def _to_numpy(value: Any) -> np.ndarray:
     return np.asarray(value)
 
 
-def _resolve(model: str | Layer, input_shape: ShapeTree | None, model_kwargs: dict[str, Any],
-             shape_of: Any, caller: str) -> _Plan:
+def _resolve(
+    model: str | Layer, input_shape: ShapeTree | None, model_kwargs: dict[str, Any], shape_of: Any, caller: str
+) -> _Plan:
     """The plan of the layer and input shape to trace: a zoo name (classes and channels read through
     ``shape_of(torch key)`` unless given) or a Layer with its ``input_shape``."""
     if isinstance(model, str):
@@ -279,7 +302,7 @@ def _resolve(model: str | Layer, input_shape: ShapeTree | None, model_kwargs: di
         kwargs = dict(model_kwargs)
         if "num_classes" not in kwargs:
             # the bias first: a transposed weight would otherwise give its input size as the class count
-            bias, weight = shape_of(info.classifier[:-len("weight")] + "bias"), shape_of(info.classifier)
+            bias, weight = shape_of(info.classifier[: -len("weight")] + "bias"), shape_of(info.classifier)
             kwargs["num_classes"] = bias[0] if bias else weight[0] if weight else info.num_classes
         if "in_channels" not in kwargs:
             shape = shape_of(info.first_conv)
@@ -293,8 +316,10 @@ def _resolve(model: str | Layer, input_shape: ShapeTree | None, model_kwargs: di
     if model_kwargs:
         raise TypeError(f"{caller}: model keywords {sorted(model_kwargs)} only apply to zoo names")
     if input_shape is None:
-        raise ValueError(f"{caller}: a Layer needs input_shape=(N, *spatial, C) to trace its params "
-                         "(the shapes decide the flatten order before dense layers)")
+        raise ValueError(
+            f"{caller}: a Layer needs input_shape=(N, *spatial, C) to trace its params "
+            "(the shapes decide the flatten order before dense layers)"
+        )
     return _cached_plan((model, input_shape), model.kind, model, input_shape)
 
 
@@ -323,15 +348,23 @@ def _as_arrays(state_dict: Mapping[str, Any]) -> dict[str, Any]:
             continue
         array = np.asarray(value)
         if array.dtype == object or not (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
-            raise TypeError(f"import_state_dict: the value of {key!r} is not a tensor or array of numbers, "
-                            f"got {type(value).__name__}")
+            raise TypeError(
+                f"import_state_dict: the value of {key!r} is not a tensor or array of numbers, "
+                f"got {type(value).__name__}"
+            )
         out[key] = array
     return out
 
 
-def import_state_dict(model: str | Layer, state_dict: Mapping[str, Any], *, input_shape: ShapeTree | None = None,
-                      strict: bool = True, into: tuple[Params, State] | None = None,
-                      **model_kwargs: Any) -> Any:
+def import_state_dict(
+    model: str | Layer,
+    state_dict: Mapping[str, Any],
+    *,
+    input_shape: ShapeTree | None = None,
+    strict: bool = True,
+    into: tuple[Params, State] | None = None,
+    **model_kwargs: Any,
+) -> Any:
     """A PyTorch ``state_dict`` (tensors or arrays) → jcnn ``(params, state)`` for ``model``.
 
     ``model`` is a zoo name (``"resnet18"``: a torchvision ``state_dict()`` loads unchanged; ``num_classes``
@@ -344,13 +377,16 @@ def import_state_dict(model: str | Layer, state_dict: Mapping[str, Any], *, inpu
     fine-tuning keeps its initial weights) and returns ``(params, state, LoadReport)``.
     """
     if not isinstance(state_dict, Mapping):
-        raise TypeError(f"import_state_dict: state_dict must be a mapping of names to tensors, "
-                        f"got {type(state_dict).__name__}")
+        raise TypeError(
+            f"import_state_dict: state_dict must be a mapping of names to tensors, got {type(state_dict).__name__}"
+        )
     if not isinstance(strict, bool):
         raise TypeError(f"import_state_dict: strict must be True or False, got {strict!r}")
     if not strict and into is None:
-        raise ValueError("import_state_dict: strict=False needs into=(params, state) to keep the params the "
-                         "state_dict does not give (e.g. into=model.init(key, input_shape)[1:])")
+        raise ValueError(
+            "import_state_dict: strict=False needs into=(params, state) to keep the params the "
+            "state_dict does not give (e.g. into=model.init(key, input_shape)[1:])"
+        )
     arrays = _as_arrays(state_dict)
 
     def shape_of(key: str) -> tuple[int, ...] | None:
@@ -369,13 +405,22 @@ def import_state_dict(model: str | Layer, state_dict: Mapping[str, Any], *, inpu
             mismatched.append((e.key, tuple(arrays[e.key].shape), want))
     unexpected = [key for key in arrays if key not in expected]
     if strict and (missing or unexpected or mismatched):
-        problems = ([f"missing key {k!r} (expected shape {_torch_shape(e.jcnn_shape, e.conversion)})"
-                     for e in plan.entries for k in [e.key] if k in missing]
-                    + [f"shape mismatch for {k!r}: got {got}, expected {want}" for k, got, want in mismatched]
-                    + [f"unexpected key {k!r} (shape {tuple(arrays[k].shape)})" for k in unexpected])
-        raise ValueError(f"import_state_dict({name}): the state_dict does not match the model "
-                         f"({len(problems)} problems):\n  " + "\n  ".join(problems)
-                         + "\n(strict=False, into=(params, state) loads what matches)")
+        problems = (
+            [
+                f"missing key {k!r} (expected shape {_torch_shape(e.jcnn_shape, e.conversion)})"
+                for e in plan.entries
+                for k in [e.key]
+                if k in missing
+            ]
+            + [f"shape mismatch for {k!r}: got {got}, expected {want}" for k, got, want in mismatched]
+            + [f"unexpected key {k!r} (shape {tuple(arrays[k].shape)})" for k in unexpected]
+        )
+        raise ValueError(
+            f"import_state_dict({name}): the state_dict does not match the model "
+            f"({len(problems)} problems):\n  "
+            + "\n  ".join(problems)
+            + "\n(strict=False, into=(params, state) loads what matches)"
+        )
     if into is not None:
         base_p, base_s = _check_into(name, into, plan)
     else:
@@ -407,23 +452,37 @@ def _check_into(name: str, into: Any, plan: _Plan) -> tuple[list, list]:
     if not isinstance(into, (tuple, list)) or len(into) != 2:
         raise TypeError(f"import_state_dict({name}): into must be a (params, state) pair, got {type(into).__name__}")
     out = []
-    for what, tree, treedef, templates in (("params", into[0], plan.params_def, plan.params_leaves),
-                                           ("state", into[1], plan.state_def, plan.state_leaves)):
+    for what, tree, treedef, templates in (
+        ("params", into[0], plan.params_def, plan.params_leaves),
+        ("state", into[1], plan.state_def, plan.state_leaves),
+    ):
         leaves, got = jax.tree_util.tree_flatten(tree)
         if got != treedef:
-            raise TypeError(f"import_state_dict({name}): into's {what} do not have the model's structure:\n  "
-                            f"got      {got}\n  expected {treedef}")
-        bad = [f"{i}: got {tuple(np.shape(a))}, expected {tuple(t.shape)}"
-               for i, (a, t) in enumerate(zip(leaves, templates)) if tuple(np.shape(a)) != tuple(t.shape)]
+            raise TypeError(
+                f"import_state_dict({name}): into's {what} do not have the model's structure:\n  "
+                f"got      {got}\n  expected {treedef}"
+            )
+        bad = [
+            f"{i}: got {tuple(np.shape(a))}, expected {tuple(t.shape)}"
+            for i, (a, t) in enumerate(zip(leaves, templates))
+            if tuple(np.shape(a)) != tuple(t.shape)
+        ]
         if bad:
             raise ValueError(f"import_state_dict({name}): into's {what} shapes differ from the model's: {bad}")
         out.append(leaves)
     return out[0], out[1]
 
 
-def export_state_dict(model: str | Layer, params: Params, state: State, *, input_shape: ShapeTree | None = None,
-                      as_tensors: bool = False, num_batches_tracked: int | None = None,
-                      **model_kwargs: Any) -> dict[str, Any]:
+def export_state_dict(
+    model: str | Layer,
+    params: Params,
+    state: State,
+    *,
+    input_shape: ShapeTree | None = None,
+    as_tensors: bool = False,
+    num_batches_tracked: int | None = None,
+    **model_kwargs: Any,
+) -> dict[str, Any]:
     """jcnn ``(params, state)`` of ``model`` → a PyTorch ``state_dict`` of NumPy arrays (torch tensors with
     ``as_tensors=True``) that the torch twin (torchvision for the zoo) loads with ``strict=True``.
 
@@ -432,8 +491,11 @@ def export_state_dict(model: str | Layer, params: Params, state: State, *, input
     difference) and shapes (else ``ValueError`` listing each). ``num_batches_tracked`` (e.g.
     ``train_state.step``) is written for every BatchNorm that keeps no count of its own (module docstring).
     """
-    if num_batches_tracked is not None and (isinstance(num_batches_tracked, bool) or int(num_batches_tracked) < 0
-                                            or int(num_batches_tracked) != num_batches_tracked):
+    if num_batches_tracked is not None and (
+        isinstance(num_batches_tracked, bool)
+        or int(num_batches_tracked) < 0
+        or int(num_batches_tracked) != num_batches_tracked
+    ):
         raise ValueError(f"export_state_dict: num_batches_tracked must be an int >= 0, got {num_batches_tracked!r}")
 
     def shape_of(key: str) -> tuple[int, ...] | None:
@@ -450,18 +512,25 @@ def export_state_dict(model: str | Layer, params: Params, state: State, *, input
     plan = _resolve(model, input_shape, model_kwargs, shape_of, "export_state_dict")
     name = plan.name
     trees = {}
-    for what, tree, treedef, templates in (("params", params, plan.params_def, plan.params_leaves),
-                                           ("state", state, plan.state_def, plan.state_leaves)):
+    for what, tree, treedef, templates in (
+        ("params", params, plan.params_def, plan.params_leaves),
+        ("state", state, plan.state_def, plan.state_leaves),
+    ):
         leaves, got = jax.tree_util.tree_flatten(tree)
         if got != treedef:
-            raise TypeError(f"export_state_dict({name}): {what} do not have the model's structure:\n  got      {got}"
-                            f"\n  expected {treedef}")
-        bad = [f"{jax.tree_util.keystr(path)}: got {tuple(np.shape(leaf))}, expected {tuple(t.shape)}"
-               for (path, leaf), t in zip(jax.tree_util.tree_flatten_with_path(tree)[0], templates)
-               if tuple(np.shape(leaf)) != tuple(t.shape)]
+            raise TypeError(
+                f"export_state_dict({name}): {what} do not have the model's structure:\n  got      {got}"
+                f"\n  expected {treedef}"
+            )
+        bad = [
+            f"{jax.tree_util.keystr(path)}: got {tuple(np.shape(leaf))}, expected {tuple(t.shape)}"
+            for (path, leaf), t in zip(jax.tree_util.tree_flatten_with_path(tree)[0], templates)
+            if tuple(np.shape(leaf)) != tuple(t.shape)
+        ]
         if bad:
-            raise ValueError(f"export_state_dict({name}): {what} shapes differ from the model's:\n  "
-                             + "\n  ".join(bad))
+            raise ValueError(
+                f"export_state_dict({name}): {what} shapes differ from the model's:\n  " + "\n  ".join(bad)
+            )
         trees[what] = leaves
     out: dict[str, Any] = {}
     for e in plan.entries:
@@ -480,8 +549,9 @@ def export_state_dict(model: str | Layer, params: Params, state: State, *, input
     return out
 
 
-def torch_shapes(model: str | Layer, *, input_shape: ShapeTree | None = None,
-                 **model_kwargs: Any) -> dict[str, tuple[int, ...]]:
+def torch_shapes(
+    model: str | Layer, *, input_shape: ShapeTree | None = None, **model_kwargs: Any
+) -> dict[str, tuple[int, ...]]:
     """The torch ``state_dict`` keys of ``model`` and their shapes, without building any weights."""
     plan = _resolve(model, input_shape, model_kwargs, lambda key: None, "torch_shapes")
     return {e.key: _torch_shape(e.jcnn_shape, e.conversion) for e in plan.entries}

@@ -20,10 +20,12 @@ def lenet5(num_classes: int = 10, in_channels: int = 1, activation: str = "relu"
     class LeNet5(nn.Module):
         def __init__(self) -> None:
             super().__init__()
-            self.features = nn.Sequential(nn.Conv2d(in_channels, 6, 5), act(), pool_cls(2, 2),
-                                          nn.Conv2d(6, 16, 5), act(), pool_cls(2, 2))
-            self.classifier = nn.Sequential(nn.Linear(400, 120), act(), nn.Linear(120, 84), act(),
-                                            nn.Linear(84, num_classes))
+            self.features = nn.Sequential(
+                nn.Conv2d(in_channels, 6, 5), act(), pool_cls(2, 2), nn.Conv2d(6, 16, 5), act(), pool_cls(2, 2)
+            )
+            self.classifier = nn.Sequential(
+                nn.Linear(400, 120), act(), nn.Linear(120, 84), act(), nn.Linear(84, num_classes)
+            )
 
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             return self.classifier(torch.flatten(self.features(x), 1))
@@ -42,8 +44,16 @@ VGG_CFGS = {
 class VGG(nn.Module):
     """torchvision's VGG (``cfg`` a key of :data:`VGG_CFGS`), with the zoo's options."""
 
-    def __init__(self, cfg: str, batch_norm: bool, num_classes: int, in_channels: int, hidden: int = 4096,
-                 pool_size: int = 7, dropout: float = 0.5) -> None:
+    def __init__(
+        self,
+        cfg: str,
+        batch_norm: bool,
+        num_classes: int,
+        in_channels: int,
+        hidden: int = 4096,
+        pool_size: int = 7,
+        dropout: float = 0.5,
+    ) -> None:
         super().__init__()
         layers: list[nn.Module] = []
         c = in_channels
@@ -56,9 +66,15 @@ class VGG(nn.Module):
                 c = v
         self.features = nn.Sequential(*layers)
         self.avgpool = nn.AdaptiveAvgPool2d((pool_size, pool_size))
-        self.classifier = nn.Sequential(nn.Linear(512 * pool_size * pool_size, hidden), nn.ReLU(True),
-                                        nn.Dropout(dropout), nn.Linear(hidden, hidden), nn.ReLU(True),
-                                        nn.Dropout(dropout), nn.Linear(hidden, num_classes))
+        self.classifier = nn.Sequential(
+            nn.Linear(512 * pool_size * pool_size, hidden),
+            nn.ReLU(True),
+            nn.Dropout(dropout),
+            nn.Linear(hidden, hidden),
+            nn.ReLU(True),
+            nn.Dropout(dropout),
+            nn.Linear(hidden, num_classes),
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.classifier(torch.flatten(self.avgpool(self.features(x)), 1))
@@ -127,8 +143,10 @@ class ResNet(nn.Module):
     def _make_layer(self, block: type, planes: int, blocks: int, stride: int) -> nn.Sequential:
         downsample = None
         if stride != 1 or self.inplanes != planes * block.expansion:
-            downsample = nn.Sequential(nn.Conv2d(self.inplanes, planes * block.expansion, 1, stride, bias=False),
-                                       nn.BatchNorm2d(planes * block.expansion))
+            downsample = nn.Sequential(
+                nn.Conv2d(self.inplanes, planes * block.expansion, 1, stride, bias=False),
+                nn.BatchNorm2d(planes * block.expansion),
+            )
         layers = [block(self.inplanes, planes, stride, downsample)]
         self.inplanes = planes * block.expansion
         layers += [block(self.inplanes, planes, 1, None) for _ in range(1, blocks)]
@@ -140,11 +158,15 @@ class ResNet(nn.Module):
         return self.fc(torch.flatten(self.avgpool(x), 1))
 
 
-def conv_bn_act(cin: int, cout: int, k: int = 3, stride: int = 1, groups: int = 1,
-                act: type = nn.ReLU6) -> nn.Sequential:
+def conv_bn_act(
+    cin: int, cout: int, k: int = 3, stride: int = 1, groups: int = 1, act: type = nn.ReLU6
+) -> nn.Sequential:
     """torchvision's Conv2dNormActivation."""
-    return nn.Sequential(nn.Conv2d(cin, cout, k, stride, (k - 1) // 2, groups=groups, bias=False),
-                         nn.BatchNorm2d(cout), act(inplace=True))
+    return nn.Sequential(
+        nn.Conv2d(cin, cout, k, stride, (k - 1) // 2, groups=groups, bias=False),
+        nn.BatchNorm2d(cout),
+        act(inplace=True),
+    )
 
 
 def make_divisible(v: float, divisor: int = 8) -> int:
@@ -161,8 +183,11 @@ class InvertedResidual(nn.Module):
         hidden = int(round(inp * expand_ratio))
         self.use_res_connect = stride == 1 and inp == oup
         layers: list[nn.Module] = [conv_bn_act(inp, hidden, 1)] if expand_ratio != 1 else []
-        layers += [conv_bn_act(hidden, hidden, 3, stride, hidden), nn.Conv2d(hidden, oup, 1, 1, 0, bias=False),
-                   nn.BatchNorm2d(oup)]
+        layers += [
+            conv_bn_act(hidden, hidden, 3, stride, hidden),
+            nn.Conv2d(hidden, oup, 1, 1, 0, bias=False),
+            nn.BatchNorm2d(oup),
+        ]
         self.conv = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -174,8 +199,15 @@ class MobileNetV2(nn.Module):
 
     def __init__(self, num_classes: int, in_channels: int, width_mult: float = 1.0, dropout: float = 0.2) -> None:
         super().__init__()
-        settings = [[1, 16, 1, 1], [6, 24, 2, 2], [6, 32, 3, 2], [6, 64, 4, 2], [6, 96, 3, 1], [6, 160, 3, 2],
-                    [6, 320, 1, 1]]
+        settings = [
+            [1, 16, 1, 1],
+            [6, 24, 2, 2],
+            [6, 32, 3, 2],
+            [6, 64, 4, 2],
+            [6, 96, 3, 1],
+            [6, 160, 3, 2],
+            [6, 320, 1, 1],
+        ]
         c = make_divisible(32 * width_mult)
         self.last_channel = make_divisible(1280 * max(1.0, width_mult))
         features: list[nn.Module] = [conv_bn_act(in_channels, c, stride=2)]
@@ -219,8 +251,11 @@ def twin(name: str, num_classes: int, in_channels: int, **kw) -> nn.Module:
     if name.startswith("vgg"):
         return VGG(name.split("_")[0], name.endswith("_bn"), num_classes, in_channels, **kw)
     if name.startswith("resnet"):
-        block, layers = {"resnet18": (BasicBlock, [2, 2, 2, 2]), "resnet34": (BasicBlock, [3, 4, 6, 3]),
-                         "resnet50": (Bottleneck, [3, 4, 6, 3])}[name]
+        block, layers = {
+            "resnet18": (BasicBlock, [2, 2, 2, 2]),
+            "resnet34": (BasicBlock, [3, 4, 6, 3]),
+            "resnet50": (Bottleneck, [3, 4, 6, 3]),
+        }[name]
         return ResNet(block, layers, num_classes, in_channels)
     if name == "mobilenet_v2":
         return MobileNetV2(num_classes, in_channels, **kw)
@@ -261,13 +296,24 @@ def _divisible(v: float, divisor: int = 8, min_value: int | None = None) -> int:
 class Conv2dNormActivation(nn.Sequential):
     """conv (padding ``(k − 1)//2·dilation``, bias iff no norm) → [norm] → [activation], named 0, 1, 2."""
 
-    def __init__(self, cin: int, cout: int, kernel_size: int = 3, stride: int = 1, padding: int | None = None,
-                 groups: int = 1, norm_layer: type | None = nn.BatchNorm2d, activation_layer: type | None = nn.ReLU,
-                 dilation: int = 1, bias: bool | None = None) -> None:
+    def __init__(
+        self,
+        cin: int,
+        cout: int,
+        kernel_size: int = 3,
+        stride: int = 1,
+        padding: int | None = None,
+        groups: int = 1,
+        norm_layer: type | None = nn.BatchNorm2d,
+        activation_layer: type | None = nn.ReLU,
+        dilation: int = 1,
+        bias: bool | None = None,
+    ) -> None:
         padding = (kernel_size - 1) // 2 * dilation if padding is None else padding
         bias = norm_layer is None if bias is None else bias
-        layers: list[nn.Module] = [nn.Conv2d(cin, cout, kernel_size, stride, padding, dilation=dilation,
-                                             groups=groups, bias=bias)]
+        layers: list[nn.Module] = [
+            nn.Conv2d(cin, cout, kernel_size, stride, padding, dilation=dilation, groups=groups, bias=bias)
+        ]
         if norm_layer is not None:
             layers.append(norm_layer(cout))
         if activation_layer is not None:
@@ -278,8 +324,9 @@ class Conv2dNormActivation(nn.Sequential):
 class SqueezeExcitation(nn.Module):
     """``x · scale_activation(fc2(activation(fc1(avgpool(x)))))`` with 1×1 convs fc1, fc2."""
 
-    def __init__(self, channels: int, squeeze: int, activation: type = nn.ReLU,
-                 scale_activation: type = nn.Sigmoid) -> None:
+    def __init__(
+        self, channels: int, squeeze: int, activation: type = nn.ReLU, scale_activation: type = nn.Sigmoid
+    ) -> None:
         super().__init__()
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.fc1 = nn.Conv2d(channels, squeeze, 1)
@@ -365,37 +412,64 @@ def _init_modules(net: nn.Module, conv: str, linear: str) -> None:
 # -- MobileNet v3 -------------------------------------------------------------------------------------------
 
 # (in, kernel, expanded, out, SE, activation, stride, dilated) as the paper's Tables 1 and 2.
-V3_LARGE = [(16, 3, 16, 16, False, "RE", 1, False), (16, 3, 64, 24, False, "RE", 2, False),
-            (24, 3, 72, 24, False, "RE", 1, False), (24, 5, 72, 40, True, "RE", 2, False),
-            (40, 5, 120, 40, True, "RE", 1, False), (40, 5, 120, 40, True, "RE", 1, False),
-            (40, 3, 240, 80, False, "HS", 2, False), (80, 3, 200, 80, False, "HS", 1, False),
-            (80, 3, 184, 80, False, "HS", 1, False), (80, 3, 184, 80, False, "HS", 1, False),
-            (80, 3, 480, 112, True, "HS", 1, False), (112, 3, 672, 112, True, "HS", 1, False),
-            (112, 5, 672, 160, True, "HS", 2, True), (160, 5, 960, 160, True, "HS", 1, True),
-            (160, 5, 960, 160, True, "HS", 1, True)]
+V3_LARGE = [
+    (16, 3, 16, 16, False, "RE", 1, False),
+    (16, 3, 64, 24, False, "RE", 2, False),
+    (24, 3, 72, 24, False, "RE", 1, False),
+    (24, 5, 72, 40, True, "RE", 2, False),
+    (40, 5, 120, 40, True, "RE", 1, False),
+    (40, 5, 120, 40, True, "RE", 1, False),
+    (40, 3, 240, 80, False, "HS", 2, False),
+    (80, 3, 200, 80, False, "HS", 1, False),
+    (80, 3, 184, 80, False, "HS", 1, False),
+    (80, 3, 184, 80, False, "HS", 1, False),
+    (80, 3, 480, 112, True, "HS", 1, False),
+    (112, 3, 672, 112, True, "HS", 1, False),
+    (112, 5, 672, 160, True, "HS", 2, True),
+    (160, 5, 960, 160, True, "HS", 1, True),
+    (160, 5, 960, 160, True, "HS", 1, True),
+]
 """MobileNet v3 Large's blocks (in, kernel, expanded, out, SE, activation, stride, dilatable)."""
-V3_SMALL = [(16, 3, 16, 16, True, "RE", 2, False), (16, 3, 72, 24, False, "RE", 2, False),
-            (24, 3, 88, 24, False, "RE", 1, False), (24, 5, 96, 40, True, "HS", 2, False),
-            (40, 5, 240, 40, True, "HS", 1, False), (40, 5, 240, 40, True, "HS", 1, False),
-            (40, 5, 120, 48, True, "HS", 1, False), (48, 5, 144, 48, True, "HS", 1, False),
-            (48, 5, 288, 96, True, "HS", 2, True), (96, 5, 576, 96, True, "HS", 1, True),
-            (96, 5, 576, 96, True, "HS", 1, True)]
+V3_SMALL = [
+    (16, 3, 16, 16, True, "RE", 2, False),
+    (16, 3, 72, 24, False, "RE", 2, False),
+    (24, 3, 88, 24, False, "RE", 1, False),
+    (24, 5, 96, 40, True, "HS", 2, False),
+    (40, 5, 240, 40, True, "HS", 1, False),
+    (40, 5, 240, 40, True, "HS", 1, False),
+    (40, 5, 120, 48, True, "HS", 1, False),
+    (48, 5, 144, 48, True, "HS", 1, False),
+    (48, 5, 288, 96, True, "HS", 2, True),
+    (96, 5, 576, 96, True, "HS", 1, True),
+    (96, 5, 576, 96, True, "HS", 1, True),
+]
 """MobileNet v3 Small's blocks, as :data:`V3_LARGE`."""
 
 
 class InvertedResidualV3(nn.Module):
     """torchvision's MobileNet v3 ``InvertedResidual`` (units under ``block``)."""
 
-    def __init__(self, cin: int, k: int, exp: int, cout: int, se: bool, act: str, stride: int, dilation: int,
-                 norm: Any) -> None:
+    def __init__(
+        self, cin: int, k: int, exp: int, cout: int, se: bool, act: str, stride: int, dilation: int, norm: Any
+    ) -> None:
         super().__init__()
         self.use_res_connect = stride == 1 and cin == cout
         act_layer = nn.Hardswish if act == "HS" else nn.ReLU
         layers: list[nn.Module] = []
         if exp != cin:
             layers.append(Conv2dNormActivation(cin, exp, 1, norm_layer=norm, activation_layer=act_layer))
-        layers.append(Conv2dNormActivation(exp, exp, k, 1 if dilation > 1 else stride, groups=exp, norm_layer=norm,
-                                           activation_layer=act_layer, dilation=dilation))
+        layers.append(
+            Conv2dNormActivation(
+                exp,
+                exp,
+                k,
+                1 if dilation > 1 else stride,
+                groups=exp,
+                norm_layer=norm,
+                activation_layer=act_layer,
+                dilation=dilation,
+            )
+        )
         if se:
             layers.append(SqueezeExcitation(exp, _divisible(exp // 4, 8), scale_activation=nn.Hardsigmoid))
         layers.append(Conv2dNormActivation(exp, cout, 1, norm_layer=norm, activation_layer=None))
@@ -409,9 +483,18 @@ class InvertedResidualV3(nn.Module):
 class MobileNetV3(nn.Module):
     """torchvision's ``MobileNetV3`` (``features``, ``avgpool``, ``classifier``)."""
 
-    def __init__(self, arch: str, num_classes: int, in_channels: int, width_mult: float = 1.0,
-                 reduced_tail: bool = False, dilated: bool = False, dropout: float = 0.2,
-                 setting: list | None = None, last_channel: int | None = None) -> None:
+    def __init__(
+        self,
+        arch: str,
+        num_classes: int,
+        in_channels: int,
+        width_mult: float = 1.0,
+        reduced_tail: bool = False,
+        dilated: bool = False,
+        dropout: float = 0.2,
+        setting: list | None = None,
+        last_channel: int | None = None,
+    ) -> None:
         """``arch`` "large" / "small", or "custom" with ``setting`` rows (in, kernel, expanded, out, SE, act,
         stride, dilation) and ``last_channel`` given as they are (no width multiplier)."""
         super().__init__()
@@ -433,16 +516,18 @@ class MobileNetV3(nn.Module):
             settings.append((ch(cin), k, ch(exp), ch(cout), se, act, s, 2 if (dil and dilated) else 1))
         if arch == "custom":
             settings = [tuple(r) for r in setting]
-        layers: list[nn.Module] = [Conv2dNormActivation(in_channels, settings[0][0], 3, 2, norm_layer=norm,
-                                                        activation_layer=nn.Hardswish)]
+        layers: list[nn.Module] = [
+            Conv2dNormActivation(in_channels, settings[0][0], 3, 2, norm_layer=norm, activation_layer=nn.Hardswish)
+        ]
         layers += [InvertedResidualV3(*cfg, norm=norm) for cfg in settings]
         c = settings[-1][3]
         layers.append(Conv2dNormActivation(c, 6 * c, 1, norm_layer=norm, activation_layer=nn.Hardswish))
         self.features = nn.Sequential(*layers)
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         last = ch(last // div) if arch != "custom" else last_channel
-        self.classifier = nn.Sequential(nn.Linear(6 * c, last), nn.Hardswish(), nn.Dropout(dropout),
-                                        nn.Linear(last, num_classes))
+        self.classifier = nn.Sequential(
+            nn.Linear(6 * c, last), nn.Hardswish(), nn.Dropout(dropout), nn.Linear(last, num_classes)
+        )
         _init_modules(self, "kaiming", "normal")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -452,24 +537,56 @@ class MobileNetV3(nn.Module):
 # -- EfficientNet v1 (b0-b7) and v2 (s, m, l) -----------------------------------------------------------------
 
 # (expand, kernel, stride, in, out, layers[, fused]) as torchvision's configurations.
-EFFNET_V1 = [(1, 3, 1, 32, 16, 1), (6, 3, 2, 16, 24, 2), (6, 5, 2, 24, 40, 2), (6, 3, 2, 40, 80, 3),
-             (6, 5, 1, 80, 112, 3), (6, 5, 2, 112, 192, 4), (6, 3, 1, 192, 320, 1)]
+EFFNET_V1 = [
+    (1, 3, 1, 32, 16, 1),
+    (6, 3, 2, 16, 24, 2),
+    (6, 5, 2, 24, 40, 2),
+    (6, 3, 2, 40, 80, 3),
+    (6, 5, 1, 80, 112, 3),
+    (6, 5, 2, 112, 192, 4),
+    (6, 3, 1, 192, 320, 1),
+]
 """EfficientNet B0's stages (expand, kernel, stride, in, out, layers)."""
 EFFNET_V2 = {
-    "s": [(1, 3, 1, 24, 24, 2, True), (4, 3, 2, 24, 48, 4, True), (4, 3, 2, 48, 64, 4, True),
-          (4, 3, 2, 64, 128, 6, False), (6, 3, 1, 128, 160, 9, False), (6, 3, 2, 160, 256, 15, False)],
-    "m": [(1, 3, 1, 24, 24, 3, True), (4, 3, 2, 24, 48, 5, True), (4, 3, 2, 48, 80, 5, True),
-          (4, 3, 2, 80, 160, 7, False), (6, 3, 1, 160, 176, 14, False), (6, 3, 2, 176, 304, 18, False),
-          (6, 3, 1, 304, 512, 5, False)],
-    "l": [(1, 3, 1, 32, 32, 4, True), (4, 3, 2, 32, 64, 7, True), (4, 3, 2, 64, 96, 7, True),
-          (4, 3, 2, 96, 192, 10, False), (6, 3, 1, 192, 224, 19, False), (6, 3, 2, 224, 384, 25, False),
-          (6, 3, 1, 384, 640, 7, False)],
+    "s": [
+        (1, 3, 1, 24, 24, 2, True),
+        (4, 3, 2, 24, 48, 4, True),
+        (4, 3, 2, 48, 64, 4, True),
+        (4, 3, 2, 64, 128, 6, False),
+        (6, 3, 1, 128, 160, 9, False),
+        (6, 3, 2, 160, 256, 15, False),
+    ],
+    "m": [
+        (1, 3, 1, 24, 24, 3, True),
+        (4, 3, 2, 24, 48, 5, True),
+        (4, 3, 2, 48, 80, 5, True),
+        (4, 3, 2, 80, 160, 7, False),
+        (6, 3, 1, 160, 176, 14, False),
+        (6, 3, 2, 176, 304, 18, False),
+        (6, 3, 1, 304, 512, 5, False),
+    ],
+    "l": [
+        (1, 3, 1, 32, 32, 4, True),
+        (4, 3, 2, 32, 64, 7, True),
+        (4, 3, 2, 64, 96, 7, True),
+        (4, 3, 2, 96, 192, 10, False),
+        (6, 3, 1, 192, 224, 19, False),
+        (6, 3, 2, 224, 384, 25, False),
+        (6, 3, 1, 384, 640, 7, False),
+    ],
 }
 """EfficientNetV2's stages (expand, kernel, stride, in, out, layers, fused) per size."""
 # name: (width_mult, depth_mult, dropout, bn eps, bn momentum)
-EFFNET_B = {"b0": (1.0, 1.0, 0.2, 1e-5, 0.1), "b1": (1.0, 1.1, 0.2, 1e-5, 0.1), "b2": (1.1, 1.2, 0.3, 1e-5, 0.1),
-            "b3": (1.2, 1.4, 0.3, 1e-5, 0.1), "b4": (1.4, 1.8, 0.4, 1e-5, 0.1), "b5": (1.6, 2.2, 0.4, 1e-3, 0.01),
-            "b6": (1.8, 2.6, 0.5, 1e-3, 0.01), "b7": (2.0, 3.1, 0.5, 1e-3, 0.01)}
+EFFNET_B = {
+    "b0": (1.0, 1.0, 0.2, 1e-5, 0.1),
+    "b1": (1.0, 1.1, 0.2, 1e-5, 0.1),
+    "b2": (1.1, 1.2, 0.3, 1e-5, 0.1),
+    "b3": (1.2, 1.4, 0.3, 1e-5, 0.1),
+    "b4": (1.4, 1.8, 0.4, 1e-5, 0.1),
+    "b5": (1.6, 2.2, 0.4, 1e-3, 0.01),
+    "b6": (1.8, 2.6, 0.5, 1e-3, 0.01),
+    "b7": (2.0, 3.1, 0.5, 1e-3, 0.01),
+}
 """EfficientNet B0–B7: (width_mult, depth_mult, dropout, BatchNorm eps, BatchNorm momentum)."""
 EFFNET_V2_DROPOUT = {"s": 0.2, "m": 0.3, "l": 0.4}
 """EfficientNetV2's classifier dropout per size."""
@@ -485,8 +602,7 @@ class MBConv(nn.Module):
         layers: list[nn.Module] = []
         if exp != cin:
             layers.append(Conv2dNormActivation(cin, exp, 1, norm_layer=norm, activation_layer=nn.SiLU))
-        layers.append(Conv2dNormActivation(exp, exp, k, stride, groups=exp, norm_layer=norm,
-                                           activation_layer=nn.SiLU))
+        layers.append(Conv2dNormActivation(exp, exp, k, stride, groups=exp, norm_layer=norm, activation_layer=nn.SiLU))
         layers.append(SqueezeExcitation(exp, max(1, cin // 4), activation=nn.SiLU))
         layers.append(Conv2dNormActivation(exp, cout, 1, norm_layer=norm, activation_layer=None))
         self.block = nn.Sequential(*layers)
@@ -505,8 +621,10 @@ class FusedMBConv(nn.Module):
         self.use_res_connect = stride == 1 and cin == cout
         exp = _divisible(cin * expand, 8)
         if exp != cin:
-            layers = [Conv2dNormActivation(cin, exp, k, stride, norm_layer=norm, activation_layer=nn.SiLU),
-                      Conv2dNormActivation(exp, cout, 1, norm_layer=norm, activation_layer=None)]
+            layers = [
+                Conv2dNormActivation(cin, exp, k, stride, norm_layer=norm, activation_layer=nn.SiLU),
+                Conv2dNormActivation(exp, cout, 1, norm_layer=norm, activation_layer=None),
+            ]
         else:
             layers = [Conv2dNormActivation(cin, cout, k, stride, norm_layer=norm, activation_layer=nn.SiLU)]
         self.block = nn.Sequential(*layers)
@@ -520,35 +638,61 @@ class FusedMBConv(nn.Module):
 class EfficientNet(nn.Module):
     """torchvision's ``EfficientNet`` B0–B7 and V2 (``features``, ``avgpool``, ``classifier``)."""
 
-    def __init__(self, variant: str, num_classes: int, in_channels: int, dropout: float | None = None,
-                 stochastic_depth_prob: float = 0.2, stages: list | None = None, last_channel: int | None = None,
-                 norm_eps: float = 1e-5, norm_momentum: float = 0.1) -> None:
+    def __init__(
+        self,
+        variant: str,
+        num_classes: int,
+        in_channels: int,
+        dropout: float | None = None,
+        stochastic_depth_prob: float = 0.2,
+        stages: list | None = None,
+        last_channel: int | None = None,
+        norm_eps: float = 1e-5,
+        norm_momentum: float = 0.1,
+    ) -> None:
         """``variant`` "b0" … "b7", "v2_s" … "v2_l", or "custom" with ``stages`` rows (expand, kernel, stride,
         in, out, layers, fused), ``last_channel`` and the BatchNorm's ``norm_eps`` / ``norm_momentum``."""
         super().__init__()
         if variant == "custom":
-            table, default_dropout, eps, momentum, last = [tuple(r) for r in stages], 0.2, norm_eps, norm_momentum, \
-                last_channel
+            table, default_dropout, eps, momentum, last = (
+                [tuple(r) for r in stages],
+                0.2,
+                norm_eps,
+                norm_momentum,
+                last_channel,
+            )
         elif variant in EFFNET_B:
             width, depth, default_dropout, eps, momentum = EFFNET_B[variant]
-            table = [(e, k, s, _divisible(i * width, 8), _divisible(o * width, 8), int(math.ceil(n * depth)), False)
-                     for e, k, s, i, o, n in EFFNET_V1]
+            table = [
+                (e, k, s, _divisible(i * width, 8), _divisible(o * width, 8), int(math.ceil(n * depth)), False)
+                for e, k, s, i, o, n in EFFNET_V1
+            ]
             last = None
         else:
-            size = variant[len("v2_"):]
+            size = variant[len("v2_") :]
             table, default_dropout, eps, momentum, last = EFFNET_V2[size], EFFNET_V2_DROPOUT[size], 1e-3, 0.1, 1280
         dropout = default_dropout if dropout is None else dropout
         norm = partial(nn.BatchNorm2d, eps=eps, momentum=momentum)
-        layers: list[nn.Module] = [Conv2dNormActivation(in_channels, table[0][3], 3, 2, norm_layer=norm,
-                                                        activation_layer=nn.SiLU)]
+        layers: list[nn.Module] = [
+            Conv2dNormActivation(in_channels, table[0][3], 3, 2, norm_layer=norm, activation_layer=nn.SiLU)
+        ]
         total = sum(row[5] for row in table)
         block_id = 0
         for expand, k, stride, cin, cout, n, fused in table:
             stage: list[nn.Module] = []
             for i in range(n):
                 block = FusedMBConv if fused else MBConv
-                stage.append(block(expand, k, stride if i == 0 else 1, cin if i == 0 else cout, cout,
-                                   stochastic_depth_prob * float(block_id) / total, norm))
+                stage.append(
+                    block(
+                        expand,
+                        k,
+                        stride if i == 0 else 1,
+                        cin if i == 0 else cout,
+                        cout,
+                        stochastic_depth_prob * float(block_id) / total,
+                        norm,
+                    )
+                )
                 block_id += 1
             layers.append(nn.Sequential(*stage))
         c = table[-1][4]
@@ -566,8 +710,12 @@ class EfficientNet(nn.Module):
 # -- ConvNeXt -------------------------------------------------------------------------------------------------
 
 # name: (stage widths, stage depths, default stochastic depth probability)
-CONVNEXT = {"tiny": ((96, 192, 384, 768), (3, 3, 9, 3), 0.1), "small": ((96, 192, 384, 768), (3, 3, 27, 3), 0.4),
-            "base": ((128, 256, 512, 1024), (3, 3, 27, 3), 0.5), "large": ((192, 384, 768, 1536), (3, 3, 27, 3), 0.5)}
+CONVNEXT = {
+    "tiny": ((96, 192, 384, 768), (3, 3, 9, 3), 0.1),
+    "small": ((96, 192, 384, 768), (3, 3, 27, 3), 0.4),
+    "base": ((128, 256, 512, 1024), (3, 3, 27, 3), 0.5),
+    "large": ((192, 384, 768, 1536), (3, 3, 27, 3), 0.5),
+}
 """ConvNeXt sizes: (stage widths, stage depths, default stochastic depth probability)."""
 
 
@@ -576,9 +724,15 @@ class CNBlock(nn.Module):
 
     def __init__(self, dim: int, layer_scale: float, sd_prob: float) -> None:
         super().__init__()
-        self.block = nn.Sequential(nn.Conv2d(dim, dim, 7, padding=3, groups=dim), Permute([0, 2, 3, 1]),
-                                   nn.LayerNorm(dim, eps=1e-6), nn.Linear(dim, 4 * dim), nn.GELU(),
-                                   nn.Linear(4 * dim, dim), Permute([0, 3, 1, 2]))
+        self.block = nn.Sequential(
+            nn.Conv2d(dim, dim, 7, padding=3, groups=dim),
+            Permute([0, 2, 3, 1]),
+            nn.LayerNorm(dim, eps=1e-6),
+            nn.Linear(dim, 4 * dim),
+            nn.GELU(),
+            nn.Linear(4 * dim, dim),
+            Permute([0, 3, 1, 2]),
+        )
         self.layer_scale = nn.Parameter(torch.ones(dim, 1, 1) * layer_scale)
         self.stochastic_depth = StochasticDepth(sd_prob, "row")
 
@@ -589,15 +743,24 @@ class CNBlock(nn.Module):
 class ConvNeXt(nn.Module):
     """torchvision's ``ConvNeXt`` (``features``, ``avgpool``, ``classifier``)."""
 
-    def __init__(self, size: str, num_classes: int, in_channels: int, stochastic_depth_prob: float | None = None,
-                 layer_scale: float = 1e-6, widths: tuple | None = None, depths: tuple | None = None) -> None:
+    def __init__(
+        self,
+        size: str,
+        num_classes: int,
+        in_channels: int,
+        stochastic_depth_prob: float | None = None,
+        layer_scale: float = 1e-6,
+        widths: tuple | None = None,
+        depths: tuple | None = None,
+    ) -> None:
         """``size`` "tiny" … "large", or "custom" with the stage ``widths`` and ``depths``."""
         super().__init__()
         widths, depths, default_sd = CONVNEXT[size] if size != "custom" else (widths, depths, 0.1)
         sd = default_sd if stochastic_depth_prob is None else stochastic_depth_prob
         norm = partial(LayerNorm2d, eps=1e-6)
-        layers: list[nn.Module] = [Conv2dNormActivation(in_channels, widths[0], 4, 4, 0, norm_layer=norm,
-                                                        activation_layer=None, bias=True)]
+        layers: list[nn.Module] = [
+            Conv2dNormActivation(in_channels, widths[0], 4, 4, 0, norm_layer=norm, activation_layer=None, bias=True)
+        ]
         total, block_id = sum(depths), 0
         for i, (width, depth) in enumerate(zip(widths, depths)):
             stage = []
@@ -624,13 +787,20 @@ class ConvNeXt(nn.Module):
 
 # name: (depth, w_0, w_a, w_m, group width, SE ratio) as torchvision's BlockParams.from_init_params calls.
 REGNET = {
-    "y_400mf": (16, 48, 27.89, 2.09, 8, 0.25), "y_800mf": (14, 56, 38.84, 2.4, 16, 0.25),
-    "y_1_6gf": (27, 48, 20.71, 2.65, 24, 0.25), "y_3_2gf": (21, 80, 42.63, 2.66, 24, 0.25),
-    "y_8gf": (17, 192, 76.82, 2.19, 56, 0.25), "y_16gf": (18, 200, 106.23, 2.48, 112, 0.25),
-    "y_32gf": (20, 232, 115.89, 2.53, 232, 0.25), "y_128gf": (27, 456, 160.83, 2.52, 264, 0.25),
-    "x_400mf": (22, 24, 24.48, 2.54, 16, None), "x_800mf": (16, 56, 35.73, 2.28, 16, None),
-    "x_1_6gf": (18, 80, 34.01, 2.25, 24, None), "x_3_2gf": (25, 88, 26.31, 2.25, 48, None),
-    "x_8gf": (23, 80, 49.56, 2.88, 120, None), "x_16gf": (22, 216, 55.59, 2.1, 128, None),
+    "y_400mf": (16, 48, 27.89, 2.09, 8, 0.25),
+    "y_800mf": (14, 56, 38.84, 2.4, 16, 0.25),
+    "y_1_6gf": (27, 48, 20.71, 2.65, 24, 0.25),
+    "y_3_2gf": (21, 80, 42.63, 2.66, 24, 0.25),
+    "y_8gf": (17, 192, 76.82, 2.19, 56, 0.25),
+    "y_16gf": (18, 200, 106.23, 2.48, 112, 0.25),
+    "y_32gf": (20, 232, 115.89, 2.53, 232, 0.25),
+    "y_128gf": (27, 456, 160.83, 2.52, 264, 0.25),
+    "x_400mf": (22, 24, 24.48, 2.54, 16, None),
+    "x_800mf": (16, 56, 35.73, 2.28, 16, None),
+    "x_1_6gf": (18, 80, 34.01, 2.25, 24, None),
+    "x_3_2gf": (25, 88, 26.31, 2.25, 48, None),
+    "x_8gf": (23, 80, 49.56, 2.88, 120, None),
+    "x_16gf": (22, 216, 55.59, 2.1, 128, None),
     "x_32gf": (23, 320, 69.86, 2.0, 168, None),
 }
 """RegNet sizes: (depth, w_0, w_a, w_m, group width, SE ratio) of torchvision's BlockParams."""
@@ -659,8 +829,9 @@ class ResBottleneckBlock(nn.Module):
 
     def __init__(self, cin: int, cout: int, stride: int, group_width: int, se_ratio: float | None) -> None:
         super().__init__()
-        self.proj = (Conv2dNormActivation(cin, cout, 1, stride, activation_layer=None)
-                     if cin != cout or stride != 1 else None)
+        self.proj = (
+            Conv2dNormActivation(cin, cout, 1, stride, activation_layer=None) if cin != cout or stride != 1 else None
+        )
         layers = OrderedDict()
         layers["a"] = Conv2dNormActivation(cin, cout, 1)
         layers["b"] = Conv2dNormActivation(cout, cout, 3, stride, groups=cout // group_width)
@@ -686,9 +857,10 @@ class RegNet(nn.Module):
         self.stem = Conv2dNormActivation(in_channels, 32, 3, 2)
         width, stages = 32, []
         for i, (w, d, g) in enumerate(regnet_stages(depth, w_0, w_a, w_m, group_width)):
-            blocks = OrderedDict((f"block{i + 1}-{j}", ResBottleneckBlock(width if j == 0 else w, w,
-                                                                           2 if j == 0 else 1, g, se_ratio))
-                                 for j in range(d))
+            blocks = OrderedDict(
+                (f"block{i + 1}-{j}", ResBottleneckBlock(width if j == 0 else w, w, 2 if j == 0 else 1, g, se_ratio))
+                for j in range(d)
+            )
             stages.append((f"block{i + 1}", nn.Sequential(blocks)))
             width = w
         self.trunk_output = nn.Sequential(OrderedDict(stages))
@@ -701,7 +873,8 @@ class RegNet(nn.Module):
 
 
 MODERN_TWINS: dict[str, Any] = {
-    "mobilenet_v3_large": partial(MobileNetV3, "large"), "mobilenet_v3_small": partial(MobileNetV3, "small"),
+    "mobilenet_v3_large": partial(MobileNetV3, "large"),
+    "mobilenet_v3_small": partial(MobileNetV3, "small"),
     **{f"efficientnet_{v}": partial(EfficientNet, v) for v in list(EFFNET_B) + [f"v2_{s}" for s in EFFNET_V2]},
     **{f"convnext_{s}": partial(ConvNeXt, s) for s in CONVNEXT},
     **{f"regnet_{s}": partial(RegNet, s) for s in REGNET},

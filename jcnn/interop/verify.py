@@ -95,8 +95,9 @@ def _c(x: np.ndarray) -> np.ndarray:
     return np.array(x, order="C", copy=True)
 
 
-def _function_pairs(jfn: Callable, tfn: Callable, args: Sequence[tuple[np.ndarray, str]], out_kind: str,
-                    rng: np.random.Generator) -> list:
+def _function_pairs(
+    jfn: Callable, tfn: Callable, args: Sequence[tuple[np.ndarray, str]], out_kind: str, rng: np.random.Generator
+) -> list:
     """Forward and the VJP of a random cotangent, w.r.t. every float input (kinds as :func:`_cf`)."""
     jx = [jnp.asarray(a) for a, _ in args]
     tx = [torch.tensor(_c(_cf(a, k)), requires_grad=a.dtype.kind == "f") for a, k in args]
@@ -126,8 +127,16 @@ def _image(rng: np.random.Generator, *shape: int) -> np.ndarray:
 # ------------------------------------------------------------------------------------------ ops
 
 
-def _op(name: str, config: str, jfn: Callable, tfn: Callable, shapes: Sequence[tuple[tuple[int, ...], str]],
-        out_kind: str = "image", tolerance: float = F32, scale: float = 1.0) -> Check:
+def _op(
+    name: str,
+    config: str,
+    jfn: Callable,
+    tfn: Callable,
+    shapes: Sequence[tuple[tuple[int, ...], str]],
+    out_kind: str = "image",
+    tolerance: float = F32,
+    scale: float = 1.0,
+) -> Check:
     def run(rng: np.random.Generator) -> list:
         args = [(scale * _image(rng, *s), k) for s, k in shapes]
         return _function_pairs(jfn, tfn, args, out_kind, rng)
@@ -139,72 +148,166 @@ def _op_checks() -> list[Check]:
     o = jcnn.ops
     img, ker, tker, vec = "image", "conv", "tconv", "plain"
     checks = [
-        _op("conv", "2d 3x3 stride 2 pad 1 +bias",
+        _op(
+            "conv",
+            "2d 3x3 stride 2 pad 1 +bias",
             lambda x, k, b: o.conv(x, k, b, stride=2, padding=1),
             lambda x, k, b: F.conv2d(x, k, b, stride=2, padding=1),
-            [((2, 9, 9, 4), img), ((3, 3, 4, 6), ker), ((6,), vec)]),
-        _op("conv", "2d dilation 2 groups 2 pad (1,2)",
+            [((2, 9, 9, 4), img), ((3, 3, 4, 6), ker), ((6,), vec)],
+        ),
+        _op(
+            "conv",
+            "2d dilation 2 groups 2 pad (1,2)",
             lambda x, k: o.conv(x, k, dilation=2, groups=2, padding=(1, 2)),
             lambda x, k: F.conv2d(x, k, dilation=2, groups=2, padding=(1, 2)),
-            [((2, 10, 9, 4), img), ((3, 3, 2, 6), ker)]),
-        _op("conv", "2d depthwise reflect pad 1",
+            [((2, 10, 9, 4), img), ((3, 3, 2, 6), ker)],
+        ),
+        _op(
+            "conv",
+            "2d depthwise reflect pad 1",
             lambda x, k: o.conv(x, k, groups=4, padding=1, padding_mode="reflect"),
             lambda x, k: F.conv2d(F.pad(x, (1, 1, 1, 1), mode="reflect"), k, groups=4),
-            [((2, 7, 7, 4), img), ((3, 3, 1, 4), ker)]),
-        _op("conv", "1d k5 stride 3", lambda x, k: o.conv(x, k, stride=3), lambda x, k: F.conv1d(x, k, stride=3),
-            [((2, 17, 3), img), ((5, 3, 4), ker)]),
-        _op("conv", "3d k3 pad 1", lambda x, k: o.conv(x, k, padding=1), lambda x, k: F.conv3d(x, k, padding=1),
-            [((1, 5, 6, 4, 2), img), ((3, 3, 3, 2, 3), ker)]),
-        _op("conv", "2d im2col stride 2", lambda x, k: o.conv(x, k, stride=2, algorithm="im2col"),
-            lambda x, k: F.conv2d(x, k, stride=2), [((2, 8, 8, 3), img), ((3, 3, 3, 5), ker)]),
-        _op("conv_transpose", "2d stride 2 pad 1 out_pad 1 groups 2 +bias",
+            [((2, 7, 7, 4), img), ((3, 3, 1, 4), ker)],
+        ),
+        _op(
+            "conv",
+            "1d k5 stride 3",
+            lambda x, k: o.conv(x, k, stride=3),
+            lambda x, k: F.conv1d(x, k, stride=3),
+            [((2, 17, 3), img), ((5, 3, 4), ker)],
+        ),
+        _op(
+            "conv",
+            "3d k3 pad 1",
+            lambda x, k: o.conv(x, k, padding=1),
+            lambda x, k: F.conv3d(x, k, padding=1),
+            [((1, 5, 6, 4, 2), img), ((3, 3, 3, 2, 3), ker)],
+        ),
+        _op(
+            "conv",
+            "2d im2col stride 2",
+            lambda x, k: o.conv(x, k, stride=2, algorithm="im2col"),
+            lambda x, k: F.conv2d(x, k, stride=2),
+            [((2, 8, 8, 3), img), ((3, 3, 3, 5), ker)],
+        ),
+        _op(
+            "conv_transpose",
+            "2d stride 2 pad 1 out_pad 1 groups 2 +bias",
             lambda x, k, b: o.conv_transpose(x, k, b, stride=2, padding=1, output_padding=1, groups=2),
             lambda x, k, b: F.conv_transpose2d(x, k, b, stride=2, padding=1, output_padding=1, groups=2),
-            [((2, 5, 5, 4), img), ((3, 3, 4, 3), tker), ((6,), vec)]),
-        _op("conv_transpose", "1d k4 stride 3 dilation 2",
+            [((2, 5, 5, 4), img), ((3, 3, 4, 3), tker), ((6,), vec)],
+        ),
+        _op(
+            "conv_transpose",
+            "1d k4 stride 3 dilation 2",
             lambda x, k: o.conv_transpose(x, k, stride=3, dilation=2),
-            lambda x, k: F.conv_transpose1d(x, k, stride=3, dilation=2), [((2, 6, 3), img), ((4, 3, 2), tker)]),
-        _op("max_pool", "2d 3x3 stride 2 pad 1", lambda x: o.max_pool(x, 3, 2, 1),
-            lambda x: F.max_pool2d(x, 3, 2, 1), [((2, 9, 9, 3), img)]),
-        _op("max_pool", "2d 2x2 ceil_mode dilation 2", lambda x: o.max_pool(x, 2, 2, dilation=2, ceil_mode=True),
-            lambda x: F.max_pool2d(x, 2, 2, dilation=2, ceil_mode=True), [((2, 8, 9, 3), img)]),
-        _op("avg_pool", "2d 3x3 stride 2 pad 1 exclude pad", lambda x: o.avg_pool(x, 3, 2, 1, count_include_pad=False),
-            lambda x: F.avg_pool2d(x, 3, 2, 1, count_include_pad=False), [((2, 8, 8, 3), img)]),
-        _op("avg_pool", "2d 2x2 ceil_mode", lambda x: o.avg_pool(x, 2, 2, ceil_mode=True),
-            lambda x: F.avg_pool2d(x, 2, 2, ceil_mode=True), [((2, 7, 7, 3), img)]),
-        _op("avg_pool", "1d 3 stride 2", lambda x: o.avg_pool(x, 3, 2), lambda x: F.avg_pool1d(x, 3, 2),
-            [((2, 11, 3), img)]),
-        _op("lp_pool", "2d p=2 2x2", lambda x: o.lp_pool(x, 2.0, 2), lambda x: F.lp_pool2d(x, 2.0, 2),
-            [((2, 8, 8, 3), img)]),
-        _op("adaptive_avg_pool", "10x9 -> 4x3", lambda x: o.adaptive_avg_pool(x, (4, 3)),
-            lambda x: F.adaptive_avg_pool2d(x, (4, 3)), [((2, 10, 9, 3), img)]),
-        _op("adaptive_max_pool", "10x9 -> 4x3", lambda x: o.adaptive_max_pool(x, (4, 3)),
-            lambda x: F.adaptive_max_pool2d(x, (4, 3)), [((2, 10, 9, 3), img)]),
+            lambda x, k: F.conv_transpose1d(x, k, stride=3, dilation=2),
+            [((2, 6, 3), img), ((4, 3, 2), tker)],
+        ),
+        _op(
+            "max_pool",
+            "2d 3x3 stride 2 pad 1",
+            lambda x: o.max_pool(x, 3, 2, 1),
+            lambda x: F.max_pool2d(x, 3, 2, 1),
+            [((2, 9, 9, 3), img)],
+        ),
+        _op(
+            "max_pool",
+            "2d 2x2 ceil_mode dilation 2",
+            lambda x: o.max_pool(x, 2, 2, dilation=2, ceil_mode=True),
+            lambda x: F.max_pool2d(x, 2, 2, dilation=2, ceil_mode=True),
+            [((2, 8, 9, 3), img)],
+        ),
+        _op(
+            "avg_pool",
+            "2d 3x3 stride 2 pad 1 exclude pad",
+            lambda x: o.avg_pool(x, 3, 2, 1, count_include_pad=False),
+            lambda x: F.avg_pool2d(x, 3, 2, 1, count_include_pad=False),
+            [((2, 8, 8, 3), img)],
+        ),
+        _op(
+            "avg_pool",
+            "2d 2x2 ceil_mode",
+            lambda x: o.avg_pool(x, 2, 2, ceil_mode=True),
+            lambda x: F.avg_pool2d(x, 2, 2, ceil_mode=True),
+            [((2, 7, 7, 3), img)],
+        ),
+        _op(
+            "avg_pool",
+            "1d 3 stride 2",
+            lambda x: o.avg_pool(x, 3, 2),
+            lambda x: F.avg_pool1d(x, 3, 2),
+            [((2, 11, 3), img)],
+        ),
+        _op(
+            "lp_pool",
+            "2d p=2 2x2",
+            lambda x: o.lp_pool(x, 2.0, 2),
+            lambda x: F.lp_pool2d(x, 2.0, 2),
+            [((2, 8, 8, 3), img)],
+        ),
+        _op(
+            "adaptive_avg_pool",
+            "10x9 -> 4x3",
+            lambda x: o.adaptive_avg_pool(x, (4, 3)),
+            lambda x: F.adaptive_avg_pool2d(x, (4, 3)),
+            [((2, 10, 9, 3), img)],
+        ),
+        _op(
+            "adaptive_max_pool",
+            "10x9 -> 4x3",
+            lambda x: o.adaptive_max_pool(x, (4, 3)),
+            lambda x: F.adaptive_max_pool2d(x, (4, 3)),
+            [((2, 10, 9, 3), img)],
+        ),
         _op("global_avg_pool", "2d", o.global_avg_pool, lambda x: x.mean((2, 3)), [((2, 5, 6, 3), img)], vec),
         _op("global_max_pool", "2d", o.global_max_pool, lambda x: x.amax((2, 3)), [((2, 5, 6, 3), img)], vec),
     ]
-    acts = [("relu", o.relu, F.relu), ("relu6", o.relu6, F.relu6), ("sigmoid", o.sigmoid, torch.sigmoid),
-            ("tanh", o.tanh, torch.tanh), ("silu", o.silu, F.silu), ("hard_tanh", o.hard_tanh, F.hardtanh),
-            ("leaky_relu", lambda x: o.leaky_relu(x, 0.2), lambda x: F.leaky_relu(x, 0.2)),
-            ("elu", lambda x: o.elu(x, 0.7), lambda x: F.elu(x, 0.7)),
-            ("gelu", o.gelu, F.gelu),
-            ("gelu", lambda x: o.gelu(x, approximate=True), lambda x: F.gelu(x, approximate="tanh")),
-            ("softplus", lambda x: o.softplus(x, 2.0, 5.0), lambda x: F.softplus(x, 2.0, 5.0)),
-            ("softmax", lambda x: o.softmax(x, axis=-1), lambda x: F.softmax(x, dim=-1)),
-            ("log_softmax", lambda x: o.log_softmax(x, axis=-1), lambda x: F.log_softmax(x, dim=-1))]
+    acts = [
+        ("relu", o.relu, F.relu),
+        ("relu6", o.relu6, F.relu6),
+        ("sigmoid", o.sigmoid, torch.sigmoid),
+        ("tanh", o.tanh, torch.tanh),
+        ("silu", o.silu, F.silu),
+        ("hard_tanh", o.hard_tanh, F.hardtanh),
+        ("leaky_relu", lambda x: o.leaky_relu(x, 0.2), lambda x: F.leaky_relu(x, 0.2)),
+        ("elu", lambda x: o.elu(x, 0.7), lambda x: F.elu(x, 0.7)),
+        ("gelu", o.gelu, F.gelu),
+        ("gelu", lambda x: o.gelu(x, approximate=True), lambda x: F.gelu(x, approximate="tanh")),
+        ("softplus", lambda x: o.softplus(x, 2.0, 5.0), lambda x: F.softplus(x, 2.0, 5.0)),
+        ("softmax", lambda x: o.softmax(x, axis=-1), lambda x: F.softmax(x, dim=-1)),
+        ("log_softmax", lambda x: o.log_softmax(x, axis=-1), lambda x: F.log_softmax(x, dim=-1)),
+    ]
     for i, (name, jf, tf) in enumerate(acts):
         config = "approximate tanh" if name == "gelu" and i == 9 else "(4, 7) x3"
         checks.append(_op(name, config, jf, tf, [((4, 7), "plain")], "plain", scale=3.0))
-    checks.append(_op("prelu", "per channel", lambda x, a: o.prelu(x, a), lambda x, a: F.prelu(x, a),
-                      [((2, 5, 5, 3), img), ((3,), vec)]))
+    checks.append(
+        _op(
+            "prelu",
+            "per channel",
+            lambda x, a: o.prelu(x, a),
+            lambda x, a: F.prelu(x, a),
+            [((2, 5, 5, 3), img), ((3,), vec)],
+        )
+    )
     return checks
 
 
 # ------------------------------------------------------------------------------------------ layers
 
 
-def _layer(name: str, config: str, layer: Any, module: torch.nn.Module, shape: tuple[int, ...], *,
-           train: bool = False, tolerance: float = F32, kind: str = "image", out_kind: str | None = None) -> Check:
+def _layer(
+    name: str,
+    config: str,
+    layer: Any,
+    module: torch.nn.Module,
+    shape: tuple[int, ...],
+    *,
+    train: bool = False,
+    tolerance: float = F32,
+    kind: str = "image",
+    out_kind: str | None = None,
+) -> Check:
     """The layer with the module's weights (through ``import_state_dict``): output, input and parameter
     gradients, and the new state (running statistics) when training."""
 
@@ -247,9 +350,12 @@ def _dropout_check() -> Check:
         ev, _ = layer.apply({}, {}, jnp.asarray(x), train=False)
         # the law torch uses: kept entries are x/(1 − p); the drop fraction is p within 4 standard errors
         se = math.sqrt(rate * (1 - rate) / x.size)
-        return [(y[kept], x[kept] / (1 - rate)), (np.asarray(ev), x),
-                (np.array([abs((1 - kept.mean()) - rate) <= 4 * se]), np.array([True])),
-                (np.array([abs((ty == 0).mean() - rate) <= 4 * se]), np.array([True]))]
+        return [
+            (y[kept], x[kept] / (1 - rate)),
+            (np.asarray(ev), x),
+            (np.array([abs((1 - kept.mean()) - rate) <= 4 * se]), np.array([True])),
+            (np.array([abs((ty == 0).mean() - rate) <= 4 * se]), np.array([True])),
+        ]
 
     return Check("layers.Dropout", "rate=0.3 train law and eval identity", run)
 
@@ -262,19 +368,40 @@ def _layer_checks() -> list[Check]:
         bn.weight.uniform_(0.5, 1.5), bn.bias.uniform_(-0.5, 0.5)
         bn.running_mean.uniform_(-0.5, 0.5), bn.running_var.uniform_(0.5, 2.0)
     return [
-        _layer("Conv", "2d 3x3 stride 2 pad 1", L.Conv(5, (3, 3), stride=2, padding=1), nn.Conv2d(3, 5, 3, 2, 1),
-               (2, 8, 8, 3)),
-        _layer("Conv", "1d k3 groups 2 no bias", L.Conv(4, (3,), groups=2, use_bias=False),
-               nn.Conv1d(4, 4, 3, groups=2, bias=False), (2, 9, 4)),
-        _layer("ConvTranspose", "2d stride 2 pad 1 out_pad 1", L.ConvTranspose(5, (3, 3), stride=2, padding=1,
-               output_padding=1), nn.ConvTranspose2d(3, 5, 3, 2, 1, 1), (2, 5, 5, 3)),
+        _layer(
+            "Conv",
+            "2d 3x3 stride 2 pad 1",
+            L.Conv(5, (3, 3), stride=2, padding=1),
+            nn.Conv2d(3, 5, 3, 2, 1),
+            (2, 8, 8, 3),
+        ),
+        _layer(
+            "Conv",
+            "1d k3 groups 2 no bias",
+            L.Conv(4, (3,), groups=2, use_bias=False),
+            nn.Conv1d(4, 4, 3, groups=2, bias=False),
+            (2, 9, 4),
+        ),
+        _layer(
+            "ConvTranspose",
+            "2d stride 2 pad 1 out_pad 1",
+            L.ConvTranspose(5, (3, 3), stride=2, padding=1, output_padding=1),
+            nn.ConvTranspose2d(3, 5, 3, 2, 1, 1),
+            (2, 5, 5, 3),
+        ),
         _layer("Dense", "(2, 3, 7) -> 5", L.Dense(5), nn.Linear(7, 5), (2, 3, 7), kind="plain"),
         _layer("BatchNorm", "train, momentum 0.1", L.BatchNorm(), bn, (4, 5, 5, 4), train=True),
         _layer("BatchNorm", "eval, running stats", L.BatchNorm(), bn, (4, 5, 5, 4)),
         _layer("LayerNorm", "over (H, W, C)", L.LayerNorm(), nn.LayerNorm([3, 4, 5]), (2, 4, 5, 3)),
         _layer("GroupNorm", "2 groups of 3", L.GroupNorm(2), nn.GroupNorm(2, 6), (2, 4, 4, 6)),
-        _layer("InstanceNorm", "affine, train", L.InstanceNorm(affine=True, track_running_stats=True),
-               nn.InstanceNorm2d(3, affine=True, track_running_stats=True), (2, 5, 5, 3), train=True),
+        _layer(
+            "InstanceNorm",
+            "affine, train",
+            L.InstanceNorm(affine=True, track_running_stats=True),
+            nn.InstanceNorm2d(3, affine=True, track_running_stats=True),
+            (2, 5, 5, 3),
+            train=True,
+        ),
         _layer("LocalResponseNorm", "size 3", L.LocalResponseNorm(3), nn.LocalResponseNorm(3), (2, 4, 4, 6)),
         _layer("PRelu", "per channel", L.PRelu(3), nn.PReLU(3), (2, 4, 4, 3)),
         _layer("MaxPool", "3x3 stride 2", L.MaxPool(3, 2), nn.MaxPool2d(3, 2), (2, 9, 9, 3)),
@@ -282,21 +409,38 @@ def _layer_checks() -> list[Check]:
         _layer("AdaptiveAvgPool", "-> 3x3", L.AdaptiveAvgPool((3, 3)), nn.AdaptiveAvgPool2d((3, 3)), (2, 7, 8, 3)),
         _layer("AdaptiveMaxPool", "-> 3x2", L.AdaptiveMaxPool((3, 2)), nn.AdaptiveMaxPool2d((3, 2)), (2, 7, 8, 3)),
         _layer("LPPool", "p=2 2x2", L.LPPool(2.0, 2), nn.LPPool2d(2.0, 2), (2, 8, 8, 3)),
-        _layer("GlobalAvgPool", "2d", L.GlobalAvgPool, nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten()),
-               (2, 5, 6, 3), out_kind="plain"),
-        _layer("GlobalMaxPool", "2d", L.GlobalMaxPool, nn.Sequential(nn.AdaptiveMaxPool2d(1), nn.Flatten()),
-               (2, 5, 6, 3), out_kind="plain"),
+        _layer(
+            "GlobalAvgPool",
+            "2d",
+            L.GlobalAvgPool,
+            nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten()),
+            (2, 5, 6, 3),
+            out_kind="plain",
+        ),
+        _layer(
+            "GlobalMaxPool",
+            "2d",
+            L.GlobalMaxPool,
+            nn.Sequential(nn.AdaptiveMaxPool2d(1), nn.Flatten()),
+            (2, 5, 6, 3),
+            out_kind="plain",
+        ),
         _layer("Relu", "2d", L.Relu, nn.ReLU(), (2, 4, 4, 3)),
         _layer("Tanh", "2d", L.Tanh, nn.Tanh(), (2, 4, 4, 3)),
         _layer("Sigmoid", "2d", L.Sigmoid, nn.Sigmoid(), (2, 4, 4, 3)),
         _layer("LeakyRelu", "slope 0.1", L.LeakyRelu(0.1), nn.LeakyReLU(0.1), (2, 4, 4, 3)),
         _layer("Softmax", "over channels", L.Softmax(-1), nn.Softmax(1), (2, 4, 4, 3)),
         # no conv bias: before a train-mode BatchNorm its gradient is exactly 0, rounding noise on both sides
-        _layer("serial", "Conv-BatchNorm-Relu-MaxPool, train",
-               L.serial(("0", L.Conv(4, 3, padding=1, use_bias=False)), ("1", L.BatchNorm()), ("2", L.Relu),
-                        ("3", L.MaxPool(2))),
-               nn.Sequential(nn.Conv2d(3, 4, 3, padding=1, bias=False), nn.BatchNorm2d(4), nn.ReLU(), nn.MaxPool2d(2)),
-               (2, 6, 6, 3), train=True),
+        _layer(
+            "serial",
+            "Conv-BatchNorm-Relu-MaxPool, train",
+            L.serial(
+                ("0", L.Conv(4, 3, padding=1, use_bias=False)), ("1", L.BatchNorm()), ("2", L.Relu), ("3", L.MaxPool(2))
+            ),
+            nn.Sequential(nn.Conv2d(3, 4, 3, padding=1, bias=False), nn.BatchNorm2d(4), nn.ReLU(), nn.MaxPool2d(2)),
+            (2, 6, 6, 3),
+            train=True,
+        ),
         _dropout_check(),
     ]
 
@@ -334,24 +478,58 @@ def _loss_checks() -> list[Check]:
 
     return [
         _loss("softmax_cross_entropy", "int labels", lo.softmax_cross_entropy, F.cross_entropy, logits_labels),
-        _loss("softmax_cross_entropy", "label_smoothing 0.1, sum",
-              lambda x, y: lo.softmax_cross_entropy(x, y, label_smoothing=0.1, reduction="sum"),
-              lambda x, y: F.cross_entropy(x, y, label_smoothing=0.1, reduction="sum"), logits_labels),
+        _loss(
+            "softmax_cross_entropy",
+            "label_smoothing 0.1, sum",
+            lambda x, y: lo.softmax_cross_entropy(x, y, label_smoothing=0.1, reduction="sum"),
+            lambda x, y: F.cross_entropy(x, y, label_smoothing=0.1, reduction="sum"),
+            logits_labels,
+        ),
         _loss("softmax_cross_entropy", "probability labels", lo.softmax_cross_entropy, F.cross_entropy, probs),
-        _loss("nll", "log-probabilities", lambda x, y: lo.nll(jax.nn.log_softmax(x), y),
-              lambda x, y: F.nll_loss(F.log_softmax(x, -1), y), logits_labels),
+        _loss(
+            "nll",
+            "log-probabilities",
+            lambda x, y: lo.nll(jax.nn.log_softmax(x), y),
+            lambda x, y: F.nll_loss(F.log_softmax(x, -1), y),
+            logits_labels,
+        ),
         _loss("binary_cross_entropy", "mean", lo.binary_cross_entropy, F.binary_cross_entropy, unit),
-        _loss("binary_cross_entropy_with_logits", "mean", lo.binary_cross_entropy_with_logits,
-              F.binary_cross_entropy_with_logits, logits01),
+        _loss(
+            "binary_cross_entropy_with_logits",
+            "mean",
+            lo.binary_cross_entropy_with_logits,
+            F.binary_cross_entropy_with_logits,
+            logits01,
+        ),
         _loss("mse", "mean", lo.mse, F.mse_loss, pair),
-        _loss("mae", "sum", lambda a, b: lo.mae(a, b, reduction="sum"), lambda a, b: F.l1_loss(a, b, reduction="sum"),
-              pair),
-        _loss("huber", "delta 0.5", lambda a, b: lo.huber(a, b, delta=0.5), lambda a, b: F.huber_loss(a, b, delta=0.5),
-              pair),
-        _loss("smooth_l1", "beta 0.5", lambda a, b: lo.smooth_l1(a, b, beta=0.5),
-              lambda a, b: F.smooth_l1_loss(a, b, beta=0.5), pair),
-        _loss("kl_div", "batchmean", lambda a, b: lo.kl_div(a, b, reduction="batchmean"),
-              lambda a, b: F.kl_div(a, b, reduction="batchmean"), kl),
+        _loss(
+            "mae",
+            "sum",
+            lambda a, b: lo.mae(a, b, reduction="sum"),
+            lambda a, b: F.l1_loss(a, b, reduction="sum"),
+            pair,
+        ),
+        _loss(
+            "huber",
+            "delta 0.5",
+            lambda a, b: lo.huber(a, b, delta=0.5),
+            lambda a, b: F.huber_loss(a, b, delta=0.5),
+            pair,
+        ),
+        _loss(
+            "smooth_l1",
+            "beta 0.5",
+            lambda a, b: lo.smooth_l1(a, b, beta=0.5),
+            lambda a, b: F.smooth_l1_loss(a, b, beta=0.5),
+            pair,
+        ),
+        _loss(
+            "kl_div",
+            "batchmean",
+            lambda a, b: lo.kl_div(a, b, reduction="batchmean"),
+            lambda a, b: F.kl_div(a, b, reduction="batchmean"),
+            kl,
+        ),
         _loss("hinge", "multi-class", lo.hinge, F.multi_margin_loss, logits_labels),
     ]
 
@@ -359,8 +537,7 @@ def _loss_checks() -> list[Check]:
 # ------------------------------------------------------------------------------------------ optimizers
 
 
-def _optim(name: str, config: str, make: Callable[[], Any], torch_make: Callable[[list], Any],
-           steps: int = 6) -> Check:
+def _optim(name: str, config: str, make: Callable[[], Any], torch_make: Callable[[list], Any], steps: int = 6) -> Check:
     """``steps`` updates from the same gradients; compares the params after every step."""
 
     def run(rng: np.random.Generator) -> list:
@@ -389,20 +566,40 @@ def _optim_checks() -> list[Check]:
     o, to = jcnn.optim, torch.optim
     checks = [
         _optim("sgd", "lr 0.1", lambda: o.sgd(0.1), lambda p: to.SGD(p, 0.1)),
-        _optim("sgd", "momentum 0.9 nesterov wd 1e-2",
-               lambda: o.sgd(0.1, momentum=0.9, nesterov=True, weight_decay=1e-2),
-               lambda p: to.SGD(p, 0.1, momentum=0.9, nesterov=True, weight_decay=1e-2)),
-        _optim("sgd", "momentum 0.9 dampening 0.5", lambda: o.sgd(0.1, momentum=0.9, dampening=0.5),
-               lambda p: to.SGD(p, 0.1, momentum=0.9, dampening=0.5)),
-        _optim("adagrad", "lr_decay 0.1 wd 0.1", lambda: o.adagrad(0.1, lr_decay=0.1, weight_decay=0.1),
-               lambda p: to.Adagrad(p, 0.1, lr_decay=0.1, weight_decay=0.1)),
-        _optim("rmsprop", "centered momentum 0.5", lambda: o.rmsprop(0.01, centered=True, momentum=0.5),
-               lambda p: to.RMSprop(p, 0.01, centered=True, momentum=0.5)),
+        _optim(
+            "sgd",
+            "momentum 0.9 nesterov wd 1e-2",
+            lambda: o.sgd(0.1, momentum=0.9, nesterov=True, weight_decay=1e-2),
+            lambda p: to.SGD(p, 0.1, momentum=0.9, nesterov=True, weight_decay=1e-2),
+        ),
+        _optim(
+            "sgd",
+            "momentum 0.9 dampening 0.5",
+            lambda: o.sgd(0.1, momentum=0.9, dampening=0.5),
+            lambda p: to.SGD(p, 0.1, momentum=0.9, dampening=0.5),
+        ),
+        _optim(
+            "adagrad",
+            "lr_decay 0.1 wd 0.1",
+            lambda: o.adagrad(0.1, lr_decay=0.1, weight_decay=0.1),
+            lambda p: to.Adagrad(p, 0.1, lr_decay=0.1, weight_decay=0.1),
+        ),
+        _optim(
+            "rmsprop",
+            "centered momentum 0.5",
+            lambda: o.rmsprop(0.01, centered=True, momentum=0.5),
+            lambda p: to.RMSprop(p, 0.01, centered=True, momentum=0.5),
+        ),
         _optim("adam", "defaults", lambda: o.adam(0.01), lambda p: to.Adam(p, 0.01)),
-        _optim("adam", "amsgrad wd 0.1", lambda: o.adam(0.01, amsgrad=True, weight_decay=0.1),
-               lambda p: to.Adam(p, 0.01, amsgrad=True, weight_decay=0.1)),
-        _optim("adamw", "wd 0.1", lambda: o.adamw(0.01, weight_decay=0.1),
-               lambda p: to.AdamW(p, 0.01, weight_decay=0.1)),
+        _optim(
+            "adam",
+            "amsgrad wd 0.1",
+            lambda: o.adam(0.01, amsgrad=True, weight_decay=0.1),
+            lambda p: to.Adam(p, 0.01, amsgrad=True, weight_decay=0.1),
+        ),
+        _optim(
+            "adamw", "wd 0.1", lambda: o.adamw(0.01, weight_decay=0.1), lambda p: to.AdamW(p, 0.01, weight_decay=0.1)
+        ),
         _optim("adadelta", "rho 0.9", lambda: o.adadelta(1.0), lambda p: to.Adadelta(p, 1.0)),
         _optim("adamax", "defaults", lambda: o.adamax(0.01), lambda p: to.Adamax(p, 0.01)),
         _optim("nadam", "defaults", lambda: o.nadam(0.01), lambda p: to.NAdam(p, 0.01)),
@@ -423,14 +620,28 @@ def _optim_checks() -> list[Check]:
         return Check(f"optim.schedules.{name}", config, run)
 
     checks += [
-        schedule("step_decay", "step 3 gamma 0.5", lambda: s.step_decay(0.5, 3, 0.5),
-                 lambda opt: sched.StepLR(opt, 3, 0.5)),
-        schedule("multi_step", "milestones 2,5", lambda: s.multi_step(0.5, [2, 5], 0.1),
-                 lambda opt: sched.MultiStepLR(opt, [2, 5], 0.1)),
-        schedule("exponential_decay", "gamma 0.8", lambda: s.exponential_decay(0.5, 0.8),
-                 lambda opt: sched.ExponentialLR(opt, 0.8)),
-        schedule("cosine_decay", "10 steps alpha 0.1", lambda: s.cosine_decay(0.5, 10, 0.1),
-                 lambda opt: sched.CosineAnnealingLR(opt, 10, 0.05), n=11),
+        schedule(
+            "step_decay", "step 3 gamma 0.5", lambda: s.step_decay(0.5, 3, 0.5), lambda opt: sched.StepLR(opt, 3, 0.5)
+        ),
+        schedule(
+            "multi_step",
+            "milestones 2,5",
+            lambda: s.multi_step(0.5, [2, 5], 0.1),
+            lambda opt: sched.MultiStepLR(opt, [2, 5], 0.1),
+        ),
+        schedule(
+            "exponential_decay",
+            "gamma 0.8",
+            lambda: s.exponential_decay(0.5, 0.8),
+            lambda opt: sched.ExponentialLR(opt, 0.8),
+        ),
+        schedule(
+            "cosine_decay",
+            "10 steps alpha 0.1",
+            lambda: s.cosine_decay(0.5, 10, 0.1),
+            lambda opt: sched.CosineAnnealingLR(opt, 10, 0.05),
+            n=11,
+        ),
     ]
     return checks
 
@@ -444,7 +655,8 @@ def _optim_checks() -> list[Check]:
 _ZOO = [
     ("lenet5", {}, {}, False),
     ("lenet5", {"activation": "tanh", "pool": "avg"}, {"activation": "tanh", "pool": "avg"}, False),
-    ("resnet18", {}, {}, False), ("mobilenet_v1", {"dropout": 0.0}, {"dropout": 0.0}, False, 64),
+    ("resnet18", {}, {}, False),
+    ("mobilenet_v1", {"dropout": 0.0}, {"dropout": 0.0}, False, 64),
     ("mobilenet_v2", {"dropout": 0.0}, {"dropout": 0.0}, False, 64),
     ("vgg11_bn", {"hidden_features": 64, "dropout": 0.0}, {"hidden": 64, "dropout": 0.0}, False),
     ("vgg11", {"hidden_features": 64, "dropout": 0.0}, {"hidden": 64, "dropout": 0.0}, True),
@@ -452,7 +664,8 @@ _ZOO = [
     ("vgg13_bn", {"hidden_features": 64, "dropout": 0.0}, {"hidden": 64, "dropout": 0.0}, True),
     ("vgg16", {"hidden_features": 64, "dropout": 0.0}, {"hidden": 64, "dropout": 0.0}, True),
     ("vgg16_bn", {"hidden_features": 64, "dropout": 0.0}, {"hidden": 64, "dropout": 0.0}, True),
-    ("resnet34", {}, {}, True, 64), ("resnet50", {}, {}, True, 64),
+    ("resnet34", {}, {}, True, 64),
+    ("resnet50", {}, {}, True, 64),
 ]
 
 
@@ -504,18 +717,25 @@ def _model_check(name: str, kw: dict, twin_kw: dict, slow: bool, hw: int = 32) -
 
 def all_checks() -> list[Check]:
     """Every check, in the table's order (ops, layers, losses, optimizers, models)."""
-    return (_op_checks() + _layer_checks() + _loss_checks() + _optim_checks()
-            + [_model_check(*z) for z in _ZOO + _modern_zoo()])
+    return (
+        _op_checks()
+        + _layer_checks()
+        + _loss_checks()
+        + _optim_checks()
+        + [_model_check(*z) for z in _ZOO + _modern_zoo()]
+    )
 
 
-def select(checks: Sequence[Check], only: Sequence[str] = (), skip: Sequence[str] = (),
-           full: bool = False) -> list[Check]:
+def select(
+    checks: Sequence[Check], only: Sequence[str] = (), skip: Sequence[str] = (), full: bool = False
+) -> list[Check]:
     """Checks whose component matches a pattern of ``only`` (glob, or a prefix such as ``ops`` or
     ``ops.conv``; all when empty) and none of ``skip``; slow ones only with ``full`` or when named."""
 
     def match(c: Check, patterns: Sequence[str]) -> bool:
-        return any(fnmatch.fnmatchcase(c.component, p) or c.component == p or c.component.startswith(p + ".")
-                   for p in patterns)
+        return any(
+            fnmatch.fnmatchcase(c.component, p) or c.component == p or c.component.startswith(p + ".") for p in patterns
+        )
 
     chosen = [c for c in checks if (not only or match(c, only)) and not match(c, skip)]
     return [c for c in chosen if full or not c.slow or (only and match(c, [p for p in only if p not in GROUPS]))]
@@ -546,18 +766,36 @@ def run_check(check: Check, seed: int = 0) -> Result:
             rel = err / scale if scale > 0 else err
             max_abs, max_rel = _worst(max_abs, err), _worst(max_rel, rel)
         passed = bool(max_rel <= check.tolerance)  # NaN fails
-        return Result(check.component, check.config, max_abs, max_rel, check.tolerance, passed,
-                      time.perf_counter() - start)
+        return Result(
+            check.component, check.config, max_abs, max_rel, check.tolerance, passed, time.perf_counter() - start
+        )
     except Exception as err:  # noqa: BLE001 - a crash is a failed check, reported in the table
-        return Result(check.component, check.config, math.nan, math.nan, check.tolerance, False,
-                      time.perf_counter() - start, f"{type(err).__name__}: {err}")
+        return Result(
+            check.component,
+            check.config,
+            math.nan,
+            math.nan,
+            check.tolerance,
+            False,
+            time.perf_counter() - start,
+            f"{type(err).__name__}: {err}",
+        )
 
 
 def format_table(results: Sequence[Result]) -> str:
     """The results as a plain-text table, one row per check, failures marked ``FAIL``."""
     head = ("component", "configuration", "max abs err", "max rel err", "tolerance", "result")
-    rows = [(r.component, r.config, f"{r.max_abs:.2e}", f"{r.max_rel:.2e}", f"{r.tolerance:.0e}",
-             "pass" if r.passed else "FAIL" + (f" ({r.error})" if r.error else "")) for r in results]
+    rows = [
+        (
+            r.component,
+            r.config,
+            f"{r.max_abs:.2e}",
+            f"{r.max_rel:.2e}",
+            f"{r.tolerance:.0e}",
+            "pass" if r.passed else "FAIL" + (f" ({r.error})" if r.error else ""),
+        )
+        for r in results
+    ]
     widths = [max(len(h), *(len(row[i]) for row in rows)) if rows else len(h) for i, h in enumerate(head[:-1])]
     lines = ["  ".join(h.ljust(w) for h, w in zip(head[:-1], widths)) + "  " + head[-1]]
     lines.append("-" * len(lines[0]))
@@ -567,14 +805,25 @@ def format_table(results: Sequence[Result]) -> str:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of ``jcnn verify``."""
-    parser.add_argument("--only", nargs="+", default=[], metavar="PATTERN",
-                        help="run only these components: a group (ops, layers, losses, optim, models), a "
-                             "component (ops.conv, models.resnet18) or a glob ('optim.ada*')")
+    parser.add_argument(
+        "--only",
+        nargs="+",
+        default=[],
+        metavar="PATTERN",
+        help="run only these components: a group (ops, layers, losses, optim, models), a "
+        "component (ops.conv, models.resnet18) or a glob ('optim.ada*')",
+    )
     parser.add_argument("--skip", nargs="+", default=[], metavar="PATTERN", help="leave these components out")
-    parser.add_argument("--full", action="store_true",
-                        help="also run the slow checks (vgg11, vgg13(_bn), vgg16(_bn), resnet34, resnet50)")
-    parser.add_argument("--json", metavar="PATH", help="also write the table as JSON to PATH (with --train: "
-                        "the whole ledger, and its figure beside it as .png)")
+    parser.add_argument(
+        "--full",
+        action="store_true",
+        help="also run the slow checks (vgg11, vgg13(_bn), vgg16(_bn), resnet34, resnet50)",
+    )
+    parser.add_argument(
+        "--json",
+        metavar="PATH",
+        help="also write the table as JSON to PATH (with --train: the whole ledger, and its figure beside it as .png)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed of the random inputs (default 0)")
     parser.add_argument("--list", action="store_true", help="list the selected checks and exit")
     from jcnn.interop import ledger_report
@@ -604,14 +853,33 @@ def run(args: argparse.Namespace) -> int:
     results = [run_check(c, args.seed) for c in checks]
     print(format_table(results))
     failed = [r for r in results if not r.passed]
-    print(f"\n{len(results) - len(failed)} passed, {len(failed)} failed "
-          f"({sum(r.seconds for r in results):.1f} s, torch {torch.__version__}, jax {jax.__version__})")
+    print(
+        f"\n{len(results) - len(failed)} passed, {len(failed)} failed "
+        f"({sum(r.seconds for r in results):.1f} s, torch {torch.__version__}, jax {jax.__version__})"
+    )
     if args.json:
         with open(args.json, "w") as fh:
-            json.dump({"passed": not failed, "manifest": manifest, "results": [
-                {"component": r.component, "configuration": r.config, "max_abs_err": _finite(r.max_abs),
-                 "max_rel_err": _finite(r.max_rel), "tolerance": r.tolerance, "passed": r.passed,
-                 "seconds": round(r.seconds, 3), "error": r.error} for r in results]}, fh, indent=2)
+            json.dump(
+                {
+                    "passed": not failed,
+                    "manifest": manifest,
+                    "results": [
+                        {
+                            "component": r.component,
+                            "configuration": r.config,
+                            "max_abs_err": _finite(r.max_abs),
+                            "max_rel_err": _finite(r.max_rel),
+                            "tolerance": r.tolerance,
+                            "passed": r.passed,
+                            "seconds": round(r.seconds, 3),
+                            "error": r.error,
+                        }
+                        for r in results
+                    ],
+                },
+                fh,
+                indent=2,
+            )
     return 1 if failed else 0
 
 

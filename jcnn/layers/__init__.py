@@ -1,22 +1,43 @@
 """Layers as pure ``(init, apply)`` pairs with their structure declared as data, re-exported at ``jcnn.*``."""
 
-from jcnn.layers.base import Layer, apply_child, init_child, make_layer, wrapper
-from jcnn.layers.combinators import Identity, add, concat, fan_out, parallel, residual, serial
-from jcnn.layers.structure import walk
+import types as _types
 
 # -- exports (each module adds its own line below) --
-from jcnn.layers.activations import (Elu, Gelu, HardSigmoid, HardSwish, HardTanh, LeakyRelu, LogSoftmax, PRelu, Relu,
-                                    Relu6, Sigmoid, Silu, Softmax, Softplus, Tanh, elementwise)
-from jcnn.layers.conv import Conv, ConvTranspose
-from jcnn.layers.dropout import Dropout, StochasticDepth
-from jcnn.layers.pooling import (AdaptiveAvgPool, AdaptiveMaxPool, AvgPool, GlobalAvgPool, GlobalMaxPool, LPPool,
-                                 MaxPool)
-from jcnn.layers.reshape import Flatten, Reshape
-from jcnn.layers.normalization import BatchNorm, GroupNorm, InstanceNorm, LayerNorm, LocalContrastNorm, LocalResponseNorm
-from jcnn.layers.remat import remat
-from jcnn.layers.dense import Dense
+from jcnn.layers.activations import (
+    Elu,
+    Gelu,
+    HardSigmoid,
+    HardSwish,
+    HardTanh,
+    LeakyRelu,
+    LogSoftmax,
+    PRelu,
+    Relu,
+    Relu6,
+    Sigmoid,
+    Silu,
+    Softmax,
+    Softplus,
+    Tanh,
+    elementwise,
+)
+from jcnn.layers.base import Layer, apply_child, init_child, make_layer, wrapper
 from jcnn.layers.blocks import LayerScale, SqueezeExcitation
-
-import types as _types
+from jcnn.layers.combinators import Identity, add, concat, fan_out, parallel, residual, serial
+from jcnn.layers.conv import Conv, ConvTranspose
+from jcnn.layers.dense import Dense
+from jcnn.layers.dropout import Dropout, StochasticDepth
+from jcnn.layers.normalization import (
+    BatchNorm,
+    GroupNorm,
+    InstanceNorm,
+    LayerNorm,
+    LocalContrastNorm,
+    LocalResponseNorm,
+)
+from jcnn.layers.pooling import AdaptiveAvgPool, AdaptiveMaxPool, AvgPool, GlobalAvgPool, GlobalMaxPool, LPPool, MaxPool
+from jcnn.layers.remat import remat
+from jcnn.layers.reshape import Flatten, Reshape
+from jcnn.layers.structure import walk
 
 __all__ = [n for n, v in dict(globals()).items() if not n.startswith("_") and not isinstance(v, _types.ModuleType)]

@@ -28,8 +28,10 @@ def check_padding(name: str, padding: Any, strings: bool) -> None:
         if strings and padding.upper() in ("SAME", "VALID"):
             return
         allowed = "'SAME', 'VALID', " if strings else ""
-        raise ValueError(f"{name}: unknown padding {padding!r}; expected {allowed}an int, one int per "
-                         "spatial dim or (low, high) pairs")
+        raise ValueError(
+            f"{name}: unknown padding {padding!r}; expected {allowed}an int, one int per "
+            "spatial dim or (low, high) pairs"
+        )
     flat = [padding] if isinstance(padding, int) else padding
     try:
         flat = [p for item in flat for p in ([item] if isinstance(item, int) else item)]

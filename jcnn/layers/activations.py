@@ -7,7 +7,8 @@ Any input shape; the output has the input's shape and dtype.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import jax.numpy as jnp
 
@@ -31,8 +32,9 @@ def elementwise(name: str, fn: Callable[[Array], Array], *, ready: bool = False,
     def init(key: PRNGKey, input_shape: ShapeTree) -> tuple[ShapeTree, Params, State]:
         return shape(input_shape), {}, {}
 
-    def apply(params: Params, state: State, x: Array, *, train: bool,
-              key: PRNGKey | None = None) -> tuple[Array, State]:
+    def apply(
+        params: Params, state: State, x: Array, *, train: bool, key: PRNGKey | None = None
+    ) -> tuple[Array, State]:
         return fn(x), state
 
     if ready:
@@ -40,8 +42,12 @@ def elementwise(name: str, fn: Callable[[Array], Array], *, ready: bool = False,
     return make_layer(name, init, apply, shape=shape, host_init=True)
 
 
-Relu: ReadyLayer = elementwise("Relu", A.relu, ready=True,  # type: ignore[assignment]
-                               hint="; for a negative slope use LeakyRelu(negative_slope)")
+Relu: ReadyLayer = elementwise(
+    "Relu",
+    A.relu,
+    ready=True,  # type: ignore[assignment]
+    hint="; for a negative slope use LeakyRelu(negative_slope)",
+)
 """``max(0, x)``."""
 Relu6: ReadyLayer = elementwise("Relu6", A.relu6, ready=True)  # type: ignore[assignment]
 """``min(max(0, x), 6)``."""
@@ -99,8 +105,9 @@ def _along_axis(name: str, axis: int, fn: Callable[[Array], Array]) -> Layer:
     def init(key: PRNGKey, input_shape: ShapeTree) -> tuple[ShapeTree, Params, State]:
         return shape(input_shape), {}, {}
 
-    def apply(params: Params, state: State, x: Array, *, train: bool,
-              key: PRNGKey | None = None) -> tuple[Array, State]:
+    def apply(
+        params: Params, state: State, x: Array, *, train: bool, key: PRNGKey | None = None
+    ) -> tuple[Array, State]:
         return fn(x), state
 
     return make_layer(name, init, apply, shape=shape, host_init=True)
@@ -144,8 +151,9 @@ def PRelu(num_parameters: int = 1, init: float = 0.25) -> Layer:
     def init_fn(key: PRNGKey, input_shape: ShapeTree) -> tuple[ShapeTree, Params, State]:
         return shape_rule(input_shape), {"alpha": inits.constant(value)(key, (num_parameters,))}, {}
 
-    def apply(params: Params, state: State, x: Array, *, train: bool,
-              key: PRNGKey | None = None) -> tuple[Array, State]:
+    def apply(
+        params: Params, state: State, x: Array, *, train: bool, key: PRNGKey | None = None
+    ) -> tuple[Array, State]:
         alpha = params["alpha"]
         if x.ndim < 1 or alpha.ndim != 1 or alpha.shape[0] not in (1, x.shape[-1] if x.ndim >= 2 else 1):
             raise ValueError(
@@ -159,4 +167,3 @@ def PRelu(num_parameters: int = 1, init: float = 0.25) -> Layer:
 
 def _float_dtype(x: Array, param: Any) -> Any:
     return x.dtype if jnp.issubdtype(x.dtype, jnp.floating) else param.dtype
-

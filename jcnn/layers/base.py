@@ -77,16 +77,40 @@ class Layer:
     randomness only through :mod:`jcnn.initializers` and :func:`split_key`).
     """
 
-    __slots__ = ("_init_fn", "_apply_fn", "kind", "hparams", "children", "_shape_fn", "_wiring_fn", "_macs_fn",
-                 "host_init", "_prefix", "_signature", "_hint", "__weakref__")
+    __slots__ = (
+        "_init_fn",
+        "_apply_fn",
+        "kind",
+        "hparams",
+        "children",
+        "_shape_fn",
+        "_wiring_fn",
+        "_macs_fn",
+        "host_init",
+        "_prefix",
+        "_signature",
+        "_hint",
+        "__weakref__",
+    )
 
-    def __init__(self, init: InitFn, apply: ApplyFn, *, kind: str = "layer",
-                 hparams: Mapping[str, Any] | None = None, children: Sequence[Any] = (),
-                 shape: ShapeFn | None = None, wiring: WiringFn | None = None, macs: MacsFn | None = None,
-                 host_init: bool = False, prefix: str | None = None) -> None:
+    def __init__(
+        self,
+        init: InitFn,
+        apply: ApplyFn,
+        *,
+        kind: str = "layer",
+        hparams: Mapping[str, Any] | None = None,
+        children: Sequence[Any] = (),
+        shape: ShapeFn | None = None,
+        wiring: WiringFn | None = None,
+        macs: MacsFn | None = None,
+        host_init: bool = False,
+        prefix: str | None = None,
+    ) -> None:
         if not callable(init) or not callable(apply):
-            raise TypeError(f"Layer: init and apply must be callables, got {type(init).__name__} and "
-                            f"{type(apply).__name__}")
+            raise TypeError(
+                f"Layer: init and apply must be callables, got {type(init).__name__} and {type(apply).__name__}"
+            )
         self._init_fn = init
         self._apply_fn = apply
         self.kind = kind
@@ -115,8 +139,9 @@ class Layer:
         finally:
             ctx.init_depth -= 1
 
-    def apply(self, params: Params, state: State, x: Any, *, train: bool,
-              key: PRNGKey | None = None) -> tuple[Any, State]:
+    def apply(
+        self, params: Params, state: State, x: Any, *, train: bool, key: PRNGKey | None = None
+    ) -> tuple[Any, State]:
         """``(y, new_state)``: pure; ``train`` switches BatchNorm and Dropout; ``key`` feeds randomness."""
         ctx = _CTX
         if ctx.apply_depth == 0:
@@ -140,8 +165,9 @@ class Layer:
             capture.record(".".join(ctx.path), y)
         return y, new_state
 
-    def _raise_shape_problem(self, problem: ValueError, params: Params, state: State, x: Any, train: bool,
-                             key: Any) -> None:
+    def _raise_shape_problem(
+        self, problem: ValueError, params: Params, state: State, x: Any, train: bool, key: Any
+    ) -> None:
         """Params whose shapes differ from ``init``'s for this input: the layer's own check (e.g. "channel
         mismatch") names an input problem best, so run it; if it passes, the shapes are still wrong."""
         ctx = _CTX
@@ -215,8 +241,10 @@ class Layer:
         out, spec = abstract_init(self, input_shape)
         words = jax.random.key_data(key) if jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key) else key
         if tuple(words.shape) != (2,):
-            raise TypeError(f"{self.kind}.init: expected one PRNG key, got a batch of shape {tuple(words.shape)}; "
-                            "use jax.vmap(layer.init, in_axes=(0, None)) for several")
+            raise TypeError(
+                f"{self.kind}.init: expected one PRNG key, got a batch of shape {tuple(words.shape)}; "
+                "use jax.vmap(layer.init, in_axes=(0, None)) for several"
+            )
 
         def host(w: Any) -> Any:
             _, params, state = self.init(H.to_device(np.asarray(w, np.uint32)), input_shape)
@@ -243,30 +271,57 @@ class ReadyLayer(Layer):
     def __call__(self, *args: Any, **kwargs: Any) -> Layer:
         if args or kwargs:
             given = ", ".join([repr(a) for a in args] + [f"{k}={v!r}" for k, v in kwargs.items()])
-            raise TypeError(f"{self.kind}({given}): {self.kind} takes no arguments: it is a ready layer "
-                            f"({self.kind} and {self.kind}() are the same layer){self._hint}")
+            raise TypeError(
+                f"{self.kind}({given}): {self.kind} takes no arguments: it is a ready layer "
+                f"({self.kind} and {self.kind}() are the same layer){self._hint}"
+            )
         return self
 
 
 # ---------------------------------------------------------------------------------------------- builders
 
 
-def make_layer(kind: str, init: InitFn, apply: ApplyFn, *, children: Sequence[Any] = (),
-               hparams: Mapping[str, Any] | None = None, shape: ShapeFn | None = None,
-               wiring: WiringFn | None = None, macs: MacsFn | None = None, host_init: bool = False,
-               prefix: str | None = None) -> Layer:
+def make_layer(
+    kind: str,
+    init: InitFn,
+    apply: ApplyFn,
+    *,
+    children: Sequence[Any] = (),
+    hparams: Mapping[str, Any] | None = None,
+    shape: ShapeFn | None = None,
+    wiring: WiringFn | None = None,
+    macs: MacsFn | None = None,
+    host_init: bool = False,
+    prefix: str | None = None,
+) -> Layer:
     """Build a :class:`Layer` with its declared structure (see the class docstring for each field).
 
     ``host_init=True`` promises that ``init`` draws randomness only through :mod:`jcnn.initializers` and
     :func:`split_key` (every jcnn layer does), which lets ``jax.jit(init)`` run as one host callback.
     """
-    return Layer(init, apply, kind=kind, hparams=hparams, children=children, shape=shape, wiring=wiring,
-                 macs=macs, host_init=host_init, prefix=prefix)
+    return Layer(
+        init,
+        apply,
+        kind=kind,
+        hparams=hparams,
+        children=children,
+        shape=shape,
+        wiring=wiring,
+        macs=macs,
+        host_init=host_init,
+        prefix=prefix,
+    )
 
 
-def wrapper(kind: str, layer: Layer, *, init: InitFn | None = None, apply: ApplyFn | None = None,
-            hparams: Mapping[str, Any] | None = None,
-            check: Callable[[ShapeTree], ShapeTree] | None = None) -> Layer:
+def wrapper(
+    kind: str,
+    layer: Layer,
+    *,
+    init: InitFn | None = None,
+    apply: ApplyFn | None = None,
+    hparams: Mapping[str, Any] | None = None,
+    check: Callable[[ShapeTree], ShapeTree] | None = None,
+) -> Layer:
     """A layer around one child with the child's params and state (no nesting), shapes and default name:
     ``init``/``apply`` default to the child's, called through :func:`init_child`/:func:`apply_child`;
     ``check(input_shape)`` (returning the shape) runs first in ``init`` and the shape rules.
@@ -278,8 +333,9 @@ def wrapper(kind: str, layer: Layer, *, init: InitFn | None = None, apply: Apply
     def default_init(key: PRNGKey, input_shape: ShapeTree) -> tuple[ShapeTree, Params, State]:
         return init_child(None, layer, key, checked(input_shape))
 
-    def default_apply(params: Params, state: State, x: Any, *, train: bool,
-                      key: PRNGKey | None = None) -> tuple[Any, State]:
+    def default_apply(
+        params: Params, state: State, x: Any, *, train: bool, key: PRNGKey | None = None
+    ) -> tuple[Any, State]:
         return apply_child(None, layer, params, state, x, train=train, key=key)
 
     def wiring(input_shape: ShapeTree) -> tuple[ShapeTree, tuple[ShapeTree, ...]]:
@@ -292,12 +348,19 @@ def wrapper(kind: str, layer: Layer, *, init: InitFn | None = None, apply: Apply
         def init(key: PRNGKey, input_shape: ShapeTree) -> tuple[ShapeTree, Params, State]:
             return given(key, checked(input_shape))
 
-    return Layer(init or default_init, apply or default_apply, kind=kind, hparams=hparams,
-                 children=((None, layer),), wiring=wiring, host_init=True, prefix=layer.prefix)
+    return Layer(
+        init or default_init,
+        apply or default_apply,
+        kind=kind,
+        hparams=hparams,
+        children=((None, layer),),
+        wiring=wiring,
+        host_init=True,
+        prefix=layer.prefix,
+    )
 
 
-def ready_layer(kind: str, init: InitFn, apply: ApplyFn, *, shape: ShapeFn | None = None,
-                hint: str = "") -> ReadyLayer:
+def ready_layer(kind: str, init: InitFn, apply: ApplyFn, *, shape: ShapeFn | None = None, hint: str = "") -> ReadyLayer:
     """Build a :class:`ReadyLayer` (a parameterless layer usable as a value or called with no arguments);
     ``hint`` is appended to the error for a call with arguments (e.g. "; for a slope use LeakyRelu(0.1)")."""
     layer = ReadyLayer(init, apply, kind=kind, shape=shape, host_init=True)
@@ -318,10 +381,18 @@ def constructor(fn: Callable[..., Layer]) -> Callable[..., Layer]:
         bound = sig.bind(*args, **kwargs)
         bound.apply_defaults()
         hparams = {k: v for k, v in bound.arguments.items() if sig.parameters[k].kind not in skip}
-        copy = Layer(layer._init_fn, layer._apply_fn, kind=fn.__name__,
-                     hparams={**layer.hparams, **hparams}, children=layer.children, shape=layer._shape_fn,
-                     wiring=layer._wiring_fn, macs=layer._macs_fn, host_init=layer.host_init,
-                     prefix=layer._prefix)
+        copy = Layer(
+            layer._init_fn,
+            layer._apply_fn,
+            kind=fn.__name__,
+            hparams={**layer.hparams, **hparams},
+            children=layer.children,
+            shape=layer._shape_fn,
+            wiring=layer._wiring_fn,
+            macs=layer._macs_fn,
+            host_init=layer.host_init,
+            prefix=layer._prefix,
+        )
         copy._signature = sig
         return copy
 
@@ -332,14 +403,16 @@ def constructor(fn: Callable[..., Layer]) -> Callable[..., Layer]:
 # ---------------------------------------------------------------------------------------------- children
 
 
-def init_child(name: str | None, child: Layer, key: PRNGKey | None, input_shape: ShapeTree
-               ) -> tuple[ShapeTree, Params, State]:
+def init_child(
+    name: str | None, child: Layer, key: PRNGKey | None, input_shape: ShapeTree
+) -> tuple[ShapeTree, Params, State]:
     """``child.init`` with ``name`` on the path (for error messages); ``None`` keeps the parent's path."""
     return _with_path(name, lambda: child.init(key, input_shape))
 
 
-def apply_child(name: str | None, child: Layer, params: Params, state: State, x: Any, *, train: bool,
-                key: PRNGKey | None = None) -> tuple[Any, State]:
+def apply_child(
+    name: str | None, child: Layer, params: Params, state: State, x: Any, *, train: bool, key: PRNGKey | None = None
+) -> tuple[Any, State]:
     """``child.apply`` with ``name`` on the path: errors name the path and ``jcnn.intermediates`` records
     the child's output under it. Combinators call every child through this."""
     return _with_path(name, lambda: child.apply(params, state, x, train=train, key=key))
@@ -528,13 +601,15 @@ def abstract_init(layer: Layer, input_shape: ShapeTree) -> tuple[ShapeTree, tupl
     depth, _CTX.init_depth = _CTX.init_depth, 0
     try:
         spec = jax.eval_shape(run, jax.ShapeDtypeStruct((2,), jnp.uint32))
-    except (jax.errors.ConcretizationTypeError, jax.errors.TracerArrayConversionError,
-            jax.errors.TracerIntegerConversionError):
+    except (
+        jax.errors.ConcretizationTypeError,
+        jax.errors.TracerArrayConversionError,
+        jax.errors.TracerIntegerConversionError,
+    ):
         # a hand-written init that needs concrete values (e.g. NumPy on its params): run it for real
         H.MODE.abstract = previous
         box["out"], params, state = layer.init(jax.random.PRNGKey(0), shape)
-        spec = jax.tree_util.tree_map(lambda a: jax.ShapeDtypeStruct(np.shape(a), np.asarray(a).dtype),
-                                      (params, state))
+        spec = jax.tree_util.tree_map(lambda a: jax.ShapeDtypeStruct(np.shape(a), np.asarray(a).dtype), (params, state))
     finally:
         H.MODE.abstract = previous
         _CTX.init_depth = depth
@@ -559,8 +634,10 @@ def _check_train(who: str, train: Any) -> None:
     if isinstance(train, (bool, np.bool_)):
         return
     if isinstance(train, jax.core.Tracer):
-        raise TypeError(f"{who}: train must be a Python bool, got a traced value {train}: pass it as a static "
-                        "argument (jax.jit(f, static_argnames='train')) or close over it")
+        raise TypeError(
+            f"{who}: train must be a Python bool, got a traced value {train}: pass it as a static "
+            "argument (jax.jit(f, static_argnames='train')) or close over it"
+        )
     raise TypeError(f"{who}: train must be True or False, got {train!r}")
 
 
@@ -572,15 +649,19 @@ def _check_input(who: str, x: Any) -> Any:
     """Arrays (or a tuple of arrays for layers with several inputs); lists of arrays become tuples."""
     if _is_array(x):
         if jnp.issubdtype(x.dtype, jnp.complexfloating):
-            raise TypeError(f"{who}: complex inputs are not supported (jcnn layers compute on real arrays), "
-                            f"got dtype {x.dtype}; pass the real and imaginary parts as separate arrays or channels")
+            raise TypeError(
+                f"{who}: complex inputs are not supported (jcnn layers compute on real arrays), "
+                f"got dtype {x.dtype}; pass the real and imaginary parts as separate arrays or channels"
+            )
         return x
     if isinstance(x, (tuple, list)) and x and all(_is_array(a) or isinstance(a, (tuple, list)) for a in x):
         parts = tuple(_check_input(who, a) for a in x)
         return parts
     hint = "; convert it with jnp.asarray(x)" if isinstance(x, (list, tuple, int, float)) else ""
-    raise TypeError(f"{who}: expected an array (jax.Array or numpy.ndarray), or a tuple of arrays for a layer "
-                    f"with several inputs, got {type(x).__name__}{hint}")
+    raise TypeError(
+        f"{who}: expected an array (jax.Array or numpy.ndarray), or a tuple of arrays for a layer "
+        f"with several inputs, got {type(x).__name__}{hint}"
+    )
 
 
 class _Symbolic(Exception):
@@ -651,9 +732,10 @@ def _validate(layer: Layer, params: Params, state: State, x: Any) -> ValueError 
         problems += [f"{what} {w}" for w in wrong]
     if not problems:
         return None
-    message = (f"{layer.kind}.apply: params/state do not match what {layer.kind}.init makes for an input of "
-               f"shape {_shape_text(shapes)} ({len(problems)} problem{'s' * (len(problems) > 1)}):\n  "
-               + "\n  ".join(problems))
+    message = (
+        f"{layer.kind}.apply: params/state do not match what {layer.kind}.init makes for an input of "
+        f"shape {_shape_text(shapes)} ({len(problems)} problem{'s' * (len(problems) > 1)}):\n  " + "\n  ".join(problems)
+    )
     if structural:
         raise TypeError(message)
     return ValueError(message)
@@ -714,8 +796,9 @@ def call_text(layer: Layer) -> str:
         if (isinstance(value, Layer) and id(value) in children) or name.endswith("_init"):
             continue
         if param.default is inspect.Parameter.empty:
-            parts.append(_value_text(value) if param.kind != inspect.Parameter.KEYWORD_ONLY
-                         else f"{name}={_value_text(value)}")
+            parts.append(
+                _value_text(value) if param.kind != inspect.Parameter.KEYWORD_ONLY else f"{name}={_value_text(value)}"
+            )
         elif not _same(value, param.default):
             parts.append(f"{name}={_value_text(value)}")
     if not parts and (isinstance(layer, ReadyLayer) or layer.children):
@@ -731,7 +814,7 @@ def _format(layer: Layer) -> list[str]:
         return [head]
     lines = [layer.kind + "("]
     if head != layer.kind:
-        lines.append("  " + head[len(layer.kind) + 1:-1])
+        lines.append("  " + head[len(layer.kind) + 1 : -1])
     for name, child in _display_children(layer):
         sub = _format(child)
         label = f"({name}): " if name is not None else ""
@@ -751,5 +834,19 @@ def _display_children(layer: Layer) -> list[tuple[str | None, Layer]]:
     return out
 
 
-__all__ = ["Layer", "ReadyLayer", "make_layer", "ready_layer", "wrapper", "constructor", "init_child", "apply_child",
-           "split_key", "check_shape", "is_shape", "infer_output_shape", "abstract_init", "current_path"]
+__all__ = [
+    "Layer",
+    "ReadyLayer",
+    "make_layer",
+    "ready_layer",
+    "wrapper",
+    "constructor",
+    "init_child",
+    "apply_child",
+    "split_key",
+    "check_shape",
+    "is_shape",
+    "infer_output_shape",
+    "abstract_init",
+    "current_path",
+]

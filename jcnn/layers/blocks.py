@@ -30,10 +30,16 @@ def _check_channels(name: str, what: str, value: Any) -> None:
 
 
 @constructor
-def SqueezeExcitation(channels: int, squeeze_channels: int, *, activation: Layer = Relu,
-                      scale_activation: Layer = Sigmoid, spatial_dims: int = 2,
-                      kernel_init: inits.Initializer | None = None,
-                      bias_init: inits.Initializer | None = None) -> Layer:
+def SqueezeExcitation(
+    channels: int,
+    squeeze_channels: int,
+    *,
+    activation: Layer = Relu,
+    scale_activation: Layer = Sigmoid,
+    spatial_dims: int = 2,
+    kernel_init: inits.Initializer | None = None,
+    bias_init: inits.Initializer | None = None,
+) -> Layer:
     """Squeeze-and-excitation as ``torchvision.ops.SqueezeExcitation(channels, squeeze_channels)``:
     ``y = x · σ(fc2(δ(fc1(avgpool(x)))))`` with ``avgpool`` to one position, ``fc1``/``fc2`` 1×1 convs with
     bias (``channels → squeeze_channels → channels``), ``δ = activation``, ``σ = scale_activation``
@@ -49,9 +55,13 @@ def SqueezeExcitation(channels: int, squeeze_channels: int, *, activation: Layer
             raise TypeError(f"{name}: {what} must be a Layer (e.g. jcnn.Relu), got {type(layer).__name__}")
     ones = (1,) * spatial_dims
     conv_kw = {"kernel_init": kernel_init, "bias_init": bias_init}
-    named = (("avgpool", AdaptiveAvgPool(1, spatial_dims=spatial_dims)),
-             ("fc1", Conv(squeeze_channels, ones, **conv_kw)), ("activation", activation),
-             ("fc2", Conv(channels, ones, **conv_kw)), ("scale_activation", scale_activation))
+    named = (
+        ("avgpool", AdaptiveAvgPool(1, spatial_dims=spatial_dims)),
+        ("fc1", Conv(squeeze_channels, ones, **conv_kw)),
+        ("activation", activation),
+        ("fc2", Conv(channels, ones, **conv_kw)),
+        ("scale_activation", scale_activation),
+    )
 
     def check(input_shape: ShapeTree) -> ShapeTree:
         shape = check_shape(name, input_shape, ndim=spatial_dims + 2, what="(N, *spatial, C)")
@@ -76,14 +86,14 @@ def SqueezeExcitation(channels: int, squeeze_channels: int, *, activation: Layer
             current, params[child], state[child] = init_child(child, layer, k, current)
         return shape, params, state
 
-    def apply(params: Params, state: State, x: Array, *, train: bool,
-              key: PRNGKey | None = None) -> tuple[Array, State]:
+    def apply(
+        params: Params, state: State, x: Array, *, train: bool, key: PRNGKey | None = None
+    ) -> tuple[Array, State]:
         if x.ndim != spatial_dims + 2 or x.shape[-1] != channels:
             raise ValueError(f"{name}: expected an input (N, *spatial, {channels}), got shape {tuple(x.shape)}")
         scale, new_state = x, {}
         for (child, layer), k in zip(named, split_key(key, len(named))):
-            scale, new_state[child] = apply_child(child, layer, params[child], state[child], scale, train=train,
-                                                  key=k)
+            scale, new_state[child] = apply_child(child, layer, params[child], state[child], scale, train=train, key=k)
         return scale * x, new_state
 
     return make_layer(name, init, apply, children=named, wiring=wiring, host_init=True)
@@ -106,12 +116,15 @@ def LayerScale(init_value: float = 1e-6) -> Layer:
         gamma = (1,) * (len(checked) - 2) + (checked[-1],)
         return checked, {"scale": inits.constant(value)(key, gamma)}, {}
 
-    def apply(params: Params, state: State, x: Array, *, train: bool,
-              key: PRNGKey | None = None) -> tuple[Array, State]:
+    def apply(
+        params: Params, state: State, x: Array, *, train: bool, key: PRNGKey | None = None
+    ) -> tuple[Array, State]:
         gamma = params["scale"]
         if x.ndim != gamma.ndim + 1 or x.shape[-1] != gamma.shape[-1]:
-            raise ValueError(f"LayerScale: scale of shape {tuple(gamma.shape)} does not fit an input of shape "
-                             f"{tuple(x.shape)}; expected (N, ..., {gamma.shape[-1]}) of rank {gamma.ndim + 1}")
+            raise ValueError(
+                f"LayerScale: scale of shape {tuple(gamma.shape)} does not fit an input of shape "
+                f"{tuple(x.shape)}; expected (N, ..., {gamma.shape[-1]}) of rank {gamma.ndim + 1}"
+            )
         dtype = x.dtype if jnp.issubdtype(x.dtype, jnp.floating) else gamma.dtype
         return gamma.astype(dtype) * x.astype(dtype), state
 

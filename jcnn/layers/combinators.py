@@ -32,9 +32,20 @@ from jcnn.layers.base import (
 
 Child = Union[Layer, "tuple[str | None, Layer]"]
 
-_FUNCTION_LAYERS = {"relu": "Relu", "relu6": "Relu6", "sigmoid": "Sigmoid", "tanh": "Tanh", "silu": "Silu",
-                    "gelu": "Gelu", "elu": "Elu", "softplus": "Softplus", "softmax": "Softmax",
-                    "log_softmax": "LogSoftmax", "leaky_relu": "LeakyRelu", "hard_tanh": "HardTanh"}
+_FUNCTION_LAYERS = {
+    "relu": "Relu",
+    "relu6": "Relu6",
+    "sigmoid": "Sigmoid",
+    "tanh": "Tanh",
+    "silu": "Silu",
+    "gelu": "Gelu",
+    "elu": "Elu",
+    "softplus": "Softplus",
+    "softmax": "Softmax",
+    "log_softmax": "LogSoftmax",
+    "leaky_relu": "LeakyRelu",
+    "hard_tanh": "HardTanh",
+}
 
 
 def _not_a_layer(child: Any, index: int, combinator: str) -> TypeError:
@@ -43,26 +54,34 @@ def _not_a_layer(child: Any, index: int, combinator: str) -> TypeError:
         hint = f"; {name} is a layer constructor: call it (e.g. {name}(...)) to get a Layer"
     elif callable(child) and name in _FUNCTION_LAYERS:
         module = getattr(child, "__module__", "") or ""
-        hint = (f"; {module + '.' if module else ''}{name} is an array function, not a Layer: use the layer "
-                f"jcnn.{_FUNCTION_LAYERS[name]}")
+        hint = (
+            f"; {module + '.' if module else ''}{name} is an array function, not a Layer: use the layer "
+            f"jcnn.{_FUNCTION_LAYERS[name]}"
+        )
     elif callable(child):
         hint = f"; {name or 'it'} is a plain function, not a Layer: build one with jcnn.layers.make_layer"
     else:
         hint = ""
-    return TypeError(f"{combinator}: each child must be a Layer or a (name, Layer) pair, got {child!r} "
-                     f"at position {index}{hint}")
+    return TypeError(
+        f"{combinator}: each child must be a Layer or a (name, Layer) pair, got {child!r} at position {index}{hint}"
+    )
 
 
-def named_children(children: Sequence[Child], combinator: str, *, allow_inline: bool = False
-                   ) -> list[tuple[str | None, Layer]]:
+def named_children(
+    children: Sequence[Child], combinator: str, *, allow_inline: bool = False
+) -> list[tuple[str | None, Layer]]:
     """``(name, layer)`` pairs with default names ``f"{prefix}_{index}"``; names must be unique strings (or
     ``None`` for an inline combinator child when ``allow_inline``)."""
     named: list[tuple[str | None, Layer]] = []
     for index, child in enumerate(children):
         if isinstance(child, Layer):
             named.append((f"{child.prefix}_{index}", child))
-        elif (isinstance(child, tuple) and len(child) == 2 and isinstance(child[1], Layer)
-              and (isinstance(child[0], str) or (child[0] is None and allow_inline))):
+        elif (
+            isinstance(child, tuple)
+            and len(child) == 2
+            and isinstance(child[1], Layer)
+            and (isinstance(child[0], str) or (child[0] is None and allow_inline))
+        ):
             named.append((child[0], child[1]))
         else:
             raise _not_a_layer(child, index, combinator)
@@ -73,8 +92,10 @@ def named_children(children: Sequence[Child], combinator: str, *, allow_inline: 
         if name is None:
             keys = param_keys(layer)
             if keys is None:
-                raise ValueError(f"{combinator}: an inline child (name None) must be a combinator whose params "
-                                 f"keys are its children's names, got {layer.kind}")
+                raise ValueError(
+                    f"{combinator}: an inline child (name None) must be a combinator whose params "
+                    f"keys are its children's names, got {layer.kind}"
+                )
             names += sorted(keys)
         else:
             names.append(name)
@@ -101,12 +122,11 @@ def _take(tree: Any, name: str | None, child: Layer) -> Any:
 def _check_keys(combinator: str, named: Sequence[tuple[str | None, Layer]], params: Params, state: State) -> None:
     expected: set[str] = set()
     for name, child in named:
-        expected |= ({name} if name is not None else (param_keys(child) or set()))
+        expected |= {name} if name is not None else (param_keys(child) or set())
     for what, tree in (("params", params), ("state", state)):
         if not isinstance(tree, dict) or set(tree) != expected:
             got = sorted(tree) if isinstance(tree, dict) else type(tree).__name__
-            raise TypeError(f"{combinator}: {what} must be a dict keyed by the children {sorted(expected)}, "
-                            f"got {got}")
+            raise TypeError(f"{combinator}: {what} must be a dict keyed by the children {sorted(expected)}, got {got}")
 
 
 @constructor
@@ -134,13 +154,13 @@ def serial(*layers: Child) -> Layer:
             _put(state, name, s)
         return shape, params, state
 
-    def apply(params: Params, state: State, x: Any, *, train: bool,
-              key: PRNGKey | None = None) -> tuple[Any, State]:
+    def apply(params: Params, state: State, x: Any, *, train: bool, key: PRNGKey | None = None) -> tuple[Any, State]:
         _check_keys("serial", named, params, state)
         new_state: dict = {}
         for (name, layer), k in zip(named, split_key(key, len(named))):
-            x, s = apply_child(name, layer, _take(params, name, layer), _take(state, name, layer), x,
-                               train=train, key=k)
+            x, s = apply_child(
+                name, layer, _take(params, name, layer), _take(state, name, layer), x, train=train, key=k
+            )
             _put(new_state, name, s)
         return x, new_state
 
@@ -170,8 +190,7 @@ def parallel(*layers: Child) -> Layer:
             shapes.append(out)
         return tuple(shapes), params, state
 
-    def apply(params: Params, state: State, x: Any, *, train: bool,
-              key: PRNGKey | None = None) -> tuple[Any, State]:
+    def apply(params: Params, state: State, x: Any, *, train: bool, key: PRNGKey | None = None) -> tuple[Any, State]:
         _check_keys("parallel", named, params, state)
         if not isinstance(x, (tuple, list)) or len(x) != n:
             raise ValueError(f"parallel: expected a tuple of {n} inputs, one per child, got {type(x).__name__}")
@@ -196,8 +215,7 @@ def fan_out(num: int) -> Layer:
     def init(key: PRNGKey, input_shape: ShapeTree) -> tuple[ShapeTree, Params, State]:
         return shape(input_shape), {}, {}
 
-    def apply(params: Params, state: State, x: Any, *, train: bool,
-              key: PRNGKey | None = None) -> tuple[Any, State]:
+    def apply(params: Params, state: State, x: Any, *, train: bool, key: PRNGKey | None = None) -> tuple[Any, State]:
         return (x,) * num, state
 
     return make_layer("fan_out", init, apply, shape=shape, host_init=True)
@@ -211,7 +229,9 @@ def _tuple_of_shapes(name: str, input_shape: ShapeTree) -> tuple:
 
 def _tuple_of_arrays(name: str, x: Any) -> tuple:
     if not isinstance(x, (tuple, list)) or not x:
-        raise ValueError(f"{name}: expected a non-empty tuple of arrays (e.g. from fan_out/parallel), got {type(x).__name__}")
+        raise ValueError(
+            f"{name}: expected a non-empty tuple of arrays (e.g. from fan_out/parallel), got {type(x).__name__}"
+        )
     return tuple(x)
 
 
@@ -240,8 +260,7 @@ def concat(axis: int = -1) -> Layer:
     def init(key: PRNGKey, input_shape: ShapeTree) -> tuple[ShapeTree, Params, State]:
         return shape(input_shape), {}, {}
 
-    def apply(params: Params, state: State, x: Any, *, train: bool,
-              key: PRNGKey | None = None) -> tuple[Array, State]:
+    def apply(params: Params, state: State, x: Any, *, train: bool, key: PRNGKey | None = None) -> tuple[Array, State]:
         return jnp.concatenate(_tuple_of_arrays("concat", x), axis=axis), state
 
     return make_layer("concat", init, apply, shape=shape, host_init=True)
@@ -260,8 +279,7 @@ def add() -> Layer:
     def init(key: PRNGKey, input_shape: ShapeTree) -> tuple[ShapeTree, Params, State]:
         return shape(input_shape), {}, {}
 
-    def apply(params: Params, state: State, x: Any, *, train: bool,
-              key: PRNGKey | None = None) -> tuple[Array, State]:
+    def apply(params: Params, state: State, x: Any, *, train: bool, key: PRNGKey | None = None) -> tuple[Array, State]:
         xs = _tuple_of_arrays("add", x)
         if len({tuple(a.shape) for a in xs}) != 1:
             raise ValueError(f"add: every input must have the same shape, got {[tuple(a.shape) for a in xs]}")
@@ -277,8 +295,7 @@ def _identity() -> Layer:
     def init(key: PRNGKey, input_shape: ShapeTree) -> tuple[ShapeTree, Params, State]:
         return input_shape, {}, {}
 
-    def apply(params: Params, state: State, x: Any, *, train: bool,
-              key: PRNGKey | None = None) -> tuple[Any, State]:
+    def apply(params: Params, state: State, x: Any, *, train: bool, key: PRNGKey | None = None) -> tuple[Any, State]:
         return x, state
 
     return ready_layer("Identity", init, apply, shape=lambda s: s)
@@ -289,8 +306,14 @@ Identity: Layer = _identity()
 
 
 @constructor
-def residual(block: Layer, shortcut: Layer = Identity, *, block_name: str | None = "block",
-             shortcut_name: str | None = "shortcut", post: Layer | None = None) -> Layer:
+def residual(
+    block: Layer,
+    shortcut: Layer = Identity,
+    *,
+    block_name: str | None = "block",
+    shortcut_name: str | None = "shortcut",
+    post: Layer | None = None,
+) -> Layer:
     """``y = post(block(x) + shortcut(x))`` (``post`` defaults to the identity); the two branch outputs must
     have the same shape.
 
@@ -308,8 +331,9 @@ def residual(block: Layer, shortcut: Layer = Identity, *, block_name: str | None
         raise ValueError("residual: shortcut_name=None needs the Identity shortcut or a combinator shortcut")
     if block_name is not None and block_name == shortcut_name:
         raise ValueError(f"residual: block_name and shortcut_name must differ, both are {block_name!r}")
-    branches = [(block_name, block)] + ([] if (shortcut_name is None and shortcut is Identity)
-                                        else [(shortcut_name, shortcut)])
+    branches = [(block_name, block)] + (
+        [] if (shortcut_name is None and shortcut is Identity) else [(shortcut_name, shortcut)]
+    )
     named = named_children(branches, "residual", allow_inline=True)
 
     def branch_shapes(input_shape: ShapeTree) -> tuple[ShapeTree, ShapeTree]:
@@ -350,17 +374,30 @@ def residual(block: Layer, shortcut: Layer = Identity, *, block_name: str | None
                 raise ValueError(f"residual: post must be parameterless, {post.kind} has params or state")
         return out, params, state
 
-    def apply(params: Params, state: State, x: Any, *, train: bool,
-              key: PRNGKey | None = None) -> tuple[Any, State]:
+    def apply(params: Params, state: State, x: Any, *, train: bool, key: PRNGKey | None = None) -> tuple[Any, State]:
         _check_keys("residual", named, params, state)
         keys = split_key(key, 3 if post is not None else 2)
         new_state: dict = {}
-        yb, sb = apply_child(block_name, block, _take(params, block_name, block), _take(state, block_name, block),
-                             x, train=train, key=keys[0])
+        yb, sb = apply_child(
+            block_name,
+            block,
+            _take(params, block_name, block),
+            _take(state, block_name, block),
+            x,
+            train=train,
+            key=keys[0],
+        )
         _put(new_state, block_name, sb)
         if len(named) == 2:
-            ys, ss = apply_child(shortcut_name, shortcut, _take(params, shortcut_name, shortcut),
-                                 _take(state, shortcut_name, shortcut), x, train=train, key=keys[1])
+            ys, ss = apply_child(
+                shortcut_name,
+                shortcut,
+                _take(params, shortcut_name, shortcut),
+                _take(state, shortcut_name, shortcut),
+                x,
+                train=train,
+                key=keys[1],
+            )
             _put(new_state, shortcut_name, ss)
         else:
             ys = x

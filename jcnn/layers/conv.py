@@ -44,8 +44,12 @@ def spatial_rank(name: str, what: str, size: Any, spatial_dims: int | None) -> i
 def check_rank(name: str, input_shape: Any, n: int, what: str, size: Any) -> Shape:
     """A ``(N, *spatial, C)`` input shape with ``n`` spatial dims; for a rank mismatch with an int size the
     error says how to ask for another rank (and that images need their channel axis)."""
-    if isinstance(size, int) and isinstance(input_shape, (tuple, list)) and len(input_shape) != n + 2 \
-            and all(isinstance(d, int) for d in input_shape):
+    if (
+        isinstance(size, int)
+        and isinstance(input_shape, (tuple, list))
+        and len(input_shape) != n + 2
+        and all(isinstance(d, int) for d in input_shape)
+    ):
         shape = tuple(input_shape)
         raise ValueError(
             f"{name}: an int {what}={size} makes a {n}-D layer, which expects an input {_LAYOUTS[n]} of rank "
@@ -63,33 +67,57 @@ def _compute_dtype(x: Array, param: Any) -> Any:
 def _check_apply_input(name: str, x: Array, kernel: Array, c_in: int) -> None:
     n = kernel.ndim - 2
     if x.ndim != n + 2:
-        raise ValueError(f"{name}: expected an input of rank {n + 2} (N, *spatial, C) for its {n}-D kernel "
-                         f"{tuple(kernel.shape)}, got shape {tuple(x.shape)}")
+        raise ValueError(
+            f"{name}: expected an input of rank {n + 2} (N, *spatial, C) for its {n}-D kernel "
+            f"{tuple(kernel.shape)}, got shape {tuple(x.shape)}"
+        )
     if x.shape[-1] != c_in:
-        raise ValueError(f"{name}: channel mismatch: the layer was initialised for C_in={c_in} input channels "
-                         f"(kernel {tuple(kernel.shape)}), got an input of shape {tuple(x.shape)}")
+        raise ValueError(
+            f"{name}: channel mismatch: the layer was initialised for C_in={c_in} input channels "
+            f"(kernel {tuple(kernel.shape)}), got an input of shape {tuple(x.shape)}"
+        )
 
 
-def _check_mode_padding(name: str, shape: Shape, padding: PaddingLike, mode: str, k: tuple[int, ...],
-                        stride: IntOrSeq, dilation: IntOrSeq) -> None:
+def _check_mode_padding(
+    name: str, shape: Shape, padding: PaddingLike, mode: str, k: tuple[int, ...], stride: IntOrSeq, dilation: IntOrSeq
+) -> None:
     """torch's limits: reflect pads less than the size, circular at most the size (as ``pad_spatial``)."""
     n = len(k)
     strides, dil = as_tuple(stride, n, "stride", name), as_tuple(dilation, n, "dilation", name)
-    pairs = normalize_padding(padding, n, name, input_spatial=shape[1:-1],
-                              window=tuple(d * (kk - 1) + 1 for kk, d in zip(k, dil)), stride=strides)
+    pairs = normalize_padding(
+        padding,
+        n,
+        name,
+        input_spatial=shape[1:-1],
+        window=tuple(d * (kk - 1) + 1 for kk, d in zip(k, dil)),
+        stride=strides,
+    )
     for size, (lo, hi) in zip(shape[1:-1], pairs):
         if (mode == "reflect" and max(lo, hi) >= size) or (mode == "circular" and max(lo, hi) > size):
             need = "< input size" if mode == "reflect" else "<= input size"
-            raise ValueError(f"{name}: padding_mode={mode!r} needs padding {need}, got padding ({lo}, {hi}) for "
-                             f"spatial size {size} (input shape {shape})")
+            raise ValueError(
+                f"{name}: padding_mode={mode!r} needs padding {need}, got padding ({lo}, {hi}) for "
+                f"spatial size {size} (input shape {shape})"
+            )
 
 
 @constructor
-def Conv(features: int, kernel_size: IntOrSeq, *, stride: IntOrSeq = 1, padding: PaddingLike = 0,
-         dilation: IntOrSeq = 1, groups: int = 1, use_bias: bool = True, flip: bool = False,
-         padding_mode: str = "zeros", kernel_init: inits.Initializer | None = None,
-         bias_init: inits.Initializer | None = None, algorithm: str = "auto",
-         spatial_dims: int | None = None) -> Layer:
+def Conv(
+    features: int,
+    kernel_size: IntOrSeq,
+    *,
+    stride: IntOrSeq = 1,
+    padding: PaddingLike = 0,
+    dilation: IntOrSeq = 1,
+    groups: int = 1,
+    use_bias: bool = True,
+    flip: bool = False,
+    padding_mode: str = "zeros",
+    kernel_init: inits.Initializer | None = None,
+    bias_init: inits.Initializer | None = None,
+    algorithm: str = "auto",
+    spatial_dims: int | None = None,
+) -> Layer:
     """N-d convolution layer (``torch.nn.Conv{1,2,3}d``): ``y = conv(x, kernel) + bias``.
 
     ``x (N, *I, C_in)`` → ``(N, *O, features)``, ``O = floor((I + P_low + P_high − D·(K − 1) − 1)/S) + 1``.
@@ -114,14 +142,25 @@ def Conv(features: int, kernel_size: IntOrSeq, *, stride: IntOrSeq = 1, padding:
     if features % groups:
         raise ValueError(f"{name}: groups={groups} must divide features={features}")
 
-    def apply(params: Params, state: State, x: Array, *, train: bool,
-              key: PRNGKey | None = None) -> tuple[Array, State]:
+    def apply(
+        params: Params, state: State, x: Array, *, train: bool, key: PRNGKey | None = None
+    ) -> tuple[Array, State]:
         kernel = params["kernel"]
         _check_apply_input(name, x, kernel, kernel.shape[-2] * groups)
         dtype = _compute_dtype(x, kernel)
         bias = params["bias"].astype(dtype) if use_bias else None
-        y = conv(x.astype(dtype), kernel.astype(dtype), bias, stride=stride, padding=padding,
-                 dilation=dilation, groups=groups, flip=flip, padding_mode=padding_mode, algorithm=algorithm)
+        y = conv(
+            x.astype(dtype),
+            kernel.astype(dtype),
+            bias,
+            stride=stride,
+            padding=padding,
+            dilation=dilation,
+            groups=groups,
+            flip=flip,
+            padding_mode=padding_mode,
+            algorithm=algorithm,
+        )
         return y, state
 
     k = as_tuple(kernel_size, n, "kernel_size", name)
@@ -130,8 +169,9 @@ def Conv(features: int, kernel_size: IntOrSeq, *, stride: IntOrSeq = 1, padding:
         shape = check_rank(name, input_shape, n, "kernel_size", kernel_size)
         c_in = shape[-1]
         if c_in % groups:
-            raise ValueError(f"{name}: groups={groups} must divide the input channels C_in={c_in} "
-                             f"(input shape {shape})")
+            raise ValueError(
+                f"{name}: groups={groups} must divide the input channels C_in={c_in} (input shape {shape})"
+            )
         try:
             out = output_size(shape[1:-1], k, stride, padding, dilation)
         except ValueError as err:
@@ -157,11 +197,20 @@ def Conv(features: int, kernel_size: IntOrSeq, *, stride: IntOrSeq = 1, padding:
 
 
 @constructor
-def ConvTranspose(features: int, kernel_size: IntOrSeq, *, stride: IntOrSeq = 1,
-                  padding: IntOrSeq | Sequence[tuple[int, int]] = 0, output_padding: IntOrSeq = 0,
-                  dilation: IntOrSeq = 1, groups: int = 1, use_bias: bool = True,
-                  kernel_init: inits.Initializer | None = None,
-                  bias_init: inits.Initializer | None = None, spatial_dims: int | None = None) -> Layer:
+def ConvTranspose(
+    features: int,
+    kernel_size: IntOrSeq,
+    *,
+    stride: IntOrSeq = 1,
+    padding: IntOrSeq | Sequence[tuple[int, int]] = 0,
+    output_padding: IntOrSeq = 0,
+    dilation: IntOrSeq = 1,
+    groups: int = 1,
+    use_bias: bool = True,
+    kernel_init: inits.Initializer | None = None,
+    bias_init: inits.Initializer | None = None,
+    spatial_dims: int | None = None,
+) -> Layer:
     """N-d transposed convolution layer (``torch.nn.ConvTranspose{1,2,3}d``), the gradient of ``Conv``
     w.r.t. its input: ``x (N, *I, C_in)`` → ``(N, *O, features)`` with
     ``O = (I − 1)·S − P_low − P_high + D·(K − 1) + output_padding + 1``.
@@ -183,14 +232,23 @@ def ConvTranspose(features: int, kernel_size: IntOrSeq, *, stride: IntOrSeq = 1,
     if features % groups:
         raise ValueError(f"{name}: groups={groups} must divide features={features}")
 
-    def apply(params: Params, state: State, x: Array, *, train: bool,
-              key: PRNGKey | None = None) -> tuple[Array, State]:
+    def apply(
+        params: Params, state: State, x: Array, *, train: bool, key: PRNGKey | None = None
+    ) -> tuple[Array, State]:
         kernel = params["kernel"]
         _check_apply_input(name, x, kernel, kernel.shape[-2])
         dtype = _compute_dtype(x, kernel)
         bias = params["bias"].astype(dtype) if use_bias else None
-        y = conv_transpose(x.astype(dtype), kernel.astype(dtype), bias, stride=stride, padding=padding,
-                           output_padding=output_padding, dilation=dilation, groups=groups)
+        y = conv_transpose(
+            x.astype(dtype),
+            kernel.astype(dtype),
+            bias,
+            stride=stride,
+            padding=padding,
+            output_padding=output_padding,
+            dilation=dilation,
+            groups=groups,
+        )
         return y, state
 
     k = as_tuple(kernel_size, n, "kernel_size", name)
@@ -200,15 +258,18 @@ def ConvTranspose(features: int, kernel_size: IntOrSeq, *, stride: IntOrSeq = 1,
     pairs = normalize_padding(padding, n, name)
     for o, st, d in zip(out_pad, strides, dil):
         if o >= max(st, d):
-            raise ValueError(f"{name}: output_padding must be smaller than either stride or dilation, got "
-                             f"output_padding={output_padding!r}, stride={stride!r}, dilation={dilation!r}")
+            raise ValueError(
+                f"{name}: output_padding must be smaller than either stride or dilation, got "
+                f"output_padding={output_padding!r}, stride={stride!r}, dilation={dilation!r}"
+            )
 
     def shape_rule(input_shape: Shape) -> Shape:
         shape = check_rank(name, input_shape, n, "kernel_size", kernel_size)
         c_in = shape[-1]
         if c_in % groups:
-            raise ValueError(f"{name}: groups={groups} must divide the input channels C_in={c_in} "
-                             f"(input shape {shape})")
+            raise ValueError(
+                f"{name}: groups={groups} must divide the input channels C_in={c_in} (input shape {shape})"
+            )
         out = []
         for i, kk, st, (lo, hi), d, o in zip(shape[1:-1], k, strides, pairs, dil, out_pad):
             size = (i - 1) * st - lo - hi + d * (kk - 1) + o + 1
@@ -216,7 +277,8 @@ def ConvTranspose(features: int, kernel_size: IntOrSeq, *, stride: IntOrSeq = 1,
                 raise ValueError(
                     f"{name}: input shape {shape}: non-positive output size: (I - 1)*S - P_low - P_high + "
                     f"D*(K - 1) + output_padding + 1 with I={i}, S={st}, P_low={lo}, P_high={hi}, D={d}, "
-                    f"K={kk}, output_padding={o} gives {size}; reduce the padding")
+                    f"K={kk}, output_padding={o} gives {size}; reduce the padding"
+                )
             out.append(size)
         return (shape[0], *out, features)
 

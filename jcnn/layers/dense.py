@@ -14,8 +14,13 @@ from jcnn.layers.base import Layer, check_shape, constructor, make_layer, split_
 
 
 @constructor
-def Dense(features: int, *, use_bias: bool = True, kernel_init: inits.Initializer | None = None,
-          bias_init: inits.Initializer | None = None) -> Layer:
+def Dense(
+    features: int,
+    *,
+    use_bias: bool = True,
+    kernel_init: inits.Initializer | None = None,
+    bias_init: inits.Initializer | None = None,
+) -> Layer:
     """``y = x·W + b`` over the last axis, any leading axes (as ``torch.nn.Linear``).
 
     Shapes: ``x (..., in)`` → ``y (..., features)``; params ``kernel (in, features)``, ``bias (features,)``.
@@ -28,8 +33,10 @@ def Dense(features: int, *, use_bias: bool = True, kernel_init: inits.Initialize
     def shape_rule(input_shape: Shape) -> Shape:
         shape = check_shape("Dense", input_shape, min_ndim=1, what="(..., in_features)")
         if shape[-1] < 1:
-            raise ValueError(f"Dense: the last dim of the input shape is in_features and must be >= 1, got shape "
-                             f"{shape}; for a batch of vectors give (N, in_features), e.g. (-1, {features})")
+            raise ValueError(
+                f"Dense: the last dim of the input shape is in_features and must be >= 1, got shape "
+                f"{shape}; for a batch of vectors give (N, in_features), e.g. (-1, {features})"
+            )
         return shape[:-1] + (features,)
 
     def init(key: PRNGKey, input_shape: Shape) -> tuple[Shape, Params, State]:
@@ -44,8 +51,9 @@ def Dense(features: int, *, use_bias: bool = True, kernel_init: inits.Initialize
     def macs(input_shape: Shape, output_shape: Shape) -> int:
         return math.prod(input_shape[:-1]) * input_shape[-1] * features
 
-    def apply(params: Params, state: State, x: Array, *, train: bool,
-              key: PRNGKey | None = None) -> tuple[Array, State]:
+    def apply(
+        params: Params, state: State, x: Array, *, train: bool, key: PRNGKey | None = None
+    ) -> tuple[Array, State]:
         kernel = params["kernel"]
         if x.ndim < 1 or x.shape[-1] != kernel.shape[0]:
             raise ValueError(

@@ -29,8 +29,9 @@ def Dropout(rate: float) -> Layer:
     def init(key: PRNGKey, input_shape: ShapeTree) -> tuple[ShapeTree, Params, State]:
         return shape(input_shape), {}, {}
 
-    def apply(params: Params, state: State, x: Array, *, train: bool,
-              key: PRNGKey | None = None) -> tuple[Array, State]:
+    def apply(
+        params: Params, state: State, x: Array, *, train: bool, key: PRNGKey | None = None
+    ) -> tuple[Array, State]:
         if not train or rate == 0.0:
             return x, state
         if key is None:
@@ -60,8 +61,9 @@ def StochasticDepth(p: float, mode: str = "row") -> Layer:
     def init(key: PRNGKey, input_shape: ShapeTree) -> tuple[ShapeTree, Params, State]:
         return shape(input_shape), {}, {}
 
-    def apply(params: Params, state: State, x: Array, *, train: bool,
-              key: PRNGKey | None = None) -> tuple[Array, State]:
+    def apply(
+        params: Params, state: State, x: Array, *, train: bool, key: PRNGKey | None = None
+    ) -> tuple[Array, State]:
         if train and p > 0.0 and key is None:
             raise ValueError(
                 "StochasticDepth: train=True needs a PRNG key: call apply(params, state, x, train=True, "

@@ -33,8 +33,9 @@ def _check_eps(name: str, eps: float) -> None:
         raise ValueError(f"{name}: eps must be a float >= 0, got {eps!r}")
 
 
-def _affine_params(affine: bool, shape: tuple[int, ...], key: PRNGKey | None = None,
-                   scale_init: inits.Initializer | None = None) -> Params:
+def _affine_params(
+    affine: bool, shape: tuple[int, ...], key: PRNGKey | None = None, scale_init: inits.Initializer | None = None
+) -> Params:
     if not affine:
         return {}
     scale = H.full(shape, 1.0, jnp.float32) if scale_init is None else scale_init(key, shape, jnp.float32)
@@ -54,14 +55,22 @@ def _update(running: Array, batch: Array, factor: Array | float) -> Array:
 
 def _check_channels(name: str, x: Array, channels: int) -> None:
     if x.ndim < 2 or x.shape[-1] != channels:
-        raise ValueError(f"{name}: expected an input (N, *spatial, {channels}) like the one given to init, "
-                         f"got shape {tuple(x.shape)}")
+        raise ValueError(
+            f"{name}: expected an input (N, *spatial, {channels}) like the one given to init, "
+            f"got shape {tuple(x.shape)}"
+        )
 
 
 @constructor
-def BatchNorm(momentum: float | None = 0.1, eps: float = 1e-5, affine: bool = True,
-              track_running_stats: bool = True, axis_name: str | None = None, *,
-              scale_init: inits.Initializer | None = None) -> Layer:
+def BatchNorm(
+    momentum: float | None = 0.1,
+    eps: float = 1e-5,
+    affine: bool = True,
+    track_running_stats: bool = True,
+    axis_name: str | None = None,
+    *,
+    scale_init: inits.Initializer | None = None,
+) -> Layer:
     """Batch normalization over ``(*, C, *)`` as ``torch.nn.BatchNorm{1,2,3}d``, channels last.
 
     ``x (N, *spatial, C)`` → same shape; params ``scale``/``bias`` ``(C,)`` (γ = 1, β = 0), state
@@ -89,8 +98,9 @@ def BatchNorm(momentum: float | None = 0.1, eps: float = 1e-5, affine: bool = Tr
                 state["count"] = H.full((), 0, jnp.int32)
         return shape, _affine_params(affine, (c,), key, scale_init), state
 
-    def apply(params: Params, state: State, x: Array, *, train: bool,
-              key: PRNGKey | None = None) -> tuple[Array, State]:
+    def apply(
+        params: Params, state: State, x: Array, *, train: bool, key: PRNGKey | None = None
+    ) -> tuple[Array, State]:
         ref = params.get("scale", state.get("mean"))
         if ref is not None:
             _check_channels("BatchNorm", x, ref.shape[0])
@@ -137,8 +147,9 @@ def LayerNorm(axes: IntOrSeq | None = None, *, eps: float = 1e-5, affine: bool =
         ax = N._layer_axes(shape, axes, "LayerNorm")
         return shape, _affine_params(affine, tuple(shape[a] for a in ax)), {}
 
-    def apply(params: Params, state: State, x: Array, *, train: bool,
-              key: PRNGKey | None = None) -> tuple[Array, State]:
+    def apply(
+        params: Params, state: State, x: Array, *, train: bool, key: PRNGKey | None = None
+    ) -> tuple[Array, State]:
         y, _ = N.layer_norm(x, params.get("scale"), params.get("bias"), axes=axes, eps=eps)
         return y, state
 
@@ -146,8 +157,9 @@ def LayerNorm(axes: IntOrSeq | None = None, *, eps: float = 1e-5, affine: bool =
 
 
 @constructor
-def InstanceNorm(affine: bool = False, track_running_stats: bool = False, eps: float = 1e-5,
-                 momentum: float = 0.1) -> Layer:
+def InstanceNorm(
+    affine: bool = False, track_running_stats: bool = False, eps: float = 1e-5, momentum: float = 0.1
+) -> Layer:
     """Instance normalization over ``(N, C, *)`` as ``torch.nn.InstanceNorm{1,2,3}d``, channels last.
 
     ``x (N, *spatial, C)`` → same shape; params ``scale``/``bias`` ``(C,)`` with ``affine``. With
@@ -164,12 +176,16 @@ def InstanceNorm(affine: bool = False, track_running_stats: bool = False, eps: f
     def init(key: PRNGKey, input_shape: Shape) -> tuple[Shape, Params, State]:
         shape = shape_rule(input_shape)
         c = shape[-1]
-        state = ({"mean": H.full((c,), 0.0, jnp.float32), "var": H.full((c,), 1.0, jnp.float32)}
-                 if track_running_stats else {})
+        state = (
+            {"mean": H.full((c,), 0.0, jnp.float32), "var": H.full((c,), 1.0, jnp.float32)}
+            if track_running_stats
+            else {}
+        )
         return shape, _affine_params(affine, (c,)), state
 
-    def apply(params: Params, state: State, x: Array, *, train: bool,
-              key: PRNGKey | None = None) -> tuple[Array, State]:
+    def apply(
+        params: Params, state: State, x: Array, *, train: bool, key: PRNGKey | None = None
+    ) -> tuple[Array, State]:
         scale, bias = params.get("scale"), params.get("bias")
         ref = params.get("scale", state.get("mean"))
         if ref is not None:
@@ -182,8 +198,10 @@ def InstanceNorm(affine: bool = False, track_running_stats: bool = False, eps: f
             return y, state
         n = stats.count
         unbiased = stats.var * (n / (n - 1))
-        return y, {"mean": _update(state["mean"], jnp.mean(stats.mean, axis=0), momentum),
-                   "var": _update(state["var"], jnp.mean(unbiased, axis=0), momentum)}
+        return y, {
+            "mean": _update(state["mean"], jnp.mean(stats.mean, axis=0), momentum),
+            "var": _update(state["var"], jnp.mean(unbiased, axis=0), momentum),
+        }
 
     return _norm_layer("InstanceNorm", init, apply, shape_rule)
 
@@ -199,16 +217,19 @@ def GroupNorm(num_groups: int, eps: float = 1e-5, affine: bool = True) -> Layer:
     def shape_rule(input_shape: Shape) -> Shape:
         shape = check_shape("GroupNorm", input_shape, min_ndim=2, what="(N, *spatial, C)")
         if shape[-1] % num_groups:
-            raise ValueError(f"GroupNorm: the {shape[-1]} channels of input shape {shape} must be divisible "
-                             f"by num_groups={num_groups}")
+            raise ValueError(
+                f"GroupNorm: the {shape[-1]} channels of input shape {shape} must be divisible "
+                f"by num_groups={num_groups}"
+            )
         return shape
 
     def init(key: PRNGKey, input_shape: Shape) -> tuple[Shape, Params, State]:
         shape = shape_rule(input_shape)
         return shape, _affine_params(affine, (shape[-1],)), {}
 
-    def apply(params: Params, state: State, x: Array, *, train: bool,
-              key: PRNGKey | None = None) -> tuple[Array, State]:
+    def apply(
+        params: Params, state: State, x: Array, *, train: bool, key: PRNGKey | None = None
+    ) -> tuple[Array, State]:
         y, _ = N.group_norm(x, num_groups, params.get("scale"), params.get("bias"), eps=eps)
         return y, state
 
@@ -228,17 +249,25 @@ def LocalResponseNorm(size: int, alpha: float = 1e-4, beta: float = 0.75, k: flo
     def init(key: PRNGKey, input_shape: Shape) -> tuple[Shape, Params, State]:
         return shape_rule(input_shape), {}, {}
 
-    def apply(params: Params, state: State, x: Array, *, train: bool,
-              key: PRNGKey | None = None) -> tuple[Array, State]:
+    def apply(
+        params: Params, state: State, x: Array, *, train: bool, key: PRNGKey | None = None
+    ) -> tuple[Array, State]:
         return N.local_response_norm(x, size, alpha, beta, k), state
 
     return _norm_layer("LocalResponseNorm", init, apply, shape_rule)
 
 
 @constructor
-def LocalContrastNorm(size: IntOrSeq = 9, *, window: str = "gaussian", sigma: float | None = None,
-                      across_channels: bool = False, divisive: str | None = "std", eps: float = 1e-5,
-                      c: float | None = None) -> Layer:
+def LocalContrastNorm(
+    size: IntOrSeq = 9,
+    *,
+    window: str = "gaussian",
+    sigma: float | None = None,
+    across_channels: bool = False,
+    divisive: str | None = "std",
+    eps: float = 1e-5,
+    c: float | None = None,
+) -> Layer:
     """Local contrast normalization (docs/normalization.md, Jarrett et al. 2009); see
     :func:`jcnn.ops.local_contrast_norm` for the formulas. ``x (N, *spatial, C)`` → same shape; no
     params, no state."""
@@ -253,17 +282,18 @@ def LocalContrastNorm(size: IntOrSeq = 9, *, window: str = "gaussian", sigma: fl
     def shape_rule(input_shape: Shape) -> Shape:
         shape = check_shape("LocalContrastNorm", input_shape, min_ndim=3, what="(N, *spatial, C)")
         if not isinstance(size, int) and len(sizes) != len(shape) - 2:
-            raise ValueError(f"LocalContrastNorm: size {size!r} needs one entry per spatial dim of input "
-                             f"shape {shape}")
+            raise ValueError(f"LocalContrastNorm: size {size!r} needs one entry per spatial dim of input shape {shape}")
         return shape
 
     def init(key: PRNGKey, input_shape: Shape) -> tuple[Shape, Params, State]:
         return shape_rule(input_shape), {}, {}
 
-    def apply(params: Params, state: State, x: Array, *, train: bool,
-              key: PRNGKey | None = None) -> tuple[Array, State]:
-        y = N.local_contrast_norm(x, size, window=window, sigma=sigma, across_channels=across_channels,
-                                  divisive=divisive, eps=eps, c=c)
+    def apply(
+        params: Params, state: State, x: Array, *, train: bool, key: PRNGKey | None = None
+    ) -> tuple[Array, State]:
+        y = N.local_contrast_norm(
+            x, size, window=window, sigma=sigma, across_channels=across_channels, divisive=divisive, eps=eps, c=c
+        )
         return y, state
 
     return _norm_layer("LocalContrastNorm", init, apply, shape_rule)

@@ -30,8 +30,7 @@ def remat(layer: Layer, *, backend: str | None = None) -> Layer:
     if not isinstance(layer, Layer):
         raise TypeError(f"remat: expected a Layer, got {type(layer).__name__}")
 
-    def apply(params: Params, state: State, x: Any, *, train: bool,
-              key: PRNGKey | None = None) -> tuple[Any, State]:
+    def apply(params: Params, state: State, x: Any, *, train: bool, key: PRNGKey | None = None) -> tuple[Any, State]:
         def run(p: Params, s: State, inputs: Any, k: PRNGKey | None) -> tuple[Any, State]:
             return apply_child(None, layer, p, s, inputs, train=train, key=k)
 

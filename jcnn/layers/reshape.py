@@ -17,8 +17,9 @@ def _flatten() -> ReadyLayer:
     def init(key: PRNGKey, input_shape: Shape) -> tuple[Shape, Params, State]:
         return shape_rule(input_shape), {}, {}
 
-    def apply(params: Params, state: State, x: Array, *, train: bool,
-              key: PRNGKey | None = None) -> tuple[Array, State]:
+    def apply(
+        params: Params, state: State, x: Array, *, train: bool, key: PRNGKey | None = None
+    ) -> tuple[Array, State]:
         if x.ndim < 2:
             raise ValueError(f"Flatten: expected an input of rank >= 2 (N, ...), got shape {tuple(x.shape)}")
         return x.reshape(x.shape[0], math.prod(x.shape[1:])), state
@@ -56,9 +57,7 @@ def Reshape(shape: Sequence[int]) -> Layer:
                 )
             return tuple(size // known if d == -1 else d for d in target)
         if known != size:
-            raise ValueError(
-                f"Reshape: cannot reshape non-batch dims {rest} (size {size}) to {target} (size {known})"
-            )
+            raise ValueError(f"Reshape: cannot reshape non-batch dims {rest} (size {size}) to {target} (size {known})")
         return target
 
     def shape_rule(input_shape: Shape) -> Shape:
@@ -68,8 +67,9 @@ def Reshape(shape: Sequence[int]) -> Layer:
     def init(key: PRNGKey, input_shape: Shape) -> tuple[Shape, Params, State]:
         return shape_rule(input_shape), {}, {}
 
-    def apply(params: Params, state: State, x: Array, *, train: bool,
-              key: PRNGKey | None = None) -> tuple[Array, State]:
+    def apply(
+        params: Params, state: State, x: Array, *, train: bool, key: PRNGKey | None = None
+    ) -> tuple[Array, State]:
         if x.ndim < 1:
             raise ValueError(f"Reshape: expected an input with a batch dim, got shape {tuple(x.shape)}")
         return x.reshape((x.shape[0],) + resolve(tuple(x.shape[1:]))), state

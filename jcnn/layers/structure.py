@@ -58,8 +58,7 @@ def walk(layer: Layer, input_shape: ShapeTree | None = None) -> list[Node]:
             wired = node.wiring(shape)
             inputs = wired[1] if wired is not None else _traced_child_inputs(node, path, shape)
         for i, (child_name, child) in enumerate(node.children):
-            visit(child, child_path(path, child_name), child_name, depth + 1,
-                  inputs[i] if inputs is not None else None)
+            visit(child, child_path(path, child_name), child_name, depth + 1, inputs[i] if inputs is not None else None)
 
     visit(layer, "", None, 0, as_shape_tree(input_shape) if input_shape is not None else None)
     return nodes

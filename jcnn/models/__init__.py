@@ -78,36 +78,111 @@ class ModelInfo(NamedTuple):
 
 
 MODELS: dict[str, ModelInfo] = {
-    "lenet5": ModelInfo(lenet5, (32, 32), 10, 1, "LeNet-5 (6-16-120-84), 32x32 inputs",
-                        "features.0.weight", "classifier.4.weight"),
-    **{name: ModelInfo(fn, (224, 224), 1000, 3, f"{name.upper().replace('_BN', ' with BatchNorm')} (torchvision)",
-                       "features.0.weight", "classifier.6.weight")
-       for name, fn in (("vgg11", vgg11), ("vgg11_bn", vgg11_bn), ("vgg13", vgg13), ("vgg13_bn", vgg13_bn),
-                        ("vgg16", vgg16), ("vgg16_bn", vgg16_bn))},
-    **{name: ModelInfo(fn, (224, 224), 1000, 3, f"ResNet-{name[6:]} ({kind}, torchvision)", "conv1.weight",
-                       "fc.weight")
-       for name, fn, kind in (("resnet18", resnet18, "basic blocks"), ("resnet34", resnet34, "basic blocks"),
-                              ("resnet50", resnet50, "bottlenecks"))},
-    "mobilenet_v1": ModelInfo(mobilenet_v1, (224, 224), 1000, 3, "MobileNet v1 (depthwise-separable)",
-                              "features.0.0.weight", "classifier.1.weight"),
-    "mobilenet_v2": ModelInfo(mobilenet_v2, (224, 224), 1000, 3, "MobileNet v2 (inverted residuals, torchvision)",
-                              "features.0.0.weight", "classifier.1.weight"),
+    "lenet5": ModelInfo(
+        lenet5, (32, 32), 10, 1, "LeNet-5 (6-16-120-84), 32x32 inputs", "features.0.weight", "classifier.4.weight"
+    ),
+    **{
+        name: ModelInfo(
+            fn,
+            (224, 224),
+            1000,
+            3,
+            f"{name.upper().replace('_BN', ' with BatchNorm')} (torchvision)",
+            "features.0.weight",
+            "classifier.6.weight",
+        )
+        for name, fn in (
+            ("vgg11", vgg11),
+            ("vgg11_bn", vgg11_bn),
+            ("vgg13", vgg13),
+            ("vgg13_bn", vgg13_bn),
+            ("vgg16", vgg16),
+            ("vgg16_bn", vgg16_bn),
+        )
+    },
+    **{
+        name: ModelInfo(
+            fn, (224, 224), 1000, 3, f"ResNet-{name[6:]} ({kind}, torchvision)", "conv1.weight", "fc.weight"
+        )
+        for name, fn, kind in (
+            ("resnet18", resnet18, "basic blocks"),
+            ("resnet34", resnet34, "basic blocks"),
+            ("resnet50", resnet50, "bottlenecks"),
+        )
+    },
+    "mobilenet_v1": ModelInfo(
+        mobilenet_v1,
+        (224, 224),
+        1000,
+        3,
+        "MobileNet v1 (depthwise-separable)",
+        "features.0.0.weight",
+        "classifier.1.weight",
+    ),
+    "mobilenet_v2": ModelInfo(
+        mobilenet_v2,
+        (224, 224),
+        1000,
+        3,
+        "MobileNet v2 (inverted residuals, torchvision)",
+        "features.0.0.weight",
+        "classifier.1.weight",
+    ),
     # -- modern CNNs (torchvision's keys); input_size is torchvision's evaluation crop --
-    "mobilenet_v3_large": ModelInfo(mobilenet_v3_large, (224, 224), 1000, 3,
-                                    "MobileNet v3 Large (SE, hard-swish, torchvision)", "features.0.0.weight",
-                                    "classifier.3.weight"),
-    "mobilenet_v3_small": ModelInfo(mobilenet_v3_small, (224, 224), 1000, 3,
-                                    "MobileNet v3 Small (SE, hard-swish, torchvision)", "features.0.0.weight",
-                                    "classifier.3.weight"),
-    **{name: ModelInfo(globals()[name], (size, size), 1000, 3,
-                       f"EfficientNet-{name[13:].upper().replace('_', '-')} (MBConv + SE, torchvision)",
-                       "features.0.0.weight", "classifier.1.weight")
-       for name, size in [(n, v[-1]) for n, v in {**_efficientnet.V1_SCALING, **_efficientnet.V2_SCALING}.items()]},
-    **{name: ModelInfo(globals()[name], (224, 224), 1000, 3, f"ConvNeXt-{name[9:].capitalize()} (torchvision)",
-                       "features.0.0.weight", "classifier.2.weight") for name in _convnext.SIZES},
-    **{name: ModelInfo(globals()[name], (224, 224), 1000, 3,
-                       f"RegNet{name[7].upper()}-{name[9:].upper().replace('_', '.')} (torchvision)", "stem.0.weight",
-                       "fc.weight") for name in _regnet.CONFIGS},
+    "mobilenet_v3_large": ModelInfo(
+        mobilenet_v3_large,
+        (224, 224),
+        1000,
+        3,
+        "MobileNet v3 Large (SE, hard-swish, torchvision)",
+        "features.0.0.weight",
+        "classifier.3.weight",
+    ),
+    "mobilenet_v3_small": ModelInfo(
+        mobilenet_v3_small,
+        (224, 224),
+        1000,
+        3,
+        "MobileNet v3 Small (SE, hard-swish, torchvision)",
+        "features.0.0.weight",
+        "classifier.3.weight",
+    ),
+    **{
+        name: ModelInfo(
+            globals()[name],
+            (size, size),
+            1000,
+            3,
+            f"EfficientNet-{name[13:].upper().replace('_', '-')} (MBConv + SE, torchvision)",
+            "features.0.0.weight",
+            "classifier.1.weight",
+        )
+        for name, size in [(n, v[-1]) for n, v in {**_efficientnet.V1_SCALING, **_efficientnet.V2_SCALING}.items()]
+    },
+    **{
+        name: ModelInfo(
+            globals()[name],
+            (224, 224),
+            1000,
+            3,
+            f"ConvNeXt-{name[9:].capitalize()} (torchvision)",
+            "features.0.0.weight",
+            "classifier.2.weight",
+        )
+        for name in _convnext.SIZES
+    },
+    **{
+        name: ModelInfo(
+            globals()[name],
+            (224, 224),
+            1000,
+            3,
+            f"RegNet{name[7].upper()}-{name[9:].upper().replace('_', '.')} (torchvision)",
+            "stem.0.weight",
+            "fc.weight",
+        )
+        for name in _regnet.CONFIGS
+    },
 }
 """Every zoo model by name, with what the zoo knows about it."""
 
@@ -118,11 +193,33 @@ def get_model(name: str, num_classes: int | None = None, in_channels: int | None
     if name not in MODELS:
         raise ValueError(f"get_model: unknown model {name!r}; expected one of {sorted(MODELS)}")
     info = MODELS[name]
-    return info.fn(num_classes=info.num_classes if num_classes is None else num_classes,
-                   in_channels=info.in_channels if in_channels is None else in_channels, **kwargs)
+    return info.fn(
+        num_classes=info.num_classes if num_classes is None else num_classes,
+        in_channels=info.in_channels if in_channels is None else in_channels,
+        **kwargs,
+    )
 
 
-__all__ = ["MODELS", "ModelInfo", "get_model", "lenet5", "vgg11", "vgg11_bn", "vgg13", "vgg13_bn", "vgg16",
-           "vgg16_bn", "resnet18", "resnet34", "resnet50", "mobilenet_v1", "mobilenet_v2", "mobilenet_v3_large",
-           "mobilenet_v3_small", *_efficientnet.V1_SCALING, *_efficientnet.V2_SCALING, *_convnext.SIZES,
-           *_regnet.CONFIGS]
+__all__ = [
+    "MODELS",
+    "ModelInfo",
+    "get_model",
+    "lenet5",
+    "vgg11",
+    "vgg11_bn",
+    "vgg13",
+    "vgg13_bn",
+    "vgg16",
+    "vgg16_bn",
+    "resnet18",
+    "resnet34",
+    "resnet50",
+    "mobilenet_v1",
+    "mobilenet_v2",
+    "mobilenet_v3_large",
+    "mobilenet_v3_small",
+    *_efficientnet.V1_SCALING,
+    *_efficientnet.V2_SCALING,
+    *_convnext.SIZES,
+    *_regnet.CONFIGS,
+]

@@ -40,11 +40,20 @@ def conv_kernel_init() -> inits.Initializer:
     return inits.kaiming_normal(mode="fan_out", nonlinearity="relu")
 
 
-def conv(features: int, kernel_size: int, *, stride: int = 1, padding: int = 0, groups: int = 1,
-         use_bias: bool = False) -> Layer:
+def conv(
+    features: int, kernel_size: int, *, stride: int = 1, padding: int = 0, groups: int = 1, use_bias: bool = False
+) -> Layer:
     """A 2-D ``Conv`` with torchvision's initialisation."""
-    return L.Conv(features, (kernel_size, kernel_size), stride=stride, padding=padding, groups=groups,
-                  use_bias=use_bias, kernel_init=conv_kernel_init(), bias_init=inits.zeros)
+    return L.Conv(
+        features,
+        (kernel_size, kernel_size),
+        stride=stride,
+        padding=padding,
+        groups=groups,
+        use_bias=use_bias,
+        kernel_init=conv_kernel_init(),
+        bias_init=inits.zeros,
+    )
 
 
 def batch_norm(*, zero_scale: bool = False) -> Layer:
@@ -52,11 +61,13 @@ def batch_norm(*, zero_scale: bool = False) -> Layer:
     return L.BatchNorm(scale_init=inits.zeros) if zero_scale else as_layer(L.BatchNorm)
 
 
-def conv_norm_act(features: int, kernel_size: int = 3, *, stride: int = 1, groups: int = 1,
-                  act: str = "relu") -> Layer:
+def conv_norm_act(features: int, kernel_size: int = 3, *, stride: int = 1, groups: int = 1, act: str = "relu") -> Layer:
     """torchvision's ``Conv2dNormActivation``: ``[Conv (no bias, same padding), BatchNorm, act]`` as ``0, 1, 2``."""
-    return sequential(conv(features, kernel_size, stride=stride, padding=(kernel_size - 1) // 2, groups=groups),
-                      batch_norm(), activation(act, "conv_norm_act"))
+    return sequential(
+        conv(features, kernel_size, stride=stride, padding=(kernel_size - 1) // 2, groups=groups),
+        batch_norm(),
+        activation(act, "conv_norm_act"),
+    )
 
 
 def flat_residual(body: Sequence[tuple[str, Layer]], shortcut: tuple[str, Layer] | None, post: Layer) -> Layer:

@@ -26,10 +26,12 @@ from jcnn.models import _blocks as B
 from jcnn.models import _modern as M
 
 # name: (stage widths, stage depths, default stochastic depth probability)
-SIZES = {"convnext_tiny": ((96, 192, 384, 768), (3, 3, 9, 3), 0.1),
-         "convnext_small": ((96, 192, 384, 768), (3, 3, 27, 3), 0.4),
-         "convnext_base": ((128, 256, 512, 1024), (3, 3, 27, 3), 0.5),
-         "convnext_large": ((192, 384, 768, 1536), (3, 3, 27, 3), 0.5)}
+SIZES = {
+    "convnext_tiny": ((96, 192, 384, 768), (3, 3, 9, 3), 0.1),
+    "convnext_small": ((96, 192, 384, 768), (3, 3, 27, 3), 0.4),
+    "convnext_base": ((128, 256, 512, 1024), (3, 3, 27, 3), 0.5),
+    "convnext_large": ((192, 384, 768, 1536), (3, 3, 27, 3), 0.5),
+}
 
 
 def _norm() -> Layer:
@@ -37,8 +39,15 @@ def _norm() -> Layer:
 
 
 def _conv(features: int, kernel: int, *, stride: int = 1, padding: int = 0, groups: int = 1) -> Layer:
-    return L.Conv(features, (kernel, kernel), stride=stride, padding=padding, groups=groups,
-                  kernel_init=M.trunc_normal_002(), bias_init=inits.zeros)
+    return L.Conv(
+        features,
+        (kernel, kernel),
+        stride=stride,
+        padding=padding,
+        groups=groups,
+        kernel_init=M.trunc_normal_002(),
+        bias_init=inits.zeros,
+    )
 
 
 def _linear(features: int) -> Layer:
@@ -47,16 +56,26 @@ def _linear(features: int) -> Layer:
 
 def cn_block(dim: int, layer_scale: float, sd_prob: float) -> Layer:
     """torchvision's ``CNBlock``: ``x + stochastic_depth(layer_scale · block(x))``."""
-    block = B.sequential(_conv(dim, 7, padding=3, groups=dim), L.Identity, _norm(), _linear(4 * dim), L.Gelu(),
-                         _linear(dim), L.Identity)
-    body = L.serial(("block", block), ("layer_scale", L.LayerScale(layer_scale)),
-                    ("stochastic_depth", L.StochasticDepth(sd_prob, "row")))
+    block = B.sequential(
+        _conv(dim, 7, padding=3, groups=dim), L.Identity, _norm(), _linear(4 * dim), L.Gelu(), _linear(dim), L.Identity
+    )
+    body = L.serial(
+        ("block", block),
+        ("layer_scale", L.LayerScale(layer_scale)),
+        ("stochastic_depth", L.StochasticDepth(sd_prob, "row")),
+    )
     return L.residual(body, L.Identity, block_name=None, shortcut_name=None)
 
 
-def _convnext(name: str, num_classes: int, in_channels: int, stochastic_depth_prob: float | None,
-              layer_scale: float, widths: tuple[int, ...] | None = None, depths: tuple[int, ...] | None = None
-              ) -> Layer:
+def _convnext(
+    name: str,
+    num_classes: int,
+    in_channels: int,
+    stochastic_depth_prob: float | None,
+    layer_scale: float,
+    widths: tuple[int, ...] | None = None,
+    depths: tuple[int, ...] | None = None,
+) -> Layer:
     B.check_classes(name, num_classes)
     default_sd = 0.1
     if widths is None:
@@ -76,48 +95,62 @@ def _convnext(name: str, num_classes: int, in_channels: int, stochastic_depth_pr
         if i + 1 < len(widths):
             features.append(B.sequential(_norm(), _conv(widths[i + 1], 2, stride=2)))
     classifier = B.sequential(_norm(), L.Flatten, _linear(num_classes))
-    model = L.serial(("features", B.sequential(*features)), ("avgpool", L.GlobalAvgPool),
-                     ("classifier", classifier))
+    model = L.serial(("features", B.sequential(*features)), ("avgpool", L.GlobalAvgPool), ("classifier", classifier))
     return B.expect_input(model, name, in_channels)
 
 
 @constructor
-def convnext(widths: tuple[int, ...], depths: tuple[int, ...], num_classes: int = 1000, in_channels: int = 3, *,
-             stochastic_depth_prob: float = 0.1, layer_scale: float = 1e-6) -> Layer:
+def convnext(
+    widths: tuple[int, ...],
+    depths: tuple[int, ...],
+    num_classes: int = 1000,
+    in_channels: int = 3,
+    *,
+    stochastic_depth_prob: float = 0.1,
+    layer_scale: float = 1e-6,
+) -> Layer:
     """A ConvNeXt of any stage widths and depths (torchvision's ``ConvNeXt(block_setting)``); same keys and
     init as :func:`convnext_tiny`."""
     widths, depths = tuple(widths), tuple(depths)
-    if (not widths or len(widths) != len(depths)
-            or any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in widths + depths)):
-        raise ValueError(f"convnext: widths and depths must be equally long tuples of ints >= 1, got {widths!r} "
-                         f"and {depths!r}")
+    if (
+        not widths
+        or len(widths) != len(depths)
+        or any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in widths + depths)
+    ):
+        raise ValueError(
+            f"convnext: widths and depths must be equally long tuples of ints >= 1, got {widths!r} and {depths!r}"
+        )
     return _convnext("convnext", num_classes, in_channels, stochastic_depth_prob, layer_scale, widths, depths)
 
 
 @constructor
-def convnext_tiny(num_classes: int = 1000, in_channels: int = 3, *, stochastic_depth_prob: float = 0.1,
-                  layer_scale: float = 1e-6) -> Layer:
+def convnext_tiny(
+    num_classes: int = 1000, in_channels: int = 3, *, stochastic_depth_prob: float = 0.1, layer_scale: float = 1e-6
+) -> Layer:
     """ConvNeXt-T (28,589,128 params, 4.46 GMACs at 224²): ``(N, H, W, in_channels)`` → logits."""
     return _convnext("convnext_tiny", num_classes, in_channels, stochastic_depth_prob, layer_scale)
 
 
 @constructor
-def convnext_small(num_classes: int = 1000, in_channels: int = 3, *, stochastic_depth_prob: float = 0.4,
-                   layer_scale: float = 1e-6) -> Layer:
+def convnext_small(
+    num_classes: int = 1000, in_channels: int = 3, *, stochastic_depth_prob: float = 0.4, layer_scale: float = 1e-6
+) -> Layer:
     """ConvNeXt-S (50,223,688 params, 8.68 GMACs at 224²): ``(N, H, W, in_channels)`` → logits."""
     return _convnext("convnext_small", num_classes, in_channels, stochastic_depth_prob, layer_scale)
 
 
 @constructor
-def convnext_base(num_classes: int = 1000, in_channels: int = 3, *, stochastic_depth_prob: float = 0.5,
-                  layer_scale: float = 1e-6) -> Layer:
+def convnext_base(
+    num_classes: int = 1000, in_channels: int = 3, *, stochastic_depth_prob: float = 0.5, layer_scale: float = 1e-6
+) -> Layer:
     """ConvNeXt-B (88,591,464 params, 15.36 GMACs at 224²): ``(N, H, W, in_channels)`` → logits."""
     return _convnext("convnext_base", num_classes, in_channels, stochastic_depth_prob, layer_scale)
 
 
 @constructor
-def convnext_large(num_classes: int = 1000, in_channels: int = 3, *, stochastic_depth_prob: float = 0.5,
-                   layer_scale: float = 1e-6) -> Layer:
+def convnext_large(
+    num_classes: int = 1000, in_channels: int = 3, *, stochastic_depth_prob: float = 0.5, layer_scale: float = 1e-6
+) -> Layer:
     """ConvNeXt-L (197,767,336 params, 34.36 GMACs at 224²): ``(N, H, W, in_channels)`` → logits."""
     return _convnext("convnext_large", num_classes, in_channels, stochastic_depth_prob, layer_scale)
 

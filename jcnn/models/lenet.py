@@ -15,8 +15,7 @@ from jcnn.models import _blocks as B
 
 
 @constructor
-def lenet5(num_classes: int = 10, in_channels: int = 1, *, activation: str = "relu",
-           pool: str = "max") -> Layer:
+def lenet5(num_classes: int = 10, in_channels: int = 1, *, activation: str = "relu", pool: str = "max") -> Layer:
     """LeNet-5: ``(N, 32, 32, in_channels)`` → logits ``(N, num_classes)``.
 
     ``activation`` is ``"relu"`` or ``"tanh"`` (the 1998 original), ``pool`` is ``"max"`` or ``"avg"``
@@ -31,4 +30,3 @@ def lenet5(num_classes: int = 10, in_channels: int = 1, *, activation: str = "re
     classifier = B.sequential(L.Dense(120), act, L.Dense(84), act, L.Dense(num_classes))
     model = L.serial(("features", features), ("flatten", B.as_layer(L.Flatten)), ("classifier", classifier))
     return B.expect_input(model, "lenet5", in_channels)
-

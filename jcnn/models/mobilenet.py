@@ -22,12 +22,32 @@ from jcnn.layers.base import Layer, constructor
 from jcnn.models import _blocks as B
 
 # (expansion t, channels c, repeats n, first stride s), as in the v2 paper's Table 2.
-V2_SETTINGS = ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2),
-               (6, 320, 1, 1))
+V2_SETTINGS = (
+    (1, 16, 1, 1),
+    (6, 24, 2, 2),
+    (6, 32, 3, 2),
+    (6, 64, 4, 2),
+    (6, 96, 3, 1),
+    (6, 160, 3, 2),
+    (6, 320, 1, 1),
+)
 """MobileNet v2's inverted-residual stages: (expansion t, channels c, repeats n, first stride s)."""
 # (pointwise channels, depthwise stride) of v1's 13 depthwise-separable blocks.
-V1_SETTINGS = ((64, 1), (128, 2), (128, 1), (256, 2), (256, 1), (512, 2), (512, 1), (512, 1), (512, 1),
-               (512, 1), (512, 1), (1024, 2), (1024, 1))
+V1_SETTINGS = (
+    (64, 1),
+    (128, 2),
+    (128, 1),
+    (256, 2),
+    (256, 1),
+    (512, 2),
+    (512, 1),
+    (512, 1),
+    (512, 1),
+    (512, 1),
+    (512, 1),
+    (1024, 2),
+    (1024, 1),
+)
 """MobileNet v1's 13 depthwise-separable blocks: (pointwise channels, depthwise stride)."""
 
 
@@ -52,8 +72,11 @@ def inverted_residual(in_features: int, out_features: int, stride: int, expand_r
     ``stride == 1`` and the channels agree. Params under ``conv`` (torchvision's ``InvertedResidual``)."""
     hidden = int(round(in_features * expand_ratio))
     units = [B.conv_norm_act(hidden, 1, act="relu6")] if expand_ratio != 1 else []
-    units += [B.conv_norm_act(hidden, 3, stride=stride, groups=hidden, act="relu6"), B.conv(out_features, 1),
-              B.batch_norm()]
+    units += [
+        B.conv_norm_act(hidden, 3, stride=stride, groups=hidden, act="relu6"),
+        B.conv(out_features, 1),
+        B.batch_norm(),
+    ]
     body = B.sequential(*units)
     if stride == 1 and in_features == out_features:
         return L.residual(body, L.Identity, block_name="conv", shortcut_name="identity")
@@ -61,8 +84,9 @@ def inverted_residual(in_features: int, out_features: int, stride: int, expand_r
 
 
 @constructor
-def mobilenet_v2(num_classes: int = 1000, in_channels: int = 3, *, width_mult: float = 1.0,
-                 dropout: float = 0.2) -> Layer:
+def mobilenet_v2(
+    num_classes: int = 1000, in_channels: int = 3, *, width_mult: float = 1.0, dropout: float = 0.2
+) -> Layer:
     """MobileNet v2: ``(N, H, W, in_channels)`` (224×224 or 32×32) → logits ``(N, num_classes)``.
 
     Channels are ``make_divisible(c·width_mult, 8)``; the last unit has ``make_divisible(1280·max(1,
@@ -79,14 +103,16 @@ def mobilenet_v2(num_classes: int = 1000, in_channels: int = 3, *, width_mult: f
             features.append(inverted_residual(channels, out, s if i == 0 else 1, t))
             channels = out
     features.append(B.conv_norm_act(last, 1, act="relu6"))
-    model = L.serial(("features", B.sequential(*features)), ("avgpool", L.GlobalAvgPool),
-                     ("classifier", _head(num_classes, dropout)))
+    model = L.serial(
+        ("features", B.sequential(*features)), ("avgpool", L.GlobalAvgPool), ("classifier", _head(num_classes, dropout))
+    )
     return B.expect_input(model, "mobilenet_v2", in_channels)
 
 
 @constructor
-def mobilenet_v1(num_classes: int = 1000, in_channels: int = 3, *, width_mult: float = 1.0,
-                 dropout: float = 0.2) -> Layer:
+def mobilenet_v1(
+    num_classes: int = 1000, in_channels: int = 3, *, width_mult: float = 1.0, dropout: float = 0.2
+) -> Layer:
     """MobileNet v1: ``(N, H, W, in_channels)`` (224×224 or 32×32) → logits ``(N, num_classes)``.
 
     A 3×3/2 conv unit to ``32·α`` channels, then 13 blocks of (3×3 depthwise unit, 1×1 pointwise unit),
@@ -98,9 +124,9 @@ def mobilenet_v1(num_classes: int = 1000, in_channels: int = 3, *, width_mult: f
     features = [B.conv_norm_act(channels, 3, stride=2)]
     for c, s in V1_SETTINGS:
         out = make_divisible(c * width_mult)
-        features.append(B.sequential(B.conv_norm_act(channels, 3, stride=s, groups=channels),
-                                     B.conv_norm_act(out, 1)))
+        features.append(B.sequential(B.conv_norm_act(channels, 3, stride=s, groups=channels), B.conv_norm_act(out, 1)))
         channels = out
-    model = L.serial(("features", B.sequential(*features)), ("avgpool", L.GlobalAvgPool),
-                     ("classifier", _head(num_classes, dropout)))
+    model = L.serial(
+        ("features", B.sequential(*features)), ("avgpool", L.GlobalAvgPool), ("classifier", _head(num_classes, dropout))
+    )
     return B.expect_input(model, "mobilenet_v1", in_channels)

@@ -32,13 +32,20 @@ from jcnn.models.mobilenet import make_divisible
 
 # name: (depth, w_0, w_a, w_m, group width, SE ratio), torchvision's BlockParams.from_init_params arguments.
 CONFIGS = {
-    "regnet_y_400mf": (16, 48, 27.89, 2.09, 8, 0.25), "regnet_y_800mf": (14, 56, 38.84, 2.4, 16, 0.25),
-    "regnet_y_1_6gf": (27, 48, 20.71, 2.65, 24, 0.25), "regnet_y_3_2gf": (21, 80, 42.63, 2.66, 24, 0.25),
-    "regnet_y_8gf": (17, 192, 76.82, 2.19, 56, 0.25), "regnet_y_16gf": (18, 200, 106.23, 2.48, 112, 0.25),
-    "regnet_y_32gf": (20, 232, 115.89, 2.53, 232, 0.25), "regnet_y_128gf": (27, 456, 160.83, 2.52, 264, 0.25),
-    "regnet_x_400mf": (22, 24, 24.48, 2.54, 16, None), "regnet_x_800mf": (16, 56, 35.73, 2.28, 16, None),
-    "regnet_x_1_6gf": (18, 80, 34.01, 2.25, 24, None), "regnet_x_3_2gf": (25, 88, 26.31, 2.25, 48, None),
-    "regnet_x_8gf": (23, 80, 49.56, 2.88, 120, None), "regnet_x_16gf": (22, 216, 55.59, 2.1, 128, None),
+    "regnet_y_400mf": (16, 48, 27.89, 2.09, 8, 0.25),
+    "regnet_y_800mf": (14, 56, 38.84, 2.4, 16, 0.25),
+    "regnet_y_1_6gf": (27, 48, 20.71, 2.65, 24, 0.25),
+    "regnet_y_3_2gf": (21, 80, 42.63, 2.66, 24, 0.25),
+    "regnet_y_8gf": (17, 192, 76.82, 2.19, 56, 0.25),
+    "regnet_y_16gf": (18, 200, 106.23, 2.48, 112, 0.25),
+    "regnet_y_32gf": (20, 232, 115.89, 2.53, 232, 0.25),
+    "regnet_y_128gf": (27, 456, 160.83, 2.52, 264, 0.25),
+    "regnet_x_400mf": (22, 24, 24.48, 2.54, 16, None),
+    "regnet_x_800mf": (16, 56, 35.73, 2.28, 16, None),
+    "regnet_x_1_6gf": (18, 80, 34.01, 2.25, 24, None),
+    "regnet_x_3_2gf": (25, 88, 26.31, 2.25, 48, None),
+    "regnet_x_8gf": (23, 80, 49.56, 2.88, 120, None),
+    "regnet_x_16gf": (22, 216, 55.59, 2.1, 128, None),
     "regnet_x_32gf": (23, 320, 69.86, 2.0, 168, None),
 }
 STEM_WIDTH = 32
@@ -50,8 +57,10 @@ def stage_settings(depth: int, w_0: int, w_a: float, w_m: float, group_width: in
     of equal widths are stages; each width is then made divisible by ``min(group_width, width)``. Computed
     in float32 with round-half-to-even, as torchvision computes it with torch tensors."""
     if w_a < 0 or w_0 <= 0 or w_m <= 1 or w_0 % 8:
-        raise ValueError(f"regnet: invalid settings w_0={w_0}, w_a={w_a}, w_m={w_m} (need w_a >= 0, w_0 > 0 and "
-                         "divisible by 8, w_m > 1)")
+        raise ValueError(
+            f"regnet: invalid settings w_0={w_0}, w_a={w_a}, w_m={w_m} (need w_a >= 0, w_0 > 0 and "
+            "divisible by 8, w_m > 1)"
+        )
     f32 = np.float32
     continuous = np.arange(depth).astype(f32) * f32(w_a) + f32(w_0)
     capacity = np.round(np.log(continuous / f32(w_0)) / f32(math.log(w_m)))
@@ -65,21 +74,25 @@ def stage_settings(depth: int, w_0: int, w_a: float, w_m: float, group_width: in
     return [(make_divisible(w, min(group_width, w)), d, min(group_width, w)) for w, d in runs]
 
 
-def res_bottleneck_block(width_in: int, width_out: int, stride: int, group_width: int,
-                         se_ratio: float | None) -> Layer:
+def res_bottleneck_block(width_in: int, width_out: int, stride: int, group_width: int, se_ratio: float | None) -> Layer:
     """torchvision's ``ResBottleneckBlock`` (bottleneck multiplier 1): params ``f`` (``a``, ``b``, [``se``], ``c``)
     and, where the shape changes, ``proj``."""
     norm = M.batch_norm()
-    transform = [("a", M.conv_norm_act(width_out, 1, norm=norm, act=L.Relu)),
-                 ("b", M.conv_norm_act(width_out, 3, stride=stride, groups=width_out // group_width, norm=norm,
-                                       act=L.Relu))]
+    transform = [
+        ("a", M.conv_norm_act(width_out, 1, norm=norm, act=L.Relu)),
+        ("b", M.conv_norm_act(width_out, 3, stride=stride, groups=width_out // group_width, norm=norm, act=L.Relu)),
+    ]
     if se_ratio:
         # torchvision leaves the SE convs' biases at torch's default init (bias_init None: U(±1/sqrt(fan_in)))
-        transform.append(("se", L.SqueezeExcitation(width_out, int(round(se_ratio * width_in)),
-                                                    kernel_init=M.kaiming_fan_out())))
+        transform.append(
+            ("se", L.SqueezeExcitation(width_out, int(round(se_ratio * width_in)), kernel_init=M.kaiming_fan_out()))
+        )
     transform.append(("c", M.conv_norm_act(width_out, 1, norm=norm)))
-    shortcut = (("proj", M.conv_norm_act(width_out, 1, stride=stride, norm=norm))
-                if width_in != width_out or stride != 1 else None)
+    shortcut = (
+        ("proj", M.conv_norm_act(width_out, 1, stride=stride, norm=norm))
+        if width_in != width_out or stride != 1
+        else None
+    )
     return B.flat_residual([("f", L.serial(*transform))], shortcut, L.Relu)
 
 
@@ -88,19 +101,32 @@ def _regnet(name: str, num_classes: int, in_channels: int, config: tuple[Any, ..
     depth, w_0, w_a, w_m, group_width, se_ratio = CONFIGS[name] if config is None else config
     stages, width = [], STEM_WIDTH
     for s, (w, d, g) in enumerate(stage_settings(depth, w_0, w_a, w_m, group_width), start=1):
-        blocks = [(f"block{s}-{i}", res_bottleneck_block(width if i == 0 else w, w, 2 if i == 0 else 1, g, se_ratio))
-                  for i in range(d)]
+        blocks = [
+            (f"block{s}-{i}", res_bottleneck_block(width if i == 0 else w, w, 2 if i == 0 else 1, g, se_ratio))
+            for i in range(d)
+        ]
         stages.append((f"block{s}", L.serial(*blocks)))
         width = w
-    model = L.serial(("stem", M.conv_norm_act(STEM_WIDTH, 3, stride=2, norm=M.batch_norm(), act=L.Relu)),
-                     ("trunk_output", L.serial(*stages)), ("avgpool", L.GlobalAvgPool),
-                     ("fc", L.Dense(num_classes, kernel_init=inits.normal(0.01), bias_init=inits.zeros)))
+    model = L.serial(
+        ("stem", M.conv_norm_act(STEM_WIDTH, 3, stride=2, norm=M.batch_norm(), act=L.Relu)),
+        ("trunk_output", L.serial(*stages)),
+        ("avgpool", L.GlobalAvgPool),
+        ("fc", L.Dense(num_classes, kernel_init=inits.normal(0.01), bias_init=inits.zeros)),
+    )
     return B.expect_input(model, name, in_channels)
 
 
 @constructor
-def regnet(depth: int, w_0: int, w_a: float, w_m: float, group_width: int, se_ratio: float | None = None,
-           num_classes: int = 1000, in_channels: int = 3) -> Layer:
+def regnet(
+    depth: int,
+    w_0: int,
+    w_a: float,
+    w_m: float,
+    group_width: int,
+    se_ratio: float | None = None,
+    num_classes: int = 1000,
+    in_channels: int = 3,
+) -> Layer:
     """A RegNet of any design-space point (torchvision's ``RegNet(BlockParams.from_init_params(depth, w_0,
     w_a, w_m, group_width, se_ratio=se_ratio))``); ``se_ratio`` None is RegNetX. Same keys and init as
     :func:`regnet_y_400mf`."""
@@ -217,7 +243,22 @@ def regnet_x_32gf(num_classes: int = 1000, in_channels: int = 3) -> Layer:
 
 
 __all__ = [
-    "regnet_y_400mf", "regnet_y_800mf", "regnet_y_1_6gf", "regnet_y_3_2gf", "regnet_y_8gf", "regnet_y_16gf",
-    "regnet_y_32gf", "regnet_y_128gf", "regnet_x_400mf", "regnet_x_800mf", "regnet_x_1_6gf", "regnet_x_3_2gf",
-    "regnet_x_8gf", "regnet_x_16gf", "regnet_x_32gf", "regnet", "stage_settings", "res_bottleneck_block",
+    "regnet_y_400mf",
+    "regnet_y_800mf",
+    "regnet_y_1_6gf",
+    "regnet_y_3_2gf",
+    "regnet_y_8gf",
+    "regnet_y_16gf",
+    "regnet_y_32gf",
+    "regnet_y_128gf",
+    "regnet_x_400mf",
+    "regnet_x_800mf",
+    "regnet_x_1_6gf",
+    "regnet_x_3_2gf",
+    "regnet_x_8gf",
+    "regnet_x_16gf",
+    "regnet_x_32gf",
+    "regnet",
+    "stage_settings",
+    "res_bottleneck_block",
 ]

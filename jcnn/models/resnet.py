@@ -19,23 +19,41 @@ def _downsample(features: int, stride: int) -> Layer:
 
 def basic_block(planes: int, stride: int, downsample: bool, zero_init_residual: bool) -> Layer:
     """``relu(bn2(conv2(relu(bn1(conv1(x))))) + shortcut(x))`` with 3×3 convs; output ``planes`` channels."""
-    body = [("conv1", B.conv(planes, 3, stride=stride, padding=1)), ("bn1", B.batch_norm()), ("relu", L.Relu),
-            ("conv2", B.conv(planes, 3, padding=1)), ("bn2", B.batch_norm(zero_scale=zero_init_residual))]
+    body = [
+        ("conv1", B.conv(planes, 3, stride=stride, padding=1)),
+        ("bn1", B.batch_norm()),
+        ("relu", L.Relu),
+        ("conv2", B.conv(planes, 3, padding=1)),
+        ("bn2", B.batch_norm(zero_scale=zero_init_residual)),
+    ]
     shortcut = ("downsample", _downsample(planes, stride)) if downsample else None
     return B.flat_residual(body, shortcut, L.Relu)
 
 
 def bottleneck(planes: int, stride: int, downsample: bool, zero_init_residual: bool) -> Layer:
     """1×1 → ``planes``, 3×3 (stride) → ``planes``, 1×1 → ``4·planes``, each with BN, plus the shortcut, ReLU."""
-    body = [("conv1", B.conv(planes, 1)), ("bn1", B.batch_norm()), ("relu1", L.Relu),
-            ("conv2", B.conv(planes, 3, stride=stride, padding=1)), ("bn2", B.batch_norm()), ("relu2", L.Relu),
-            ("conv3", B.conv(planes * 4, 1)), ("bn3", B.batch_norm(zero_scale=zero_init_residual))]
+    body = [
+        ("conv1", B.conv(planes, 1)),
+        ("bn1", B.batch_norm()),
+        ("relu1", L.Relu),
+        ("conv2", B.conv(planes, 3, stride=stride, padding=1)),
+        ("bn2", B.batch_norm()),
+        ("relu2", L.Relu),
+        ("conv3", B.conv(planes * 4, 1)),
+        ("bn3", B.batch_norm(zero_scale=zero_init_residual)),
+    ]
     shortcut = ("downsample", _downsample(planes * 4, stride)) if downsample else None
     return B.flat_residual(body, shortcut, L.Relu)
 
 
-def _resnet(name: str, block: str, depths: tuple[int, int, int, int], num_classes: int, in_channels: int,
-            zero_init_residual: bool) -> Layer:
+def _resnet(
+    name: str,
+    block: str,
+    depths: tuple[int, int, int, int],
+    num_classes: int,
+    in_channels: int,
+    zero_init_residual: bool,
+) -> Layer:
     B.check_classes(name, num_classes)
     make, expansion = (basic_block, 1) if block == "basic" else (bottleneck, 4)
     stages = []
@@ -48,9 +66,15 @@ def _resnet(name: str, block: str, depths: tuple[int, int, int, int], num_classe
             blocks.append(make(planes, s, s != 1 or channels != planes * expansion, zero_init_residual))
             channels = planes * expansion
         stages.append((f"layer{index + 1}", B.sequential(*blocks)))
-    model = L.serial(("conv1", B.conv(64, 7, stride=2, padding=3)), ("bn1", B.batch_norm()), ("relu", L.Relu),
-                     ("maxpool", L.MaxPool(3, 2, 1)), *stages, ("avgpool", L.GlobalAvgPool),
-                     ("fc", L.Dense(num_classes)))
+    model = L.serial(
+        ("conv1", B.conv(64, 7, stride=2, padding=3)),
+        ("bn1", B.batch_norm()),
+        ("relu", L.Relu),
+        ("maxpool", L.MaxPool(3, 2, 1)),
+        *stages,
+        ("avgpool", L.GlobalAvgPool),
+        ("fc", L.Dense(num_classes)),
+    )
     return B.expect_input(model, name, in_channels)
 
 

@@ -22,8 +22,16 @@ CONFIGS: dict[str, list[int | str]] = {
 """The VGG feature configurations: conv widths, ``"M"`` for a 2×2 max pool."""
 
 
-def _vgg(name: str, cfg: str, batch_norm: bool, num_classes: int, in_channels: int, dropout: float,
-         hidden_features: int, pool_size: int) -> Layer:
+def _vgg(
+    name: str,
+    cfg: str,
+    batch_norm: bool,
+    num_classes: int,
+    in_channels: int,
+    dropout: float,
+    hidden_features: int,
+    pool_size: int,
+) -> Layer:
     B.check_classes(name, num_classes)
     for what, value in (("hidden_features", hidden_features), ("pool_size", pool_size)):
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
@@ -41,16 +49,33 @@ def _vgg(name: str, cfg: str, batch_norm: bool, num_classes: int, in_channels: i
     def dense(n: int) -> Layer:  # torchvision: N(0, 0.01) weights, zero bias
         return L.Dense(n, kernel_init=inits.normal(0.01), bias_init=inits.zeros)
 
-    classifier = B.sequential(dense(hidden_features), L.Relu, L.Dropout(dropout), dense(hidden_features), L.Relu,
-                              L.Dropout(dropout), dense(num_classes))
-    model = L.serial(("features", B.sequential(*features)), ("avgpool", L.AdaptiveAvgPool((pool_size, pool_size))),
-                     ("flatten", L.Flatten), ("classifier", classifier))
+    classifier = B.sequential(
+        dense(hidden_features),
+        L.Relu,
+        L.Dropout(dropout),
+        dense(hidden_features),
+        L.Relu,
+        L.Dropout(dropout),
+        dense(num_classes),
+    )
+    model = L.serial(
+        ("features", B.sequential(*features)),
+        ("avgpool", L.AdaptiveAvgPool((pool_size, pool_size))),
+        ("flatten", L.Flatten),
+        ("classifier", classifier),
+    )
     return B.expect_input(model, name, in_channels)
 
 
 @constructor
-def vgg11(num_classes: int = 1000, in_channels: int = 3, *, dropout: float = 0.5, hidden_features: int = 4096,
-          pool_size: int = 7) -> Layer:
+def vgg11(
+    num_classes: int = 1000,
+    in_channels: int = 3,
+    *,
+    dropout: float = 0.5,
+    hidden_features: int = 4096,
+    pool_size: int = 7,
+) -> Layer:
     """VGG11: ``(N, H, W, in_channels)`` (224×224 or 32×32) → logits ``(N, num_classes)``.
 
     ``dropout`` is the classifier's drop rate; ``hidden_features`` (4096) and ``pool_size`` (7) shrink the
@@ -59,35 +84,65 @@ def vgg11(num_classes: int = 1000, in_channels: int = 3, *, dropout: float = 0.5
 
 
 @constructor
-def vgg11_bn(num_classes: int = 1000, in_channels: int = 3, *, dropout: float = 0.5, hidden_features: int = 4096,
-             pool_size: int = 7) -> Layer:
+def vgg11_bn(
+    num_classes: int = 1000,
+    in_channels: int = 3,
+    *,
+    dropout: float = 0.5,
+    hidden_features: int = 4096,
+    pool_size: int = 7,
+) -> Layer:
     """VGG11 with BatchNorm: ``(N, H, W, in_channels)`` → logits ``(N, num_classes)``; options as :func:`vgg11`."""
     return _vgg("vgg11_bn", "vgg11", True, num_classes, in_channels, dropout, hidden_features, pool_size)
 
 
 @constructor
-def vgg13(num_classes: int = 1000, in_channels: int = 3, *, dropout: float = 0.5, hidden_features: int = 4096,
-          pool_size: int = 7) -> Layer:
+def vgg13(
+    num_classes: int = 1000,
+    in_channels: int = 3,
+    *,
+    dropout: float = 0.5,
+    hidden_features: int = 4096,
+    pool_size: int = 7,
+) -> Layer:
     """VGG13: ``(N, H, W, in_channels)`` → logits ``(N, num_classes)``; options as :func:`vgg11`."""
     return _vgg("vgg13", "vgg13", False, num_classes, in_channels, dropout, hidden_features, pool_size)
 
 
 @constructor
-def vgg13_bn(num_classes: int = 1000, in_channels: int = 3, *, dropout: float = 0.5, hidden_features: int = 4096,
-             pool_size: int = 7) -> Layer:
+def vgg13_bn(
+    num_classes: int = 1000,
+    in_channels: int = 3,
+    *,
+    dropout: float = 0.5,
+    hidden_features: int = 4096,
+    pool_size: int = 7,
+) -> Layer:
     """VGG13 with BatchNorm: ``(N, H, W, in_channels)`` → logits ``(N, num_classes)``; options as :func:`vgg11`."""
     return _vgg("vgg13_bn", "vgg13", True, num_classes, in_channels, dropout, hidden_features, pool_size)
 
 
 @constructor
-def vgg16(num_classes: int = 1000, in_channels: int = 3, *, dropout: float = 0.5, hidden_features: int = 4096,
-          pool_size: int = 7) -> Layer:
+def vgg16(
+    num_classes: int = 1000,
+    in_channels: int = 3,
+    *,
+    dropout: float = 0.5,
+    hidden_features: int = 4096,
+    pool_size: int = 7,
+) -> Layer:
     """VGG16: ``(N, H, W, in_channels)`` → logits ``(N, num_classes)``; options as :func:`vgg11`."""
     return _vgg("vgg16", "vgg16", False, num_classes, in_channels, dropout, hidden_features, pool_size)
 
 
 @constructor
-def vgg16_bn(num_classes: int = 1000, in_channels: int = 3, *, dropout: float = 0.5, hidden_features: int = 4096,
-             pool_size: int = 7) -> Layer:
+def vgg16_bn(
+    num_classes: int = 1000,
+    in_channels: int = 3,
+    *,
+    dropout: float = 0.5,
+    hidden_features: int = 4096,
+    pool_size: int = 7,
+) -> Layer:
     """VGG16 with BatchNorm: ``(N, H, W, in_channels)`` → logits ``(N, num_classes)``; options as :func:`vgg11`."""
     return _vgg("vgg16_bn", "vgg16", True, num_classes, in_channels, dropout, hidden_features, pool_size)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
@@ -28,8 +28,10 @@ def _float32_inside(fn: Callable[..., Array]) -> Callable[..., Array]:
     def wrapped(x: Array, *args, **kwargs) -> Array:
         x = jnp.asarray(x)
         if not jnp.issubdtype(x.dtype, jnp.floating):
-            raise ValueError(f"{fn.__name__}: expected a floating-point input, got dtype {x.dtype}; cast it "
-                             "first (x.astype(jnp.float32))")
+            raise ValueError(
+                f"{fn.__name__}: expected a floating-point input, got dtype {x.dtype}; cast it "
+                "first (x.astype(jnp.float32))"
+            )
         if x.dtype in (jnp.float16, jnp.bfloat16):
             return fn(x.astype(jnp.float32), *args, **kwargs).astype(x.dtype)
         return fn(x, *args, **kwargs)

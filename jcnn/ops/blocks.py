@@ -32,8 +32,7 @@ def stochastic_depth_keep(key: PRNGKey, shape: tuple[int, ...], p: float, mode: 
     return jax.random.bernoulli(key, 1.0 - p, size)
 
 
-def stochastic_depth(x: Array, p: float, mode: str = "row", *, key: PRNGKey | None = None,
-                     train: bool = True) -> Array:
+def stochastic_depth(x: Array, p: float, mode: str = "row", *, key: PRNGKey | None = None, train: bool = True) -> Array:
     """Stochastic depth (Huang et al. 2016) as ``torchvision.ops.stochastic_depth``:
     ``y = x · m / (1 − p)`` with ``m ~ Bernoulli(1 − p)`` drawn per example (``mode="row"``: shape
     ``(N, 1, …)``) or once for the batch (``"batch"``); ``E[y] = x``. ``p = 1`` zeroes ``x`` (no division).
@@ -54,14 +53,22 @@ def stochastic_depth(x: Array, p: float, mode: str = "row", *, key: PRNGKey | No
 
 def _as_matrix(who: str, name: str, kernel: Array) -> Array:
     if kernel.ndim < 2 or any(d != 1 for d in kernel.shape[:-2]):
-        raise ValueError(f"{who}: {name} must be (in, out) or a 1x1 conv kernel (1, …, 1, in, out), got shape "
-                         f"{tuple(kernel.shape)}")
+        raise ValueError(
+            f"{who}: {name} must be (in, out) or a 1x1 conv kernel (1, …, 1, in, out), got shape {tuple(kernel.shape)}"
+        )
     return kernel.reshape(kernel.shape[-2:])
 
 
-def squeeze_excitation(x: Array, fc1_kernel: Array, fc1_bias: Array, fc2_kernel: Array, fc2_bias: Array, *,
-                       activation: Callable[[Array], Array] = relu,
-                       scale_activation: Callable[[Array], Array] = sigmoid) -> Array:
+def squeeze_excitation(
+    x: Array,
+    fc1_kernel: Array,
+    fc1_bias: Array,
+    fc2_kernel: Array,
+    fc2_bias: Array,
+    *,
+    activation: Callable[[Array], Array] = relu,
+    scale_activation: Callable[[Array], Array] = sigmoid,
+) -> Array:
     """Squeeze-and-excitation (Hu et al. 2018) as ``torchvision.ops.SqueezeExcitation``, channels-last:
     ``s = mean_spatial(x)`` ``(N, 1, …, 1, C)``, ``g = σ(W₂·δ(W₁·s + b₁) + b₂)``, ``y = g · x``.
 
@@ -74,10 +81,11 @@ def squeeze_excitation(x: Array, fc1_kernel: Array, fc1_bias: Array, fc2_kernel:
         raise ValueError(f"{who}: expected an input (N, *spatial, C), got shape {jnp.shape(x)}")
     w1, w2 = _as_matrix(who, "fc1_kernel", fc1_kernel), _as_matrix(who, "fc2_kernel", fc2_kernel)
     c = x.shape[-1]
-    if w1.shape[0] != c or w2.shape != (w1.shape[1], c) or fc1_bias.shape != (w1.shape[1],) \
-            or fc2_bias.shape != (c,):
-        raise ValueError(f"{who}: for C={c} input channels expected fc1 (C, S), (S,) and fc2 (S, C), (C,); got "
-                         f"{tuple(w1.shape)}, {tuple(fc1_bias.shape)}, {tuple(w2.shape)}, {tuple(fc2_bias.shape)}")
+    if w1.shape[0] != c or w2.shape != (w1.shape[1], c) or fc1_bias.shape != (w1.shape[1],) or fc2_bias.shape != (c,):
+        raise ValueError(
+            f"{who}: for C={c} input channels expected fc1 (C, S), (S,) and fc2 (S, C), (C,); got "
+            f"{tuple(w1.shape)}, {tuple(fc1_bias.shape)}, {tuple(w2.shape)}, {tuple(fc2_bias.shape)}"
+        )
     dtype = x.dtype
     s = jnp.mean(x, axis=tuple(range(1, x.ndim - 1)), keepdims=True)
     h = activation(s @ w1.astype(dtype) + fc1_bias.astype(dtype))

@@ -55,8 +55,9 @@ def _promote(x: Array, kernel: Array, bias: Array | None) -> tuple[Array, Array,
     return x.astype(dtype), kernel.astype(dtype), None if bias is None else bias.astype(dtype)
 
 
-def _conv_im2col(x: Array, kernel: Array, strides: tuple[int, ...], pairs: Pairs,
-                 dilation: tuple[int, ...], groups: int) -> Array:
+def _conv_im2col(
+    x: Array, kernel: Array, strides: tuple[int, ...], pairs: Pairs, dilation: tuple[int, ...], groups: int
+) -> Array:
     """The block view (docs/convolution.md): every output pixel is one patch block ``(*K, C_in)`` dotted with the kernel
     block ``(*K, C_in, C_out)``. Patches are strided slices (one per kernel offset); groups are a batch
     dim of a single ``dot_general``."""
@@ -74,8 +75,9 @@ def _conv_im2col(x: Array, kernel: Array, strides: tuple[int, ...], pairs: Pairs
     return jnp.moveaxis(y, 0, -2).reshape(batch, *out, c_out)
 
 
-def _conv_direct(x: Array, kernel: Array, strides: tuple[int, ...], pairs: Pairs,
-                 dilation: tuple[int, ...], groups: int) -> Array:
+def _conv_direct(
+    x: Array, kernel: Array, strides: tuple[int, ...], pairs: Pairs, dilation: tuple[int, ...], groups: int
+) -> Array:
     """Direct summation over kernel taps, ``O = Σ_m slice_m(I) ⊛ K[m]``: for a depthwise conv
     (``groups == C_in``) each tap is an elementwise product with ``K[m, 0, :]`` (output channel ``o``
     reads input channel ``o // (C_out/C_in)``), so the whole conv and its gradients fuse into a few
@@ -105,8 +107,9 @@ def _conv_direct(x: Array, kernel: Array, strides: tuple[int, ...], pairs: Pairs
     return y.astype(x.dtype)
 
 
-def _conv_spectral(x: Array, kernel: Array, strides: tuple[int, ...], pairs: Pairs,
-              dilation: tuple[int, ...], groups: int) -> Array:
+def _conv_spectral(
+    x: Array, kernel: Array, strides: tuple[int, ...], pairs: Pairs, dilation: tuple[int, ...], groups: int
+) -> Array:
     """Cross-correlation through the spectrum: ``O = irfftn(rfftn(I) · conj(rfftn(K)))`` on the padded
     input's grid (its first ``I − D·(K−1)`` positions per dim have no wrap-around), summed over each
     group's input channels per frequency, then subsampled by the stride. The kernel is dilated by
@@ -132,8 +135,9 @@ def _conv_spectral(x: Array, kernel: Array, strides: tuple[int, ...], pairs: Pai
     return lax.slice(full, (0,) * (n + 2), limit, (1,) + strides + (1,)).astype(x.dtype)
 
 
-def _auto_algorithm(x: Array, kernel: Array, out: tuple[int, ...], strides: tuple[int, ...],
-                    dilation: tuple[int, ...], groups: int) -> str:
+def _auto_algorithm(
+    x: Array, kernel: Array, out: tuple[int, ...], strides: tuple[int, ...], dilation: tuple[int, ...], groups: int
+) -> str:
     """The lowering measured fastest for the backend and shape (benchmarks/CONV.md, PROFILE.md). On CPU:
 
     - depthwise (``groups == C_in``): ``"direct"``, 4–30× faster forward+backward than XLA's grouped conv;
@@ -154,8 +158,15 @@ def _auto_algorithm(x: Array, kernel: Array, out: tuple[int, ...], strides: tupl
         return "direct"
     if groups == 1 and (all(k == 1 for k in ksize) or math.prod(out) <= 4):
         return "im2col"
-    if (groups == 1 and all(s == 1 for s in strides) and all(d == 1 for d in dilation)
-            and all(k >= 5 for k in ksize) and c_in * c_out <= 128 and isinstance(x.shape[0], int) and x.shape[0] >= 8):
+    if (
+        groups == 1
+        and all(s == 1 for s in strides)
+        and all(d == 1 for d in dilation)
+        and all(k >= 5 for k in ksize)
+        and c_in * c_out <= 128
+        and isinstance(x.shape[0], int)
+        and x.shape[0] >= 8
+    ):
         return "spectral"
     if groups == 1:
         return "matmul_grad"
@@ -207,9 +218,7 @@ def conv(
         raise ValueError(f"{op}: unknown padding_mode {padding_mode!r}; expected one of {PADDING_MODES}")
     c_in, c_out = x.shape[-1], kernel.shape[-1]
     if c_in % groups or c_out % groups:
-        raise ValueError(
-            f"{op}: groups={groups} must divide both C_in={c_in} and C_out={c_out}"
-        )
+        raise ValueError(f"{op}: groups={groups} must divide both C_in={c_in} and C_out={c_out}")
     if kernel.shape[-2] * groups != c_in:
         raise ValueError(
             f"{op}: channel mismatch: x has C_in={c_in} channels but kernel {tuple(kernel.shape)} expects "
@@ -219,8 +228,9 @@ def conv(
     strides = as_tuple(stride, n, "stride", op)
     dil = as_tuple(dilation, n, "dilation", op)
     ksize = tuple(kernel.shape[:n])
-    pairs = normalize_padding(padding, n, op, input_spatial=x.shape[1:-1],
-                              window=effective_kernel(ksize, dil), stride=strides)
+    pairs = normalize_padding(
+        padding, n, op, input_spatial=x.shape[1:-1], window=effective_kernel(ksize, dil), stride=strides
+    )
     try:
         out = output_size(x.shape[1:-1], ksize, strides, pairs, dil)
     except ValueError as err:
@@ -234,8 +244,13 @@ def conv(
         pairs = ((0, 0),) * n
     if algorithm == "auto":
         algorithm = _auto_algorithm(x, kernel, out, strides, dil, groups)
-    impl = {"xla": _conv_xla, "im2col": _conv_im2col, "direct": _conv_direct, "spectral": _conv_spectral,
-            "matmul_grad": conv_matmul_grad}[algorithm]
+    impl = {
+        "xla": _conv_xla,
+        "im2col": _conv_im2col,
+        "direct": _conv_direct,
+        "spectral": _conv_spectral,
+        "matmul_grad": conv_matmul_grad,
+    }[algorithm]
     y = impl(x, kernel, strides, pairs, dil, groups)
     return y if bias is None else y + bias
 
@@ -307,12 +322,15 @@ def conv_transpose(
     w = kernel.reshape(*ksize, groups, cig, c_out // groups)
     w = jnp.swapaxes(w, n, n + 1).reshape(*ksize, cig, c_out)
     w = lax.rev(w, tuple(range(n)))
-    conv_pad = tuple(
-        (d * (k - 1) - lo, d * (k - 1) - hi + o) for k, d, (lo, hi), o in zip(ksize, dil, pairs, out_pad)
-    )
+    conv_pad = tuple((d * (k - 1) - lo, d * (k - 1) - hi + o) for k, d, (lo, hi), o in zip(ksize, dil, pairs, out_pad))
     y = lax.conv_general_dilated(
-        x, w, window_strides=(1,) * n, padding=conv_pad, lhs_dilation=strides, rhs_dilation=dil,
-        dimension_numbers=_dimension_numbers(n), feature_group_count=groups,
+        x,
+        w,
+        window_strides=(1,) * n,
+        padding=conv_pad,
+        lhs_dilation=strides,
+        rhs_dilation=dil,
+        dimension_numbers=_dimension_numbers(n),
+        feature_group_count=groups,
     )
     return y if bias is None else y + bias
-

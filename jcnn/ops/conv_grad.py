@@ -40,21 +40,28 @@ def dimension_numbers(n: int) -> tuple[str, str, str]:
     return f"N{s}C", f"{s}IO", f"N{s}C"
 
 
-def conv_xla(x: Array, kernel: Array, strides: tuple[int, ...], pairs: Pairs, dilation: tuple[int, ...],
-             groups: int) -> Array:
+def conv_xla(
+    x: Array, kernel: Array, strides: tuple[int, ...], pairs: Pairs, dilation: tuple[int, ...], groups: int
+) -> Array:
     """``lax.conv_general_dilated`` on channels-last ``x`` and an HWIO ``kernel``."""
     return lax.conv_general_dilated(
-        x, kernel, window_strides=strides, padding=pairs, rhs_dilation=dilation,
-        dimension_numbers=dimension_numbers(x.ndim - 2), feature_group_count=groups,
+        x,
+        kernel,
+        window_strides=strides,
+        padding=pairs,
+        rhs_dilation=dilation,
+        dimension_numbers=dimension_numbers(x.ndim - 2),
+        feature_group_count=groups,
     )
 
 
-def taps(x: Array, ksize: tuple[int, ...], strides: tuple[int, ...],
-         dilation: tuple[int, ...], axis: int = 1) -> Iterator[tuple[tuple[int, ...], Array]]:
+def taps(
+    x: Array, ksize: tuple[int, ...], strides: tuple[int, ...], dilation: tuple[int, ...], axis: int = 1
+) -> Iterator[tuple[tuple[int, ...], Array]]:
     """``(offset, slice)`` per kernel tap: ``x[..., S·i + D·m, ...]`` for every output ``i``, the spatial
     dims of the (padded) ``x`` starting at ``axis``."""
     n = len(ksize)
-    spatial = x.shape[axis:axis + n]
+    spatial = x.shape[axis : axis + n]
     out = output_size(spatial, ksize, strides, 0, dilation)
     for offset in itertools.product(*(range(k) for k in ksize)):
         start = [0] * x.ndim
@@ -82,8 +89,15 @@ def _stack_taps(c_in_group: int, out_positions: int) -> bool:
     return c_in_group < 16 or out_positions <= 64
 
 
-def kernel_gradient(x: Array, g: Array, ksize: tuple[int, ...], strides: tuple[int, ...], pairs: Pairs,
-                    dilation: tuple[int, ...], groups: int) -> Array:
+def kernel_gradient(
+    x: Array,
+    g: Array,
+    ksize: tuple[int, ...],
+    strides: tuple[int, ...],
+    pairs: Pairs,
+    dilation: tuple[int, ...],
+    groups: int,
+) -> Array:
     """``∂L/∂K`` ``(*K, C_in/G, C_out)`` of ``conv(x, K)`` given ``g = ∂L/∂y`` ``(N, *O, C_out)``, in float32
     or wider (the caller casts)."""
     acc = jnp.promote_types(x.dtype, jnp.float32)
@@ -107,8 +121,10 @@ def kernel_gradient(x: Array, g: Array, ksize: tuple[int, ...], strides: tuple[i
     def per_chunk(xc: Array, gc: Array) -> Array:
         xp = pad_spatial(xc, pairs)
         gt = jnp.transpose(gc.reshape(-1, groups, og), (1, 2, 0))
-        parts = [lax.dot_general(gt, t.reshape(-1, groups, cg), dims, preferred_element_type=acc)
-                 for _, t in taps(xp, ksize, strides, dilation)]
+        parts = [
+            lax.dot_general(gt, t.reshape(-1, groups, cg), dims, preferred_element_type=acc)
+            for _, t in taps(xp, ksize, strides, dilation)
+        ]
         return jnp.stack(parts)  # (taps, G, og, cg)
 
     chunks = _chunks(batch, batch * math.prod(out))
@@ -127,8 +143,9 @@ def kernel_gradient(x: Array, g: Array, ksize: tuple[int, ...], strides: tuple[i
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3, 4, 5))
-def conv_matmul_grad(x: Array, kernel: Array, strides: tuple[int, ...], pairs: Pairs,
-                     dilation: tuple[int, ...], groups: int) -> Array:
+def conv_matmul_grad(
+    x: Array, kernel: Array, strides: tuple[int, ...], pairs: Pairs, dilation: tuple[int, ...], groups: int
+) -> Array:
     """XLA's convolution, differentiated with the kernel gradient of :func:`kernel_gradient` (reverse
     mode; ``jax.jvp`` of it raises, as for every ``custom_vjp``: use ``algorithm="xla"`` there)."""
     return conv_xla(x, kernel, strides, pairs, dilation, groups)
@@ -144,7 +161,7 @@ def _bwd(strides, pairs, dilation, groups, residuals, g):
         _, vjp = jax.vjp(lambda x_: conv_xla(x_, kernel, strides, pairs, dilation, groups), x)
         (dx,) = vjp(g)
     with jax.named_scope("jcnn_conv_d_kernel"):
-        ksize = tuple(kernel.shape[:x.ndim - 2])
+        ksize = tuple(kernel.shape[: x.ndim - 2])
         dk = kernel_gradient(x, g, ksize, strides, pairs, dilation, groups).astype(kernel.dtype)
     return dx, dk
 

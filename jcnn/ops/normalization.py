@@ -49,8 +49,9 @@ def _check_eps(op: str, eps: float) -> None:
         raise ValueError(f"{op}: eps must be >= 0, got {eps!r}")
 
 
-def _shifted_moments(x: Array, axes: tuple[int, ...],
-                     axis_name: str | None = None) -> tuple[Array, Array, Array, Array]:
+def _shifted_moments(
+    x: Array, axes: tuple[int, ...], axis_name: str | None = None
+) -> tuple[Array, Array, Array, Array]:
     """``(d, s, E[d], var)`` over ``axes`` (kept as size-1 dims) with ``d = x − s``, shifted one-pass.
 
     ``s`` is the first sample of each group (no gradient); ``E[d]`` and ``E[d²]`` come from one read of
@@ -79,8 +80,9 @@ def _moments(x: Array, axes: tuple[int, ...], axis_name: str | None = None) -> t
 def _check_affine(scale: Array | None, bias: Array | None, size: int, op: str) -> None:
     for name, p in (("scale", scale), ("bias", bias)):
         if p is not None and int(np.prod(p.shape)) != size:
-            raise ValueError(f"{op}: {name} must have {size} values, one per normalized element, "
-                             f"got shape {tuple(p.shape)}")
+            raise ValueError(
+                f"{op}: {name} must have {size} values, one per normalized element, got shape {tuple(p.shape)}"
+            )
 
 
 def _affine(y: Array, scale: Array | None, bias: Array | None, shape: tuple[int, ...], op: str) -> Array:
@@ -97,9 +99,16 @@ def _channel_shape(x: Array) -> tuple[int, ...]:
     return (1,) * (x.ndim - 1) + (x.shape[-1],)
 
 
-def batch_norm(x: Array, scale: Array | None = None, bias: Array | None = None, *,
-               mean: Array | None = None, var: Array | None = None, eps: float = 1e-5,
-               axis_name: str | None = None) -> tuple[Array, Moments]:
+def batch_norm(
+    x: Array,
+    scale: Array | None = None,
+    bias: Array | None = None,
+    *,
+    mean: Array | None = None,
+    var: Array | None = None,
+    eps: float = 1e-5,
+    axis_name: str | None = None,
+) -> tuple[Array, Moments]:
     """Batch normalization over ``(*, C, *)``: per channel, over the batch and every spatial position.
 
     ``x (N, *spatial, C)``, ``scale``/``bias``/``mean``/``var`` ``(C,)``;
@@ -122,8 +131,10 @@ def batch_norm(x: Array, scale: Array | None = None, bias: Array | None = None, 
     if mean is not None:
         for name, s in (("mean", mean), ("var", var)):
             if tuple(s.shape) != (x.shape[-1],):
-                raise ValueError(f"batch_norm: {name} must have shape ({x.shape[-1]},) for an input with "
-                                 f"{x.shape[-1]} channels, got {tuple(s.shape)}")
+                raise ValueError(
+                    f"batch_norm: {name} must have shape ({x.shape[-1]},) for an input with "
+                    f"{x.shape[-1]} channels, got {tuple(s.shape)}"
+                )
         m = jnp.reshape(mean, shape).astype(dtype)
         v = jnp.reshape(var, shape).astype(dtype)
         y = _affine((xc - m) * lax.rsqrt(v + eps), scale, bias, shape, "batch_norm")
@@ -166,8 +177,9 @@ def _layer_axes(shape: Sequence[int], axes: IntOrSeq | None, op: str) -> tuple[i
     return out
 
 
-def layer_norm(x: Array, scale: Array | None = None, bias: Array | None = None, *,
-               axes: IntOrSeq | None = None, eps: float = 1e-5) -> tuple[Array, Moments]:
+def layer_norm(
+    x: Array, scale: Array | None = None, bias: Array | None = None, *, axes: IntOrSeq | None = None, eps: float = 1e-5
+) -> tuple[Array, Moments]:
     """Layer normalization over ``(N, *, *)``: per sample, over ``axes`` (default every non-batch axis).
 
     ``y = γ·(x − μ)/sqrt(σ² + ε) + β``; ``scale``/``bias`` have the shape of ``x`` on ``axes``
@@ -188,9 +200,15 @@ def layer_norm(x: Array, scale: Array | None = None, bias: Array | None = None, 
     return y, Moments(jnp.squeeze(m, ax), jnp.squeeze(v, ax), count)
 
 
-def instance_norm(x: Array, scale: Array | None = None, bias: Array | None = None, *,
-                  mean: Array | None = None, var: Array | None = None,
-                  eps: float = 1e-5) -> tuple[Array, Moments]:
+def instance_norm(
+    x: Array,
+    scale: Array | None = None,
+    bias: Array | None = None,
+    *,
+    mean: Array | None = None,
+    var: Array | None = None,
+    eps: float = 1e-5,
+) -> tuple[Array, Moments]:
     """Instance normalization over ``(N, C, *)``: per sample and channel, over the spatial positions.
 
     ``x (N, *spatial, C)`` with at least one spatial dim; ``scale``/``bias`` ``(C,)``;
@@ -217,16 +235,18 @@ def instance_norm(x: Array, scale: Array | None = None, bias: Array | None = Non
         stats = Moments(mean, var, count)
     else:
         if count == 1:
-            raise ValueError(f"instance_norm: expected more than 1 spatial element when training, got input "
-                             f"shape {tuple(x.shape)}")
+            raise ValueError(
+                f"instance_norm: expected more than 1 spatial element when training, got input shape {tuple(x.shape)}"
+            )
         centered, m, v = _moments(xc, axes)
         y = centered * lax.rsqrt(v + eps)
         stats = Moments(jnp.squeeze(m, axes), jnp.squeeze(v, axes), count)
     return _affine(y, scale, bias, shape, "instance_norm").astype(x.dtype), stats
 
 
-def group_norm(x: Array, num_groups: int, scale: Array | None = None, bias: Array | None = None, *,
-               eps: float = 1e-5) -> tuple[Array, Moments]:
+def group_norm(
+    x: Array, num_groups: int, scale: Array | None = None, bias: Array | None = None, *, eps: float = 1e-5
+) -> tuple[Array, Moments]:
     """Group normalization: channels split into ``num_groups`` consecutive groups, each normalized per
     sample over its channels and every spatial position (as ``torch.nn.functional.group_norm``).
 
@@ -237,8 +257,9 @@ def group_norm(x: Array, num_groups: int, scale: Array | None = None, bias: Arra
     _check_eps("group_norm", eps)
     c = x.shape[-1]
     if not isinstance(num_groups, int) or isinstance(num_groups, bool) or num_groups < 1 or c % num_groups:
-        raise ValueError(f"group_norm: num_groups must be an int >= 1 that divides the {c} channels, "
-                         f"got {num_groups!r}")
+        raise ValueError(
+            f"group_norm: num_groups must be an int >= 1 that divides the {c} channels, got {num_groups!r}"
+        )
     dtype = _compute_dtype("group_norm", x)
     grouped = x.astype(dtype).reshape(x.shape[:-1] + (num_groups, c // num_groups))
     axes = tuple(range(1, x.ndim - 1)) + (x.ndim,)
@@ -249,8 +270,7 @@ def group_norm(x: Array, num_groups: int, scale: Array | None = None, bias: Arra
     return y, Moments(jnp.squeeze(m, axes), jnp.squeeze(v, axes), count)
 
 
-def local_response_norm(x: Array, size: int, alpha: float = 1e-4, beta: float = 0.75,
-                        k: float = 1.0) -> Array:
+def local_response_norm(x: Array, size: int, alpha: float = 1e-4, beta: float = 0.75, k: float = 1.0) -> Array:
     """AlexNet's local response normalization across channels (``torch.nn.functional.local_response_norm``).
 
     ``x (N, *spatial, C)``;
@@ -277,7 +297,7 @@ def _window_weights(size: tuple[int, ...], window: str, sigma: float | None) -> 
             g = np.ones(s)
         else:
             sd = sigma if sigma is not None else (s - 1) / 4
-            g = np.exp(-(d ** 2) / (2 * sd ** 2))
+            g = np.exp(-(d**2) / (2 * sd**2))
         w = np.multiply.outer(w, g)
     return w / w.sum()
 
@@ -286,20 +306,36 @@ def _window_sum(x: Array, weights: np.ndarray) -> Array:
     """``Σ_p w_p · x[i + p − K//2]`` over the spatial dims of ``x (B, *spatial, 1)``, zeros outside."""
     n = weights.ndim
     kernel = jnp.asarray(weights, dtype=x.dtype).reshape(weights.shape + (1, 1))
-    dn = lax.ConvDimensionNumbers(lhs_spec=(0, n + 1) + tuple(range(1, n + 1)),
-                                  rhs_spec=(n + 1, n) + tuple(range(n)),
-                                  out_spec=(0, n + 1) + tuple(range(1, n + 1)))
-    return lax.conv_general_dilated(x, kernel, (1,) * n, [(s // 2, s // 2) for s in weights.shape],
-                                    dimension_numbers=dn, precision=lax.Precision.HIGHEST)
+    dn = lax.ConvDimensionNumbers(
+        lhs_spec=(0, n + 1) + tuple(range(1, n + 1)),
+        rhs_spec=(n + 1, n) + tuple(range(n)),
+        out_spec=(0, n + 1) + tuple(range(1, n + 1)),
+    )
+    return lax.conv_general_dilated(
+        x,
+        kernel,
+        (1,) * n,
+        [(s // 2, s // 2) for s in weights.shape],
+        dimension_numbers=dn,
+        precision=lax.Precision.HIGHEST,
+    )
 
 
 LCN_WINDOWS = ("uniform", "gaussian")
 LCN_DIVISIVE = ("std", "max", None)
 
 
-def local_contrast_norm(x: Array, size: IntOrSeq = 9, *, window: str = "gaussian", sigma: float | None = None,
-                        across_channels: bool = False, divisive: str | None = "std", eps: float = 1e-5,
-                        c: float | None = None) -> Array:
+def local_contrast_norm(
+    x: Array,
+    size: IntOrSeq = 9,
+    *,
+    window: str = "gaussian",
+    sigma: float | None = None,
+    across_channels: bool = False,
+    divisive: str | None = "std",
+    eps: float = 1e-5,
+    c: float | None = None,
+) -> Array:
     """Local contrast normalization (docs/normalization.md; Jarrett et al. 2009) of ``x (N, *spatial, C)``.
 
     ``w`` is an odd-sized ``size`` window (``"uniform"``, or ``"gaussian"`` with ``sigma`` defaulting to
@@ -365,5 +401,12 @@ def local_contrast_norm(x: Array, size: IntOrSeq = 9, *, window: str = "gaussian
     return y.astype(x.dtype)
 
 
-__all__ = ["Moments", "batch_norm", "layer_norm", "instance_norm", "group_norm", "local_response_norm",
-           "local_contrast_norm"]
+__all__ = [
+    "Moments",
+    "batch_norm",
+    "layer_norm",
+    "instance_norm",
+    "group_norm",
+    "local_response_norm",
+    "local_contrast_norm",
+]

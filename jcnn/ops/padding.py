@@ -30,13 +30,9 @@ def as_tuple(value: IntOrSeq, n: int, name: str, op: str, *, minimum: int = 1) -
         try:
             out = tuple(int(v) for v in value)  # type: ignore[union-attr]
         except TypeError:
-            raise TypeError(
-                f"{op}: {name} must be an int or a sequence of {n} ints, got {value!r}"
-            ) from None
+            raise TypeError(f"{op}: {name} must be an int or a sequence of {n} ints, got {value!r}") from None
         if len(out) != n:
-            raise ValueError(
-                f"{op}: {name} needs one value per spatial dim ({n} for this input), got {value!r}"
-            )
+            raise ValueError(f"{op}: {name} needs one value per spatial dim ({n} for this input), got {value!r}")
     for v in out:
         if v < minimum:
             raise ValueError(f"{op}: every {name} must be >= {minimum}, got {value!r}")
@@ -89,13 +85,9 @@ def normalize_padding(
         try:
             items = list(padding)  # type: ignore[arg-type]
         except TypeError:
-            raise TypeError(
-                f"{op}: padding must be an int, a sequence or 'VALID'/'SAME', got {padding!r}"
-            ) from None
+            raise TypeError(f"{op}: padding must be an int, a sequence or 'VALID'/'SAME', got {padding!r}") from None
         if len(items) != n:
-            raise ValueError(
-                f"{op}: padding needs one entry per spatial dim ({n} for this input), got {padding!r}"
-            )
+            raise ValueError(f"{op}: padding needs one entry per spatial dim ({n} for this input), got {padding!r}")
         pairs_l = []
         for item in items:
             if is_int(item):
@@ -103,9 +95,7 @@ def normalize_padding(
             elif hasattr(item, "__len__") and len(item) == 2 and all(is_int(v) for v in item):
                 pairs_l.append((int(item[0]), int(item[1])))
             else:
-                raise ValueError(
-                    f"{op}: each padding entry must be an int or a (low, high) pair, got {item!r}"
-                )
+                raise ValueError(f"{op}: each padding entry must be an int or a (low, high) pair, got {item!r}")
         pairs_t = tuple(pairs_l)
     for lo, hi in pairs_t:
         if lo < 0 or hi < 0:

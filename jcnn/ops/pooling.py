@@ -37,16 +37,28 @@ def _spatial_dims(x: Array, op: str) -> int:
 class _Geometry:
     """Window, stride, dilation, padding and output size of one pooling call, all per spatial dim."""
 
-    def __init__(self, x: Array, window: IntOrSeq, stride: IntOrSeq | None, padding: PaddingLike,
-                 dilation: IntOrSeq, ceil_mode: bool, op: str) -> None:
+    def __init__(
+        self,
+        x: Array,
+        window: IntOrSeq,
+        stride: IntOrSeq | None,
+        padding: PaddingLike,
+        dilation: IntOrSeq,
+        ceil_mode: bool,
+        op: str,
+    ) -> None:
         n = _spatial_dims(x, op)
         self.spatial = tuple(int(v) for v in x.shape[1:-1])
         self.window = as_tuple(window, n, "window", op)
         self.stride = self.window if stride is None else as_tuple(stride, n, "stride", op)
         self.dilation = as_tuple(dilation, n, "dilation", op)
         self.pairs: Pairs = normalize_padding(
-            padding, n, op, input_spatial=self.spatial,
-            window=effective_kernel(self.window, self.dilation), stride=self.stride,
+            padding,
+            n,
+            op,
+            input_spatial=self.spatial,
+            window=effective_kernel(self.window, self.dilation),
+            stride=self.stride,
         )
         for (lo, hi), k in zip(self.pairs, self.window):
             # torch's rule for explicit padding; "SAME" pads at most what its windows need
@@ -64,15 +76,18 @@ class _Geometry:
         The high side grows where ``ceil_mode`` needs a last window that runs past the padded input.
         """
         pads = [(0, 0)]
-        for i, k, s, (lo, hi), o in zip(self.spatial, effective_kernel(self.window, self.dilation),
-                                        self.stride, self.pairs, self.out):
+        for i, k, s, (lo, hi), o in zip(
+            self.spatial, effective_kernel(self.window, self.dilation), self.stride, self.pairs, self.out
+        ):
             needed = (o - 1) * s + k
             pads.append((lo, max(hi, needed - lo - i)))
         return pads + [(0, 0)]
 
     def reduce(self, x: Array, init: float | int, computation: Callable[[Array, Array], Array]) -> Array:
         return lax.reduce_window(
-            x, np.array(init, dtype=x.dtype), computation,
+            x,
+            np.array(init, dtype=x.dtype),
+            computation,
             window_dimensions=(1, *self.window, 1),
             window_strides=(1, *self.stride, 1),
             padding=self.reduce_padding(),
@@ -89,8 +104,9 @@ def _lowest(dtype) -> float | int:
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(1, 2, 3))
-def _max_pool_taps_vjp(x: Array, window: tuple[int, ...], stride: tuple[int, ...],
-                       pads: tuple[tuple[int, int], ...]) -> Array:
+def _max_pool_taps_vjp(
+    x: Array, window: tuple[int, ...], stride: tuple[int, ...], pads: tuple[tuple[int, int], ...]
+) -> Array:
     """``reduce_window`` max of a float ``x`` (no dilation), differentiated tap by tap: see ``_max_pool_bwd``."""
     return lax.reduce_window(x, np.array(-np.inf, x.dtype), lax.max, (1, *window, 1), (1, *stride, 1), pads)
 
@@ -126,8 +142,7 @@ def _max_pool_bwd(window, stride, pads, residuals, g):
         phase = tuple(t % s for t, s in zip(tap, stride))
         phases[phase] = term if phase not in phases else phases[phase] + term
     full_shape = (x.shape[0], *phase_shape, x.shape[-1])
-    grid = [phases.get(r, jnp.zeros(full_shape, g.dtype))
-            for r in itertools.product(*(range(s) for s in stride))]
+    grid = [phases.get(r, jnp.zeros(full_shape, g.dtype)) for r in itertools.product(*(range(s) for s in stride))]
     n = len(stride)
     total = jnp.stack(grid).reshape(*stride, *full_shape)
     # (S_1..S_n, N, Q_1..Q_n, C) -> (N, Q_1, S_1, ..., Q_n, S_n, C) -> (N, Q_1·S_1, ..., C)
@@ -140,8 +155,14 @@ def _max_pool_bwd(window, stride, pads, residuals, g):
 _max_pool_taps_vjp.defvjp(_max_pool_fwd, _max_pool_bwd)
 
 
-def max_pool(x: Array, window: IntOrSeq, stride: IntOrSeq | None = None, padding: PaddingLike = 0,
-             dilation: IntOrSeq = 1, ceil_mode: bool = False) -> Array:
+def max_pool(
+    x: Array,
+    window: IntOrSeq,
+    stride: IntOrSeq | None = None,
+    padding: PaddingLike = 0,
+    dilation: IntOrSeq = 1,
+    ceil_mode: bool = False,
+) -> Array:
     """``O[n, i, c] = max_{k} X_pad[n, i·S + k·D, c]`` over each window, as ``F.max_pool{1,2,3}d``.
 
     ``x (N, *spatial, C)`` → ``(N, *out, C)`` with ``out`` from :func:`jcnn.ops.output_size`.
@@ -156,13 +177,11 @@ def max_pool(x: Array, window: IntOrSeq, stride: IntOrSeq | None = None, padding
             return _max_pool_taps_vjp(x, geo.window, geo.stride, tuple(map(tuple, geo.reduce_padding())))
         return geo.reduce(x, _lowest(x.dtype), lax.max)
     # JAX has no VJP for a window-dilated reduce_window max: take the max over the stacked window taps.
-    padded = lax.pad(x, np.array(_lowest(x.dtype), dtype=x.dtype),
-                     [(lo, hi, 0) for lo, hi in geo.reduce_padding()])
+    padded = lax.pad(x, np.array(_lowest(x.dtype), dtype=x.dtype), [(lo, hi, 0) for lo, hi in geo.reduce_padding()])
     taps = []
     for tap in itertools.product(*(range(k) for k in geo.window)):
         start = (0, *(t * d for t, d in zip(tap, geo.dilation)), 0)
-        limit = (x.shape[0], *(b + (o - 1) * s + 1 for b, o, s in zip(start[1:], geo.out, geo.stride)),
-                 x.shape[-1])
+        limit = (x.shape[0], *(b + (o - 1) * s + 1 for b, o, s in zip(start[1:], geo.out, geo.stride)), x.shape[-1])
         taps.append(lax.slice(padded, start, limit, (1, *geo.stride, 1)))
     stacked = jnp.stack(taps)
     # the first maximal tap in window order takes the gradient, as in torch
@@ -188,8 +207,14 @@ def _avg_divisor(geo: _Geometry, count_include_pad: bool) -> np.ndarray:
     return divisor[None, ..., None]
 
 
-def avg_pool(x: Array, window: IntOrSeq, stride: IntOrSeq | None = None, padding: PaddingLike = 0,
-             ceil_mode: bool = False, count_include_pad: bool = True) -> Array:
+def avg_pool(
+    x: Array,
+    window: IntOrSeq,
+    stride: IntOrSeq | None = None,
+    padding: PaddingLike = 0,
+    ceil_mode: bool = False,
+    count_include_pad: bool = True,
+) -> Array:
     """``O[n, i, c] = Σ_{k} X_pad[n, i·S + k, c] / d_i``, as ``F.avg_pool{1,2,3}d``.
 
     ``x (N, *spatial, C)`` → ``(N, *out, C)``. The divisor ``d_i`` is the window size clipped to the
@@ -204,8 +229,7 @@ def avg_pool(x: Array, window: IntOrSeq, stride: IntOrSeq | None = None, padding
     return total / _avg_divisor(geo, count_include_pad).astype(x.dtype)
 
 
-def lp_pool(x: Array, p: float, window: IntOrSeq, stride: IntOrSeq | None = None,
-            ceil_mode: bool = False) -> Array:
+def lp_pool(x: Array, p: float, window: IntOrSeq, stride: IntOrSeq | None = None, ceil_mode: bool = False) -> Array:
     """Power-average pool ``O = (Σ_{window} x^p)^(1/p)``, as ``F.lp_pool{1,2,3}d`` (no padding).
 
     p = 1 is sum pooling, p = 2 the L2 pool, ``p = inf`` is :func:`max_pool`. As torch, it computes
@@ -219,7 +243,7 @@ def lp_pool(x: Array, p: float, window: IntOrSeq, stride: IntOrSeq | None = None
     if math.isinf(p):
         return max_pool(x, window, stride, ceil_mode=ceil_mode)
     geo = _Geometry(x, window, stride, 0, 1, ceil_mode, "lp_pool")
-    mean = avg_pool(x ** p, geo.window, geo.stride, 0, ceil_mode)
+    mean = avg_pool(x**p, geo.window, geo.stride, 0, ceil_mode)
     # torch's sign(s)·relu(|s|): equal to s, but with a zero gradient where s == 0.
     mean = jnp.sign(mean) * jnp.abs(mean)
     return (mean * math.prod(geo.window)) ** (1.0 / p)
@@ -244,24 +268,20 @@ def _adaptive_sizes(x: Array, output_size: AdaptiveSize, op: str) -> tuple[int, 
     else:
         items = list(output_size)
     if len(items) != n:
-        raise ValueError(
-            f"{op}: output_size needs one entry per spatial dim ({n} for this input), got {output_size!r}"
-        )
+        raise ValueError(f"{op}: output_size needs one entry per spatial dim ({n} for this input), got {output_size!r}")
     sizes = []
     for item, size in zip(items, x.shape[1:-1]):
         if item is None:
             item = size
         if isinstance(item, bool) or not isinstance(item, int) or item < 1:
             raise ValueError(
-                f"{op}: output_size entries must be ints >= 1 (or None to keep the input size), "
-                f"got {output_size!r}"
+                f"{op}: output_size entries must be ints >= 1 (or None to keep the input size), got {output_size!r}"
             )
         sizes.append(item)
     return tuple(sizes)
 
 
-def _adaptive(x: Array, output_size: AdaptiveSize, op: str,
-              reduce: Callable[..., Array]) -> Array:
+def _adaptive(x: Array, output_size: AdaptiveSize, op: str, reduce: Callable[..., Array]) -> Array:
     """Bin ``i`` of ``O`` over an axis of length ``I`` is ``[floor(i·I/O), ceil((i+1)·I/O))``.
 
     Mean and max over a box are nested means/maxes over its sides, so the axes are pooled one at a time.
@@ -269,7 +289,7 @@ def _adaptive(x: Array, output_size: AdaptiveSize, op: str,
     for axis, o in enumerate(_adaptive_sizes(x, output_size, op), start=1):
         i = x.shape[axis]
         if i % o == 0:
-            shape = x.shape[:axis] + (o, i // o) + x.shape[axis + 1:]
+            shape = x.shape[:axis] + (o, i // o) + x.shape[axis + 1 :]
             x = reduce(x.reshape(shape), axis=axis + 1)
             continue
         cells = []
@@ -305,9 +325,15 @@ class _ShapeOnly:
         self.ndim = len(self.shape)
 
 
-def pool_output_shape(input_shape: Sequence[int], window: IntOrSeq, stride: IntOrSeq | None = None,
-                      padding: PaddingLike = 0, dilation: IntOrSeq = 1, ceil_mode: bool = False,
-                      op: str = "pool") -> tuple[int, ...]:
+def pool_output_shape(
+    input_shape: Sequence[int],
+    window: IntOrSeq,
+    stride: IntOrSeq | None = None,
+    padding: PaddingLike = 0,
+    dilation: IntOrSeq = 1,
+    ceil_mode: bool = False,
+    op: str = "pool",
+) -> tuple[int, ...]:
     """``(N, *O, C)`` of a windowed pool (max/avg/lp) of an ``(N, *I, C)`` input, from the same geometry
     the ops use (``O`` by :func:`jcnn.ops.output_size`, torch's padding and ceil-mode rules). A ``-1``
     batch is kept."""
@@ -315,7 +341,8 @@ def pool_output_shape(input_shape: Sequence[int], window: IntOrSeq, stride: IntO
     return (input_shape[0], *geo.out, input_shape[-1])
 
 
-def adaptive_output_shape(input_shape: Sequence[int], output_size: AdaptiveSize,
-                          op: str = "adaptive_pool") -> tuple[int, ...]:
+def adaptive_output_shape(
+    input_shape: Sequence[int], output_size: AdaptiveSize, op: str = "adaptive_pool"
+) -> tuple[int, ...]:
     """``(N, *output_size, C)`` of an adaptive pool of ``(N, *I, C)`` (``None`` entries keep ``I``)."""
     return (input_shape[0], *_adaptive_sizes(_ShapeOnly(input_shape), output_size, op), input_shape[-1])

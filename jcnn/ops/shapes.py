@@ -33,11 +33,18 @@ def _one(i: int, k: int, s: int, lo: int, hi: int, d: int, ceil_mode: bool) -> i
 
 
 @overload
-def output_size(input_size: int, kernel: int, stride: int = 1, padding: object = 0,
-                dilation: int = 1, ceil_mode: bool = False) -> int: ...
+def output_size(
+    input_size: int, kernel: int, stride: int = 1, padding: object = 0, dilation: int = 1, ceil_mode: bool = False
+) -> int: ...
 @overload
-def output_size(input_size: Sequence[int], kernel: IntOrSeq, stride: IntOrSeq = 1, padding: object = 0,
-                dilation: IntOrSeq = 1, ceil_mode: bool = False) -> tuple[int, ...]: ...
+def output_size(
+    input_size: Sequence[int],
+    kernel: IntOrSeq,
+    stride: IntOrSeq = 1,
+    padding: object = 0,
+    dilation: IntOrSeq = 1,
+    ceil_mode: bool = False,
+) -> tuple[int, ...]: ...
 
 
 def output_size(input_size, kernel, stride=1, padding=0, dilation=1, ceil_mode=False):
@@ -60,8 +67,6 @@ def output_size(input_size, kernel, stride=1, padding=0, dilation=1, ceil_mode=F
             raise ValueError(f"output_size: input size must be >= 1, got {input_size!r}")
     if scalar and isinstance(padding, (tuple, list)) and len(padding) == 2 and all(is_int(p) for p in padding):
         padding = (tuple(padding),)
-    pairs = normalize_padding(padding, n, "output_size", input_spatial=sizes,
-                              window=effective_kernel(k, d), stride=s)
-    out = tuple(_one(i, kk, ss, lo, hi, dd, ceil_mode)
-                for i, kk, ss, (lo, hi), dd in zip(sizes, k, s, pairs, d))
+    pairs = normalize_padding(padding, n, "output_size", input_spatial=sizes, window=effective_kernel(k, d), stride=s)
+    out = tuple(_one(i, kk, ss, lo, hi, dd, ceil_mode) for i, kk, ss, (lo, hi), dd in zip(sizes, k, s, pairs, d))
     return out[0] if scalar else out

@@ -21,7 +21,6 @@ from jcnn.optim.alias import (
     rmsprop,
     sgd,
 )
-from jcnn.optim.ema import EmaState, ModelEma, ema, eval_weights, lerp
 from jcnn.optim.base import (
     CountState,
     EmptyState,
@@ -31,6 +30,7 @@ from jcnn.optim.base import (
     chain,
     make_optimizer,
 )
+from jcnn.optim.ema import EmaState, ModelEma, ema, eval_weights, lerp
 from jcnn.optim.transforms import (
     AccumulateState,
     MaskedState,
@@ -42,9 +42,9 @@ from jcnn.optim.transforms import (
     add_decayed_weights,
     clip,
     clip_by_global_norm,
+    freeze,
     global_norm,
     masked,
-    freeze,
     scale,
     scale_by_adagrad,
     scale_by_adam,

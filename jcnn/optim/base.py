@@ -102,8 +102,7 @@ def check_same_shapes(who: str, a: Any, b: Any, a_name: str, b_name: str) -> Non
         if jnp.shape(x) != jnp.shape(y)
     ]
     if diffs:
-        raise ValueError(f"{who}: every leaf of {b_name} must have the shape of its {a_name} leaf; "
-                         + "; ".join(diffs))
+        raise ValueError(f"{who}: every leaf of {b_name} must have the shape of its {a_name} leaf; " + "; ".join(diffs))
 
 
 def check_update_args(who: str, grads: Any, params: Any) -> None:
@@ -175,8 +174,10 @@ def lr_at(learning_rate: ScalarOrSchedule, count: Array) -> Any:
     value = np.asarray(lr)
     if not (np.all(np.isfinite(value)) and np.all(value >= 0)):
         shown = f"{float(value):.6g}" if value.size == 1 else repr(value.tolist())
-        raise ValueError(f"learning_rate: the schedule returned {shown} for step {int(count)}; a "
-                         "learning rate must be a finite number >= 0 (use maximize=True to ascend)")
+        raise ValueError(
+            f"learning_rate: the schedule returned {shown} for step {int(count)}; a "
+            "learning rate must be a finite number >= 0 (use maximize=True to ascend)"
+        )
     return lr
 
 

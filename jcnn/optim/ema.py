@@ -57,8 +57,16 @@ def _fresh_copy(a: Any) -> Array:
     return jax.device_put(np.array(a, copy=True))
 
 
-def ema(decay: float = 0.9999, *, min_decay: float = 0.0, update_after_step: int = 0, warmup: bool = False,
-        warmup_gamma: float = 1.0, warmup_power: float = 2 / 3, include_state: bool = True) -> ModelEma:
+def ema(
+    decay: float = 0.9999,
+    *,
+    min_decay: float = 0.0,
+    update_after_step: int = 0,
+    warmup: bool = False,
+    warmup_gamma: float = 1.0,
+    warmup_power: float = 2 / 3,
+    include_state: bool = True,
+) -> ModelEma:
     """A weight EMA with timm's ``ModelEmaV3(decay, min_decay, update_after_step, use_warmup, warmup_gamma,
     warmup_power, exclude_buffers=not include_state)`` semantics (module docstring)."""
     who = "ema"
@@ -100,12 +108,15 @@ def ema(decay: float = 0.9999, *, min_decay: float = 0.0, update_after_step: int
             raise TypeError(f"{who}.update: expected the EmaState made by init, got {type(ema_state).__name__}")
         for what, old, new in (("params", ema_state.params, params), ("state", ema_state.state, state)):
             if jax.tree_util.tree_structure(old) != jax.tree_util.tree_structure(new):
-                raise TypeError(f"{who}.update: {what} do not have the structure of the averaged {what}: "
-                                f"{jax.tree_util.tree_structure(new)} vs {jax.tree_util.tree_structure(old)}")
+                raise TypeError(
+                    f"{who}.update: {what} do not have the structure of the averaged {what}: "
+                    f"{jax.tree_util.tree_structure(new)} vs {jax.tree_util.tree_structure(old)}"
+                )
         count = ema_state.num_updates + 1
         weight = weight_at(count if step is None else step)
-        new_state = average(ema_state.state, state, weight) if include_state else jax.tree_util.tree_map(
-            jnp.asarray, state)
+        new_state = (
+            average(ema_state.state, state, weight) if include_state else jax.tree_util.tree_map(jnp.asarray, state)
+        )
         return EmaState(average(ema_state.params, params, weight), new_state, count)
 
     return ModelEma(init, update, decay_at)

@@ -149,9 +149,7 @@ def scale_by_adam(b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8, *, amsg
         nu = tmap(lambda v, g: b2 * v + (1.0 - b2) * g * g, state.nu, g32)
         nu_max = tmap(jnp.maximum, state.nu_max, nu) if amsgrad else None
         den_src = nu_max if amsgrad else nu
-        out = tmap(
-            lambda m, v: (m / cast_like(bc1, m)) / (jnp.sqrt(v) / cast_like(bc2_sqrt, v) + eps), mu, den_src
-        )
+        out = tmap(lambda m, v: (m / cast_like(bc1, m)) / (jnp.sqrt(v) / cast_like(bc2_sqrt, v) + eps), mu, den_src)
         return downcast_like(out, grads), ScaleByAdamState(count, mu, nu, nu_max)
 
     return make_optimizer("scale_by_adam", _init_checked("scale_by_adam", init), update)
@@ -217,8 +215,9 @@ def scale_by_adagrad(initial_accumulator_value: float = 0.0, eps: float = 1e-10)
 
 
 def _is_patterns(mask: Any) -> bool:
-    return isinstance(mask, str) or (isinstance(mask, (list, tuple)) and bool(mask)
-                                     and all(isinstance(p, str) for p in mask))
+    return isinstance(mask, str) or (
+        isinstance(mask, (list, tuple)) and bool(mask) and all(isinstance(p, str) for p in mask)
+    )
 
 
 def _resolve_mask(who: str, mask: MaskLike, tree: Any) -> list[bool]:
@@ -247,8 +246,10 @@ def add_decayed_weights(weight_decay: float, mask: MaskLike | None = None) -> Op
     def update(grads: Updates, state: EmptyState, params: Params | None = None):
         check_update_args("add_decayed_weights", grads, params)
         require_params("add_decayed_weights", params)
-        flags = [True] * len(jax.tree_util.tree_leaves(params)) if mask is None else _resolve_mask(
-            "add_decayed_weights", mask, params
+        flags = (
+            [True] * len(jax.tree_util.tree_leaves(params))
+            if mask is None
+            else _resolve_mask("add_decayed_weights", mask, params)
         )
         gl, tdef = jax.tree_util.tree_flatten(grads)
         pl = jax.tree_util.tree_leaves(params)
@@ -349,8 +350,9 @@ def freeze(inner: Optimizer, frozen: Any) -> Optimizer:
         updates, new_state = base.update(grads, state, params)
         flags = _resolve_mask("freeze", frozen, params if params is not None else grads)
         leaves, treedef = jax.tree_util.tree_flatten(updates)
-        return jax.tree_util.tree_unflatten(treedef, [jnp.zeros_like(u) if f else u
-                                                      for u, f in zip(leaves, flags)]), new_state
+        return jax.tree_util.tree_unflatten(
+            treedef, [jnp.zeros_like(u) if f else u for u, f in zip(leaves, flags)]
+        ), new_state
 
     return make_optimizer(f"freeze_{inner.name}", base.init, update)
 

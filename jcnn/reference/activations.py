@@ -76,7 +76,7 @@ def silu(x) -> np.ndarray:
 def gelu(x, approximate: bool = False) -> np.ndarray:
     """``f(x) = x·Φ(x) = x/2·(1 + erf(x/√2))``, or ``x/2·(1 + tanh(√(2/π)(x + 0.044715x³)))``."""
     if approximate:
-        return _map(lambda v: 0.5 * v * (1 + math.tanh(math.sqrt(2 / math.pi) * (v + 0.044715 * v ** 3))), x)
+        return _map(lambda v: 0.5 * v * (1 + math.tanh(math.sqrt(2 / math.pi) * (v + 0.044715 * v**3))), x)
     return _map(lambda v: 0.5 * v * (1 + math.erf(v / math.sqrt(2))), x)
 
 

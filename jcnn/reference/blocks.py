@@ -20,8 +20,9 @@ def stochastic_depth(x, keep, p: float) -> np.ndarray:
     return x * keep / (1.0 - p)
 
 
-def squeeze_excitation(x, w1, b1, w2, b2, activation: Callable = relu, scale_activation: Callable = sigmoid
-                       ) -> np.ndarray:
+def squeeze_excitation(
+    x, w1, b1, w2, b2, activation: Callable = relu, scale_activation: Callable = sigmoid
+) -> np.ndarray:
     """For each example ``n`` and channel ``c``: ``s_c = mean over positions of x[n, …, c]``,
     ``h_j = δ(Σ_c s_c·W₁[c, j] + b₁[j])``, ``g_c = σ(Σ_j h_j·W₂[j, c] + b₂[c])``, ``y[n, …, c] = g_c·x[n, …, c]``."""
     x = np.asarray(x, dtype=np.float64)
@@ -31,8 +32,9 @@ def squeeze_excitation(x, w1, b1, w2, b2, activation: Callable = relu, scale_act
         flat = x[n].reshape(-1, x.shape[-1])
         s = np.array([sum(flat[:, c]) / flat.shape[0] for c in range(x.shape[-1])])
         h = activation(np.array([sum(s[c] * w1[c, j] for c in range(len(s))) + b1[j] for j in range(w1.shape[1])]))
-        g = scale_activation(np.array([sum(h[j] * w2[j, c] for j in range(len(h))) + b2[c]
-                                       for c in range(w2.shape[1])]))
+        g = scale_activation(
+            np.array([sum(h[j] * w2[j, c] for j in range(len(h))) + b2[c] for c in range(w2.shape[1])])
+        )
         y[n] = x[n] * g
     return y
 

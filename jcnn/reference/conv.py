@@ -47,8 +47,7 @@ def _sum_of_blocks(x, kernel, bias, padding, stride, dilation, groups, padding_m
     """``O[b, i, c] = Σ_m Σ_k P[b, tap_index(i, m), k]·K[m, k, c] + B[c]`` over the group's channels."""
     xp, kernel, n, stride, dilation = _prepare(x, kernel, padding, stride, dilation, padding_mode)
     ksize = kernel.shape[:n]
-    out_size = tuple((p - d * (k - 1) - 1) // s + 1
-                     for p, k, s, d in zip(xp.shape[1:-1], ksize, stride, dilation))
+    out_size = tuple((p - d * (k - 1) - 1) // s + 1 for p, k, s, d in zip(xp.shape[1:-1], ksize, stride, dilation))
     c_out = kernel.shape[-1]
     cig, cog = kernel.shape[-2], c_out // groups
     out = np.zeros((xp.shape[0], *out_size, c_out))
@@ -57,7 +56,7 @@ def _sum_of_blocks(x, kernel, bias, padding, stride, dilation, groups, padding_m
             src = tap_index(i, m, ksize, stride, dilation)
             for g in range(groups):
                 block = xp[(slice(None), *src, slice(g * cig, (g + 1) * cig))]  # (N, C_in/G)
-                out[(slice(None), *i, slice(g * cog, (g + 1) * cog))] += block @ kernel[m][:, g * cog:(g + 1) * cog]
+                out[(slice(None), *i, slice(g * cog, (g + 1) * cog))] += block @ kernel[m][:, g * cog : (g + 1) * cog]
     if bias is not None:
         out += np.asarray(bias, dtype=np.float64)
     return out
@@ -72,8 +71,16 @@ def _minus(i, m, ksize, stride, dilation):
     return tuple(s * ii + d * (k - 1) - d * mm for ii, mm, k, s, d in zip(i, m, ksize, stride, dilation))
 
 
-def correlate(x, kernel, bias=None, stride: int | Sequence[int] = 1, padding: PaddingArg = 0,
-              dilation: int | Sequence[int] = 1, groups: int = 1, padding_mode: str = "zeros") -> np.ndarray:
+def correlate(
+    x,
+    kernel,
+    bias=None,
+    stride: int | Sequence[int] = 1,
+    padding: PaddingArg = 0,
+    dilation: int | Sequence[int] = 1,
+    groups: int = 1,
+    padding_mode: str = "zeros",
+) -> np.ndarray:
     """Cross-correlation ``O[i] = Σ_m I[S·i + D·m]·K[m] + B`` of the padded input (1/2/3-D, float64).
 
     ``x (N, *I, C_in)``, ``kernel (*K, C_in/groups, C_out)``, ``bias (C_out,)`` → ``(N, *O, C_out)``;
@@ -82,8 +89,16 @@ def correlate(x, kernel, bias=None, stride: int | Sequence[int] = 1, padding: Pa
     return _sum_of_blocks(x, kernel, bias, padding, stride, dilation, groups, padding_mode, _plus)
 
 
-def convolve(x, kernel, bias=None, stride: int | Sequence[int] = 1, padding: PaddingArg = 0,
-             dilation: int | Sequence[int] = 1, groups: int = 1, padding_mode: str = "zeros") -> np.ndarray:
+def convolve(
+    x,
+    kernel,
+    bias=None,
+    stride: int | Sequence[int] = 1,
+    padding: PaddingArg = 0,
+    dilation: int | Sequence[int] = 1,
+    groups: int = 1,
+    padding_mode: str = "zeros",
+) -> np.ndarray:
     """True convolution ``O[i] = Σ_m I[i' − D·m]·K[m] + B``, ``i' = S·i + D·(K − 1)``, of the padded input.
 
     Same shapes and arguments as ``correlate``; equal to ``correlate`` with the kernel reversed in space.
@@ -91,9 +106,16 @@ def convolve(x, kernel, bias=None, stride: int | Sequence[int] = 1, padding: Pad
     return _sum_of_blocks(x, kernel, bias, padding, stride, dilation, groups, padding_mode, _minus)
 
 
-def conv_transpose(x, kernel, bias=None, stride: int | Sequence[int] = 1, padding: PaddingArg = 0,
-                   output_padding: int | Sequence[int] = 0, dilation: int | Sequence[int] = 1,
-                   groups: int = 1) -> np.ndarray:
+def conv_transpose(
+    x,
+    kernel,
+    bias=None,
+    stride: int | Sequence[int] = 1,
+    padding: PaddingArg = 0,
+    output_padding: int | Sequence[int] = 0,
+    dilation: int | Sequence[int] = 1,
+    groups: int = 1,
+) -> np.ndarray:
     """Transposed convolution by scattering: input pixel ``i`` adds ``x[i]·K[m]`` to output ``S·i + D·m``.
 
     ``x (N, *I, C_in)``, ``kernel (*K, C_in, C_out/groups)`` → ``(N, *O, C_out)`` with
@@ -109,15 +131,16 @@ def conv_transpose(x, kernel, bias=None, stride: int | Sequence[int] = 1, paddin
     ksize = kernel.shape[:n]
     c_in, cog = kernel.shape[-2], kernel.shape[-1]
     cig = c_in // groups
-    full = tuple((i - 1) * s + d * (k - 1) + 1 + o
-                 for i, k, s, d, o in zip(x.shape[1:-1], ksize, stride, dilation, out_pad))
+    full = tuple(
+        (i - 1) * s + d * (k - 1) + 1 + o for i, k, s, d, o in zip(x.shape[1:-1], ksize, stride, dilation, out_pad)
+    )
     out = np.zeros((x.shape[0], *full, cog * groups))
     for i in itertools.product(*(range(s) for s in x.shape[1:-1])):
         for m in itertools.product(*(range(k) for k in ksize)):
             dst = _plus(i, m, ksize, stride, dilation)
             for g in range(groups):
                 pixel = x[(slice(None), *i, slice(g * cig, (g + 1) * cig))]  # (N, C_in/G)
-                out[(slice(None), *dst, slice(g * cog, (g + 1) * cog))] += pixel @ kernel[m][g * cig:(g + 1) * cig]
+                out[(slice(None), *dst, slice(g * cog, (g + 1) * cog))] += pixel @ kernel[m][g * cig : (g + 1) * cig]
     crop = tuple(slice(lo, f - hi) for (lo, hi), f in zip(pairs, full))
     out = out[(slice(None), *crop, slice(None))]
     if bias is not None:

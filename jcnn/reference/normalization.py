@@ -28,7 +28,8 @@ def batch_norm(x, scale=None, bias=None, *, mean=None, var=None, eps: float = 1e
     else:
         y = (x - np.asarray(mean, np.float64)) / np.sqrt(np.asarray(var, np.float64) + eps)
     return y * (1.0 if scale is None else np.asarray(scale, np.float64).reshape(c)) + (
-        0.0 if bias is None else np.asarray(bias, np.float64).reshape(c))
+        0.0 if bias is None else np.asarray(bias, np.float64).reshape(c)
+    )
 
 
 def layer_norm(x, scale=None, bias=None, *, axes: Sequence[int] | None = None, eps: float = 1e-5) -> np.ndarray:
@@ -49,7 +50,8 @@ def instance_norm(x, scale=None, bias=None, *, eps: float = 1e-5) -> np.ndarray:
     x = np.asarray(x, np.float64)
     y = _normalize(x, tuple(range(1, x.ndim - 1)), eps)
     return y * (1.0 if scale is None else np.asarray(scale, np.float64)) + (
-        0.0 if bias is None else np.asarray(bias, np.float64))
+        0.0 if bias is None else np.asarray(bias, np.float64)
+    )
 
 
 def group_norm(x, num_groups: int, scale=None, bias=None, *, eps: float = 1e-5) -> np.ndarray:
@@ -59,10 +61,11 @@ def group_norm(x, num_groups: int, scale=None, bias=None, *, eps: float = 1e-5) 
     g = x.shape[-1] // num_groups
     for n in range(x.shape[0]):
         for k in range(num_groups):
-            block = x[n, ..., k * g:(k + 1) * g]
-            y[n, ..., k * g:(k + 1) * g] = (block - block.mean()) / np.sqrt(block.var() + eps)
+            block = x[n, ..., k * g : (k + 1) * g]
+            y[n, ..., k * g : (k + 1) * g] = (block - block.mean()) / np.sqrt(block.var() + eps)
     return y * (1.0 if scale is None else np.asarray(scale, np.float64)) + (
-        0.0 if bias is None else np.asarray(bias, np.float64))
+        0.0 if bias is None else np.asarray(bias, np.float64)
+    )
 
 
 def local_response_norm(x, size: int, alpha: float = 1e-4, beta: float = 0.75, k: float = 1.0) -> np.ndarray:
@@ -87,13 +90,21 @@ def window_weights(size: Sequence[int], window: str = "gaussian", sigma: float |
         for g, s in zip(grids, size):
             if s > 1:
                 sd = sigma if sigma is not None else (s - 1) / 4
-                w = w * np.exp(-g ** 2 / (2 * sd ** 2))
+                w = w * np.exp(-(g**2) / (2 * sd**2))
     return w / w.sum()
 
 
-def local_contrast_norm(x, size: Sequence[int] | int = 9, *, window: str = "gaussian",
-                        sigma: float | None = None, across_channels: bool = False,
-                        divisive: str | None = "std", eps: float = 1e-5, c: float | None = None) -> np.ndarray:
+def local_contrast_norm(
+    x,
+    size: Sequence[int] | int = 9,
+    *,
+    window: str = "gaussian",
+    sigma: float | None = None,
+    across_channels: bool = False,
+    divisive: str | None = "std",
+    eps: float = 1e-5,
+    c: float | None = None,
+) -> np.ndarray:
     """Loop implementation of the textbook's ``û_ij = (u_ij − μ_ij)/sqrt(σ²_ij + ε)`` (``divisive="std"``)
     and of Jarrett et al.'s ``v/max(c, σ)`` (``divisive="max"``).
 
@@ -159,5 +170,12 @@ def local_contrast_norm(x, size: Sequence[int] | int = 9, *, window: str = "gaus
     return y
 
 
-__all__ = ["batch_norm", "layer_norm", "instance_norm", "group_norm", "local_response_norm",
-           "local_contrast_norm", "window_weights"]
+__all__ = [
+    "batch_norm",
+    "layer_norm",
+    "instance_norm",
+    "group_norm",
+    "local_response_norm",
+    "local_contrast_norm",
+    "window_weights",
+]

@@ -30,8 +30,9 @@ def _out_len(i: int, k: int, s: int, lo: int, hi: int, d: int, ceil_mode: bool) 
     return o
 
 
-def _windowed(x: np.ndarray, window, stride, padding, dilation, ceil_mode: bool,
-              cell: Callable[[list[float], int, int], float]) -> np.ndarray:
+def _windowed(
+    x: np.ndarray, window, stride, padding, dilation, ceil_mode: bool, cell: Callable[[list[float], int, int], float]
+) -> np.ndarray:
     """Call ``cell(values, n_tap_positions_in_padded_input, n_taps)`` for each output cell."""
     x = np.asarray(x, dtype=np.float64)
     n = x.ndim - 2
@@ -56,33 +57,34 @@ def _windowed(x: np.ndarray, window, stride, padding, dilation, ceil_mode: bool,
     return y
 
 
-def max_pool(x: np.ndarray, window, stride=None, padding=0, dilation=1,
-             ceil_mode: bool = False) -> np.ndarray:
+def max_pool(x: np.ndarray, window, stride=None, padding=0, dilation=1, ceil_mode: bool = False) -> np.ndarray:
     """``O[i] = max_k X[i·S − P_low + k·D]`` over the real (unpadded) cells of each window."""
     return _windowed(x, window, stride, padding, dilation, ceil_mode, lambda v, _p, _k: max(v))
 
 
-def avg_pool(x: np.ndarray, window, stride=None, padding=0, ceil_mode: bool = False,
-             count_include_pad: bool = True) -> np.ndarray:
+def avg_pool(
+    x: np.ndarray, window, stride=None, padding=0, ceil_mode: bool = False, count_include_pad: bool = True
+) -> np.ndarray:
     """``O[i] = Σ_k X[i·S − P_low + k] / d``: ``d`` counts the window's cells inside the padded input
     (``count_include_pad``) or inside the input; cells past the padded input are never counted."""
-    return _windowed(x, window, stride, padding, 1, ceil_mode,
-                     lambda v, p, _k: sum(v) / (p if count_include_pad else len(v)))
+    return _windowed(
+        x, window, stride, padding, 1, ceil_mode, lambda v, p, _k: sum(v) / (p if count_include_pad else len(v))
+    )
 
 
 def lp_pool(x: np.ndarray, p: float, window, stride=None, ceil_mode: bool = False) -> np.ndarray:
     """``O[i] = (Σ_k X[i·S + k]^p)^(1/p)``; as torch, a window clipped by ``ceil_mode`` is rescaled by
     ``window volume / cells`` (torch computes ``volume · mean(x^p)``)."""
-    return _windowed(x, window, stride, 0, 1, ceil_mode,
-                     lambda v, _p, vol: (sum(t ** p for t in v) * vol / len(v)) ** (1.0 / p))
+    return _windowed(
+        x, window, stride, 0, 1, ceil_mode, lambda v, _p, vol: (sum(t**p for t in v) * vol / len(v)) ** (1.0 / p)
+    )
 
 
 def global_avg_pool(x: np.ndarray) -> np.ndarray:
     """``(N, *spatial, C) → (N, C)``: the mean over every spatial position."""
     x = np.asarray(x, dtype=np.float64)
     flat = x.reshape(x.shape[0], -1, x.shape[-1])
-    return np.array([[sum(flat[b, :, c]) / flat.shape[1] for c in range(x.shape[-1])]
-                     for b in range(x.shape[0])])
+    return np.array([[sum(flat[b, :, c]) / flat.shape[1] for c in range(x.shape[-1])] for b in range(x.shape[0])])
 
 
 def global_max_pool(x: np.ndarray) -> np.ndarray:

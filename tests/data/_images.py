@@ -39,16 +39,23 @@ def write_separable_folder(root: str | os.PathLike, per_class: int = 24, *, seed
             tint = rng.uniform(0.6, 1.0, 3)
             rgb = np.clip(gray[..., None] * tint, 0, 255).astype(np.uint8)
             kind = i % 5
-            img = {0: Image.fromarray(rgb), 1: Image.fromarray(gray),
-                   2: Image.fromarray(np.dstack([rgb, np.full((h, w), 200, np.uint8)])),
-                   3: Image.fromarray(rgb).convert("P"), 4: Image.fromarray(rgb)}[kind]
+            img = {
+                0: Image.fromarray(rgb),
+                1: Image.fromarray(gray),
+                2: Image.fromarray(np.dstack([rgb, np.full((h, w), 200, np.uint8)])),
+                3: Image.fromarray(rgb).convert("P"),
+                4: Image.fromarray(rgb),
+            }[kind]
             ext = (".png", ".jpg", ".png", ".bmp", ".webp")[kind]
             sub = ("", "nested", os.path.join("nested", "deeper"))[i % 3]
             os.makedirs(os.path.join(root, name, sub), exist_ok=True)
             img.save(os.path.join(root, name, sub, f"{name}_{i:03d}{ext}"), quality=95)
             count += 1
-    bad = [os.path.join(root, "plain", "corrupt.jpg"), os.path.join(root, "vstripes", "nested", "truncated.png"),
-           os.path.join(root, "hstripes", "notes.png")]
+    bad = [
+        os.path.join(root, "plain", "corrupt.jpg"),
+        os.path.join(root, "vstripes", "nested", "truncated.png"),
+        os.path.join(root, "hstripes", "notes.png"),
+    ]
     with open(bad[0], "wb") as f:
         f.write(b"\xff\xd8\xff\xe0" + bytes(rng.integers(0, 256, 300, dtype=np.uint8)))
     Image.fromarray(pattern(2, 30, 30, rng)).save(os.path.join(root, "full.png"))  # a loose file at the root

@@ -8,8 +8,14 @@ import pickle
 
 import numpy as np
 
-IDX_CODES = {np.dtype(np.uint8): 0x08, np.dtype(np.int8): 0x09, np.dtype(np.int16): 0x0B,
-             np.dtype(np.int32): 0x0C, np.dtype(np.float32): 0x0D, np.dtype(np.float64): 0x0E}
+IDX_CODES = {
+    np.dtype(np.uint8): 0x08,
+    np.dtype(np.int8): 0x09,
+    np.dtype(np.int16): 0x0B,
+    np.dtype(np.int32): 0x0C,
+    np.dtype(np.float32): 0x0D,
+    np.dtype(np.float64): 0x0E,
+}
 
 
 def idx_bytes(arr: np.ndarray) -> bytes:
@@ -27,8 +33,16 @@ def write_idx(path: str | os.PathLike, arr: np.ndarray, *, gz: bool = False) -> 
     return path
 
 
-def write_mnist(directory: str | os.PathLike, *, n_train: int = 7, n_test: int = 5, hw: tuple = (6, 5),
-                gz: bool = False, dotted: bool = False, seed: int = 0) -> dict[str, np.ndarray]:
+def write_mnist(
+    directory: str | os.PathLike,
+    *,
+    n_train: int = 7,
+    n_test: int = 5,
+    hw: tuple = (6, 5),
+    gz: bool = False,
+    dotted: bool = False,
+    seed: int = 0,
+) -> dict[str, np.ndarray]:
     """Write the four MNIST files (random uint8 images of ``hw``, labels 0..9); returns the arrays."""
     rng = np.random.default_rng(seed)
     os.makedirs(directory, exist_ok=True)
@@ -44,14 +58,19 @@ def write_mnist(directory: str | os.PathLike, *, n_train: int = 7, n_test: int =
     return arrays
 
 
-def write_cifar_batch(path: str | os.PathLike, n: int, *, seed: int = 0, protocol: int = 2,
-                      str_keys: bool = False) -> tuple[np.ndarray, list]:
+def write_cifar_batch(
+    path: str | os.PathLike, n: int, *, seed: int = 0, protocol: int = 2, str_keys: bool = False
+) -> tuple[np.ndarray, list]:
     """One CIFAR-10 batch dict pickled as the official files are; returns ``(data (n, 3072), labels)``."""
     rng = np.random.default_rng(seed)
     data = rng.integers(0, 256, (n, 3072), dtype=np.uint8)
     labels = [int(v) for v in rng.integers(0, 10, n)]
-    batch = {"batch_label": "testing batch", "data": data, "labels": labels,
-             "filenames": [f"img_{i}.png" for i in range(n)]}
+    batch = {
+        "batch_label": "testing batch",
+        "data": data,
+        "labels": labels,
+        "filenames": [f"img_{i}.png" for i in range(n)],
+    }
     if not str_keys:
         batch = {k.encode(): v for k, v in batch.items()}
     with open(path, "wb") as f:
@@ -63,5 +82,7 @@ def write_cifar(directory: str | os.PathLike, *, n: int = 3, protocol: int = 2) 
     """All six CIFAR-10 files with ``n`` images each; returns ``{file name: (data, labels)}``."""
     os.makedirs(directory, exist_ok=True)
     names = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
-    return {name: write_cifar_batch(os.path.join(directory, name), n, seed=i, protocol=protocol)
-            for i, name in enumerate(names)}
+    return {
+        name: write_cifar_batch(os.path.join(directory, name), n, seed=i, protocol=protocol)
+        for i, name in enumerate(names)
+    }

@@ -80,7 +80,9 @@ def test_bad_padding(padding):
 
 @pytest.mark.parametrize("fn", [lambda k, x: random_crop(k, x, 1), random_flip, augment])
 def test_needs_a_batch(fn):
-    with pytest.raises(ValueError, match=r"expected a batch of images \(N, \*spatial, C\) of rank >= 3, got shape \(4, 4\)"):
+    with pytest.raises(
+        ValueError, match=r"expected a batch of images \(N, \*spatial, C\) of rank >= 3, got shape \(4, 4\)"
+    ):
         fn(jax.random.key(0), np.zeros((4, 4), np.float32))
 
 

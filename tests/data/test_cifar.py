@@ -25,8 +25,9 @@ def test_load_cifar10(tmp_path, protocol, sub):
     for c in range(3):
         assert ds.test_images[n, i, j, c] == np.float32(data[n, c * 1024 + i * 32 + j] / 255.0)
     train_data = np.concatenate([written[f"data_batch_{k}"][0] for k in range(1, 6)])
-    np.testing.assert_array_equal(ds.train_images.reshape(15, -1, 3).transpose(0, 2, 1).reshape(15, -1) * 255,
-                                  train_data.astype(np.float32))
+    np.testing.assert_array_equal(
+        ds.train_images.reshape(15, -1, 3).transpose(0, 2, 1).reshape(15, -1) * 255, train_data.astype(np.float32)
+    )
 
 
 def test_str_keys_accepted(tmp_path):
@@ -55,16 +56,22 @@ def _dump(path, obj, protocol=2):
         pickle.dump(obj, f, protocol=protocol)
 
 
-@pytest.mark.parametrize("obj, match", [
-    (_Hostile(), "refusing to load .*getcwd .only NumPy arrays"),
-    ([1, 2], "expected a pickled dict, got list"),
-    ({b"data": np.zeros((1, 3072), np.uint8)}, "expected the keys 'data' and 'labels'"),
-    ({b"data": np.zeros((1, 3071), np.uint8), b"labels": [0]}, r"'data' must be a uint8 array of shape \(n, 3072\)"),
-    ({b"data": np.zeros((1, 3072), np.float32), b"labels": [0]}, "got float32"),
-    ({b"data": [1, 2], b"labels": [0]}, "got list"),
-    ({b"data": np.zeros((2, 3072), np.uint8), b"labels": [0]}, "'labels' must be 2 integers"),
-    ({b"data": np.zeros((1, 3072), np.uint8), b"labels": [12]}, r"labels must lie in \[0, 10\)"),
-])
+@pytest.mark.parametrize(
+    "obj, match",
+    [
+        (_Hostile(), "refusing to load .*getcwd .only NumPy arrays"),
+        ([1, 2], "expected a pickled dict, got list"),
+        ({b"data": np.zeros((1, 3072), np.uint8)}, "expected the keys 'data' and 'labels'"),
+        (
+            {b"data": np.zeros((1, 3071), np.uint8), b"labels": [0]},
+            r"'data' must be a uint8 array of shape \(n, 3072\)",
+        ),
+        ({b"data": np.zeros((1, 3072), np.float32), b"labels": [0]}, "got float32"),
+        ({b"data": [1, 2], b"labels": [0]}, "got list"),
+        ({b"data": np.zeros((2, 3072), np.uint8), b"labels": [0]}, "'labels' must be 2 integers"),
+        ({b"data": np.zeros((1, 3072), np.uint8), b"labels": [12]}, r"labels must lie in \[0, 10\)"),
+    ],
+)
 def test_malformed_batches_name_the_file(tmp_path, obj, match):
     path = tmp_path / "data_batch_1"
     _dump(path, obj)

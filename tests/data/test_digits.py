@@ -57,13 +57,16 @@ def test_missing_scikit_learn(monkeypatch, tmp_path):
     monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
     with pytest.raises(DatasetNotFoundError, match="ships inside scikit-learn, which is not installed"):
         load_digits()
-    monkeypatch.setattr(importlib.util, "find_spec",
-                        lambda name: types.SimpleNamespace(submodule_search_locations=[str(tmp_path)]))
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name: types.SimpleNamespace(submodule_search_locations=[str(tmp_path)])
+    )
     with pytest.raises(DatasetNotFoundError, match="digits.csv.gz' is missing"):
         load_digits()
 
 
-@pytest.mark.parametrize("content", [b"not gzip", gzip.compress(b"1,2,3\n4,5,6\n", mtime=0)], ids=["not-gzip", "wrong-columns"])
+@pytest.mark.parametrize(
+    "content", [b"not gzip", gzip.compress(b"1,2,3\n4,5,6\n", mtime=0)], ids=["not-gzip", "wrong-columns"]
+)
 def test_malformed_csv(tmp_path, content):
     path = tmp_path / "digits.csv.gz"
     path.write_bytes(content)

@@ -32,8 +32,11 @@ def _save(path, value=100, size=(5, 7), mode="RGB"):
 def test_listing_follows_torchvision_order_and_skips_what_is_not_an_image(tmp_path):
     r = str(tmp_path)
     expected = [
-        _save(f"{r}/cat/a.png"), _save(f"{r}/cat/b.JPG"), _save(f"{r}/cat/x-y/c.bmp"),
-        _save(f"{r}/cat/x/d.webp"), _save(f"{r}/cat/x/z/e.png"),
+        _save(f"{r}/cat/a.png"),
+        _save(f"{r}/cat/b.JPG"),
+        _save(f"{r}/cat/x-y/c.bmp"),
+        _save(f"{r}/cat/x/d.webp"),
+        _save(f"{r}/cat/x/z/e.png"),
         _save(f"{r}/dog/1.png"),
     ]
     _save(f"{r}/cat/.hidden/secret.png")
@@ -61,8 +64,9 @@ def test_layout_errors_name_what_is_wrong(tmp_path):
     _save(tmp_path / "two" / "a" / "x.png")
     os.makedirs(tmp_path / "two" / "b" / "nested")
     (tmp_path / "two" / "b" / "nested" / "notes.txt").write_text("?")
-    with pytest.raises(DatasetFormatError,
-                       match=f"class directory '{tmp_path}/two/b' holds no images .*1 other files ignored"):
+    with pytest.raises(
+        DatasetFormatError, match=f"class directory '{tmp_path}/two/b' holds no images .*1 other files ignored"
+    ):
         list_images(tmp_path / "two")
     _save(tmp_path / "val" / "c" / "x.png")
     with pytest.raises(DatasetFormatError, match="class directories that the training folder lacks: 'c'"):
@@ -150,8 +154,11 @@ def test_train_and_val_folders_are_the_split(tmp_path):
                 _save(tmp_path / split / name / f"{i}.png", value=40 * i + c)
     ds = image_folder(tmp_path, size=4)
     assert ds.root == str(tmp_path / "train") and ds.val_root == str(tmp_path / "val")
-    assert [os.path.relpath(p, tmp_path) for p in ds.test_images.paths] == ["val/ant/0.png", "val/ant/1.png",
-                                                                           "val/bee/0.png"]
+    assert [os.path.relpath(p, tmp_path) for p in ds.test_images.paths] == [
+        "val/ant/0.png",
+        "val/ant/1.png",
+        "val/bee/0.png",
+    ]
     assert ds.test_labels.tolist() == [0, 0, 1] and len(ds.train_images) == 5
     assert ds.test_fraction is None and ds.config()["val_dir"] == str(tmp_path / "val")
     # The statistics come from the training folder only.

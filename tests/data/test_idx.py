@@ -57,31 +57,37 @@ def _corrupt(tmp_path, name, data):
         f.write(data)
 
 
-@pytest.mark.parametrize("data, match", [
-    (b"\x01\x00\x08\x01" + bytes(8), "not an IDX file .bad magic 01000801"),
-    (b"\x00\x00\x07\x01" + bytes(8), "not an IDX file"),
-    (b"", "not an IDX file .bad magic empty"),
-    (b"\x00\x00\x08\x03\x00\x00", "truncated IDX header"),
-    (idx_bytes(np.zeros((7, 6, 5), np.uint8))[:-3], "IDX data truncated"),
-    (idx_bytes(np.zeros((7, 6, 5), np.uint8)) + b"xx", "IDX data has trailing bytes"),
-    (b"\x1f\x8b" + b"garbage", "corrupt gzip data"),
-    (idx_bytes(np.zeros((7, 30), np.uint8)), r"expected uint8 images of shape \(N, H, W\)"),
-    (idx_bytes(np.zeros((7, 6, 5), np.float32)), "expected uint8 images"),
-])
+@pytest.mark.parametrize(
+    "data, match",
+    [
+        (b"\x01\x00\x08\x01" + bytes(8), "not an IDX file .bad magic 01000801"),
+        (b"\x00\x00\x07\x01" + bytes(8), "not an IDX file"),
+        (b"", "not an IDX file .bad magic empty"),
+        (b"\x00\x00\x08\x03\x00\x00", "truncated IDX header"),
+        (idx_bytes(np.zeros((7, 6, 5), np.uint8))[:-3], "IDX data truncated"),
+        (idx_bytes(np.zeros((7, 6, 5), np.uint8)) + b"xx", "IDX data has trailing bytes"),
+        (b"\x1f\x8b" + b"garbage", "corrupt gzip data"),
+        (idx_bytes(np.zeros((7, 30), np.uint8)), r"expected uint8 images of shape \(N, H, W\)"),
+        (idx_bytes(np.zeros((7, 6, 5), np.float32)), "expected uint8 images"),
+    ],
+)
 def test_malformed_image_file_names_the_file(tmp_path, data, match):
     _corrupt(tmp_path, "train-images-idx3-ubyte", data)
     with pytest.raises(DatasetFormatError, match=f"train-images-idx3-ubyte: {match}"):
         load_mnist(tmp_path)
 
 
-@pytest.mark.parametrize("labels, match", [
-    (np.zeros((7, 2), np.uint8), r"expected labels of shape \(N,\)"),
-    (np.zeros(6, np.uint8), "6 labels for 7 images"),
-    (np.full(7, 10, np.uint8), r"labels must lie in \[0, 10\), got values in \[10, 10\]"),
-    (np.array([1, 2, 1.5, 3, 0, 0, 0], np.float32), r"labels must be whole class numbers, got 1.5 \(1 of 7"),
-    (np.array([1, 2, np.nan, 3, 0, 0, 0], np.float64), "labels must be whole class numbers, got nan"),
-    (np.full(7, -1, np.int8), r"labels must lie in \[0, 10\), got values in \[-1, -1\]"),
-])
+@pytest.mark.parametrize(
+    "labels, match",
+    [
+        (np.zeros((7, 2), np.uint8), r"expected labels of shape \(N,\)"),
+        (np.zeros(6, np.uint8), "6 labels for 7 images"),
+        (np.full(7, 10, np.uint8), r"labels must lie in \[0, 10\), got values in \[10, 10\]"),
+        (np.array([1, 2, 1.5, 3, 0, 0, 0], np.float32), r"labels must be whole class numbers, got 1.5 \(1 of 7"),
+        (np.array([1, 2, np.nan, 3, 0, 0, 0], np.float64), "labels must be whole class numbers, got nan"),
+        (np.full(7, -1, np.int8), r"labels must lie in \[0, 10\), got values in \[-1, -1\]"),
+    ],
+)
 def test_bad_labels(tmp_path, labels, match):
     _corrupt(tmp_path, "train-labels-idx1-ubyte", idx_bytes(labels))
     with pytest.raises(DatasetFormatError, match=f"train-labels-idx1-ubyte: {match}"):

@@ -78,12 +78,15 @@ def test_jpeg_draft_stays_close_to_a_full_decode(tmp_path):
     assert np.abs(got - full).max() <= 6, np.abs(got - full).max()
 
 
-@pytest.mark.parametrize("content, reason", [
-    (b"this is text, not an image\n", "cannot identify image file"),
-    (b"\xff\xd8\xff\xe0" + bytes(range(200)), ""),
-    (None, "truncated"),
-    (b"", "cannot identify image file"),
-])
+@pytest.mark.parametrize(
+    "content, reason",
+    [
+        (b"this is text, not an image\n", "cannot identify image file"),
+        (b"\xff\xd8\xff\xe0" + bytes(range(200)), ""),
+        (None, "truncated"),
+        (b"", "cannot identify image file"),
+    ],
+)
 def test_unreadable_files_name_their_path(tmp_path, content, reason):
     path = tmp_path / "bad.png"
     if content is None:
@@ -117,4 +120,3 @@ def test_normalize_pixels_formula():
     assert got.dtype == np.float32
     np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-7)
     np.testing.assert_array_equal(normalize_pixels(u8), u8.astype(np.float32) / np.float32(255))
-

@@ -22,7 +22,9 @@ def test_load_dataset_by_name(tmp_path):
 
 
 def test_unknown_dataset():
-    with pytest.raises(ValueError, match="unknown dataset 'imagenet'; choose one of digits, mnist, fashion-mnist, cifar10"):
+    with pytest.raises(
+        ValueError, match="unknown dataset 'imagenet'; choose one of digits, mnist, fashion-mnist, cifar10"
+    ):
         data.load_dataset("imagenet")
 
 

@@ -43,14 +43,17 @@ def test_deterministic_per_seed_and_epoch():
     np.testing.assert_array_equal(it.order(), a)
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    ({"batch_size": 0}, "batch_size must be an int >= 1, got 0"),
-    ({"batch_size": True}, "batch_size must be an int >= 1, got True"),
-    ({"batch_size": 2.0}, "batch_size must be an int >= 1"),
-    ({"seed": -1}, "seed must be an int >= 0"),
-    ({"epoch": None}, "epoch must be an int >= 0"),
-    ({"batch_size": 24, "drop_last": True}, "batch_size 24 > 23 examples with drop_last=True"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"batch_size": 0}, "batch_size must be an int >= 1, got 0"),
+        ({"batch_size": True}, "batch_size must be an int >= 1, got True"),
+        ({"batch_size": 2.0}, "batch_size must be an int >= 1"),
+        ({"seed": -1}, "seed must be an int >= 0"),
+        ({"epoch": None}, "epoch must be an int >= 0"),
+        ({"batch_size": 24, "drop_last": True}, "batch_size 24 > 23 examples with drop_last=True"),
+    ],
+)
 def test_bad_arguments(kwargs, match):
     x, y = _data()
     args = {"batch_size": 4, "seed": 0, **kwargs}
@@ -66,8 +69,13 @@ def test_mismatched_or_empty_data():
         batches(x[:0], y[:0], 4, seed=0)
 
 
-@given(n=st.integers(1, 40), batch_size=st.integers(1, 45), drop_last=st.booleans(), seed=st.integers(0, 2**31),
-       epoch=st.integers(0, 5))
+@given(
+    n=st.integers(1, 40),
+    batch_size=st.integers(1, 45),
+    drop_last=st.booleans(),
+    seed=st.integers(0, 2**31),
+    epoch=st.integers(0, 5),
+)
 @settings(max_examples=40)
 def test_partition_property(n, batch_size, drop_last, seed, epoch):
     x, y = _data(n)

@@ -41,7 +41,7 @@ def test_cutmix_targets_are_the_pasted_pixel_share_exactly(seed):
     assert np.all(from_partner == from_partner[0])  # one box for the whole batch
     rows, cols = np.nonzero(from_partner[0])
     if rows.size:  # a rectangle
-        assert from_partner[0, rows.min():rows.max() + 1, cols.min():cols.max() + 1].all()
+        assert from_partner[0, rows.min() : rows.max() + 1, cols.min() : cols.max() + 1].all()
     lam = np.float32(1) - np.float32(from_partner[0].sum()) / np.float32(H * W)
     expected = _onehot(LABELS) * lam + _onehot(LABELS)[::-1] * (np.float32(1) - lam)
     np.testing.assert_array_equal(np.asarray(targets), expected)  # bit for bit, under jit

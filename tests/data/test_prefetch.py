@@ -108,8 +108,9 @@ def test_break_close_and_garbage_collection_stop_the_thread():
         prefetch_batches([], -1)
 
 
-@pytest.mark.skipif(threading.current_thread() is not threading.main_thread(),
-                    reason="Ctrl-C is delivered to the main thread")
+@pytest.mark.skipif(
+    threading.current_thread() is not threading.main_thread(), reason="Ctrl-C is delivered to the main thread"
+)
 def test_ctrl_c_while_waiting_for_a_batch_leaves_no_thread():
     def slow():
         for i in range(100):
@@ -139,8 +140,9 @@ def test_fit_with_prefetch_is_fit_without_on_a_lazy_folder(tmp_path, monkeypatch
     monkeypatch.setattr(store, "get", lambda idx: decoded_in.add(threading.current_thread().name) or get(idx))
     common = dict(epochs=2, batch_size=4, seed=1, progress=False, log=lambda msg: None)
     plain = fit(MODEL, OPTIMIZER, eager, (ds.test_images[:], ds.test_labels), prefetch=0, **common)
-    ahead = fit(MODEL, OPTIMIZER, (ds.train_images, ds.train_labels), (ds.test_images, ds.test_labels),
-                prefetch=2, **common)
+    ahead = fit(
+        MODEL, OPTIMIZER, (ds.train_images, ds.train_labels), (ds.test_images, ds.test_labels), prefetch=2, **common
+    )
     for a, b in zip(jax.tree_util.tree_leaves(ahead.state), jax.tree_util.tree_leaves(plain.state)):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
     assert [r["train_loss"] for r in ahead.history] == [r["train_loss"] for r in plain.history]

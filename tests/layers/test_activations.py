@@ -17,21 +17,32 @@ nn = torch.nn
 SHAPE = (2, 4, 3, 5)
 
 CASES = [
-    (L.Relu, nn.ReLU(), True), (L.Relu6, nn.ReLU6(), True), (L.Sigmoid, nn.Sigmoid(), True),
-    (L.Tanh, nn.Tanh(), True), (L.Silu, nn.SiLU(), True), (L.HardTanh, nn.Hardtanh(), True),
-    (L.HardSigmoid, nn.Hardsigmoid(), True), (L.HardSwish, nn.Hardswish(), True),
-    (L.LeakyRelu(0.2), nn.LeakyReLU(0.2), True), (L.LeakyRelu(), nn.LeakyReLU(), True),
-    (L.Elu(0.7), nn.ELU(0.7), True), (L.Gelu(), nn.GELU(), True), (L.Gelu(True), nn.GELU("tanh"), True),
+    (L.Relu, nn.ReLU(), True),
+    (L.Relu6, nn.ReLU6(), True),
+    (L.Sigmoid, nn.Sigmoid(), True),
+    (L.Tanh, nn.Tanh(), True),
+    (L.Silu, nn.SiLU(), True),
+    (L.HardTanh, nn.Hardtanh(), True),
+    (L.HardSigmoid, nn.Hardsigmoid(), True),
+    (L.HardSwish, nn.Hardswish(), True),
+    (L.LeakyRelu(0.2), nn.LeakyReLU(0.2), True),
+    (L.LeakyRelu(), nn.LeakyReLU(), True),
+    (L.Elu(0.7), nn.ELU(0.7), True),
+    (L.Gelu(), nn.GELU(), True),
+    (L.Gelu(True), nn.GELU("tanh"), True),
     (L.Softplus(2.0, 3.0), nn.Softplus(2.0, 3.0), True),
     # channels-last axis -1 is torch's dim 1 on the channels-first view
-    (L.Softmax(), nn.Softmax(dim=1), True), (L.LogSoftmax(), nn.LogSoftmax(dim=1), True),
+    (L.Softmax(), nn.Softmax(dim=1), True),
+    (L.LogSoftmax(), nn.LogSoftmax(dim=1), True),
     # any other axis: compare on the same (untransposed) array
-    (L.Softmax(axis=1), nn.Softmax(dim=1), False), (L.LogSoftmax(axis=2), nn.LogSoftmax(dim=2), False),
+    (L.Softmax(axis=1), nn.Softmax(dim=1), False),
+    (L.LogSoftmax(axis=2), nn.LogSoftmax(dim=2), False),
 ]
 
 
-@pytest.mark.parametrize("layer, module, channels_last", CASES,
-                         ids=[f"{c[1].__class__.__name__}-{i}" for i, c in enumerate(CASES)])
+@pytest.mark.parametrize(
+    "layer, module, channels_last", CASES, ids=[f"{c[1].__class__.__name__}-{i}" for i, c in enumerate(CASES)]
+)
 def test_activation_matches_torch(layer, module, channels_last):
     out, params, state = layer.init(KEY, SHAPE)
     assert out == SHAPE and params == {} and state == {}
@@ -70,8 +81,11 @@ def test_ready_values_are_their_own_constructors():
     assert L.Relu.prefix == "relu" and L.HardTanh.prefix == "hard_tanh" and L.LeakyRelu().prefix == "leaky_relu"
     assert L.PRelu().prefix == "prelu" and L.LPPool(2, 2).prefix == "lp_pool"
     assert L.HardSwish.prefix == "hard_swish" and L.HardSigmoid.kind == "HardSigmoid"
-    with pytest.raises(TypeError, match=r"Relu\(0.1\): Relu takes no arguments: it is a ready layer \(Relu and "
-                                        r"Relu\(\) are the same layer\); for a negative slope use LeakyRelu"):
+    with pytest.raises(
+        TypeError,
+        match=r"Relu\(0.1\): Relu takes no arguments: it is a ready layer \(Relu and "
+        r"Relu\(\) are the same layer\); for a negative slope use LeakyRelu",
+    ):
         L.Relu(0.1)
 
 

@@ -18,16 +18,23 @@ def test_check_shape_accepts_and_normalises():
     assert check_shape("L", (2, 3), min_ndim=2) == (2, 3)
 
 
-@pytest.mark.parametrize("shape, kwargs, match", [
-    ("abc", {}, r"L: expected one input shape \(a tuple of ints\), got 'abc'"),
-    (((2, 3), (2, 3)), {}, r"L: expected one input shape"),
-    ((2, 3), dict(ndim=4, what="(N, H, W, C)"), r"L: expected an input of rank 4 \(N, H, W, C\), got shape \(2, 3\) \(rank 2\)"),
-    ((2, 3), dict(ndim=(3, 5)), r"L: expected an input of rank 3 or 5"),
-    ((2,), dict(min_ndim=2), r"L: expected an input of rank >= 2, got shape \(2,\)"),
-    ((0, 3), {}, r"L: the batch dim must be >= 1 or -1, got shape \(0, 3\)"),
-    ((2, 0), {}, r"L: every non-batch dim must be >= 1, got shape \(2, 0\)"),
-    ((2, -1), {}, r"L: every non-batch dim must be >= 1"),
-])
+@pytest.mark.parametrize(
+    "shape, kwargs, match",
+    [
+        ("abc", {}, r"L: expected one input shape \(a tuple of ints\), got 'abc'"),
+        (((2, 3), (2, 3)), {}, r"L: expected one input shape"),
+        (
+            (2, 3),
+            dict(ndim=4, what="(N, H, W, C)"),
+            r"L: expected an input of rank 4 \(N, H, W, C\), got shape \(2, 3\) \(rank 2\)",
+        ),
+        ((2, 3), dict(ndim=(3, 5)), r"L: expected an input of rank 3 or 5"),
+        ((2,), dict(min_ndim=2), r"L: expected an input of rank >= 2, got shape \(2,\)"),
+        ((0, 3), {}, r"L: the batch dim must be >= 1 or -1, got shape \(0, 3\)"),
+        ((2, 0), {}, r"L: every non-batch dim must be >= 1, got shape \(2, 0\)"),
+        ((2, -1), {}, r"L: every non-batch dim must be >= 1"),
+    ],
+)
 def test_check_shape_errors(shape, kwargs, match):
     with pytest.raises(ValueError, match=match):
         check_shape("L", shape, **kwargs)
@@ -64,7 +71,9 @@ def test_make_layer_and_ready_layer():
     assert isinstance(layer, Layer) and layer.kind == "thing" and layer.children == ()
     assert Layer(lambda k, s: (s, {}, {}), apply).kind == "layer"
     init_fn, apply_fn = layer  # unpacks like stax: the layer's (wrapping) init and apply
-    assert init_fn(KEY, (2, 3)) == ((2, 3), {}, {}) and apply_fn({}, {}, 1.0 + jnp.zeros(2), train=False)[0].shape == (2,)
+    assert init_fn(KEY, (2, 3)) == ((2, 3), {}, {}) and apply_fn({}, {}, 1.0 + jnp.zeros(2), train=False)[0].shape == (
+        2,
+    )
     assert layer[0].__func__ is Layer.init and len(layer) == 2
     ready = ready_layer("same", lambda k, s: (s, {}, {}), apply)
     assert isinstance(ready, ReadyLayer) and isinstance(ready, Layer) and ready() is ready
@@ -75,8 +84,11 @@ def test_make_layer_and_ready_layer():
 def test_init_and_apply_name_a_bad_key(key, got):
     from jcnn.layers import Dense, Dropout
 
-    with pytest.raises(TypeError, match=rf"Dense.init: key must be a PRNG key such as jax.random.key\(0\) or "
-                                        rf"jax.random.PRNGKey\(0\), got {got}"):
+    with pytest.raises(
+        TypeError,
+        match=rf"Dense.init: key must be a PRNG key such as jax.random.key\(0\) or "
+        rf"jax.random.PRNGKey\(0\), got {got}",
+    ):
         Dense(3).init(key, (2, 4))
     if key is not None:
         with pytest.raises(TypeError, match=rf"Dropout.apply: key must be a PRNG key .*got {got}"):
@@ -86,16 +98,22 @@ def test_init_and_apply_name_a_bad_key(key, got):
 def test_a_traced_train_flag_is_named():
     from jcnn.layers import Dropout
 
-    with pytest.raises(TypeError, match=r"Dropout.apply: train must be a Python bool, got a traced value.*"
-                                        r"static_argnames='train'"):
+    with pytest.raises(
+        TypeError,
+        match=r"Dropout.apply: train must be a Python bool, got a traced value.*"
+        r"static_argnames='train'",
+    ):
         jax.jit(lambda x, t: Dropout(0.5).apply({}, {}, x, train=t, key=KEY)[0])(jnp.ones(3), True)
 
 
 def test_dense_on_a_shape_without_features_names_the_fix():
     from jcnn.layers import Dense
 
-    with pytest.raises(ValueError, match=r"Dense: the last dim of the input shape is in_features and must be >= 1, "
-                                         r"got shape \(-1,\); for a batch of vectors give \(N, in_features\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"Dense: the last dim of the input shape is in_features and must be >= 1, "
+        r"got shape \(-1,\); for a batch of vectors give \(N, in_features\)",
+    ):
         Dense(3).init(KEY, (-1,))
 
 
@@ -103,8 +121,11 @@ def test_typed_keys_split_and_init_like_raw_keys():
     from jcnn.layers import Dense
 
     typed, raw = jax.random.key(3), jax.random.PRNGKey(3)
-    assert [bool(jnp.all(jax.random.key_data(a) == b)) for a, b in zip(split_key(typed, 3), split_key(raw, 3))] \
-        == [True] * 3
+    assert [bool(jnp.all(jax.random.key_data(a) == b)) for a, b in zip(split_key(typed, 3), split_key(raw, 3))] == [
+        True
+    ] * 3
     assert all(bool(jnp.all(a == b)) for a, b in zip(split_key(raw, 5), jax.random.split(raw, 5)))
     p_typed, p_raw = Dense(4).init(typed, (2, 3))[1], Dense(4).init(raw, (2, 3))[1]
-    assert all(bool(jnp.all(a == b)) for a, b in zip(jax.tree_util.tree_leaves(p_typed), jax.tree_util.tree_leaves(p_raw)))
+    assert all(
+        bool(jnp.all(a == b)) for a, b in zip(jax.tree_util.tree_leaves(p_typed), jax.tree_util.tree_leaves(p_raw))
+    )

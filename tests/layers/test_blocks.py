@@ -85,8 +85,11 @@ def test_layer_scale_is_a_bare_torch_parameter():
     x, cot = rng.standard_normal((2, 3, 3, 4)), rng.standard_normal((2, 3, 3, 4))
     params = _compare(layer, module, x, cot)
     gamma = np.asarray(params["layer_scale"]["scale"])
-    np.testing.assert_allclose(L.LayerScale().apply({"scale": jnp.asarray(gamma)}, {}, jnp.asarray(x),
-                                                    train=False)[0], reference.layer_scale(x, gamma), rtol=1e-15)
+    np.testing.assert_allclose(
+        L.LayerScale().apply({"scale": jnp.asarray(gamma)}, {}, jnp.asarray(x), train=False)[0],
+        reference.layer_scale(x, gamma),
+        rtol=1e-15,
+    )
     # rank follows the input: (N, C) → (C,)
     assert L.LayerScale(0.5).init(KEY, (3, 7))[1]["scale"].shape == (7,)
 

@@ -58,8 +58,11 @@ def test_naming_errors():
         serial(Relu, 3)
     with pytest.raises(TypeError, match=r"Dense is a layer constructor: call it \(e.g. Dense\(...\)\) to get a Layer"):
         serial(Dense)
-    with pytest.raises(TypeError, match=r"at position 1; jax.numpy.tanh is an array function, not a Layer: use the "
-                                        r"layer jcnn.Tanh"):
+    with pytest.raises(
+        TypeError,
+        match=r"at position 1; jax.numpy.tanh is an array function, not a Layer: use the "
+        r"layer jcnn.Tanh",
+    ):
         serial(Dense(3), jnp.tanh)
     with pytest.raises(TypeError, match=r"is a plain function, not a Layer: build one with jcnn.layers.make_layer"):
         serial(lambda x: x)
@@ -109,8 +112,12 @@ def test_parallel_fan_out_concat_add_shapes():
     assert out == (-1, 11)
     assert list(params["parallel_1"]) == ["dense_0", "dense_1", "identity_2"]
     x = jnp.ones((3, 5), jnp.float32)
-    y, _ = model.apply(params, {"fan_out_0": {}, "parallel_1": {"dense_0": {}, "dense_1": {}, "identity_2": {}},
-                               "concat_2": {}}, x, train=False)
+    y, _ = model.apply(
+        params,
+        {"fan_out_0": {}, "parallel_1": {"dense_0": {}, "dense_1": {}, "identity_2": {}}, "concat_2": {}},
+        x,
+        train=False,
+    )
     assert y.shape == (3, 11)
     assert concat(axis=1).init(KEY, ((2, 3, 4), (2, 5, 4)))[0] == (2, 8, 4)
     assert concat(axis=0).init(KEY, ((2, 3), (-1, 3)))[0] == (-1, 3)
@@ -133,7 +140,9 @@ def test_residual_with_projection_and_names():
 
 
 def test_wiring_errors():
-    with pytest.raises(ValueError, match=r"residual: the block's output shape \(2, 3, 3, 8\) differs from the shortcut's"):
+    with pytest.raises(
+        ValueError, match=r"residual: the block's output shape \(2, 3, 3, 8\) differs from the shortcut's"
+    ):
         residual(Conv(8, 3, stride=2, padding=1)).init(KEY, (2, 6, 6, 8))
     with pytest.raises(ValueError, match="residual: block_name and shortcut_name must differ"):
         residual(Relu, block_name="x", shortcut_name="x")
@@ -169,7 +178,10 @@ def test_wiring_errors():
 def test_mismatched_param_trees_are_type_errors():
     model = serial(Dense(2), Relu)
     _, params, state = model.init(KEY, (1, 3))
-    with pytest.raises(TypeError, match=r"serial: params must be a dict keyed by the children \['dense_0', 'relu_1'\], got \['dense_0'\]"):
+    with pytest.raises(
+        TypeError,
+        match=r"serial: params must be a dict keyed by the children \['dense_0', 'relu_1'\], got \['dense_0'\]",
+    ):
         model.apply({"dense_0": params["dense_0"]}, state, jnp.ones((1, 3), jnp.float32), train=False)
     with pytest.raises(TypeError, match=r"residual: state must be a dict keyed by the children"):
         r = residual(Relu)
@@ -177,9 +189,14 @@ def test_mismatched_param_trees_are_type_errors():
 
 
 def test_nesting_params_are_readable_paths():
-    model = serial(("features", serial(Conv(4, 3), Relu, Flatten)),
-                   ("classifier", serial(Dense(3), ("out", Dense(2)))))
+    model = serial(("features", serial(Conv(4, 3), Relu, Flatten)), ("classifier", serial(Dense(3), ("out", Dense(2)))))
     _, params, _ = model.init(KEY, (1, 5, 5, 1))
     paths = {"/".join(str(k.key) for k in path) for path, _ in jax.tree_util.tree_leaves_with_path(params)}
-    assert paths == {"features/conv_0/kernel", "features/conv_0/bias", "classifier/dense_0/kernel",
-                     "classifier/dense_0/bias", "classifier/out/kernel", "classifier/out/bias"}
+    assert paths == {
+        "features/conv_0/kernel",
+        "features/conv_0/bias",
+        "classifier/dense_0/kernel",
+        "classifier/dense_0/bias",
+        "classifier/out/kernel",
+        "classifier/out/bias",
+    }

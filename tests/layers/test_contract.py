@@ -22,22 +22,40 @@ from tests.helpers import assert_close
 TABLE = [
     # -- convolution and dense --
     pytest.param("Conv", lambda: L.Conv(4, (3, 3), padding=1), (2, 6, 5, 3), id="Conv-2d"),
-    pytest.param("Conv", lambda: L.Conv(6, (3,), stride=2, padding=1, groups=3, padding_mode="reflect"),
-                 (2, 9, 3), id="Conv-1d-groups-reflect"),
-    pytest.param("Conv", lambda: L.Conv(2, (2, 2, 2), dilation=(1, 2, 1), use_bias=False, flip=True),
-                 (1, 4, 5, 3, 2), id="Conv-3d-dilated-nobias"),
-    pytest.param("ConvTranspose", lambda: L.ConvTranspose(4, 3, stride=2, padding=1, output_padding=1),
-                 (2, 4, 3, 3), id="ConvTranspose-2d"),
-    pytest.param("ConvTranspose", lambda: L.ConvTranspose(4, 2, groups=2, use_bias=False, spatial_dims=1), (2, 5, 2),
-                 id="ConvTranspose-1d-groups"),
+    pytest.param(
+        "Conv",
+        lambda: L.Conv(6, (3,), stride=2, padding=1, groups=3, padding_mode="reflect"),
+        (2, 9, 3),
+        id="Conv-1d-groups-reflect",
+    ),
+    pytest.param(
+        "Conv",
+        lambda: L.Conv(2, (2, 2, 2), dilation=(1, 2, 1), use_bias=False, flip=True),
+        (1, 4, 5, 3, 2),
+        id="Conv-3d-dilated-nobias",
+    ),
+    pytest.param(
+        "ConvTranspose",
+        lambda: L.ConvTranspose(4, 3, stride=2, padding=1, output_padding=1),
+        (2, 4, 3, 3),
+        id="ConvTranspose-2d",
+    ),
+    pytest.param(
+        "ConvTranspose",
+        lambda: L.ConvTranspose(4, 2, groups=2, use_bias=False, spatial_dims=1),
+        (2, 5, 2),
+        id="ConvTranspose-1d-groups",
+    ),
     pytest.param("Dense", lambda: L.Dense(5), (3, 4), id="Dense"),
     pytest.param("Dense", lambda: L.Dense(2, use_bias=False), (2, 3, 4), id="Dense-leading-axes"),
     # -- pooling --
     pytest.param("MaxPool", lambda: L.MaxPool(2), (2, 6, 6, 3), id="MaxPool"),
-    pytest.param("MaxPool", lambda: L.MaxPool((3,), stride=2, padding=1, ceil_mode=True), (2, 8, 3),
-                 id="MaxPool-1d-ceil"),
-    pytest.param("AvgPool", lambda: L.AvgPool((2, 3), stride=1, padding=1, count_include_pad=False),
-                 (2, 5, 6, 3), id="AvgPool"),
+    pytest.param(
+        "MaxPool", lambda: L.MaxPool((3,), stride=2, padding=1, ceil_mode=True), (2, 8, 3), id="MaxPool-1d-ceil"
+    ),
+    pytest.param(
+        "AvgPool", lambda: L.AvgPool((2, 3), stride=1, padding=1, count_include_pad=False), (2, 5, 6, 3), id="AvgPool"
+    ),
     pytest.param("LPPool", lambda: L.LPPool(2, 2), (2, 6, 6, 3), id="LPPool"),
     pytest.param("GlobalAvgPool", lambda: L.GlobalAvgPool, (2, 5, 4, 3), id="GlobalAvgPool"),
     pytest.param("GlobalMaxPool", lambda: L.GlobalMaxPool, (2, 4, 4, 2, 3), id="GlobalMaxPool-3d"),
@@ -65,22 +83,28 @@ TABLE = [
     pytest.param("HardSigmoid", lambda: L.HardSigmoid, (2, 5, 3), id="HardSigmoid"),
     pytest.param("HardSwish", lambda: L.HardSwish, (2, 5, 3), id="HardSwish"),
     # -- modern-CNN blocks --
-    pytest.param("SqueezeExcitation", lambda: L.SqueezeExcitation(4, 2, scale_activation=L.HardSigmoid),
-                 (2, 3, 3, 4), id="SqueezeExcitation"),
+    pytest.param(
+        "SqueezeExcitation",
+        lambda: L.SqueezeExcitation(4, 2, scale_activation=L.HardSigmoid),
+        (2, 3, 3, 4),
+        id="SqueezeExcitation",
+    ),
     pytest.param("LayerScale", lambda: L.LayerScale(0.5), (2, 3, 3, 4), id="LayerScale"),
     # -- combinators --
     pytest.param("Identity", lambda: L.Identity, (2, 3), id="Identity"),
-    pytest.param("serial", lambda: L.serial(L.Conv(4, 3), L.Relu, L.Flatten, ("head", L.Dense(2))),
-                 (2, 5, 5, 2), id="serial"),
+    pytest.param(
+        "serial", lambda: L.serial(L.Conv(4, 3), L.Relu, L.Flatten, ("head", L.Dense(2))), (2, 5, 5, 2), id="serial"
+    ),
     pytest.param("fan_out", lambda: L.fan_out(2), (2, 3), id="fan_out"),
     pytest.param("parallel", lambda: L.parallel(L.Dense(3), L.Tanh), ((2, 4), (2, 3)), id="parallel"),
     pytest.param("concat", lambda: L.concat(), ((2, 4), (2, 3)), id="concat"),
     pytest.param("add", lambda: L.add(), ((2, 3), (2, 3)), id="add"),
-    pytest.param("residual", lambda: L.residual(L.serial(L.Conv(3, 3, padding=1), L.Relu)), (2, 4, 4, 3),
-                 id="residual"),
+    pytest.param(
+        "residual", lambda: L.residual(L.serial(L.Conv(3, 3, padding=1), L.Relu)), (2, 4, 4, 3), id="residual"
+    ),
     pytest.param("remat", lambda: L.remat(L.serial(L.Dense(4), L.Dropout(0.25))), (2, 3), id="remat"),
     pytest.param("wrapper", lambda: L.wrapper("wrapped", L.Dense(3)), (2, 4), id="wrapper"),
-    pytest.param("elementwise", lambda: L.elementwise("Cube", lambda x: x ** 3), (2, 3), id="elementwise"),
+    pytest.param("elementwise", lambda: L.elementwise("Cube", lambda x: x**3), (2, 3), id="elementwise"),
     # -- normalization layers --
     # (this block belongs to the normalization engineer; rows here were seeded by the layers engineer)
     pytest.param("BatchNorm", lambda: L.BatchNorm(), (4, 3, 3, 2), id="BatchNorm"),
@@ -90,26 +114,46 @@ TABLE = [
     pytest.param("LocalResponseNorm", lambda: L.LocalResponseNorm(3), (2, 4, 4, 5), id="LocalResponseNorm"),
     pytest.param("LocalContrastNorm", lambda: L.LocalContrastNorm(3), (2, 6, 6, 2), id="LocalContrastNorm"),
     pytest.param("BatchNorm", lambda: L.BatchNorm(momentum=None), (6, 4), id="BatchNorm-1d-cumulative"),
-    pytest.param("BatchNorm", lambda: L.BatchNorm(track_running_stats=False), (2, 3, 2, 3, 2),
-                 id="BatchNorm-3d-batch-stats"),
+    pytest.param(
+        "BatchNorm", lambda: L.BatchNorm(track_running_stats=False), (2, 3, 2, 3, 2), id="BatchNorm-3d-batch-stats"
+    ),
     pytest.param("LayerNorm", lambda: L.LayerNorm(axes=-1), (2, 4, 4, 3), id="LayerNorm-channels"),
-    pytest.param("InstanceNorm", lambda: L.InstanceNorm(affine=True, track_running_stats=True), (2, 5, 3),
-                 id="InstanceNorm-1d-running"),
+    pytest.param(
+        "InstanceNorm",
+        lambda: L.InstanceNorm(affine=True, track_running_stats=True),
+        (2, 5, 3),
+        id="InstanceNorm-1d-running",
+    ),
     pytest.param("GroupNorm", lambda: L.GroupNorm(1), (2, 5, 3), id="GroupNorm-1d-one-group"),
-    pytest.param("LocalContrastNorm",
-                 lambda: L.LocalContrastNorm((3, 5), window="uniform", divisive="max", across_channels=True),
-                 (2, 6, 7, 3), id="LocalContrastNorm-jarrett"),
+    pytest.param(
+        "LocalContrastNorm",
+        lambda: L.LocalContrastNorm((3, 5), window="uniform", divisive="max", across_channels=True),
+        (2, 6, 7, 3),
+        id="LocalContrastNorm-jarrett",
+    ),
     # -- end of normalization layers --
 ]
 
 # DESIGN.md §3 parameter key names; rows whose name is absent here must have no params at all.
 PARAM_KEYS = {
-    "Conv": {"kernel", "bias"}, "ConvTranspose": {"kernel", "bias"}, "Dense": {"kernel", "bias"},
-    "PRelu": {"alpha"}, "LayerScale": {"scale"},
-    "BatchNorm": {"scale", "bias"}, "LayerNorm": {"scale", "bias"}, "InstanceNorm": {"scale", "bias"},
+    "Conv": {"kernel", "bias"},
+    "ConvTranspose": {"kernel", "bias"},
+    "Dense": {"kernel", "bias"},
+    "PRelu": {"alpha"},
+    "LayerScale": {"scale"},
+    "BatchNorm": {"scale", "bias"},
+    "LayerNorm": {"scale", "bias"},
+    "InstanceNorm": {"scale", "bias"},
     "GroupNorm": {"scale", "bias"},
 }
-COMBINATORS = {"serial", "parallel", "residual", "remat", "wrapper", "SqueezeExcitation"}  # params keyed by child names (checked apart)
+COMBINATORS = {
+    "serial",
+    "parallel",
+    "residual",
+    "remat",
+    "wrapper",
+    "SqueezeExcitation",
+}  # params keyed by child names (checked apart)
 
 KEY = jax.random.PRNGKey(0)
 
@@ -135,7 +179,7 @@ def _out_shapes(y):
     return tuple(a.shape for a in y) if isinstance(y, tuple) else tuple(y.shape)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _built(factory, input_shape):
     layer = factory()
     out_shape, params, state = layer.init(KEY, input_shape)
@@ -143,7 +187,7 @@ def _built(factory, input_shape):
     return layer, out_shape, params, state, x
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _forward(factory, input_shape):
     """The row's eval-mode apply, jitted once and shared by the tests (compiles dominate their cost)."""
     layer = _built(factory, input_shape)[0]
@@ -184,8 +228,10 @@ def test_grad_wrt_params_and_input_is_finite(name, factory, input_shape):
     def loss(p, xx):
         y, _ = layer.apply(p, state, xx, train=False)
         # A fixed non-uniform weighting, so that softmax-like layers get a non-zero gradient.
-        return sum(jnp.sum(jnp.sin(leaf) * jnp.arange(1, leaf.size + 1, dtype=leaf.dtype).reshape(leaf.shape))
-                   for leaf in jax.tree_util.tree_leaves(y))
+        return sum(
+            jnp.sum(jnp.sin(leaf) * jnp.arange(1, leaf.size + 1, dtype=leaf.dtype).reshape(leaf.shape))
+            for leaf in jax.tree_util.tree_leaves(y)
+        )
 
     grads_p, grads_x = jax.jit(jax.grad(loss, argnums=(0, 1)))(params, x)
     assert _tree_shapes(grads_p) == _tree_shapes(params)
@@ -291,7 +337,8 @@ def test_declared_structure_rule_repr_and_children(name, factory, input_shape):
     assert text.startswith(layer.kind) and name in (layer.kind, "wrapper", "elementwise")
     shown = [k for k, v in layer.hparams.items() if not k.endswith("_init") and not isinstance(v, L.Layer)]
     if layer._signature is not None and any(
-            p.default is inspect.Parameter.empty for k, p in layer._signature.parameters.items() if k in shown):
+        p.default is inspect.Parameter.empty for k, p in layer._signature.parameters.items() if k in shown
+    ):
         first = next(k for k, p in layer._signature.parameters.items() if k in shown)
         assert repr(layer.hparams[first]) in text, f"{name}: repr {text!r} lacks {first}"
     if layer.children:
@@ -315,16 +362,20 @@ def test_bad_params_and_inputs_name_what_is_wrong(name, factory, input_shape):
         grown = _with_extra(params, path, "kernal")
         with pytest.raises(TypeError, match=r"params unexpected .*kernal \(shape \(3,\)\)"):
             apply(grown, state, x)
-        wrong = jax.tree_util.tree_unflatten(jax.tree_util.tree_structure(params),
-                                             [v if p != path else jnp.zeros(tuple(v.shape) + (2,), v.dtype)
-                                              for p, v in leaves])
+        wrong = jax.tree_util.tree_unflatten(
+            jax.tree_util.tree_structure(params),
+            [v if p != path else jnp.zeros(tuple(v.shape) + (2,), v.dtype) for p, v in leaves],
+        )
         with pytest.raises((ValueError, TypeError), match=rf"{re.escape(dotted)}: got shape|{layer.kind}: "):
             apply(wrong, state, x)
     with pytest.raises(TypeError, match=r"train must be True or False, got 'no'"):
         layer.apply(params, state, x, train="no")
     first = jax.tree_util.tree_leaves(x)[0]
-    bad = (first.astype(jnp.complex64),) + tuple(jax.tree_util.tree_leaves(x)[1:]) if isinstance(x, tuple) \
+    bad = (
+        (first.astype(jnp.complex64),) + tuple(jax.tree_util.tree_leaves(x)[1:])
+        if isinstance(x, tuple)
         else first.astype(jnp.complex64)
+    )
     with pytest.raises(TypeError, match=r"complex inputs are not supported"):
         apply(params, state, bad)
     with pytest.raises(TypeError, match=r"expected an array .* got list; convert it with jnp.asarray"):
@@ -343,7 +394,8 @@ def _with_extra(tree, path, name):
     return {**tree, path[0].key: _with_extra(tree[path[0].key], path[1:], name)}
 
 
-from hypothesis import given, strategies as st  # noqa: E402
+from hypothesis import given  # noqa: E402
+from hypothesis import strategies as st
 
 _ROWS_WITH_TREES = [p for p in TABLE if p.values[0] not in ("Identity",)]
 
@@ -356,8 +408,12 @@ def test_random_malformed_params_and_state_name_the_offending_path(data):
     row = data.draw(st.sampled_from(_ROWS_WITH_TREES), "row")
     name, factory, input_shape = row.values
     layer, _, params, state, x = _built(factory, input_shape)
-    which = data.draw(st.sampled_from([w for w, t in (("params", params), ("state", state))
-                                       if jax.tree_util.tree_leaves(t)] or ["params"]), "tree")
+    which = data.draw(
+        st.sampled_from(
+            [w for w, t in (("params", params), ("state", state)) if jax.tree_util.tree_leaves(t)] or ["params"]
+        ),
+        "tree",
+    )
     tree = params if which == "params" else state
     leaves = jax.tree_util.tree_flatten_with_path(tree)[0]
     kind = data.draw(st.sampled_from(["drop", "extra", "shape", "nest"] if leaves else ["extra"]), "mutation")
@@ -371,12 +427,14 @@ def test_random_malformed_params_and_state_name_the_offending_path(data):
         expect = rf"{which} unexpected (.*\.)?bogus "
     elif kind == "shape":
         new = jnp.zeros(tuple(leaf.shape) + (2,), leaf.dtype)
-        bad = jax.tree_util.tree_unflatten(jax.tree_util.tree_structure(tree),
-                                           [new if p == path else v for p, v in leaves])
+        bad = jax.tree_util.tree_unflatten(
+            jax.tree_util.tree_structure(tree), [new if p == path else v for p, v in leaves]
+        )
         expect = rf"{re.escape(dotted)}: got shape|{layer.kind}: "
     else:
-        bad = jax.tree_util.tree_unflatten(jax.tree_util.tree_structure(tree),
-                                           [{"inner": v} if p == path else v for p, v in leaves])
+        bad = jax.tree_util.tree_unflatten(
+            jax.tree_util.tree_structure(tree), [{"inner": v} if p == path else v for p, v in leaves]
+        )
         expect = rf"{which} (missing {re.escape(dotted)} |unexpected {re.escape(dotted)}\.inner )"
     args = (bad, state) if which == "params" else (params, bad)
     with pytest.raises((TypeError, ValueError), match=expect):

@@ -135,8 +135,11 @@ def test_kernel_shapes_and_custom_initializers():
 
 
 def test_int_kernel_size_is_2d_unless_spatial_dims_says_otherwise():
-    for shape, expected, dims in [((2, 9, 3), (2, 7, 5), 1), ((2, 9, 9, 3), (2, 7, 7, 5), None),
-                                  ((1, 5, 5, 5, 3), (1, 3, 3, 3, 5), 3)]:
+    for shape, expected, dims in [
+        ((2, 9, 3), (2, 7, 5), 1),
+        ((2, 9, 9, 3), (2, 7, 7, 5), None),
+        ((1, 5, 5, 5, 3), (1, 3, 3, 3, 5), 3),
+    ]:
         layer = Conv(5, 3, spatial_dims=dims)
         params, _ = jax.eval_shape(lambda k: layer.init(k, shape)[1:], KEY)
         assert declared_shape(layer, shape) == expected == layer.output_shape(shape)
@@ -164,54 +167,67 @@ def test_integer_input_computes_in_the_param_dtype():
     assert y.dtype == jnp.float32
 
 
-@pytest.mark.parametrize("make, match", [
-    (lambda: Conv(0, 3), "Conv: features must be an int >= 1"),
-    (lambda: Conv(4, (3, 0)), "Conv: kernel_size must be an int >= 1"),
-    (lambda: Conv(4, (1, 1, 1, 1)), "Conv: kernel_size needs 1, 2 or 3 entries"),
-    (lambda: Conv(4, 3, stride=0), "Conv: stride must be an int >= 1"),
-    (lambda: Conv(4, 3, stride=-1), "Conv: stride must be an int >= 1"),
-    (lambda: Conv(4, 3, dilation=(1, 0)), "Conv: dilation must be an int >= 1"),
-    (lambda: Conv(4, 3, padding=-1), "Conv: padding must be non-negative"),
-    (lambda: Conv(4, 3, padding=((1, -1), (0, 0))), "Conv: padding must be non-negative"),
-    (lambda: Conv(4, 3, padding="FULL"), "Conv: unknown padding 'FULL'"),
-    (lambda: Conv(4, 3, padding=1.5), "Conv: padding must be an int, a sequence or 'SAME'/'VALID', got 1.5"),
-    (lambda: Conv(4, 3, padding_mode="mirror"), "Conv: unknown padding_mode 'mirror'"),
-    (lambda: Conv(4, 3, algorithm="fft"), "Conv: unknown algorithm 'fft'"),
-    (lambda: Conv(4, 3, groups=3), "Conv: groups=3 must divide features=4"),
-    (lambda: Conv(4, 3, groups=0), "Conv: groups must be an int >= 1"),
-    (lambda: ConvTranspose(4, 3, padding="SAME"), "ConvTranspose: unknown padding 'SAME'"),
-    (lambda: ConvTranspose(4, 3, stride=0), "ConvTranspose: stride must be an int >= 1"),
-    (lambda: ConvTranspose(4, 3, output_padding=-1), "ConvTranspose: output_padding must be an int >= 0"),
-    (lambda: ConvTranspose(5, 3, groups=2), "ConvTranspose: groups=2 must divide features=5"),
-    (lambda: ConvTranspose(4, 3, padding=-2), "ConvTranspose: padding must be non-negative"),
-    (lambda: ConvTranspose(4, 3, stride=2, output_padding=2), "ConvTranspose: output_padding must be smaller"),
-    (lambda: Conv(4, (3, 3), spatial_dims=1), r"Conv: kernel_size=\(3, 3\) has 2 entries but spatial_dims=1"),
-    (lambda: Conv(4, 3, spatial_dims=4), "Conv: spatial_dims must be 1, 2 or 3"),
-])
+@pytest.mark.parametrize(
+    "make, match",
+    [
+        (lambda: Conv(0, 3), "Conv: features must be an int >= 1"),
+        (lambda: Conv(4, (3, 0)), "Conv: kernel_size must be an int >= 1"),
+        (lambda: Conv(4, (1, 1, 1, 1)), "Conv: kernel_size needs 1, 2 or 3 entries"),
+        (lambda: Conv(4, 3, stride=0), "Conv: stride must be an int >= 1"),
+        (lambda: Conv(4, 3, stride=-1), "Conv: stride must be an int >= 1"),
+        (lambda: Conv(4, 3, dilation=(1, 0)), "Conv: dilation must be an int >= 1"),
+        (lambda: Conv(4, 3, padding=-1), "Conv: padding must be non-negative"),
+        (lambda: Conv(4, 3, padding=((1, -1), (0, 0))), "Conv: padding must be non-negative"),
+        (lambda: Conv(4, 3, padding="FULL"), "Conv: unknown padding 'FULL'"),
+        (lambda: Conv(4, 3, padding=1.5), "Conv: padding must be an int, a sequence or 'SAME'/'VALID', got 1.5"),
+        (lambda: Conv(4, 3, padding_mode="mirror"), "Conv: unknown padding_mode 'mirror'"),
+        (lambda: Conv(4, 3, algorithm="fft"), "Conv: unknown algorithm 'fft'"),
+        (lambda: Conv(4, 3, groups=3), "Conv: groups=3 must divide features=4"),
+        (lambda: Conv(4, 3, groups=0), "Conv: groups must be an int >= 1"),
+        (lambda: ConvTranspose(4, 3, padding="SAME"), "ConvTranspose: unknown padding 'SAME'"),
+        (lambda: ConvTranspose(4, 3, stride=0), "ConvTranspose: stride must be an int >= 1"),
+        (lambda: ConvTranspose(4, 3, output_padding=-1), "ConvTranspose: output_padding must be an int >= 0"),
+        (lambda: ConvTranspose(5, 3, groups=2), "ConvTranspose: groups=2 must divide features=5"),
+        (lambda: ConvTranspose(4, 3, padding=-2), "ConvTranspose: padding must be non-negative"),
+        (lambda: ConvTranspose(4, 3, stride=2, output_padding=2), "ConvTranspose: output_padding must be smaller"),
+        (lambda: Conv(4, (3, 3), spatial_dims=1), r"Conv: kernel_size=\(3, 3\) has 2 entries but spatial_dims=1"),
+        (lambda: Conv(4, 3, spatial_dims=4), "Conv: spatial_dims must be 1, 2 or 3"),
+    ],
+)
 def test_constructor_errors(make, match):
     with pytest.raises(ValueError, match=match):
         make()
 
 
-@pytest.mark.parametrize("layer, shape, match", [
-    (Conv(4, (3, 3)), (2, 8, 3), r"Conv: expected an input of rank 4 .* got shape \(2, 8, 3\)"),
-    (Conv(4, 3), (2, 3), r"Conv: an int kernel_size=3 makes a 2-D layer, which expects an input \(N, H, W, C\) "
-                         r"of rank 4, got shape \(2, 3\)"),
-    (Conv(4, 3), (-1, 28, 28), r"Conv: an int kernel_size=3 makes a 2-D layer.*got shape \(-1, 28, 28\).*"
-                               r"kernel_size=\(3,\).*spatial_dims=.*reshape them to \(-1, 28, 28, 1\)"),
-    (Conv(4, 3, spatial_dims=3), (2, 8, 8, 3), r"Conv: an int kernel_size=3 makes a 3-D layer"),
-    (Conv(4, (3, 3, 3)), (2, 8, 8, 3), r"Conv: expected an input of rank 5 \(N, D, H, W, C\)"),
-    (Conv(4, 3, groups=2), (2, 8, 8, 3), r"Conv: groups=2 must divide the input channels C_in=3"),
-    (Conv(4, 5), (2, 4, 4, 3), r"Conv: input shape \(2, 4, 4, 3\): .*kernel is larger than the padded input"),
-    (Conv(4, 5, padding=1), (2, 2, 8, 3), r"Conv: input shape .*kernel is larger than the padded input"),
-    (Conv(4, 3, stride=(1, 2, 3)), (2, 8, 8, 3), r"stride needs one value per spatial dim"),
-
-    (Conv(4, 3, padding=3, padding_mode="reflect"), (1, 3, 3, 1), r"Conv: .*reflect.* needs padding < input"),
-    (Conv(4, 3, padding=4, padding_mode="circular"), (1, 3, 3, 1), r"Conv: .*circular.* needs padding <= input"),
-    (ConvTranspose(4, 3, groups=2), (2, 8, 8, 3), r"ConvTranspose: groups=2 must divide the input channels"),
-    (ConvTranspose(4, (3,)), (2, 8, 8, 3), r"ConvTranspose: expected an input of rank 3"),
-    (ConvTranspose(4, 3, padding=3), (2, 1, 1, 3), r"ConvTranspose: .*non-positive output size"),
-])
+@pytest.mark.parametrize(
+    "layer, shape, match",
+    [
+        (Conv(4, (3, 3)), (2, 8, 3), r"Conv: expected an input of rank 4 .* got shape \(2, 8, 3\)"),
+        (
+            Conv(4, 3),
+            (2, 3),
+            r"Conv: an int kernel_size=3 makes a 2-D layer, which expects an input \(N, H, W, C\) "
+            r"of rank 4, got shape \(2, 3\)",
+        ),
+        (
+            Conv(4, 3),
+            (-1, 28, 28),
+            r"Conv: an int kernel_size=3 makes a 2-D layer.*got shape \(-1, 28, 28\).*"
+            r"kernel_size=\(3,\).*spatial_dims=.*reshape them to \(-1, 28, 28, 1\)",
+        ),
+        (Conv(4, 3, spatial_dims=3), (2, 8, 8, 3), r"Conv: an int kernel_size=3 makes a 3-D layer"),
+        (Conv(4, (3, 3, 3)), (2, 8, 8, 3), r"Conv: expected an input of rank 5 \(N, D, H, W, C\)"),
+        (Conv(4, 3, groups=2), (2, 8, 8, 3), r"Conv: groups=2 must divide the input channels C_in=3"),
+        (Conv(4, 5), (2, 4, 4, 3), r"Conv: input shape \(2, 4, 4, 3\): .*kernel is larger than the padded input"),
+        (Conv(4, 5, padding=1), (2, 2, 8, 3), r"Conv: input shape .*kernel is larger than the padded input"),
+        (Conv(4, 3, stride=(1, 2, 3)), (2, 8, 8, 3), r"stride needs one value per spatial dim"),
+        (Conv(4, 3, padding=3, padding_mode="reflect"), (1, 3, 3, 1), r"Conv: .*reflect.* needs padding < input"),
+        (Conv(4, 3, padding=4, padding_mode="circular"), (1, 3, 3, 1), r"Conv: .*circular.* needs padding <= input"),
+        (ConvTranspose(4, 3, groups=2), (2, 8, 8, 3), r"ConvTranspose: groups=2 must divide the input channels"),
+        (ConvTranspose(4, (3,)), (2, 8, 8, 3), r"ConvTranspose: expected an input of rank 3"),
+        (ConvTranspose(4, 3, padding=3), (2, 1, 1, 3), r"ConvTranspose: .*non-positive output size"),
+    ],
+)
 def test_init_errors(layer, shape, match):
     with pytest.raises(ValueError, match=match):
         layer.init(KEY, shape)
@@ -246,16 +262,30 @@ def test_declared_output_shape_and_errors_agree_with_torch(data):
     x = torch.zeros((1, c_in, *size))
     if transposed:
         out_pad = tuple(data.draw(st.integers(0, max(s, d) - 1), "output_padding") for s, d in zip(stride, dilation))
-        layer = ConvTranspose(features, kernel, stride=stride, padding=padding, output_padding=out_pad,
-                              dilation=dilation, groups=groups)
+        layer = ConvTranspose(
+            features, kernel, stride=stride, padding=padding, output_padding=out_pad, dilation=dilation, groups=groups
+        )
         fn = getattr(torch.nn.functional, f"conv_transpose{n}d")
-        call = lambda: fn(x, torch.zeros((c_in, features // groups, *kernel)), stride=stride,  # noqa: E731
-                          padding=padding, output_padding=out_pad, dilation=dilation, groups=groups)
+        call = lambda: fn(
+            x,
+            torch.zeros((c_in, features // groups, *kernel)),
+            stride=stride,  # noqa: E731
+            padding=padding,
+            output_padding=out_pad,
+            dilation=dilation,
+            groups=groups,
+        )
     else:
         layer = Conv(features, kernel, stride=stride, padding=padding, dilation=dilation, groups=groups)
         fn = getattr(torch.nn.functional, f"conv{n}d")
-        call = lambda: fn(x, torch.zeros((features, c_in // groups, *kernel)), stride=stride,  # noqa: E731
-                          padding=padding, dilation=dilation, groups=groups)
+        call = lambda: fn(
+            x,
+            torch.zeros((features, c_in // groups, *kernel)),
+            stride=stride,  # noqa: E731
+            padding=padding,
+            dilation=dilation,
+            groups=groups,
+        )
     try:
         expected = call().shape
         if 0 in expected:  # torch returns an empty output; jcnn rejects a non-positive size (DESIGN §2)

@@ -25,8 +25,7 @@ def _x(shape, seed=0, loc=0.5, scale=2.0):
 
 def _relu() -> L.Layer:
     """A ReLU layer built here, so the model tests depend only on Dense and the norms."""
-    return make_layer("relu", lambda key, s: (s, {}, {}),
-                      lambda p, st, x, *, train, key=None: (jnp.maximum(x, 0), st))
+    return make_layer("relu", lambda key, s: (s, {}, {}), lambda p, st, x, *, train, key=None: (jnp.maximum(x, 0), st))
 
 
 def _torch_bn(ndim_spatial, c, **kw):
@@ -44,6 +43,7 @@ def _run_both(layer, params, state, module, x, cot, train):
     """jcnn layer and torch module on the same input: outputs, grads w.r.t. x/scale/bias, new states."""
     module.train(train)
     module.zero_grad()
+
     @jax.jit  # one compile per case instead of one per primitive
     def forward_backward(params, state, x, cot):
         y, vjp, new_state = jax.vjp(lambda p, xx: layer.apply(p, state, xx, train=train), params, x, has_aux=True)
@@ -136,7 +136,8 @@ def test_synchronized_batch_norm_under_vmap_equals_the_global_batch():
     layer = L.BatchNorm(axis_name="devices")
     _, params, state = layer.init(KEY, (2, 5, 3))
     y, new_state = jax.vmap(lambda xs: layer.apply(params, state, xs, train=True), axis_name="devices")(
-        jnp.asarray(x).reshape(4, 2, 5, 3))
+        jnp.asarray(x).reshape(4, 2, 5, 3)
+    )
     y_glob, state_glob = L.BatchNorm().apply(params, state, jnp.asarray(x), train=True)
     assert_close(y.reshape(x.shape), y_glob)
     for k in ("mean", "var"):  # the unbiased factor uses the global count (40), not the shard's (10)
@@ -215,8 +216,15 @@ def test_local_response_norm_matches_torch():
     layer = L.LocalResponseNorm(3, alpha=0.1, beta=0.6, k=2.0)
     shape = (2, 4, 5, 6)
     _, params, state = layer.init(KEY, shape)
-    _run_both(layer, params, state, torch.nn.LocalResponseNorm(3, alpha=0.1, beta=0.6, k=2.0), _x(shape),
-              _x(shape, 1), train=False)
+    _run_both(
+        layer,
+        params,
+        state,
+        torch.nn.LocalResponseNorm(3, alpha=0.1, beta=0.6, k=2.0),
+        _x(shape),
+        _x(shape, 1),
+        train=False,
+    )
 
 
 def test_local_contrast_norm_layer_is_the_op():
@@ -226,10 +234,12 @@ def test_local_contrast_norm_layer_is_the_op():
     assert out_shape == x.shape and params == {} and state == {}
     y, _ = layer.apply(params, state, x, train=True)
     np.testing.assert_array_equal(
-        y, ops.local_contrast_norm(x, (3, 5), window="uniform", divisive="max", across_channels=True))
+        y, ops.local_contrast_norm(x, (3, 5), window="uniform", divisive="max", across_channels=True)
+    )
 
 
 # -- state threading through combinators --
+
 
 def _expected_running(x):
     """Running (mean, var) after one step from (0, 1) with momentum 0.1: unbiased batch variance."""
@@ -238,8 +248,12 @@ def _expected_running(x):
 
 def test_state_threads_through_serial_residual_and_parallel():
     block = L.serial(("bn_a", L.BatchNorm()), ("fc", L.Dense(3)), ("bn_b", L.BatchNorm()))
-    model = L.serial(("res", L.residual(block)), ("split", L.fan_out(2)),
-                     ("heads", L.parallel(("left", L.BatchNorm()), ("right", L.Identity))), ("sum", L.add()))
+    model = L.serial(
+        ("res", L.residual(block)),
+        ("split", L.fan_out(2)),
+        ("heads", L.parallel(("left", L.BatchNorm()), ("right", L.Identity))),
+        ("sum", L.add()),
+    )
     x = jnp.asarray(_x((6, 3)))
     _, params, state = model.init(KEY, (-1, 3))
     y, new_state = model.apply(params, state, x, train=True)
@@ -281,6 +295,7 @@ def test_jitted_training_step_threads_state():
 
 # -- a BatchNorm model trained, then evaluated, against its PyTorch twin --
 
+
 def _dense_from(layer_params, module):
     with torch.no_grad():
         module.weight.copy_(torch.from_numpy(np.asarray(layer_params["kernel"]).T.copy()))
@@ -295,8 +310,9 @@ def test_trained_model_matches_torch_twin(spatial, momentum):
     The 2-d model's first Dense acts on the channels of an NHWC image: a 1x1 convolution."""
     c_in, hidden = 3, 5
     in_shape = (8,) + (4, 4) * (spatial == 2) + (c_in,)
-    model = L.serial(("fc1", L.Dense(hidden)), ("bn", L.BatchNorm(momentum=momentum)), ("relu", _relu()),
-                     ("fc2", L.Dense(2)))
+    model = L.serial(
+        ("fc1", L.Dense(hidden)), ("bn", L.BatchNorm(momentum=momentum)), ("relu", _relu()), ("fc2", L.Dense(2))
+    )
     _, params, state = model.init(KEY, in_shape)
     fc1 = torch.nn.Linear(c_in, hidden) if spatial == 0 else torch.nn.Conv2d(c_in, hidden, 1)
     bn = _torch_bn(spatial, hidden, momentum=momentum)
@@ -352,35 +368,45 @@ def test_trained_model_matches_torch_twin(spatial, momentum):
 
 # -- errors --
 
-@pytest.mark.parametrize("make,match", [
-    (lambda: L.BatchNorm(momentum=1.5), r"BatchNorm: momentum must be a float in \[0, 1\] or None"),
-    (lambda: L.BatchNorm(eps=-1.0), r"BatchNorm: eps must be a float >= 0"),
-    (lambda: L.InstanceNorm(momentum=None), r"InstanceNorm: momentum must be a float in \[0, 1\], got None"),
-    (lambda: L.LayerNorm(eps="x"), r"LayerNorm: eps must be"),
-    (lambda: L.GroupNorm(0), r"GroupNorm: num_groups must be an int >= 1"),
-    (lambda: L.GroupNorm(2, eps=-1), r"GroupNorm: eps must be"),
-    (lambda: L.LocalResponseNorm(0), r"LocalResponseNorm: size must be an int >= 1"),
-    (lambda: L.LocalContrastNorm(4), r"LocalContrastNorm: size must be odd"),
-    (lambda: L.LocalContrastNorm(window="box"), r"LocalContrastNorm: window must be one of"),
-    (lambda: L.LocalContrastNorm(divisive="l1"), r"LocalContrastNorm: divisive must be one of"),
-])
+
+@pytest.mark.parametrize(
+    "make,match",
+    [
+        (lambda: L.BatchNorm(momentum=1.5), r"BatchNorm: momentum must be a float in \[0, 1\] or None"),
+        (lambda: L.BatchNorm(eps=-1.0), r"BatchNorm: eps must be a float >= 0"),
+        (lambda: L.InstanceNorm(momentum=None), r"InstanceNorm: momentum must be a float in \[0, 1\], got None"),
+        (lambda: L.LayerNorm(eps="x"), r"LayerNorm: eps must be"),
+        (lambda: L.GroupNorm(0), r"GroupNorm: num_groups must be an int >= 1"),
+        (lambda: L.GroupNorm(2, eps=-1), r"GroupNorm: eps must be"),
+        (lambda: L.LocalResponseNorm(0), r"LocalResponseNorm: size must be an int >= 1"),
+        (lambda: L.LocalContrastNorm(4), r"LocalContrastNorm: size must be odd"),
+        (lambda: L.LocalContrastNorm(window="box"), r"LocalContrastNorm: window must be one of"),
+        (lambda: L.LocalContrastNorm(divisive="l1"), r"LocalContrastNorm: divisive must be one of"),
+    ],
+)
 def test_constructor_errors(make, match):
     with pytest.raises(ValueError, match=match):
         make()
 
 
-@pytest.mark.parametrize("layer,shape,match", [
-    (L.BatchNorm(), (4,), r"BatchNorm: expected an input of rank >= 2 \(N, \*spatial, C\), got shape \(4,\)"),
-    (L.LayerNorm(), (4,), r"LayerNorm: expected an input of rank >= 2"),
-    (L.LayerNorm(axes=3), (4, 5, 3), r"LayerNorm: axis 3 is out of range"),
-    (L.LayerNorm(axes=0), (4, 5, 3), r"LayerNorm: axes must not include the batch axis"),
-    (L.InstanceNorm(), (4, 3), r"InstanceNorm: expected an input of rank >= 3"),
-    (L.GroupNorm(4), (2, 5, 6),
-     r"GroupNorm: the 6 channels of input shape \(2, 5, 6\) must be divisible by num_groups=4"),
-    (L.LocalResponseNorm(3), (3,), r"LocalResponseNorm: expected an input of rank >= 2"),
-    (L.LocalContrastNorm(3), (2, 3), r"LocalContrastNorm: expected an input of rank >= 3"),
-    (L.LocalContrastNorm((3, 3)), (2, 5, 3), r"LocalContrastNorm: size \(3, 3\) needs one entry per spatial dim"),
-])
+@pytest.mark.parametrize(
+    "layer,shape,match",
+    [
+        (L.BatchNorm(), (4,), r"BatchNorm: expected an input of rank >= 2 \(N, \*spatial, C\), got shape \(4,\)"),
+        (L.LayerNorm(), (4,), r"LayerNorm: expected an input of rank >= 2"),
+        (L.LayerNorm(axes=3), (4, 5, 3), r"LayerNorm: axis 3 is out of range"),
+        (L.LayerNorm(axes=0), (4, 5, 3), r"LayerNorm: axes must not include the batch axis"),
+        (L.InstanceNorm(), (4, 3), r"InstanceNorm: expected an input of rank >= 3"),
+        (
+            L.GroupNorm(4),
+            (2, 5, 6),
+            r"GroupNorm: the 6 channels of input shape \(2, 5, 6\) must be divisible by num_groups=4",
+        ),
+        (L.LocalResponseNorm(3), (3,), r"LocalResponseNorm: expected an input of rank >= 2"),
+        (L.LocalContrastNorm(3), (2, 3), r"LocalContrastNorm: expected an input of rank >= 3"),
+        (L.LocalContrastNorm((3, 3)), (2, 5, 3), r"LocalContrastNorm: size \(3, 3\) needs one entry per spatial dim"),
+    ],
+)
 def test_init_errors(layer, shape, match):
     with pytest.raises(ValueError, match=match):
         layer.init(KEY, shape)
@@ -389,8 +415,11 @@ def test_init_errors(layer, shape, match):
 def test_apply_with_other_channels_raises():
     layer = L.BatchNorm()
     _, params, state = layer.init(KEY, (4, 3))
-    with pytest.raises(ValueError, match=r"BatchNorm: expected an input \(N, \*spatial, 3\) like the one given "
-                                         r"to init, got shape \(4, 5\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"BatchNorm: expected an input \(N, \*spatial, 3\) like the one given "
+        r"to init, got shape \(4, 5\)",
+    ):
         layer.apply(params, state, jnp.ones((4, 5)), train=True)
     with pytest.raises(TypeError, match="train"):
         layer.apply(params, state, jnp.ones((4, 3)))
@@ -419,11 +448,16 @@ def test_layers_pass_their_eps_on_with_variances_of_the_order_of_eps():
         module.running_var.copy_(torch.from_numpy(var))
     y = jax.jit(lambda p, s, a: bn.apply(p, s, a, train=False)[0])(params, state, jnp.asarray(x))
     assert_close(y, from_torch_layout(module(xt)))
-    for layer, twin in ((L.GroupNorm(2, eps=0.1), torch.nn.GroupNorm(2, 4, eps=0.1)),
-                        (L.InstanceNorm(eps=0.1), torch.nn.InstanceNorm2d(4, eps=0.1)),
-                        (L.LayerNorm(axes=-1, eps=0.1), None)):
+    for layer, twin in (
+        (L.GroupNorm(2, eps=0.1), torch.nn.GroupNorm(2, 4, eps=0.1)),
+        (L.InstanceNorm(eps=0.1), torch.nn.InstanceNorm2d(4, eps=0.1)),
+        (L.LayerNorm(axes=-1, eps=0.1), None),
+    ):
         _, params, state = layer.init(KEY, x.shape)
         y = jax.jit(lambda p, s, a: layer.apply(p, s, a, train=True)[0])(params, state, jnp.asarray(x))
-        want = (from_torch_layout(twin(xt)) if twin is not None
-                else torch.nn.functional.layer_norm(torch.from_numpy(x), (4,), eps=0.1).numpy())
+        want = (
+            from_torch_layout(twin(xt))
+            if twin is not None
+            else torch.nn.functional.layer_norm(torch.from_numpy(x), (4,), eps=0.1).numpy()
+        )
         assert_close(y, want)

@@ -16,13 +16,18 @@ nn = torch.nn
 
 CASES = [
     # (layer, torch twin, input shape)
-    (MaxPool((3,), stride=2, padding=1, dilation=2, ceil_mode=True),
-     nn.MaxPool1d(3, stride=2, padding=1, dilation=2, ceil_mode=True), (2, 12, 3)),
-    (MaxPool((2, 3), stride=(2, 1), padding=(1, 1)), nn.MaxPool2d((2, 3), stride=(2, 1), padding=(1, 1)),
-     (2, 7, 6, 3)),
+    (
+        MaxPool((3,), stride=2, padding=1, dilation=2, ceil_mode=True),
+        nn.MaxPool1d(3, stride=2, padding=1, dilation=2, ceil_mode=True),
+        (2, 12, 3),
+    ),
+    (MaxPool((2, 3), stride=(2, 1), padding=(1, 1)), nn.MaxPool2d((2, 3), stride=(2, 1), padding=(1, 1)), (2, 7, 6, 3)),
     (MaxPool(2, spatial_dims=3), nn.MaxPool3d(2), (1, 4, 6, 4, 2)),
-    (AvgPool(3, stride=2, padding=1, count_include_pad=False, ceil_mode=True),
-     nn.AvgPool2d(3, stride=2, padding=1, count_include_pad=False, ceil_mode=True), (2, 8, 7, 3)),
+    (
+        AvgPool(3, stride=2, padding=1, count_include_pad=False, ceil_mode=True),
+        nn.AvgPool2d(3, stride=2, padding=1, count_include_pad=False, ceil_mode=True),
+        (2, 8, 7, 3),
+    ),
     (AvgPool((2,), padding=1), nn.AvgPool1d(2, padding=1), (2, 9, 3)),
     (LPPool(2, (2, 3), stride=2), nn.LPPool2d(2, (2, 3), stride=2), (2, 6, 7, 3)),
     (LPPool(3, 2, ceil_mode=True, spatial_dims=1), nn.LPPool1d(3, 2, ceil_mode=True), (2, 9, 2)),
@@ -32,7 +37,9 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize("layer, module, shape", CASES, ids=[f"{c[1].__class__.__name__}-{i}" for i, c in enumerate(CASES)])
+@pytest.mark.parametrize(
+    "layer, module, shape", CASES, ids=[f"{c[1].__class__.__name__}-{i}" for i, c in enumerate(CASES)]
+)
 def test_pool_matches_torch_forward_and_input_gradient(layer, module, shape):
     out_shape, params, state = layer.init(KEY, shape)
     assert params == {} and state == {}
@@ -71,40 +78,46 @@ def test_window_rank_fixes_the_input_rank_and_an_int_window_is_2d_unless_spatial
     assert MaxPool((2,), padding="SAME").init(KEY, (1, 7, 3))[0] == (1, 4, 3)
 
 
-@pytest.mark.parametrize("make, match", [
-    (lambda: MaxPool(0), "MaxPool: window must be an int >= 1"),
-    (lambda: MaxPool((2, 2, 2, 2)), "MaxPool: window needs 1, 2 or 3 entries"),
-    (lambda: MaxPool(2, stride=0), "MaxPool: stride must be an int >= 1"),
-    (lambda: MaxPool(2, stride=-2), "MaxPool: stride must be an int >= 1"),
-    (lambda: MaxPool(2, padding=-1), "MaxPool: padding must be non-negative"),
-    (lambda: MaxPool(2, padding="full"), "MaxPool: unknown padding 'full'"),
-    (lambda: MaxPool(2, dilation=0), "MaxPool: dilation must be an int >= 1"),
-    (lambda: AvgPool(2, padding=(-1, 0)), "AvgPool: padding must be non-negative"),
-    (lambda: AvgPool("2"), "AvgPool: window must be an int >= 1"),
-    (lambda: LPPool(0, 2), "LPPool: p must be a positive number"),
-    (lambda: LPPool(-1.5, 2), "LPPool: p must be a positive number"),
-    (lambda: AdaptiveAvgPool(0), "AdaptiveAvgPool: output_size must be an int >= 1"),
-    (lambda: AdaptiveMaxPool((2, -1)), "AdaptiveMaxPool: output_size must be an int >= 1"),
-    (lambda: MaxPool((2, 2), spatial_dims=3), r"MaxPool: window=\(2, 2\) has 2 entries but spatial_dims=3"),
-    (lambda: AdaptiveAvgPool((2, 2, 2, 2)), "AdaptiveAvgPool: output_size needs 1, 2 or 3 entries"),
-])
+@pytest.mark.parametrize(
+    "make, match",
+    [
+        (lambda: MaxPool(0), "MaxPool: window must be an int >= 1"),
+        (lambda: MaxPool((2, 2, 2, 2)), "MaxPool: window needs 1, 2 or 3 entries"),
+        (lambda: MaxPool(2, stride=0), "MaxPool: stride must be an int >= 1"),
+        (lambda: MaxPool(2, stride=-2), "MaxPool: stride must be an int >= 1"),
+        (lambda: MaxPool(2, padding=-1), "MaxPool: padding must be non-negative"),
+        (lambda: MaxPool(2, padding="full"), "MaxPool: unknown padding 'full'"),
+        (lambda: MaxPool(2, dilation=0), "MaxPool: dilation must be an int >= 1"),
+        (lambda: AvgPool(2, padding=(-1, 0)), "AvgPool: padding must be non-negative"),
+        (lambda: AvgPool("2"), "AvgPool: window must be an int >= 1"),
+        (lambda: LPPool(0, 2), "LPPool: p must be a positive number"),
+        (lambda: LPPool(-1.5, 2), "LPPool: p must be a positive number"),
+        (lambda: AdaptiveAvgPool(0), "AdaptiveAvgPool: output_size must be an int >= 1"),
+        (lambda: AdaptiveMaxPool((2, -1)), "AdaptiveMaxPool: output_size must be an int >= 1"),
+        (lambda: MaxPool((2, 2), spatial_dims=3), r"MaxPool: window=\(2, 2\) has 2 entries but spatial_dims=3"),
+        (lambda: AdaptiveAvgPool((2, 2, 2, 2)), "AdaptiveAvgPool: output_size needs 1, 2 or 3 entries"),
+    ],
+)
 def test_constructor_errors(make, match):
     with pytest.raises(ValueError, match=match):
         make()
 
 
-@pytest.mark.parametrize("layer, shape, match", [
-    (MaxPool(2), (2, 8), r"MaxPool: an int window=2 makes a 2-D layer, .*rank 4, got shape \(2, 8\)"),
-    (MaxPool(2), (-1, 28, 28), r"MaxPool: an int window=2 makes a 2-D layer.*reshape them to \(-1, 28, 28, 1\)"),
-    (MaxPool((2, 2)), (2, 8, 3), r"MaxPool: expected an input of rank 4 \(N, H, W, C\)"),
-    (MaxPool(5), (2, 3, 3, 1), r"MaxPool: input shape \(2, 3, 3, 1\): .*larger than the padded input"),
-    (MaxPool((3,), padding=2), (2, 8, 1), r"MaxPool: .*padding must be at most half of the window"),
-    (AvgPool(4, stride=(1, 2, 3)), (2, 8, 8, 1), r"AvgPool: .*stride needs one value per spatial dim"),
-    (LPPool(2, 9), (2, 8, 8, 1), r"LPPool: input shape .*larger than the padded input"),
-    (AdaptiveAvgPool((2, 2)), (2, 8, 1), r"AdaptiveAvgPool: expected an input of rank 4"),
-    (GlobalAvgPool, (2, 3), r"GlobalAvgPool: expected an input of rank 3 or 4 or 5"),
-    (GlobalMaxPool, (2, 1, 1, 1, 1, 3), r"GlobalMaxPool: expected an input of rank 3 or 4 or 5"),
-])
+@pytest.mark.parametrize(
+    "layer, shape, match",
+    [
+        (MaxPool(2), (2, 8), r"MaxPool: an int window=2 makes a 2-D layer, .*rank 4, got shape \(2, 8\)"),
+        (MaxPool(2), (-1, 28, 28), r"MaxPool: an int window=2 makes a 2-D layer.*reshape them to \(-1, 28, 28, 1\)"),
+        (MaxPool((2, 2)), (2, 8, 3), r"MaxPool: expected an input of rank 4 \(N, H, W, C\)"),
+        (MaxPool(5), (2, 3, 3, 1), r"MaxPool: input shape \(2, 3, 3, 1\): .*larger than the padded input"),
+        (MaxPool((3,), padding=2), (2, 8, 1), r"MaxPool: .*padding must be at most half of the window"),
+        (AvgPool(4, stride=(1, 2, 3)), (2, 8, 8, 1), r"AvgPool: .*stride needs one value per spatial dim"),
+        (LPPool(2, 9), (2, 8, 8, 1), r"LPPool: input shape .*larger than the padded input"),
+        (AdaptiveAvgPool((2, 2)), (2, 8, 1), r"AdaptiveAvgPool: expected an input of rank 4"),
+        (GlobalAvgPool, (2, 3), r"GlobalAvgPool: expected an input of rank 3 or 4 or 5"),
+        (GlobalMaxPool, (2, 1, 1, 1, 1, 3), r"GlobalMaxPool: expected an input of rank 3 or 4 or 5"),
+    ],
+)
 def test_init_errors(layer, shape, match):
     with pytest.raises(ValueError, match=match):
         layer.init(KEY, shape)
@@ -112,7 +125,9 @@ def test_init_errors(layer, shape, match):
 
 def test_apply_rank_error():
     layer = MaxPool((2, 2))
-    with pytest.raises(ValueError, match=r"MaxPool: expected an input \(N, \*spatial, C\) of rank 4, got shape \(4, 3\)"):
+    with pytest.raises(
+        ValueError, match=r"MaxPool: expected an input \(N, \*spatial, C\) of rank 4, got shape \(4, 3\)"
+    ):
         layer.apply({}, {}, jnp.ones((4, 3), jnp.float32), train=False)
 
 

@@ -12,12 +12,16 @@ from tests.helpers import assert_close
 def basic_block(features: int, stride: int, project: bool) -> jcnn.Layer:
     body = jcnn.serial(
         ("conv1", jcnn.Conv(features, (3, 3), stride=stride, padding=1, use_bias=False)),
-        ("bn1", jcnn.BatchNorm()), jcnn.Relu,
+        ("bn1", jcnn.BatchNorm()),
+        jcnn.Relu,
         ("conv2", jcnn.Conv(features, (3, 3), padding=1, use_bias=False)),
         ("bn2", jcnn.BatchNorm()),
     )
-    shortcut = (jcnn.serial(jcnn.Conv(features, (1, 1), stride=stride, use_bias=False), jcnn.BatchNorm())
-                if project else jcnn.Identity)
+    shortcut = (
+        jcnn.serial(jcnn.Conv(features, (1, 1), stride=stride, use_bias=False), jcnn.BatchNorm())
+        if project
+        else jcnn.Identity
+    )
     return jcnn.serial(jcnn.residual(body, shortcut), jcnn.Relu)
 
 
@@ -25,8 +29,7 @@ def small_resnet(wrap) -> jcnn.Layer:
     blocks = []
     for i, (features, stride) in enumerate([(8, 1), (8, 1), (16, 2), (16, 1)]):
         blocks.append((f"block{i}", wrap(basic_block(features, stride, project=i == 2))))
-    return jcnn.serial(("stem", jcnn.Conv(8, (3, 3), padding=1)), *blocks, jcnn.GlobalAvgPool,
-                       ("fc", jcnn.Dense(10)))
+    return jcnn.serial(("stem", jcnn.Conv(8, (3, 3), padding=1)), *blocks, jcnn.GlobalAvgPool, ("fc", jcnn.Dense(10)))
 
 
 INPUT = (8, 16, 16, 3)

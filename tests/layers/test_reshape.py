@@ -47,11 +47,14 @@ def test_flatten_then_dense_equals_torch_with_permuted_weights():
     assert_close(y, ty)
 
 
-@pytest.mark.parametrize("target, shape, expected", [
-    ((-1, 4), (2, 3, 4, 2), (2, 6, 4)),
-    ((24,), (-1, 3, 4, 2), (-1, 24)),
-    ((2, -1, 3), (5, 12), (5, 2, 2, 3)),
-])
+@pytest.mark.parametrize(
+    "target, shape, expected",
+    [
+        ((-1, 4), (2, 3, 4, 2), (2, 6, 4)),
+        ((24,), (-1, 3, 4, 2), (-1, 24)),
+        ((2, -1, 3), (5, 12), (5, 2, 2, 3)),
+    ],
+)
 def test_reshape(target, shape, expected):
     layer = Reshape(target)
     out, _, _ = layer.init(KEY, shape)
@@ -69,9 +72,14 @@ def test_errors():
         Reshape((0, 3))
     with pytest.raises(TypeError, match="Reshape: shape must be a sequence of ints"):
         Reshape(5)
-    with pytest.raises(ValueError, match=r"Reshape: cannot reshape non-batch dims \(3, 4\) \(size 12\) to \(5,\) \(size 5\)"):
+    with pytest.raises(
+        ValueError, match=r"Reshape: cannot reshape non-batch dims \(3, 4\) \(size 12\) to \(5,\) \(size 5\)"
+    ):
         Reshape((5,)).init(KEY, (2, 3, 4))
-    with pytest.raises(ValueError, match=r"Reshape: cannot reshape non-batch dims \(3, 4\) \(size 12\) to \(-1, 5\): 12 is not a multiple of 5"):
+    with pytest.raises(
+        ValueError,
+        match=r"Reshape: cannot reshape non-batch dims \(3, 4\) \(size 12\) to \(-1, 5\): 12 is not a multiple of 5",
+    ):
         Reshape((-1, 5)).init(KEY, (2, 3, 4))
     layer = Reshape((6,))
     layer.init(KEY, (2, 2, 3))

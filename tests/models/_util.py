@@ -34,9 +34,20 @@ def randomize_buffers(module: torch.nn.Module, seed: int = 0) -> None:
                 m.num_batches_tracked.fill_(3)
 
 
-def compare_with_twin(name: str, *, hw: int = 32, batch: int = 4, in_channels: int = 3, num_classes: int = 10,
-                      model_kw: dict | None = None, twin_kw: dict | None = None, train: bool = True,
-                      seed: int = 0, grad_dtype: str = "float64", grads: bool = True) -> None:
+def compare_with_twin(
+    name: str,
+    *,
+    hw: int = 32,
+    batch: int = 4,
+    in_channels: int = 3,
+    num_classes: int = 10,
+    model_kw: dict | None = None,
+    twin_kw: dict | None = None,
+    train: bool = True,
+    seed: int = 0,
+    grad_dtype: str = "float64",
+    grads: bool = True,
+) -> None:
     """Assert jcnn ``name`` equals its torch twin: float32 logits in eval mode and (with ``train``) in train
     mode, the running statistics after that step, all within ``RTOL``; and the gradient of the mean
     cross-entropy w.r.t. every parameter in ``grad_dtype`` (to ``1e-8`` in float64, ``RTOL`` in float32)
@@ -91,8 +102,9 @@ def compare_with_twin(name: str, *, hw: int = 32, batch: int = 4, in_channels: i
 
     dtype = np.dtype(grad_dtype)
     tolerance = 1e-8 if dtype == np.float64 else RTOL
-    grads = jax.jit(jax.grad(loss_fn))(jax.tree_util.tree_map(lambda a: a.astype(dtype), params), state,
-                                       x.astype(dtype), labels)
+    grads = jax.jit(jax.grad(loss_fn))(
+        jax.tree_util.tree_map(lambda a: a.astype(dtype), params), state, x.astype(dtype), labels
+    )
     net = twin(name, num_classes, in_channels, **twin_kw).to(getattr(torch, grad_dtype))
     net.load_state_dict(sd)
     net.train()
@@ -117,9 +129,11 @@ def _hooked_forward(net: torch.nn.Module, x: np.ndarray, acts: dict, name: str) 
     activation at the same path (channels-first 4-D outputs transposed); modules called more than once in a
     forward (torchvision's shared ``relu`` in a ResNet block) and paths jcnn does not have are skipped."""
     seen: dict[str, list] = {}
+
     def hook(path: str):  # a copy: torchvision's in-place ReLUs overwrite the tensor a module returned
         return lambda mod, inp, out: seen.setdefault(path, []).append(
-            out.clone() if isinstance(out, torch.Tensor) else out)
+            out.clone() if isinstance(out, torch.Tensor) else out
+        )
 
     handles = [m.register_forward_hook(hook(path)) for path, m in net.named_modules() if path]
     try:
@@ -146,8 +160,15 @@ def _hooked_forward(net: torch.nn.Module, x: np.ndarray, acts: dict, name: str) 
     return out
 
 
-def round_trip(name: str, *, hw: int = 32, in_channels: int = 3, num_classes: int = 10,
-               model_kw: dict | None = None, twin_kw: dict | None = None) -> None:
+def round_trip(
+    name: str,
+    *,
+    hw: int = 32,
+    in_channels: int = 3,
+    num_classes: int = 10,
+    model_kw: dict | None = None,
+    twin_kw: dict | None = None,
+) -> None:
     """import → export gives the twin's ``state_dict`` back exactly (same keys, shapes, values, and it loads
     with ``strict=True``); export → import gives identical pytrees."""
     model_kw, twin_kw = model_kw or {}, twin_kw or {}

@@ -34,29 +34,40 @@ F64_RTOL = 1e-9
 # Reduced configurations of each family for the fast suite (a compile of a full model at 32×32 costs 5 s
 # eval and 20 s train on 2 CPU cores): every block kind of the family, with a few channels.
 # name: (jcnn builder (num_classes, **kw) -> Layer, torch twin (num_classes, in_channels, **kw) -> Module)
-TINY_MOBILENET_V3 = [(8, 3, 8, 8, True, "RE", 2, 1),  # no expansion unit, SE (hard-sigmoid gate), stride 2
-                     (8, 3, 24, 16, False, "HS", 1, 1),  # expansion, no SE, hard-swish
-                     (16, 3, 48, 16, True, "HS", 2, 2)]  # dilated (stride 1), residual
-TINY_EFFICIENTNET = [(4, 3, 1, 8, 8, 1, False),  # MBConv with expansion, residual (stochastic depth)
-                     (1, 3, 2, 8, 16, 1, False),  # MBConv without expansion, stride 2
-                     (1, 3, 1, 16, 16, 1, True),  # Fused-MBConv without expansion (one unit), residual
-                     (4, 3, 2, 16, 24, 1, True)]  # Fused-MBConv with expansion, stride 2
+TINY_MOBILENET_V3 = [
+    (8, 3, 8, 8, True, "RE", 2, 1),  # no expansion unit, SE (hard-sigmoid gate), stride 2
+    (8, 3, 24, 16, False, "HS", 1, 1),  # expansion, no SE, hard-swish
+    (16, 3, 48, 16, True, "HS", 2, 2),
+]  # dilated (stride 1), residual
+TINY_EFFICIENTNET = [
+    (4, 3, 1, 8, 8, 1, False),  # MBConv with expansion, residual (stochastic depth)
+    (1, 3, 2, 8, 16, 1, False),  # MBConv without expansion, stride 2
+    (1, 3, 1, 16, 16, 1, True),  # Fused-MBConv without expansion (one unit), residual
+    (4, 3, 2, 16, 24, 1, True),
+]  # Fused-MBConv with expansion, stride 2
 TINY_CONVNEXT = ((8, 16), (1, 1))
 TINY_REGNET = (3, 16, 8.0, 2.0, 8, 0.25)  # stages (16, 1), (32, 2): projections, an identity, groups, SE
 TINY = {
-    "tiny_mobilenet_v3": (lambda n, **kw: models.mobilenet_v3.mobilenet_v3(TINY_MOBILENET_V3, 32, n, **kw),
-                          lambda n, c, **kw: tw.MobileNetV3("custom", n, c, setting=TINY_MOBILENET_V3,
-                                                            last_channel=32, **kw)),
-    "tiny_efficientnet": (lambda n, **kw: models.efficientnet.efficientnet(TINY_EFFICIENTNET, 32, n, norm_eps=1e-3,
-                                                                           norm_momentum=0.01, **kw),
-                          lambda n, c, **kw: tw.EfficientNet("custom", n, c, stages=TINY_EFFICIENTNET,
-                                                             last_channel=32, norm_eps=1e-3, norm_momentum=0.01,
-                                                             **kw)),
-    "tiny_convnext": (lambda n, **kw: models.convnext.convnext(*TINY_CONVNEXT, n, **kw),
-                      lambda n, c, **kw: tw.ConvNeXt("custom", n, c, widths=TINY_CONVNEXT[0],
-                                                     depths=TINY_CONVNEXT[1], **kw)),
-    "tiny_regnet": (lambda n, **kw: models.regnet.regnet(*TINY_REGNET, num_classes=n, **kw),
-                    lambda n, c, **kw: tw.RegNet("custom", n, c, config=TINY_REGNET, **kw)),
+    "tiny_mobilenet_v3": (
+        lambda n, **kw: models.mobilenet_v3.mobilenet_v3(TINY_MOBILENET_V3, 32, n, **kw),
+        lambda n, c, **kw: tw.MobileNetV3("custom", n, c, setting=TINY_MOBILENET_V3, last_channel=32, **kw),
+    ),
+    "tiny_efficientnet": (
+        lambda n, **kw: models.efficientnet.efficientnet(
+            TINY_EFFICIENTNET, 32, n, norm_eps=1e-3, norm_momentum=0.01, **kw
+        ),
+        lambda n, c, **kw: tw.EfficientNet(
+            "custom", n, c, stages=TINY_EFFICIENTNET, last_channel=32, norm_eps=1e-3, norm_momentum=0.01, **kw
+        ),
+    ),
+    "tiny_convnext": (
+        lambda n, **kw: models.convnext.convnext(*TINY_CONVNEXT, n, **kw),
+        lambda n, c, **kw: tw.ConvNeXt("custom", n, c, widths=TINY_CONVNEXT[0], depths=TINY_CONVNEXT[1], **kw),
+    ),
+    "tiny_regnet": (
+        lambda n, **kw: models.regnet.regnet(*TINY_REGNET, num_classes=n, **kw),
+        lambda n, c, **kw: tw.RegNet("custom", n, c, config=TINY_REGNET, **kw),
+    ),
 }
 
 

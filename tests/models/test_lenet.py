@@ -8,8 +8,9 @@ from jcnn.models import MODELS, ModelInfo, get_model, lenet5
 from tests.models._util import abstract_init, compare_with_twin, round_trip
 
 
-@pytest.mark.parametrize("activation,pool,grad_dtype", [("relu", "max", "float64"), ("tanh", "avg", "float32"),
-                                                        ("tanh", "avg", "float64")])
+@pytest.mark.parametrize(
+    "activation,pool,grad_dtype", [("relu", "max", "float64"), ("tanh", "avg", "float32"), ("tanh", "avg", "float64")]
+)
 def test_lenet5_matches_torch_twin(activation, pool, grad_dtype):
     # tanh and average pooling have no kinks, so float32 gradients are stable enough to compare too
     kw = {"activation": activation, "pool": pool}
@@ -36,12 +37,29 @@ def test_lenet5_shapes_names_and_dtypes():
 
 
 def test_registry():
-    classic = {"lenet5", "vgg11", "vgg11_bn", "vgg13", "vgg13_bn", "vgg16", "vgg16_bn", "resnet18", "resnet34",
-               "resnet50", "mobilenet_v1", "mobilenet_v2"}
-    modern = {"mobilenet_v3_small", "mobilenet_v3_large", *(f"efficientnet_b{i}" for i in range(8)),
-              *(f"efficientnet_v2_{s}" for s in "sml"), *(f"convnext_{s}" for s in ("tiny", "small", "base", "large")),
-              *(f"regnet_y_{s}" for s in ("400mf", "800mf", "1_6gf", "3_2gf", "8gf", "16gf", "32gf", "128gf")),
-              *(f"regnet_x_{s}" for s in ("400mf", "800mf", "1_6gf", "3_2gf", "8gf", "16gf", "32gf"))}
+    classic = {
+        "lenet5",
+        "vgg11",
+        "vgg11_bn",
+        "vgg13",
+        "vgg13_bn",
+        "vgg16",
+        "vgg16_bn",
+        "resnet18",
+        "resnet34",
+        "resnet50",
+        "mobilenet_v1",
+        "mobilenet_v2",
+    }
+    modern = {
+        "mobilenet_v3_small",
+        "mobilenet_v3_large",
+        *(f"efficientnet_b{i}" for i in range(8)),
+        *(f"efficientnet_v2_{s}" for s in "sml"),
+        *(f"convnext_{s}" for s in ("tiny", "small", "base", "large")),
+        *(f"regnet_y_{s}" for s in ("400mf", "800mf", "1_6gf", "3_2gf", "8gf", "16gf", "32gf", "128gf")),
+        *(f"regnet_x_{s}" for s in ("400mf", "800mf", "1_6gf", "3_2gf", "8gf", "16gf", "32gf")),
+    }
     assert set(MODELS) == classic | modern
     info = MODELS["lenet5"]
     assert isinstance(info, ModelInfo) and info["input_size"] == info.input_size == (32, 32)
@@ -62,8 +80,9 @@ def test_errors():
         lenet5(num_classes=0)
     with pytest.raises(ValueError, match="lenet5: in_channels must be an int >= 1, got 1.0"):
         lenet5(in_channels=1.0)
-    with pytest.raises(ValueError,
-                       match=r"lenet5: expected 1 input channels \(in_channels=1\), got shape \(2, 32, 32, 3\)"):
+    with pytest.raises(
+        ValueError, match=r"lenet5: expected 1 input channels \(in_channels=1\), got shape \(2, 32, 32, 3\)"
+    ):
         lenet5().init(jax.random.PRNGKey(0), (2, 32, 32, 3))
     with pytest.raises(ValueError, match=r"lenet5: expected an input of rank 4 \(N, H, W, C\)"):
         lenet5().init(jax.random.PRNGKey(0), (32, 32, 1))

@@ -29,8 +29,15 @@ def test_mobilenet_v2_at_224_matches_torch_twin():
     compare_with_twin("mobilenet_v2", hw=224, batch=2, train=False)
 
 
-@pytest.mark.parametrize("name,kw", [("mobilenet_v1", {}), ("mobilenet_v2", {}), ("mobilenet_v2", {"width_mult": 0.5}),
-                                     ("mobilenet_v1", {"width_mult": 0.75})])
+@pytest.mark.parametrize(
+    "name,kw",
+    [
+        ("mobilenet_v1", {}),
+        ("mobilenet_v2", {}),
+        ("mobilenet_v2", {"width_mult": 0.5}),
+        ("mobilenet_v1", {"width_mult": 0.75}),
+    ],
+)
 def test_round_trip(name, kw):
     round_trip(name, model_kw=kw, twin_kw=kw)
 

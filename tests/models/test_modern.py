@@ -31,16 +31,26 @@ from tests.models import _zoo as Z
 # "_ops" in GFLOPs, three decimals: torchvision counts a multiply-add as one; the docs' table rounds
 # them to two, e.g. MobileNet v3 Small's 0.057 shows as 0.06).
 FIGURES = {
-    "mobilenet_v3_small": (2_542_856, 0.057), "mobilenet_v3_large": (5_483_032, 0.217),
-    "efficientnet_b0": (5_288_548, 0.386), "efficientnet_b1": (7_794_184, 0.687),
-    "efficientnet_b2": (9_109_994, 1.088), "efficientnet_b3": (12_233_232, 1.827),
-    "convnext_tiny": (28_589_128, 4.456), "convnext_small": (50_223_688, 8.684),
-    "regnet_y_400mf": (4_344_144, 0.402), "regnet_x_400mf": (5_495_976, 0.414),
+    "mobilenet_v3_small": (2_542_856, 0.057),
+    "mobilenet_v3_large": (5_483_032, 0.217),
+    "efficientnet_b0": (5_288_548, 0.386),
+    "efficientnet_b1": (7_794_184, 0.687),
+    "efficientnet_b2": (9_109_994, 1.088),
+    "efficientnet_b3": (12_233_232, 1.827),
+    "convnext_tiny": (28_589_128, 4.456),
+    "convnext_small": (50_223_688, 8.684),
+    "regnet_y_400mf": (4_344_144, 0.402),
+    "regnet_x_400mf": (5_495_976, 0.414),
 }
-NO_DROP = {"tiny_mobilenet_v3": {"dropout": 0.0}, "tiny_efficientnet": {"dropout": 0.0, "stochastic_depth_prob": 0.0},
-           "tiny_convnext": {"stochastic_depth_prob": 0.0}, "tiny_regnet": {}}
-_NOOP = {f: (lambda t, *a, **k: t) for f in ("trunc_normal_", "kaiming_normal_", "normal_", "uniform_", "zeros_",
-                                              "ones_")}
+NO_DROP = {
+    "tiny_mobilenet_v3": {"dropout": 0.0},
+    "tiny_efficientnet": {"dropout": 0.0, "stochastic_depth_prob": 0.0},
+    "tiny_convnext": {"stochastic_depth_prob": 0.0},
+    "tiny_regnet": {},
+}
+_NOOP = {
+    f: (lambda t, *a, **k: t) for f in ("trunc_normal_", "kaiming_normal_", "normal_", "uniform_", "zeros_", "ones_")
+}
 
 
 def _meta_twin(name: str) -> torch.nn.Module:
@@ -61,8 +71,9 @@ def test_keys_params_batchnorms_and_macs_equal_torchvision(name):
     macs = s.macs / 1e9
     assert abs(macs / FIGURES[name][1] - 1) <= 0.02, f"{name}: {macs:.4f} GMACs vs torchvision's {FIGURES[name][1]}"
     # every BatchNorm's eps and momentum (torch's meaning), in module order
-    ours = [(n.layer.hparams["eps"], n.layer.hparams["momentum"]) for n in walk(layer, shape)
-            if n.layer.kind == "BatchNorm"]
+    ours = [
+        (n.layer.hparams["eps"], n.layer.hparams["momentum"]) for n in walk(layer, shape) if n.layer.kind == "BatchNorm"
+    ]
     theirs = [(m.eps, m.momentum) for m in net.modules() if isinstance(m, torch.nn.BatchNorm2d)]
     assert ours == theirs
     if name.startswith("mobilenet_v3"):
@@ -71,13 +82,20 @@ def test_keys_params_batchnorms_and_macs_equal_torchvision(name):
 
 def test_batchnorm_settings_of_the_big_efficientnets_and_v2():
     # torchvision: B0-B4 torch's defaults, B5-B7 eps 1e-3 / momentum 0.01, V2 eps 1e-3 / momentum 0.1
-    for name, want in (("efficientnet_b4", (1e-5, 0.1)), ("efficientnet_b5", (1e-3, 0.01)),
-                       ("efficientnet_v2_s", (1e-3, 0.1))):
-        found = {(n.layer.hparams["eps"], n.layer.hparams["momentum"])
-                 for n in walk(get_model(name), (1, 64, 64, 3)) if n.layer.kind == "BatchNorm"}
+    for name, want in (
+        ("efficientnet_b4", (1e-5, 0.1)),
+        ("efficientnet_b5", (1e-3, 0.01)),
+        ("efficientnet_v2_s", (1e-3, 0.1)),
+    ):
+        found = {
+            (n.layer.hparams["eps"], n.layer.hparams["momentum"])
+            for n in walk(get_model(name), (1, 64, 64, 3))
+            if n.layer.kind == "BatchNorm"
+        }
         assert found == {want}, name
-        assert {(m.eps, m.momentum) for m in _meta_twin(name).modules()
-                if isinstance(m, torch.nn.BatchNorm2d)} == {want}, name
+        assert {(m.eps, m.momentum) for m in _meta_twin(name).modules() if isinstance(m, torch.nn.BatchNorm2d)} == {
+            want
+        }, name
 
 
 def _xla_depthwise():
@@ -106,8 +124,16 @@ def test_reduced_configuration_matches_torch_twin(name):
 def test_reduced_configurations_cover_the_block_kinds():
     # the tiny tables exercise what the full models have: residual and plain blocks, SE, dilation, fused blocks
     kinds = {n.layer.kind for name in Z.TINY for n in walk(Z.model(name), (1, 32, 32, 3))}
-    assert {"SqueezeExcitation", "StochasticDepth", "LayerScale", "HardSwish", "HardSigmoid", "LayerNorm",
-            "Gelu", "Silu"} <= kinds
+    assert {
+        "SqueezeExcitation",
+        "StochasticDepth",
+        "LayerScale",
+        "HardSwish",
+        "HardSigmoid",
+        "LayerNorm",
+        "Gelu",
+        "Silu",
+    } <= kinds
     keys = torch_shapes(Z.model("tiny_efficientnet"), input_shape=(1, 32, 32, 3))
     assert keys["features.1.0.block.0.0.weight"] == (32, 8, 1, 1)  # expansion 4
     assert keys["features.2.0.block.0.0.weight"] == (8, 1, 3, 3)  # no expansion: depthwise first
@@ -138,11 +164,16 @@ def test_errors():
 
 def test_regnet_widths_are_torchvisions_float32_rule():
     assert models.regnet.stage_settings(16, 48, 27.89, 2.09, 8) == tw.regnet_stages(16, 48, 27.89, 2.09, 8)
-    assert models.regnet.stage_settings(22, 24, 24.48, 2.54, 16) == [(32, 1, 16), (64, 2, 16), (160, 7, 16),
-                                                                     (400, 12, 16)]
+    assert models.regnet.stage_settings(22, 24, 24.48, 2.54, 16) == [
+        (32, 1, 16),
+        (64, 2, 16),
+        (160, 7, 16),
+        (400, 12, 16),
+    ]
 
 
 # -- slow: the full-size models ---------------------------------------------------------------------------
+
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["mobilenet_v3_large", "efficientnet_b0", "convnext_tiny", "regnet_y_400mf"])
@@ -166,4 +197,7 @@ def test_full_size_round_trip(name):
 
 def test_input_sizes_are_torchvisions_eval_crops():
     assert {n: MODELS[n].input_size for n in ("efficientnet_b1", "efficientnet_b3", "convnext_tiny")} == {
-        "efficientnet_b1": (240, 240), "efficientnet_b3": (300, 300), "convnext_tiny": (224, 224)}
+        "efficientnet_b1": (240, 240),
+        "efficientnet_b3": (300, 300),
+        "convnext_tiny": (224, 224),
+    }

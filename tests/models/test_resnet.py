@@ -52,8 +52,11 @@ def test_downsample_keys_and_mismatched_shortcut_error():
     _, params, _ = resnet.basic_block(8, 2, True, False).init(jax.random.PRNGKey(0), (1, 6, 6, 4))
     assert set(params) == {"conv1", "bn1", "relu", "conv2", "bn2", "downsample"}
     assert params["downsample"]["0"]["kernel"].shape == (1, 1, 4, 8)
-    with pytest.raises(ValueError, match=r"residual: the block's output shape \(1, 3, 3, 8\) differs from "
-                                         r"the shortcut's \(1, 6, 6, 8\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"residual: the block's output shape \(1, 3, 3, 8\) differs from "
+        r"the shortcut's \(1, 6, 6, 8\)",
+    ):
         resnet.basic_block(8, 2, False, False).init(jax.random.PRNGKey(0), (1, 6, 6, 8))
 
 

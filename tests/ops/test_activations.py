@@ -40,7 +40,19 @@ CASES = [
     ("log_softmax_axis0", "log_softmax", {"axis": 0}, lambda t: F.log_softmax(t, 0)),
 ]
 IDS = [c[0] for c in CASES]
-KINKS = [0.0, 6.0, -1.0, 1.0, 20.0, 2.5, 0.5, -2.0, 20.5, -3.0, 3.0]  # relu/relu6/hard_tanh/hard_swish edges, softplus switches
+KINKS = [
+    0.0,
+    6.0,
+    -1.0,
+    1.0,
+    20.0,
+    2.5,
+    0.5,
+    -2.0,
+    20.5,
+    -3.0,
+    3.0,
+]  # relu/relu6/hard_tanh/hard_swish edges, softplus switches
 
 
 def _fns(case):
@@ -82,14 +94,24 @@ def test_matches_reference_and_torch_with_kinks(case, rng):
     assert_close(dx, dxt, what="float32 gradient vs torch")
     # elementwise at the kinks (the first points): the derivative must follow torch's convention exactly
     k = len(KINKS)
-    np.testing.assert_allclose(np.asarray(dx).reshape(-1)[:k], dxt.reshape(-1)[:k], rtol=1e-5, atol=1e-6,
-                               err_msg="gradient at the kinks vs torch")
+    np.testing.assert_allclose(
+        np.asarray(dx).reshape(-1)[:k],
+        dxt.reshape(-1)[:k],
+        rtol=1e-5,
+        atol=1e-6,
+        err_msg="gradient at the kinks vs torch",
+    )
     xd = x64.copy()
     _, dxd = _torch_value_and_vjp(tfn, xd, g.astype(np.float64))
     # torch's hardsigmoid backward multiplies by the float literal 1.0f/6.0f even for doubles (3e-8 off 1/6)
     rtol = 1e-7 if case[0] == "hard_sigmoid" else 1e-12
-    np.testing.assert_allclose(np.asarray(_jax_value_and_vjp(fn, xd, g.astype(np.float64))[1]), dxd,
-                               rtol=rtol, atol=1e-14, err_msg="float64 gradient vs torch")
+    np.testing.assert_allclose(
+        np.asarray(_jax_value_and_vjp(fn, xd, g.astype(np.float64))[1]),
+        dxd,
+        rtol=rtol,
+        atol=1e-14,
+        err_msg="float64 gradient vs torch",
+    )
 
 
 @pytest.mark.parametrize("case", CASES, ids=IDS)
@@ -154,8 +176,12 @@ def test_transforms_and_low_precision(rng):
     eager = all_fns(x)
     jitted = jax.jit(all_fns)(x)
     # rows are independent for every case except the axis-0 softmaxes: vmap those over columns
-    mapped = jax.jit(lambda v: [jax.vmap(f, in_axes=1, out_axes=1)(v) if c[2].get("axis") == 0
-                                else jax.vmap(f)(v) for f, c in zip(fns, CASES)])(x)
+    mapped = jax.jit(
+        lambda v: [
+            jax.vmap(f, in_axes=1, out_axes=1)(v) if c[2].get("axis") == 0 else jax.vmap(f)(v)
+            for f, c in zip(fns, CASES)
+        ]
+    )(x)
     for c, e, j, m in zip(CASES, eager, jitted, mapped):
         assert_close(j, e, what=f"{c[0]} jit")
         assert_close(m, e, what=f"{c[0]} vmap")
@@ -185,15 +211,17 @@ def test_prelu_matches_reference_and_torch(alpha_shape, rng):
     assert_close(y, from_torch_layout(yt), what="prelu vs torch")
     assert_close(dx, from_torch_layout(xt.grad), what="prelu dx vs torch")
     assert_close(np.asarray(dalpha).reshape(-1), wt.grad.numpy(), what="prelu dalpha vs torch")
-    check_grads(ops.prelu, (jnp.asarray(x[1], jnp.float64), jnp.asarray(alpha, jnp.float64)), order=1,
-                modes=["rev"])
+    check_grads(ops.prelu, (jnp.asarray(x[1], jnp.float64), jnp.asarray(alpha, jnp.float64)), order=1, modes=["rev"])
     assert ops.prelu(jnp.asarray(x, jnp.bfloat16), 0.25).dtype == jnp.bfloat16
 
 
 def test_errors():
     x = jnp.ones((2, 3), dtype=jnp.float32)
-    with pytest.raises(ValueError, match=r"prelu: alpha must be a scalar, shape \(1,\), or shape \(C,\) = \(3,\) "
-                                         r".* got alpha of shape \(4,\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"prelu: alpha must be a scalar, shape \(1,\), or shape \(C,\) = \(3,\) "
+        r".* got alpha of shape \(4,\)",
+    ):
         ops.prelu(x, jnp.ones(4))
     with pytest.raises(ValueError, match=r"prelu: alpha must be .* got alpha of shape \(1, 3\)"):
         ops.prelu(x, jnp.ones((1, 3)))

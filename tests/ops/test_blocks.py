@@ -27,8 +27,9 @@ def test_stochastic_depth_is_the_reference_formula_with_its_mask(mode, p):
         assert y.dtype == dtype
         assert_close(y, reference.stochastic_depth(x.astype(dtype), keep, p), rtol=rtol, what="value")
         # d y / d x = mask / (1 − p): the reference applied to ones
-        assert_close(vjp(jnp.ones_like(y))[0], reference.stochastic_depth(np.ones_like(x), keep, p), rtol=rtol,
-                     what="gradient")
+        assert_close(
+            vjp(jnp.ones_like(y))[0], reference.stochastic_depth(np.ones_like(x), keep, p), rtol=rtol, what="gradient"
+        )
 
 
 def test_stochastic_depth_matches_torch_semantics():
@@ -36,8 +37,10 @@ def test_stochastic_depth_matches_torch_semantics():
     batch mode all or nothing), drop rates near p, and identity in eval or at p = 0."""
     x = np.random.default_rng(1).standard_normal((4000, 3)).astype(np.float32) + 3.0
     for mode in ("row", "batch"):
-        for y in (np.asarray(ops.stochastic_depth(jnp.asarray(x), 0.25, mode, key=jax.random.PRNGKey(5))),
-                  torch_stochastic_depth(torch.from_numpy(x), 0.25, mode, True).numpy()):
+        for y in (
+            np.asarray(ops.stochastic_depth(jnp.asarray(x), 0.25, mode, key=jax.random.PRNGKey(5))),
+            torch_stochastic_depth(torch.from_numpy(x), 0.25, mode, True).numpy(),
+        ):
             ratio = y / x
             assert np.all(np.isclose(ratio, 0) | np.isclose(ratio, 1 / 0.75, rtol=1e-6))
             kept = ratio > 0.5
@@ -56,8 +59,11 @@ def test_stochastic_depth_under_jit_and_errors():
     x = jnp.ones((8, 5))
     jitted = jax.jit(lambda k, a: ops.stochastic_depth(a, 0.5, key=k))(KEY, x)
     np.testing.assert_array_equal(jitted, ops.stochastic_depth(x, 0.5, key=KEY))
-    with pytest.raises(ValueError, match=r"stochastic_depth: p \(the probability of dropping\) must be a number in "
-                                         r"\[0, 1\], got 1.5"):
+    with pytest.raises(
+        ValueError,
+        match=r"stochastic_depth: p \(the probability of dropping\) must be a number in "
+        r"\[0, 1\], got 1.5",
+    ):
         ops.stochastic_depth(x, 1.5, key=KEY)
     with pytest.raises(ValueError, match="stochastic_depth: mode must be 'row' or 'batch', got 'col'"):
         ops.stochastic_depth(x, 0.5, "col", key=KEY)
@@ -111,7 +117,9 @@ def test_squeeze_excitation_matches_reference_and_torch_with_gradients(gate, gra
 def test_squeeze_excitation_errors():
     x = jnp.ones((2, 3, 3, 4))
     w = (jnp.ones((4, 2)), jnp.ones(2), jnp.ones((2, 4)), jnp.ones(4))
-    with pytest.raises(ValueError, match=r"squeeze_excitation: expected an input \(N, \*spatial, C\), got shape \(2, 4\)"):
+    with pytest.raises(
+        ValueError, match=r"squeeze_excitation: expected an input \(N, \*spatial, C\), got shape \(2, 4\)"
+    ):
         ops.squeeze_excitation(jnp.ones((2, 4)), *w)
     with pytest.raises(ValueError, match=r"for C=5 input channels expected fc1 \(C, S\)"):
         ops.squeeze_excitation(jnp.ones((2, 3, 3, 5)), *w)

@@ -64,9 +64,17 @@ def conv_configs(draw, dims=(1, 2, 3)):
     else:
         padding = kind
     return dict(
-        n=n, ksize=ksize, stride=stride, dilation=dilation, groups=groups, c_in=cig * groups,
-        c_out=cog * groups, spatial=spatial, padding=padding,
-        padding_mode=draw(st.sampled_from(PADDING_MODES)), flip=draw(st.booleans()),
+        n=n,
+        ksize=ksize,
+        stride=stride,
+        dilation=dilation,
+        groups=groups,
+        c_in=cig * groups,
+        c_out=cog * groups,
+        spatial=spatial,
+        padding=padding,
+        padding_mode=draw(st.sampled_from(PADDING_MODES)),
+        flip=draw(st.booleans()),
     )
 
 
@@ -79,8 +87,14 @@ def _arrays(cfg, dtype=np.float32, seed=0):
 
 
 def _pairs(cfg):
-    return normalize_padding(cfg["padding"], cfg["n"], "test", input_spatial=cfg["spatial"],
-                             window=effective_kernel(cfg["ksize"], cfg["dilation"]), stride=cfg["stride"])
+    return normalize_padding(
+        cfg["padding"],
+        cfg["n"],
+        "test",
+        input_spatial=cfg["spatial"],
+        window=effective_kernel(cfg["ksize"], cfg["dilation"]),
+        stride=cfg["stride"],
+    )
 
 
 def _kwargs(cfg):
@@ -107,8 +121,16 @@ def test_conv_matches_reference_torch_and_im2col(cfg):
     x, k, b = _arrays(cfg)
     kw = _kwargs(cfg)
     oracle = reference.convolve if cfg["flip"] else reference.correlate
-    expected = oracle(x, k, b, stride=cfg["stride"], padding=_pairs(cfg), dilation=cfg["dilation"],
-                      groups=cfg["groups"], padding_mode=cfg["padding_mode"])
+    expected = oracle(
+        x,
+        k,
+        b,
+        stride=cfg["stride"],
+        padding=_pairs(cfg),
+        dilation=cfg["dilation"],
+        groups=cfg["groups"],
+        padding_mode=cfg["padding_mode"],
+    )
 
     cot = np.random.default_rng(1).standard_normal(expected.shape).astype(np.float32)
 
@@ -130,12 +152,45 @@ def test_conv_matches_reference_torch_and_im2col(cfg):
 
 
 GRAD_CONFIGS = [
-    dict(n=1, ksize=(3,), stride=(2,), dilation=(2,), groups=1, c_in=2, c_out=3, spatial=(9,),
-         padding=((2, 1),), padding_mode="circular", flip=True),
-    dict(n=2, ksize=(3, 2), stride=(1, 2), dilation=(1, 2), groups=2, c_in=4, c_out=2, spatial=(6, 7),
-         padding="SAME", padding_mode="reflect", flip=False),
-    dict(n=3, ksize=(2, 2, 2), stride=(2, 1, 1), dilation=(1, 1, 2), groups=3, c_in=3, c_out=3,
-         spatial=(4, 3, 4), padding=1, padding_mode="replicate", flip=False),
+    dict(
+        n=1,
+        ksize=(3,),
+        stride=(2,),
+        dilation=(2,),
+        groups=1,
+        c_in=2,
+        c_out=3,
+        spatial=(9,),
+        padding=((2, 1),),
+        padding_mode="circular",
+        flip=True,
+    ),
+    dict(
+        n=2,
+        ksize=(3, 2),
+        stride=(1, 2),
+        dilation=(1, 2),
+        groups=2,
+        c_in=4,
+        c_out=2,
+        spatial=(6, 7),
+        padding="SAME",
+        padding_mode="reflect",
+        flip=False,
+    ),
+    dict(
+        n=3,
+        ksize=(2, 2, 2),
+        stride=(2, 1, 1),
+        dilation=(1, 1, 2),
+        groups=3,
+        c_in=3,
+        c_out=3,
+        spatial=(4, 3, 4),
+        padding=1,
+        padding_mode="replicate",
+        flip=False,
+    ),
 ]
 
 
@@ -143,13 +198,20 @@ GRAD_CONFIGS = [
 @pytest.mark.parametrize("cfg", GRAD_CONFIGS, ids=["1d", "2d", "3d"])
 def test_conv_check_grads_float64(cfg, algorithm):
     x, k, b = _arrays(cfg, np.float64)
-    check_grads(jax.jit(lambda x_, k_, b_: conv(x_, k_, b_, algorithm=algorithm, **_kwargs(cfg))), (x, k, b),
-                order=1, modes=["rev"], atol=1e-6, rtol=1e-6)
+    check_grads(
+        jax.jit(lambda x_, k_, b_: conv(x_, k_, b_, algorithm=algorithm, **_kwargs(cfg))),
+        (x, k, b),
+        order=1,
+        modes=["rev"],
+        atol=1e-6,
+        rtol=1e-6,
+    )
 
 
 def test_conv_im2col_gradient_equals_xla():
     cfg = GRAD_CONFIGS[1]
     x, k, b = _arrays(cfg)
+
     def grads(algorithm):
         loss = lambda *a: jnp.sum(jnp.sin(conv(*a, algorithm=algorithm, **_kwargs(cfg))))  # noqa: E731
         return jax.jit(jax.grad(loss, argnums=(0, 1, 2)))(x, k, b)
@@ -179,12 +241,22 @@ def transpose_configs(draw):
     dilation = tuple(draw(st.integers(1, big)) for _ in range(n))
     out_pad = tuple(draw(st.integers(0, max(s, d) - 1)) for s, d in zip(stride, dilation))
     spatial = tuple(draw(st.integers(1, 4)) for _ in range(n))
-    padding = tuple(draw(st.integers(0, (d * (k - 1) + (i - 1) * s) // 2))
-                    for k, d, i, s in zip(ksize, dilation, spatial, stride))
+    padding = tuple(
+        draw(st.integers(0, (d * (k - 1) + (i - 1) * s) // 2)) for k, d, i, s in zip(ksize, dilation, spatial, stride)
+    )
     groups = draw(st.integers(1, 3))
-    return dict(n=n, ksize=ksize, stride=stride, dilation=dilation, output_padding=out_pad, spatial=spatial,
-                padding=padding, groups=groups, c_in=groups * draw(st.integers(1, 2)),
-                c_out=groups * draw(st.integers(1, 2)))
+    return dict(
+        n=n,
+        ksize=ksize,
+        stride=stride,
+        dilation=dilation,
+        output_padding=out_pad,
+        spatial=spatial,
+        padding=padding,
+        groups=groups,
+        c_in=groups * draw(st.integers(1, 2)),
+        c_out=groups * draw(st.integers(1, 2)),
+    )
 
 
 def _transpose_arrays(cfg, dtype=np.float32):
@@ -276,8 +348,11 @@ def test_low_precision_runs(dtype, rtol):
 
     @jax.jit
     def run(x, k, b, kt):
-        return (conv(x, k, b, algorithm="xla", **_kwargs(cfg)), conv(x, k, b, algorithm="im2col", **_kwargs(cfg)),
-                conv_transpose(x, kt, b, stride=2))
+        return (
+            conv(x, k, b, algorithm="xla", **_kwargs(cfg)),
+            conv(x, k, b, algorithm="im2col", **_kwargs(cfg)),
+            conv_transpose(x, kt, b, stride=2),
+        )
 
     outputs = run(x, k, b, kt)
     expected = run(*(a.astype(jnp.float32) for a in (x, k, b, kt)))
@@ -308,28 +383,35 @@ X2 = np.zeros((1, 5, 5, 4), np.float32)
 K2 = np.zeros((3, 3, 4, 6), np.float32)
 
 
-@pytest.mark.parametrize("args, kwargs, match", [
-    ((X2[0, 0], K2), {}, r"conv: x must be channels-last .* got shape \(5, 4\)"),
-    ((np.zeros((1, 2, 2, 2, 2, 2, 1)), K2), {}, r"rank 3, 4 or 5"),
-    ((X2, K2[0]), {}, r"conv: kernel must have rank 4 .* got kernel shape \(3, 4, 6\)"),
-    ((X2, K2[:, :, :3]), {}, r"conv: channel mismatch: x has C_in=4 .* = 3·1 = 3"),
-    ((X2, K2[:, :, :2]), {"groups": 3}, r"groups=3 must divide both C_in=4 and C_out=6"),
-    ((X2, K2[:, :, :1, :5]), {"groups": 4}, r"groups=4 must divide both C_in=4 and C_out=5"),
-    ((X2, K2), {"groups": 0}, r"conv: groups must be an int >= 1, got 0"),
-    ((X2, K2), {"groups": 2.0}, r"conv: groups must be an int >= 1, got 2.0"),
-    ((X2, K2), {"padding": -1}, r"conv: padding must be non-negative"),
-    ((X2, K2), {"padding": ((0, 1), (-2, 0))}, r"conv: padding must be non-negative"),
-    ((X2, K2), {"stride": 0}, r"conv: every stride must be >= 1"),
-    ((X2, K2), {"dilation": (1, 0)}, r"conv: every dilation must be >= 1"),
-    ((X2, K2), {"stride": (1, 2, 3)}, r"conv: stride needs one value per spatial dim \(2"),
-    ((X2, K2), {"padding": "FULL"}, r"conv: unknown padding string 'FULL'"),
-    ((X2, K2), {"padding_mode": "mirror"}, r"conv: unknown padding_mode 'mirror'"),
-    ((X2, K2), {"algorithm": "fft"}, r"conv: unknown algorithm 'fft'"),
-    ((X2, K2, np.zeros(4)), {}, r"conv: bias must have shape \(C_out,\) = \(6,\), got \(4,\)"),
-    ((X2, K2), {"dilation": 3}, r"conv: input \(1, 5, 5, 4\) with kernel \(3, 3, 4, 6\): output_size: "
-                                r"non-positive output size.* I=5, P_low=0, P_high=0, D=3, K=3, S=1"),
-    ((X2, K2), {"padding": 5, "padding_mode": "reflect"}, r"conv: padding_mode='reflect' needs padding < input"),
-])
+@pytest.mark.parametrize(
+    "args, kwargs, match",
+    [
+        ((X2[0, 0], K2), {}, r"conv: x must be channels-last .* got shape \(5, 4\)"),
+        ((np.zeros((1, 2, 2, 2, 2, 2, 1)), K2), {}, r"rank 3, 4 or 5"),
+        ((X2, K2[0]), {}, r"conv: kernel must have rank 4 .* got kernel shape \(3, 4, 6\)"),
+        ((X2, K2[:, :, :3]), {}, r"conv: channel mismatch: x has C_in=4 .* = 3·1 = 3"),
+        ((X2, K2[:, :, :2]), {"groups": 3}, r"groups=3 must divide both C_in=4 and C_out=6"),
+        ((X2, K2[:, :, :1, :5]), {"groups": 4}, r"groups=4 must divide both C_in=4 and C_out=5"),
+        ((X2, K2), {"groups": 0}, r"conv: groups must be an int >= 1, got 0"),
+        ((X2, K2), {"groups": 2.0}, r"conv: groups must be an int >= 1, got 2.0"),
+        ((X2, K2), {"padding": -1}, r"conv: padding must be non-negative"),
+        ((X2, K2), {"padding": ((0, 1), (-2, 0))}, r"conv: padding must be non-negative"),
+        ((X2, K2), {"stride": 0}, r"conv: every stride must be >= 1"),
+        ((X2, K2), {"dilation": (1, 0)}, r"conv: every dilation must be >= 1"),
+        ((X2, K2), {"stride": (1, 2, 3)}, r"conv: stride needs one value per spatial dim \(2"),
+        ((X2, K2), {"padding": "FULL"}, r"conv: unknown padding string 'FULL'"),
+        ((X2, K2), {"padding_mode": "mirror"}, r"conv: unknown padding_mode 'mirror'"),
+        ((X2, K2), {"algorithm": "fft"}, r"conv: unknown algorithm 'fft'"),
+        ((X2, K2, np.zeros(4)), {}, r"conv: bias must have shape \(C_out,\) = \(6,\), got \(4,\)"),
+        (
+            (X2, K2),
+            {"dilation": 3},
+            r"conv: input \(1, 5, 5, 4\) with kernel \(3, 3, 4, 6\): output_size: "
+            r"non-positive output size.* I=5, P_low=0, P_high=0, D=3, K=3, S=1",
+        ),
+        ((X2, K2), {"padding": 5, "padding_mode": "reflect"}, r"conv: padding_mode='reflect' needs padding < input"),
+    ],
+)
 def test_conv_errors(args, kwargs, match):
     with pytest.raises(ValueError, match=match):
         conv(*args, **kwargs)
@@ -339,23 +421,33 @@ XT = np.zeros((1, 3, 3, 4), np.float32)
 KT = np.zeros((3, 3, 4, 2), np.float32)
 
 
-@pytest.mark.parametrize("args, kwargs, match", [
-    ((XT[0, 0], KT), {}, r"conv_transpose: x must be channels-last"),
-    ((XT, KT[0]), {}, r"conv_transpose: kernel must have rank 4 \(\*spatial, C_in, C_out/groups\)"),
-    ((XT, KT[:, :, :3]), {}, r"conv_transpose: channel mismatch: x has C_in=4 .* kernel.shape\[-2\]=3"),
-    ((XT, KT), {"groups": 3}, r"conv_transpose: groups=3 must divide C_in=4"),
-    ((XT, KT), {"groups": -1}, r"conv_transpose: groups must be an int >= 1"),
-    ((XT, KT, np.zeros(2)), {"groups": 2}, r"conv_transpose: bias must have shape \(C_out,\) = \(4,\)"),
-    ((XT, KT), {"padding": "SAME"}, r"conv_transpose: padding must be .* got 'SAME'"),
-    ((XT, KT), {"padding": -1}, r"conv_transpose: padding must be non-negative"),
-    ((XT, KT), {"stride": 0}, r"conv_transpose: every stride must be >= 1"),
-    ((XT, KT), {"dilation": 0}, r"conv_transpose: every dilation must be >= 1"),
-    ((XT, KT), {"output_padding": -1}, r"conv_transpose: every output_padding must be >= 0"),
-    ((XT, KT), {"stride": 2, "output_padding": (1, 2)},
-     r"output_padding must be smaller than either stride or dilation, got output_padding=\(1, 2\)"),
-    ((XT, KT), {"padding": 3}, r"non-positive output size: .* I=3, S=1, P_low=3, P_high=3, D=1, K=3, "
-                               r"output_padding=0 gives -1"),
-])
+@pytest.mark.parametrize(
+    "args, kwargs, match",
+    [
+        ((XT[0, 0], KT), {}, r"conv_transpose: x must be channels-last"),
+        ((XT, KT[0]), {}, r"conv_transpose: kernel must have rank 4 \(\*spatial, C_in, C_out/groups\)"),
+        ((XT, KT[:, :, :3]), {}, r"conv_transpose: channel mismatch: x has C_in=4 .* kernel.shape\[-2\]=3"),
+        ((XT, KT), {"groups": 3}, r"conv_transpose: groups=3 must divide C_in=4"),
+        ((XT, KT), {"groups": -1}, r"conv_transpose: groups must be an int >= 1"),
+        ((XT, KT, np.zeros(2)), {"groups": 2}, r"conv_transpose: bias must have shape \(C_out,\) = \(4,\)"),
+        ((XT, KT), {"padding": "SAME"}, r"conv_transpose: padding must be .* got 'SAME'"),
+        ((XT, KT), {"padding": -1}, r"conv_transpose: padding must be non-negative"),
+        ((XT, KT), {"stride": 0}, r"conv_transpose: every stride must be >= 1"),
+        ((XT, KT), {"dilation": 0}, r"conv_transpose: every dilation must be >= 1"),
+        ((XT, KT), {"output_padding": -1}, r"conv_transpose: every output_padding must be >= 0"),
+        (
+            (XT, KT),
+            {"stride": 2, "output_padding": (1, 2)},
+            r"output_padding must be smaller than either stride or dilation, got output_padding=\(1, 2\)",
+        ),
+        (
+            (XT, KT),
+            {"padding": 3},
+            r"non-positive output size: .* I=3, S=1, P_low=3, P_high=3, D=1, K=3, "
+            r"output_padding=0 gives -1",
+        ),
+    ],
+)
 def test_conv_transpose_errors(args, kwargs, match):
     with pytest.raises(ValueError, match=match):
         conv_transpose(*args, **kwargs)
@@ -374,8 +466,16 @@ def test_conv_lowerings_match_reference_and_torch(cfg):
     x, k, b = _arrays(cfg)
     kw = _kwargs(cfg)
     oracle = reference.convolve if cfg["flip"] else reference.correlate
-    expected = oracle(x, k, b, stride=cfg["stride"], padding=_pairs(cfg), dilation=cfg["dilation"],
-                      groups=cfg["groups"], padding_mode=cfg["padding_mode"])
+    expected = oracle(
+        x,
+        k,
+        b,
+        stride=cfg["stride"],
+        padding=_pairs(cfg),
+        dilation=cfg["dilation"],
+        groups=cfg["groups"],
+        padding_mode=cfg["padding_mode"],
+    )
     cot = np.random.default_rng(1).standard_normal(expected.shape).astype(np.float32)
 
     @jax.jit
@@ -398,10 +498,32 @@ def test_conv_lowerings_match_reference_and_torch(cfg):
 # Shapes that take matmul_grad's other kernel-gradient programs (GRAD_CONFIGS' few channels and small maps
 # take the transposed im2col): per-tap products over 4 batch chunks (lax.scan), and without chunks.
 TAP_CONFIGS = [
-    dict(n=2, ksize=(3, 3), stride=(1, 2), dilation=(1, 1), groups=1, c_in=16, c_out=8, spatial=(24, 40),
-         padding=1, padding_mode="zeros", flip=False),
-    dict(n=3, ksize=(2, 3, 2), stride=(1, 1, 2), dilation=(2, 1, 1), groups=2, c_in=32, c_out=4,
-         spatial=(7, 5, 9), padding=((1, 0), (1, 1), (0, 2)), padding_mode="zeros", flip=False),
+    dict(
+        n=2,
+        ksize=(3, 3),
+        stride=(1, 2),
+        dilation=(1, 1),
+        groups=1,
+        c_in=16,
+        c_out=8,
+        spatial=(24, 40),
+        padding=1,
+        padding_mode="zeros",
+        flip=False,
+    ),
+    dict(
+        n=3,
+        ksize=(2, 3, 2),
+        stride=(1, 1, 2),
+        dilation=(2, 1, 1),
+        groups=2,
+        c_in=32,
+        c_out=4,
+        spatial=(7, 5, 9),
+        padding=((1, 0), (1, 1), (0, 2)),
+        padding_mode="zeros",
+        flip=False,
+    ),
 ]
 
 
@@ -447,8 +569,14 @@ def test_conv_matmul_grad_half_precision_gradients():
 @pytest.mark.parametrize("cfg", GRAD_CONFIGS, ids=["1d", "2d", "3d-depthwise"])
 def test_conv_direct_and_spectral_check_grads_float64(cfg, algorithm):
     x, k, b = _arrays(cfg, np.float64)
-    check_grads(jax.jit(lambda x_, k_, b_: conv(x_, k_, b_, algorithm=algorithm, **_kwargs(cfg))), (x, k, b),
-                order=1, modes=["rev"], atol=1e-6, rtol=1e-6)
+    check_grads(
+        jax.jit(lambda x_, k_, b_: conv(x_, k_, b_, algorithm=algorithm, **_kwargs(cfg))),
+        (x, k, b),
+        order=1,
+        modes=["rev"],
+        atol=1e-6,
+        rtol=1e-6,
+    )
 
 
 def _primitives(fn, *args) -> str:

@@ -38,6 +38,7 @@ def _data(shape, pshape, seed=0):
 
 def _compare_with_torch(jfn, tfn, x, s, b, g, rtol=1e-5):
     """Forward and the vjp with cotangent ``g`` w.r.t. (x, scale, bias), jax vs torch autograd."""
+
     @jax.jit  # one compile per case instead of one per primitive
     def forward_backward(x, s, b, g):
         y, vjp = jax.vjp(jfn, x, s, b)
@@ -146,8 +147,13 @@ def test_instance_norm_matches_torch_and_reference(shape, running):
         assert stats.mean.shape == (shape[0], 4) and stats.count == int(np.prod(shape[1:-1]))
 
 
-GN_CASES = {"gn_nc": ((5, 6), 2), "gn1d": ((3, 7, 6), 2), "gn2d": ((2, 4, 5, 6), 3), "gn3d": ((2, 3, 3, 4, 6), 6),
-            "gn_one_group": ((2, 4, 5, 6), 1)}
+GN_CASES = {
+    "gn_nc": ((5, 6), 2),
+    "gn1d": ((3, 7, 6), 2),
+    "gn2d": ((2, 4, 5, 6), 3),
+    "gn3d": ((2, 3, 3, 4, 6), 6),
+    "gn_one_group": ((2, 4, 5, 6), 1),
+}
 
 
 @pytest.mark.parametrize("shape,groups", GN_CASES.values(), ids=GN_CASES.keys())
@@ -166,8 +172,12 @@ def test_group_norm_matches_torch_and_reference(shape, groups):
     assert stats.mean.shape == (shape[0], groups)
 
 
-LRN_CASES = {"lrn1d_s3": ((2, 5, 7), 3, 1e-2, 0.75, 1.0), "lrn2d_s5": ((2, 4, 5, 7), 5, 0.1, 0.75, 2.0),
-             "lrn2d_s2": ((2, 4, 5, 7), 2, 0.5, 0.5, 1.0), "lrn3d_s4": ((1, 3, 4, 3, 6), 4, 1e-4, 1.2, 0.5)}
+LRN_CASES = {
+    "lrn1d_s3": ((2, 5, 7), 3, 1e-2, 0.75, 1.0),
+    "lrn2d_s5": ((2, 4, 5, 7), 5, 0.1, 0.75, 2.0),
+    "lrn2d_s2": ((2, 4, 5, 7), 2, 0.5, 0.5, 1.0),
+    "lrn3d_s4": ((1, 3, 4, 3, 6), 4, 1e-4, 1.2, 0.5),
+}
 
 
 @pytest.mark.parametrize("shape,size,alpha,beta,k", LRN_CASES.values(), ids=LRN_CASES.keys())
@@ -198,9 +208,14 @@ def test_local_contrast_norm_matches_loop_reference(shape, divisive):
 
 
 @settings(max_examples=8)
-@given(size=st.sampled_from([1, 3, 5, (3, 5), (5, 1)]), window=st.sampled_from(["uniform", "gaussian"]),
-       sigma=st.sampled_from([None, 0.7, 2.0]), across=st.booleans(), divisive=st.sampled_from(["std", "max", None]),
-       c=st.sampled_from([None, 0.5]))
+@given(
+    size=st.sampled_from([1, 3, 5, (3, 5), (5, 1)]),
+    window=st.sampled_from(["uniform", "gaussian"]),
+    sigma=st.sampled_from([None, 0.7, 2.0]),
+    across=st.booleans(),
+    divisive=st.sampled_from(["std", "max", None]),
+    c=st.sampled_from([None, 0.5]),
+)
 def test_local_contrast_norm_configurations(size, window, sigma, across, divisive, c):
     x, _, _, _ = _data((1, 6, 7, 2), (1,), seed=1)
     kw = dict(window=window, sigma=sigma, across_channels=across, divisive=divisive, eps=1e-4, c=c)
@@ -214,8 +229,9 @@ def test_local_contrast_norm_does_not_darken_borders():
     a constant image stays exactly zero everywhere, corners included (zero padding would not)."""
     const = jnp.full((1, 6, 7, 2), 5.0, jnp.float32)
     for divisive in ("std", "max", None):
-        np.testing.assert_allclose(ops.local_contrast_norm(const, 5, window="uniform", divisive=divisive), 0.0,
-                                   atol=1e-6)
+        np.testing.assert_allclose(
+            ops.local_contrast_norm(const, 5, window="uniform", divisive=divisive), 0.0, atol=1e-6
+        )
     ramp = jnp.broadcast_to(jnp.arange(7.0, dtype=jnp.float32)[None, None, :, None], (1, 6, 7, 1))
     y = np.asarray(ops.local_contrast_norm(ramp, 3, window="uniform", divisive=None))
     np.testing.assert_allclose(y[:, :, 1:-1], 0.0, atol=1e-6)
@@ -237,6 +253,7 @@ def test_window_weights_sum_to_one_and_match_reference():
 
 # -- gradient checks (float64) --
 
+
 def _f64(shape, seed=2):
     rng = np.random.default_rng(seed)
     return jnp.asarray(rng.normal(size=shape)), jnp.asarray(rng.uniform(0.5, 1.5, size=shape[-1:]))
@@ -255,17 +272,24 @@ GRAD_CASES = {
 }
 
 
-@pytest.mark.parametrize("name,shape", [(name, (3, 3, 4, 4)) for name in GRAD_CASES] + [
-    # a batch of one: per-sample norms must not care; BatchNorm gets its values from spatial positions
-    ("layer_norm", (1, 3, 4, 4)), ("layer_norm_all", (1, 3, 4, 4)), ("instance_norm", (1, 3, 4, 4)),
-    ("batch_norm", (1, 3, 4)),
-])
+@pytest.mark.parametrize(
+    "name,shape",
+    [(name, (3, 3, 4, 4)) for name in GRAD_CASES]
+    + [
+        # a batch of one: per-sample norms must not care; BatchNorm gets its values from spatial positions
+        ("layer_norm", (1, 3, 4, 4)),
+        ("layer_norm_all", (1, 3, 4, 4)),
+        ("instance_norm", (1, 3, 4, 4)),
+        ("batch_norm", (1, 3, 4)),
+    ],
+)
 def test_check_grads(name, shape):
     x, s = _f64(shape)
     check_grads(GRAD_CASES[name], (x, s), order=1, modes=("rev",))
 
 
 # -- synchronized batch norm --
+
 
 def test_batch_norm_axis_name_equals_global_batch():
     x, s, b, g = _data((8, 5, 3), (3,))
@@ -289,8 +313,11 @@ def test_batch_norm_axis_name_equals_global_batch():
     def loss_global(xg):
         return jnp.sum(ops.batch_norm(xg, s, b)[0] * g)
 
-    assert_close(jax.jit(jax.grad(loss_sharded))(shards).reshape(x.shape),
-                 jax.jit(jax.grad(loss_global))(jnp.asarray(x)), what="grad")
+    assert_close(
+        jax.jit(jax.grad(loss_sharded))(shards).reshape(x.shape),
+        jax.jit(jax.grad(loss_global))(jnp.asarray(x)),
+        what="grad",
+    )
 
 
 # -- numerics --
@@ -338,8 +365,12 @@ def test_low_precision_inputs(name, dtype):
         fn, ref = STAT_OPS[name]
     y = fn(x)
     assert y.dtype == dtype
-    assert_close(y.astype(jnp.float32), ref(np.asarray(x.astype(jnp.float32))),
-                 2.0 ** -8 if dtype == jnp.bfloat16 else 2.0 ** -10, what=str(dtype))
+    assert_close(
+        y.astype(jnp.float32),
+        ref(np.asarray(x.astype(jnp.float32))),
+        2.0**-8 if dtype == jnp.bfloat16 else 2.0**-10,
+        what=str(dtype),
+    )
 
 
 def test_low_precision_statistics_are_float32():
@@ -350,8 +381,12 @@ def test_low_precision_statistics_are_float32():
 
 def test_jit_matches_eager():
     x, s, b, _ = _data((3, 5, 6, 4), (4,))
-    fns = [lambda a: ops.batch_norm(a, s, b)[0], lambda a: ops.group_norm(a, 2, s, b)[0],
-           lambda a: ops.local_contrast_norm(a, 3, divisive="max"), lambda a: ops.local_response_norm(a, 3, 0.1)]
+    fns = [
+        lambda a: ops.batch_norm(a, s, b)[0],
+        lambda a: ops.group_norm(a, 2, s, b)[0],
+        lambda a: ops.local_contrast_norm(a, 3, divisive="max"),
+        lambda a: ops.local_response_norm(a, 3, 0.1),
+    ]
     for fn in fns:
         assert_close(jax.jit(fn)(jnp.asarray(x)), fn(jnp.asarray(x)))
     # reverse mode under jit (reduce_window needs a concrete init value to be differentiable there)
@@ -362,6 +397,7 @@ def test_jit_matches_eager():
 
 
 # -- errors --
+
 
 def test_batch_norm_batch_of_one_raises():
     with pytest.raises(ValueError, match=r"batch_norm: expected more than 1 value per channel when training"):
@@ -377,34 +413,49 @@ def test_instance_norm_one_spatial_element_raises():
         ops.instance_norm(jnp.ones((2, 1, 1, 3)))
 
 
-@pytest.mark.parametrize("call,exc,match", [
-    (lambda: ops.batch_norm(jnp.ones((4,))), ValueError, r"batch_norm: expected an input of rank >= 2"),
-    (lambda: ops.batch_norm(jnp.ones((4, 3), jnp.int32)), TypeError, r"batch_norm: expected a floating-point"),
-    (lambda: ops.batch_norm(jnp.ones((4, 3)), eps=-1.0), ValueError, r"batch_norm: eps must be >= 0"),
-    (lambda: ops.batch_norm(jnp.ones((4, 3)), mean=jnp.zeros(3)), ValueError, r"give both mean and var"),
-    (lambda: ops.batch_norm(jnp.ones((4, 3)), mean=jnp.zeros(2), var=jnp.ones(2)), ValueError,
-     r"batch_norm: mean must have shape \(3,\)"),
-    (lambda: ops.batch_norm(jnp.ones((4, 3)), jnp.ones(4)), ValueError,
-     r"batch_norm: scale must have 3 values, one per normalized element"),
-    (lambda: ops.layer_norm(jnp.ones((4, 3)), axes=2), ValueError, r"layer_norm: axis 2 is out of range"),
-    (lambda: ops.layer_norm(jnp.ones((4, 3, 2)), axes=(1, -2)), ValueError, r"layer_norm: axes must be distinct"),
-    (lambda: ops.layer_norm(jnp.ones((4, 3)), axes=0), ValueError, r"must not include the batch axis"),
-    (lambda: ops.layer_norm(jnp.ones((4, 3)), axes=()), ValueError, r"must name at least one axis"),
-    (lambda: ops.layer_norm(jnp.ones((4, 3, 2)), jnp.ones(2)), ValueError, r"layer_norm: scale must have 6 values"),
-    (lambda: ops.instance_norm(jnp.ones((4, 3))), ValueError, r"instance_norm: expected an input of rank >= 3"),
-    (lambda: ops.instance_norm(jnp.ones((4, 2, 3)), var=jnp.ones(3)), ValueError, r"give both mean and var"),
-    (lambda: ops.instance_norm(jnp.ones((4, 2, 3)), mean=jnp.ones(2), var=jnp.ones(2)), ValueError,
-     r"instance_norm: mean must have shape \(3,\)"),
-    (lambda: ops.group_norm(jnp.ones((4, 6)), 4), ValueError, r"group_norm: num_groups must be .* divides the 6"),
-    (lambda: ops.local_response_norm(jnp.ones((4, 6)), 0), ValueError, r"local_response_norm: size must be"),
-    (lambda: ops.local_contrast_norm(jnp.ones((1, 5, 5, 1)), 4), ValueError,
-     r"local_contrast_norm: size must be an odd"),
-    (lambda: ops.local_contrast_norm(jnp.ones((1, 5, 5, 1)), (3, 3, 3)), ValueError, r"one per spatial dim"),
-    (lambda: ops.local_contrast_norm(jnp.ones((1, 5, 1)), window="box"), ValueError, r"window must be one of"),
-    (lambda: ops.local_contrast_norm(jnp.ones((1, 5, 1)), sigma=0.0), ValueError, r"sigma must be > 0"),
-    (lambda: ops.local_contrast_norm(jnp.ones((1, 5, 1)), divisive="l2"), ValueError, r"divisive must be one of"),
-    (lambda: ops.local_contrast_norm(jnp.ones((5, 1))), ValueError, r"expected an input of rank >= 3"),
-])
+@pytest.mark.parametrize(
+    "call,exc,match",
+    [
+        (lambda: ops.batch_norm(jnp.ones((4,))), ValueError, r"batch_norm: expected an input of rank >= 2"),
+        (lambda: ops.batch_norm(jnp.ones((4, 3), jnp.int32)), TypeError, r"batch_norm: expected a floating-point"),
+        (lambda: ops.batch_norm(jnp.ones((4, 3)), eps=-1.0), ValueError, r"batch_norm: eps must be >= 0"),
+        (lambda: ops.batch_norm(jnp.ones((4, 3)), mean=jnp.zeros(3)), ValueError, r"give both mean and var"),
+        (
+            lambda: ops.batch_norm(jnp.ones((4, 3)), mean=jnp.zeros(2), var=jnp.ones(2)),
+            ValueError,
+            r"batch_norm: mean must have shape \(3,\)",
+        ),
+        (
+            lambda: ops.batch_norm(jnp.ones((4, 3)), jnp.ones(4)),
+            ValueError,
+            r"batch_norm: scale must have 3 values, one per normalized element",
+        ),
+        (lambda: ops.layer_norm(jnp.ones((4, 3)), axes=2), ValueError, r"layer_norm: axis 2 is out of range"),
+        (lambda: ops.layer_norm(jnp.ones((4, 3, 2)), axes=(1, -2)), ValueError, r"layer_norm: axes must be distinct"),
+        (lambda: ops.layer_norm(jnp.ones((4, 3)), axes=0), ValueError, r"must not include the batch axis"),
+        (lambda: ops.layer_norm(jnp.ones((4, 3)), axes=()), ValueError, r"must name at least one axis"),
+        (lambda: ops.layer_norm(jnp.ones((4, 3, 2)), jnp.ones(2)), ValueError, r"layer_norm: scale must have 6 values"),
+        (lambda: ops.instance_norm(jnp.ones((4, 3))), ValueError, r"instance_norm: expected an input of rank >= 3"),
+        (lambda: ops.instance_norm(jnp.ones((4, 2, 3)), var=jnp.ones(3)), ValueError, r"give both mean and var"),
+        (
+            lambda: ops.instance_norm(jnp.ones((4, 2, 3)), mean=jnp.ones(2), var=jnp.ones(2)),
+            ValueError,
+            r"instance_norm: mean must have shape \(3,\)",
+        ),
+        (lambda: ops.group_norm(jnp.ones((4, 6)), 4), ValueError, r"group_norm: num_groups must be .* divides the 6"),
+        (lambda: ops.local_response_norm(jnp.ones((4, 6)), 0), ValueError, r"local_response_norm: size must be"),
+        (
+            lambda: ops.local_contrast_norm(jnp.ones((1, 5, 5, 1)), 4),
+            ValueError,
+            r"local_contrast_norm: size must be an odd",
+        ),
+        (lambda: ops.local_contrast_norm(jnp.ones((1, 5, 5, 1)), (3, 3, 3)), ValueError, r"one per spatial dim"),
+        (lambda: ops.local_contrast_norm(jnp.ones((1, 5, 1)), window="box"), ValueError, r"window must be one of"),
+        (lambda: ops.local_contrast_norm(jnp.ones((1, 5, 1)), sigma=0.0), ValueError, r"sigma must be > 0"),
+        (lambda: ops.local_contrast_norm(jnp.ones((1, 5, 1)), divisive="l2"), ValueError, r"divisive must be one of"),
+        (lambda: ops.local_contrast_norm(jnp.ones((5, 1))), ValueError, r"expected an input of rank >= 3"),
+    ],
+)
 def test_errors(call, exc, match):
     with pytest.raises(exc, match=match):
         call()
@@ -416,18 +467,30 @@ def test_errors(call, exc, match):
 SMALL_VAR = np.array([1e-4, 3e-3, 0.02, 0.3], np.float32)
 _RM, _RV = torch.from_numpy(RUN_MEAN), torch.from_numpy(SMALL_VAR)
 EPS_CASES = {  # name: (jcnn, torch), each f(x, scale, bias, eps)
-    "bn_eval": (lambda x, s, b, e: ops.batch_norm(x, s, b, mean=RUN_MEAN, var=SMALL_VAR, eps=e)[0],
-                lambda x, s, b, e: cl(F.batch_norm(cf(x), _RM, _RV, s, b, training=False, eps=e))),
-    "bn_train": (lambda x, s, b, e: ops.batch_norm(x, s, b, eps=e)[0],
-                 lambda x, s, b, e: cl(F.batch_norm(cf(x), None, None, s, b, training=True, eps=e))),
-    "in_running": (lambda x, s, b, e: ops.instance_norm(x, s, b, mean=RUN_MEAN, var=SMALL_VAR, eps=e)[0],
-                   lambda x, s, b, e: cl(F.instance_norm(cf(x), _RM, _RV, s, b, use_input_stats=False, eps=e))),
-    "in": (lambda x, s, b, e: ops.instance_norm(x, s, b, eps=e)[0],
-           lambda x, s, b, e: cl(F.instance_norm(cf(x), None, None, s, b, eps=e))),
-    "ln": (lambda x, s, b, e: ops.layer_norm(x, s, b, axes=-1, eps=e)[0],
-           lambda x, s, b, e: F.layer_norm(x, (4,), s, b, eps=e)),
-    "gn": (lambda x, s, b, e: ops.group_norm(x, 2, s, b, eps=e)[0],
-           lambda x, s, b, e: cl(F.group_norm(cf(x), 2, s, b, eps=e))),
+    "bn_eval": (
+        lambda x, s, b, e: ops.batch_norm(x, s, b, mean=RUN_MEAN, var=SMALL_VAR, eps=e)[0],
+        lambda x, s, b, e: cl(F.batch_norm(cf(x), _RM, _RV, s, b, training=False, eps=e)),
+    ),
+    "bn_train": (
+        lambda x, s, b, e: ops.batch_norm(x, s, b, eps=e)[0],
+        lambda x, s, b, e: cl(F.batch_norm(cf(x), None, None, s, b, training=True, eps=e)),
+    ),
+    "in_running": (
+        lambda x, s, b, e: ops.instance_norm(x, s, b, mean=RUN_MEAN, var=SMALL_VAR, eps=e)[0],
+        lambda x, s, b, e: cl(F.instance_norm(cf(x), _RM, _RV, s, b, use_input_stats=False, eps=e)),
+    ),
+    "in": (
+        lambda x, s, b, e: ops.instance_norm(x, s, b, eps=e)[0],
+        lambda x, s, b, e: cl(F.instance_norm(cf(x), None, None, s, b, eps=e)),
+    ),
+    "ln": (
+        lambda x, s, b, e: ops.layer_norm(x, s, b, axes=-1, eps=e)[0],
+        lambda x, s, b, e: F.layer_norm(x, (4,), s, b, eps=e),
+    ),
+    "gn": (
+        lambda x, s, b, e: ops.group_norm(x, 2, s, b, eps=e)[0],
+        lambda x, s, b, e: cl(F.group_norm(cf(x), 2, s, b, eps=e)),
+    ),
 }
 
 

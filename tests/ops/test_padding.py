@@ -20,15 +20,18 @@ NP_MODE = {"zeros": "constant", "reflect": "reflect", "replicate": "edge", "circ
 TORCH_MODE = {"zeros": "constant", "reflect": "reflect", "replicate": "replicate", "circular": "circular"}
 
 
-@pytest.mark.parametrize("padding, expected", [
-    (2, ((2, 2), (2, 2))),
-    (np.int64(1), ((1, 1), (1, 1))),
-    ((1, 3), ((1, 1), (3, 3))),
-    ([(0, 2), (1, 0)], ((0, 2), (1, 0))),
-    (((0, 2), 3), ((0, 2), (3, 3))),
-    ("VALID", ((0, 0), (0, 0))),
-    ("valid", ((0, 0), (0, 0))),
-])
+@pytest.mark.parametrize(
+    "padding, expected",
+    [
+        (2, ((2, 2), (2, 2))),
+        (np.int64(1), ((1, 1), (1, 1))),
+        ((1, 3), ((1, 1), (3, 3))),
+        ([(0, 2), (1, 0)], ((0, 2), (1, 0))),
+        (((0, 2), 3), ((0, 2), (3, 3))),
+        ("VALID", ((0, 0), (0, 0))),
+        ("valid", ((0, 0), (0, 0))),
+    ],
+)
 def test_normalize_padding_forms(padding, expected):
     assert normalize_padding(padding, 2, "op") == expected
 
@@ -43,22 +46,31 @@ def test_same_padding_keeps_ceil_size_like_xla(size, window, stride):
 
 
 def test_same_padding_with_dilated_window_and_lowercase():
-    pairs = normalize_padding("same", 2, "op", input_spatial=(7, 8), window=effective_kernel((3, 2), (2, 3)),
-                              stride=(1, 2))
+    pairs = normalize_padding(
+        "same", 2, "op", input_spatial=(7, 8), window=effective_kernel((3, 2), (2, 3)), stride=(1, 2)
+    )
     assert pairs == ((2, 2), (1, 1))  # windows 5 and 4: totals 4 and (4 − 1)·2 + 4 − 8 = 2
 
 
-@pytest.mark.parametrize("padding, kwargs, error, match", [
-    ("FULL", {}, ValueError, r"op: unknown padding string 'FULL'; expected 'VALID' or 'SAME'"),
-    ("SAME", {}, ValueError, r"op: padding='SAME' needs the input size, window and stride"),
-    (True, {}, TypeError, r"op: padding must be an int, a sequence or 'VALID'/'SAME', got True"),
-    (1.5, {}, TypeError, r"op: padding must be an int, a sequence or 'VALID'/'SAME', got 1.5"),
-    ((1, 2, 3), {}, ValueError, r"op: padding needs one entry per spatial dim \(2 for this input\)"),
-    (((1, 2, 3), 1), {}, ValueError, r"op: each padding entry must be an int or a \(low, high\) pair, got \(1, 2, 3\)"),
-    ((1.5, 1), {}, ValueError, r"op: each padding entry must be an int or a \(low, high\) pair, got 1.5"),
-    (-1, {}, ValueError, r"op: padding must be non-negative, got -1"),
-    (((0, -1), 0), {}, ValueError, r"op: padding must be non-negative"),
-])
+@pytest.mark.parametrize(
+    "padding, kwargs, error, match",
+    [
+        ("FULL", {}, ValueError, r"op: unknown padding string 'FULL'; expected 'VALID' or 'SAME'"),
+        ("SAME", {}, ValueError, r"op: padding='SAME' needs the input size, window and stride"),
+        (True, {}, TypeError, r"op: padding must be an int, a sequence or 'VALID'/'SAME', got True"),
+        (1.5, {}, TypeError, r"op: padding must be an int, a sequence or 'VALID'/'SAME', got 1.5"),
+        ((1, 2, 3), {}, ValueError, r"op: padding needs one entry per spatial dim \(2 for this input\)"),
+        (
+            ((1, 2, 3), 1),
+            {},
+            ValueError,
+            r"op: each padding entry must be an int or a \(low, high\) pair, got \(1, 2, 3\)",
+        ),
+        ((1.5, 1), {}, ValueError, r"op: each padding entry must be an int or a \(low, high\) pair, got 1.5"),
+        (-1, {}, ValueError, r"op: padding must be non-negative, got -1"),
+        (((0, -1), 0), {}, ValueError, r"op: padding must be non-negative"),
+    ],
+)
 def test_normalize_padding_errors(padding, kwargs, error, match):
     with pytest.raises(error, match=match):
         normalize_padding(padding, 2, "op", **kwargs)
@@ -105,8 +117,9 @@ def test_pad_spatial_matches_numpy_and_torch(mode, n):
 
 def test_pad_spatial_value_dtypes_limits_and_jit():
     x = np.arange(12, dtype=np.float32).reshape(1, 4, 3)
-    np.testing.assert_array_equal(pad_spatial(x, ((1, 2),), value=-7.0),
-                                  np.pad(x, ((0, 0), (1, 2), (0, 0)), constant_values=-7.0))
+    np.testing.assert_array_equal(
+        pad_spatial(x, ((1, 2),), value=-7.0), np.pad(x, ((0, 0), (1, 2), (0, 0)), constant_values=-7.0)
+    )
     assert pad_spatial(x, ((0, 0),), "reflect") is x  # nothing to pad
     for dtype in (jnp.bfloat16, jnp.float16, jnp.float32):
         for mode in PADDING_MODES:
@@ -119,12 +132,19 @@ def test_pad_spatial_value_dtypes_limits_and_jit():
     np.testing.assert_array_equal(jitted(x), np.pad(x, ((0, 0), (2, 1), (0, 0)), "wrap"))
 
 
-@pytest.mark.parametrize("pairs, mode, match", [
-    (((1, 1),), "mirror", r"conv: unknown padding_mode 'mirror'; expected one of \('zeros'"),
-    (((4, 0),), "reflect", r"conv: padding_mode='reflect' needs padding < input size, got padding \(4, 0\) "
-                           r"for spatial size 4"),
-    (((0, 5),), "circular", r"conv: padding_mode='circular' needs padding <= input size, got padding \(0, 5\)"),
-])
+@pytest.mark.parametrize(
+    "pairs, mode, match",
+    [
+        (((1, 1),), "mirror", r"conv: unknown padding_mode 'mirror'; expected one of \('zeros'"),
+        (
+            ((4, 0),),
+            "reflect",
+            r"conv: padding_mode='reflect' needs padding < input size, got padding \(4, 0\) "
+            r"for spatial size 4",
+        ),
+        (((0, 5),), "circular", r"conv: padding_mode='circular' needs padding <= input size, got padding \(0, 5\)"),
+    ],
+)
 def test_pad_spatial_errors(pairs, mode, match):
     with pytest.raises(ValueError, match=match):
         pad_spatial(np.zeros((1, 4, 2), np.float32), pairs, mode, op="conv")

@@ -85,9 +85,17 @@ def pool_configs(draw, dilation: bool = True, torch_padding: bool = True):
         if torch_padding and n == 3:  # torch's 3-D pools also reject an unpadded input smaller than K
             need = max(need, k)
         spatial.append(need + draw(st.integers(0, 6 if n < 3 else 3)))
-    return dict(n=n, window=window, stride=stride, dilation=dil, padding=padding,
-                ceil_mode=draw(st.booleans()), spatial=tuple(spatial), batch=draw(st.integers(1, 2)),
-                channels=draw(st.integers(1, 3)))
+    return dict(
+        n=n,
+        window=window,
+        stride=stride,
+        dilation=dil,
+        padding=padding,
+        ceil_mode=draw(st.booleans()),
+        spatial=tuple(spatial),
+        batch=draw(st.integers(1, 2)),
+        channels=draw(st.integers(1, 3)),
+    )
 
 
 def _torch_pool(name: str, n: int):
@@ -109,12 +117,15 @@ def test_max_pool_matches_reference_and_torch(cfg, seed):
     assert_close(dx, dxt, what="max_pool gradient vs torch")
 
 
-@pytest.mark.parametrize("n, window, stride, padding, ceil_mode", [
-    (2, 3, 2, 1, False),  # ResNet's stem pool
-    (2, 2, 2, 0, False),  # VGG's
-    (1, 3, 2, 1, True),
-    (3, (2, 3, 2), (2, 1, 2), (1, 1, 0), True),
-])
+@pytest.mark.parametrize(
+    "n, window, stride, padding, ceil_mode",
+    [
+        (2, 3, 2, 1, False),  # ResNet's stem pool
+        (2, 2, 2, 0, False),  # VGG's
+        (1, 3, 2, 1, True),
+        (3, (2, 3, 2), (2, 1, 2), (1, 1, 0), True),
+    ],
+)
 def test_max_pool_gradient_with_ties_matches_torch(n, window, stride, padding, ceil_mode):
     # After a ReLU many windows hold several equal maxima (zeros): the first in window order takes the
     # gradient, as in torch. Values on a coarse grid make ties common everywhere, not only at zero.
@@ -146,16 +157,23 @@ def test_max_pool_any_padding_form_matches_reference(cfg, seed):
 
 def _pairs(cfg, spatial):
     """The drawn padding as (low, high) pairs, for the reference (which takes no strings)."""
-    return normalize_padding(cfg["padding"], cfg["n"], "test", input_spatial=spatial,
-                             window=effective_kernel(cfg["window"], cfg["dilation"]), stride=cfg["stride"])
+    return normalize_padding(
+        cfg["padding"],
+        cfg["n"],
+        "test",
+        input_spatial=spatial,
+        window=effective_kernel(cfg["window"], cfg["dilation"]),
+        stride=cfg["stride"],
+    )
 
 
 @given(cfg=pool_configs(dilation=False), count_include_pad=st.booleans(), seed=st.integers(0, 2**16))
 def test_avg_pool_matches_reference_and_torch(cfg, count_include_pad, seed):
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((cfg["batch"], *cfg["spatial"], cfg["channels"])).astype(np.float32)
-    kw = dict(stride=cfg["stride"], padding=cfg["padding"], ceil_mode=cfg["ceil_mode"],
-              count_include_pad=count_include_pad)
+    kw = dict(
+        stride=cfg["stride"], padding=cfg["padding"], ceil_mode=cfg["ceil_mode"], count_include_pad=count_include_pad
+    )
     g = _cotangent(rng, lambda t: _torch_pool("avg_pool", cfg["n"])(t, cfg["window"], **kw), x)
     y, dx = _jax_fwd_bwd(lambda v: avg_pool(v, cfg["window"], **kw), x, g)
     yt, dxt = _torch_fwd_bwd(lambda t: _torch_pool("avg_pool", cfg["n"])(t, cfg["window"], **kw), x, g)
@@ -166,8 +184,9 @@ def test_avg_pool_matches_reference_and_torch(cfg, count_include_pad, seed):
 
 
 @settings(max_examples=8)
-@given(cfg=pool_configs(dilation=False, torch_padding=False), count_include_pad=st.booleans(),
-       seed=st.integers(0, 2**16))
+@given(
+    cfg=pool_configs(dilation=False, torch_padding=False), count_include_pad=st.booleans(), seed=st.integers(0, 2**16)
+)
 def test_avg_pool_any_padding_form_matches_reference_and_grad_checks(cfg, count_include_pad, seed):
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((cfg["batch"], *cfg["spatial"], cfg["channels"]))
@@ -176,8 +195,9 @@ def test_avg_pool_any_padding_form_matches_reference_and_grad_checks(cfg, count_
     y = avg_pool(jnp.asarray(x), cfg["window"], padding=cfg["padding"], **kw)
     assert y.dtype == jnp.float64
     assert_close(y, reference.avg_pool(x, cfg["window"], padding=pairs, **kw), rtol=1e-12)
-    check_grads(lambda v: avg_pool(v, cfg["window"], padding=cfg["padding"], **kw), (jnp.asarray(x),),
-                order=1, modes=["rev"])
+    check_grads(
+        lambda v: avg_pool(v, cfg["window"], padding=cfg["padding"], **kw), (jnp.asarray(x),), order=1, modes=["rev"]
+    )
 
 
 @given(cfg=pool_configs(dilation=False), p=st.sampled_from([1, 2, 3, 1.5]), seed=st.integers(0, 2**16))
@@ -204,8 +224,7 @@ def test_lp_pool_special_powers_and_grad_check(rng):
     assert_close(lp_pool(jnp.asarray(x), float("inf"), (3, 2), 1), reference.max_pool(x, (3, 2), 1), rtol=0)
     z = rng.standard_normal((2, 6, 5, 3))  # p = 2 squares away the sign: defined for negative inputs too
     assert_close(lp_pool(jnp.asarray(z), 2, 2), reference.lp_pool(z, 2, 2), rtol=1e-12)
-    check_grads(lambda v: lp_pool(v, 3, (2, 3), (1, 2), ceil_mode=True), (jnp.asarray(x),), order=1,
-                modes=["rev"])
+    check_grads(lambda v: lp_pool(v, 3, (2, 3), (1, 2), ceil_mode=True), (jnp.asarray(x),), order=1, modes=["rev"])
 
 
 @st.composite
@@ -222,8 +241,10 @@ def test_adaptive_pools_match_reference_and_torch(cfg, seed):
     n, spatial, out = cfg
     rng = np.random.default_rng(seed)
     x = _distinct(rng, (2, *spatial, 3))
-    for op, ref, tname in [(adaptive_avg_pool, reference.adaptive_avg_pool, "adaptive_avg_pool"),
-                           (adaptive_max_pool, reference.adaptive_max_pool, "adaptive_max_pool")]:
+    for op, ref, tname in [
+        (adaptive_avg_pool, reference.adaptive_avg_pool, "adaptive_avg_pool"),
+        (adaptive_max_pool, reference.adaptive_max_pool, "adaptive_max_pool"),
+    ]:
         # torch's 1-D adaptive pools do not take None
         tout = tuple(s if o is None else o for s, o in zip(spatial, out)) if n == 1 else out
         g = _cotangent(rng, lambda t: _torch_pool(tname, n)(t, tout), x)
@@ -251,8 +272,10 @@ def test_adaptive_avg_pool_grad_check_and_int_size(rng):
 def test_global_pools_match_reference_and_torch(n, rng):
     x = _distinct(rng, (2, *(4, 5, 3)[:n], 3))
     axes = tuple(range(2, n + 2))
-    for op, ref, tfn in [(global_avg_pool, reference.global_avg_pool, lambda t: t.mean(axes)),
-                         (global_max_pool, reference.global_max_pool, lambda t: t.amax(axes))]:
+    for op, ref, tfn in [
+        (global_avg_pool, reference.global_avg_pool, lambda t: t.mean(axes)),
+        (global_max_pool, reference.global_max_pool, lambda t: t.amax(axes)),
+    ]:
         y = op(jnp.asarray(x))
         assert y.shape == (2, 3) and y.dtype == jnp.float32
         assert_close(y, ref(x))
@@ -292,20 +315,28 @@ def test_same_padding_keeps_ceil_size(rng):
 
 def test_transforms_and_dtypes(rng):
     x = jnp.asarray(rng.uniform(0.1, 1.0, (3, 6, 5, 2)), dtype=jnp.float32)
-    ops = [lambda v: max_pool(v, 2, 1, 1), lambda v: max_pool(v, 2, 1, dilation=2),
-           lambda v: avg_pool(v, 3, 2, 1, ceil_mode=True), lambda v: lp_pool(v, 2, 2),
-           lambda v: adaptive_avg_pool(v, (4, 3)), lambda v: adaptive_max_pool(v, 2), global_avg_pool,
-           global_max_pool]
+    ops = [
+        lambda v: max_pool(v, 2, 1, 1),
+        lambda v: max_pool(v, 2, 1, dilation=2),
+        lambda v: avg_pool(v, 3, 2, 1, ceil_mode=True),
+        lambda v: lp_pool(v, 2, 2),
+        lambda v: adaptive_avg_pool(v, (4, 3)),
+        lambda v: adaptive_max_pool(v, 2),
+        global_avg_pool,
+        global_max_pool,
+    ]
 
     def all_ops(v):  # one compile per transform for every op together
         return [op(v) for op in ops]
 
     eager = all_ops(x)
-    for name, got in [("jit", jax.jit(all_ops)(x)),
-                      ("vmap", jax.jit(jax.vmap(lambda v: [y[0] for y in all_ops(v[None])]))(x))]:
+    for name, got in [
+        ("jit", jax.jit(all_ops)(x)),
+        ("vmap", jax.jit(jax.vmap(lambda v: [y[0] for y in all_ops(v[None])]))(x)),
+    ]:
         for i, (a, e) in enumerate(zip(got, eager)):
             assert_close(a, e, what=f"{name} of op {i}")
-    grads = jax.jit(jax.grad(lambda v: sum(jnp.sum(y ** 2) for y in all_ops(v))))(x)
+    grads = jax.jit(jax.grad(lambda v: sum(jnp.sum(y**2) for y in all_ops(v))))(x)
     assert grads.dtype == jnp.float32 and bool(jnp.all(jnp.isfinite(grads)))
     for dtype in (jnp.bfloat16, jnp.float16):
         for i, (low, e) in enumerate(zip(jax.jit(all_ops)(x.astype(dtype)), eager)):

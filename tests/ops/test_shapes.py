@@ -21,8 +21,14 @@ def test_seed_examples():
     assert output_size((4, 7), 3, (1, 2), (1, 0)) == (4, 3)
 
 
-@given(i=st.integers(1, 20), k=st.integers(1, 5), s=st.integers(1, 4), lo=st.integers(0, 3),
-       hi=st.integers(0, 3), d=st.integers(1, 3))
+@given(
+    i=st.integers(1, 20),
+    k=st.integers(1, 5),
+    s=st.integers(1, 4),
+    lo=st.integers(0, 3),
+    hi=st.integers(0, 3),
+    d=st.integers(1, 3),
+)
 def test_formula_with_dilation_and_asymmetric_padding(i, k, s, lo, hi, d):
     span = i + lo + hi - d * (k - 1) - 1
     if span < 0:
@@ -50,8 +56,14 @@ def test_matches_torch_conv_shapes(i, k, s, p, d):
 
 
 @settings(max_examples=60)
-@given(i=st.integers(1, 12), k=st.integers(1, 5), s=st.integers(1, 4), p=st.integers(0, 2), d=st.integers(1, 2),
-       ceil_mode=st.booleans())
+@given(
+    i=st.integers(1, 12),
+    k=st.integers(1, 5),
+    s=st.integers(1, 4),
+    p=st.integers(0, 2),
+    d=st.integers(1, 2),
+    ceil_mode=st.booleans(),
+)
 def test_matches_torch_max_pool_with_ceil_mode(i, k, s, p, d, ceil_mode):
     p = min(p, k // 2)  # torch: pad should be at most half of the kernel size
     x = torch.zeros(1, 1, i)
@@ -85,21 +97,28 @@ def test_same_and_valid_strings():
     assert output_size(np.int64(9), 3, 2, "SAME", dilation=3) == 5
 
 
-@pytest.mark.parametrize("args, kwargs, error, match", [
-    ((3, 5), {}, ValueError,
-     r"output_size: non-positive output size: .* I=3, P_low=0, P_high=0, D=1, K=5, S=1 gives "
-     r"floor\(\(3 \+ 0 \+ 0 - 1\*\(5 - 1\) - 1\)/1\) \+ 1 = -1 <= 0"),
-    ((3, 3), {"dilation": 2, "padding": (0, 1)}, ValueError, r"I=3, P_low=0, P_high=1, D=2, K=3, S=1"),
-    ((0, 1), {}, ValueError, r"output_size: input size must be >= 1, got 0"),
-    (((4, -1), 1), {}, ValueError, r"output_size: input size must be >= 1, got \(4, -1\)"),
-    ((4, 0), {}, ValueError, r"output_size: every kernel must be >= 1, got 0"),
-    ((4, 2), {"stride": 0}, ValueError, r"output_size: every stride must be >= 1, got 0"),
-    ((4, 2), {"dilation": 0}, ValueError, r"output_size: every dilation must be >= 1, got 0"),
-    (((4, 4), (2, 2, 2)), {}, ValueError, r"output_size: kernel needs one value per spatial dim \(2"),
-    ((4, 2), {"padding": -1}, ValueError, r"output_size: padding must be non-negative, got -1"),
-    ((4, 2), {"padding": "HALF"}, ValueError, r"output_size: unknown padding string 'HALF'"),
-    ((4, 2), {"stride": True}, TypeError, r"output_size: stride must be an int or a sequence of 1 ints"),
-])
+@pytest.mark.parametrize(
+    "args, kwargs, error, match",
+    [
+        (
+            (3, 5),
+            {},
+            ValueError,
+            r"output_size: non-positive output size: .* I=3, P_low=0, P_high=0, D=1, K=5, S=1 gives "
+            r"floor\(\(3 \+ 0 \+ 0 - 1\*\(5 - 1\) - 1\)/1\) \+ 1 = -1 <= 0",
+        ),
+        ((3, 3), {"dilation": 2, "padding": (0, 1)}, ValueError, r"I=3, P_low=0, P_high=1, D=2, K=3, S=1"),
+        ((0, 1), {}, ValueError, r"output_size: input size must be >= 1, got 0"),
+        (((4, -1), 1), {}, ValueError, r"output_size: input size must be >= 1, got \(4, -1\)"),
+        ((4, 0), {}, ValueError, r"output_size: every kernel must be >= 1, got 0"),
+        ((4, 2), {"stride": 0}, ValueError, r"output_size: every stride must be >= 1, got 0"),
+        ((4, 2), {"dilation": 0}, ValueError, r"output_size: every dilation must be >= 1, got 0"),
+        (((4, 4), (2, 2, 2)), {}, ValueError, r"output_size: kernel needs one value per spatial dim \(2"),
+        ((4, 2), {"padding": -1}, ValueError, r"output_size: padding must be non-negative, got -1"),
+        ((4, 2), {"padding": "HALF"}, ValueError, r"output_size: unknown padding string 'HALF'"),
+        ((4, 2), {"stride": True}, TypeError, r"output_size: stride must be an int or a sequence of 1 ints"),
+    ],
+)
 def test_errors(args, kwargs, error, match):
     with pytest.raises(error, match=match):
         output_size(*args, **kwargs)

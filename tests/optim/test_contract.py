@@ -108,8 +108,10 @@ def test_each_param_keeps_its_dtype(name):
     """One tree with float32, bfloat16 and float16 leaves: every update and new param keeps its leaf's
     dtype and stays finite (half-precision buffers and arithmetic are float32 inside)."""
     opt = OPTIMIZERS[name]
-    dtypes = {"conv": {"kernel": jnp.float16, "bias": jnp.bfloat16}, "dense": {"kernel": jnp.bfloat16,
-                                                                            "bias": jnp.float32}}
+    dtypes = {
+        "conv": {"kernel": jnp.float16, "bias": jnp.bfloat16},
+        "dense": {"kernel": jnp.bfloat16, "bias": jnp.float32},
+    }
     params = jax.tree_util.tree_map(lambda p, d: p.astype(d), _params(), dtypes)
     step = jax.jit(_step(opt))
     p, s = params, opt.init(params)
@@ -166,8 +168,11 @@ def test_mismatched_trees_name_the_paths(name):
     state = opt.init(params)
     grads = _grads(params, 0)
     del grads["dense"]["bias"]
-    with pytest.raises(TypeError, match=r"params and grads must have the same pytree structure; paths only in "
-                                        r"params: \[\"\['dense'\]\['bias'\]\"\]"):
+    with pytest.raises(
+        TypeError,
+        match=r"params and grads must have the same pytree structure; paths only in "
+        r"params: \[\"\['dense'\]\['bias'\]\"\]",
+    ):
         opt.update(grads, state, params)
 
 
@@ -176,8 +181,11 @@ def test_integer_params_are_rejected(name):
     opt = OPTIMIZERS[name]
     params = _params()
     bad = {**params, "step": jnp.zeros((), jnp.int32)}
-    with pytest.raises(TypeError, match=r"every leaf of params must be a floating-point array, but params\['step'\] "
-                                        "has dtype int32"):
+    with pytest.raises(
+        TypeError,
+        match=r"every leaf of params must be a floating-point array, but params\['step'\] "
+        "has dtype int32",
+    ):
         opt.init(bad)
     state = opt.init(params)
     int_grads = jax.tree_util.tree_map(lambda p: jnp.zeros(p.shape, jnp.int32), params)
@@ -187,8 +195,11 @@ def test_integer_params_are_rejected(name):
 
 def test_apply_updates_checks():
     params = _params()
-    with pytest.raises(TypeError, match=r"apply_updates: params and updates must have the same pytree structure; "
-                                        r"paths only in params: \[\"\['conv'\]\['bias'\]"):
+    with pytest.raises(
+        TypeError,
+        match=r"apply_updates: params and updates must have the same pytree structure; "
+        r"paths only in params: \[\"\['conv'\]\['bias'\]",
+    ):
         optim.apply_updates(params, {"conv": {"kernel": params["conv"]["kernel"]}, "dense": params["dense"]})
     with pytest.raises(TypeError, match="same leaf paths but different container types"):
         optim.apply_updates([jnp.zeros(2)], (jnp.zeros(2),))
@@ -228,8 +239,11 @@ def test_wrong_shaped_grad_names_the_leaf(name):
     state = opt.init(params)
     grads = _grads(params, 0)
     grads["dense"]["kernel"] = grads["dense"]["kernel"].T
-    with pytest.raises(ValueError, match=r"grads\['dense'\]\['kernel'\] has shape \(3, 8\), params\['dense'\]"
-                                         r"\['kernel'\] \(8, 3\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"grads\['dense'\]\['kernel'\] has shape \(3, 8\), params\['dense'\]"
+        r"\['kernel'\] \(8, 3\)",
+    ):
         opt.update(grads, state, params)
     grads = _grads(params, 0)
     grads["dense"]["bias"] = grads["dense"]["bias"][:1]
@@ -237,10 +251,16 @@ def test_wrong_shaped_grad_names_the_leaf(name):
         opt.update(grads, state, params)
 
 
-@pytest.mark.parametrize("make, buffer", [
-    (optim.trace(0.9), "state.momentum"), (optim.scale_by_adam(), "state.mu"), (optim.scale_by_rms(), "state.nu"),
-    (optim.scale_by_adagrad(), "state.sum"), (optim.accumulate_gradients(optim.scale(1.0), 2), "state.acc"),
-])
+@pytest.mark.parametrize(
+    "make, buffer",
+    [
+        (optim.trace(0.9), "state.momentum"),
+        (optim.scale_by_adam(), "state.mu"),
+        (optim.scale_by_rms(), "state.nu"),
+        (optim.scale_by_adagrad(), "state.sum"),
+        (optim.accumulate_gradients(optim.scale(1.0), 2), "state.acc"),
+    ],
+)
 def test_wrong_shaped_grad_without_params_names_the_leaf(make, buffer):
     params = _params()
     state = make.init(params)
@@ -261,14 +281,20 @@ def test_apply_updates_rejects_wrong_shapes():
 def test_schedule_with_a_negative_learning_rate(name):
     """Eagerly an error naming the step; under jit a NaN update (the train step's guard stops there)."""
     sched = lambda t: 0.01 - 0.005 * t  # noqa: E731 - negative from step 3
-    opt = {"sgd": optim.sgd(sched), "adam": optim.adam(sched),
-           "chain": optim.chain(optim.scale_by_adam(), optim.scale_by_learning_rate(sched))}[name]
+    opt = {
+        "sgd": optim.sgd(sched),
+        "adam": optim.adam(sched),
+        "chain": optim.chain(optim.scale_by_adam(), optim.scale_by_learning_rate(sched)),
+    }[name]
     params = _params()
     state = opt.init(params)
     for i in range(3):
         _, state = opt.update(_grads(params, i), state, params)
-    with pytest.raises(ValueError, match=r"learning_rate: the schedule returned -0.005 for step 3; a learning "
-                                         r"rate must be a finite number >= 0"):
+    with pytest.raises(
+        ValueError,
+        match=r"learning_rate: the schedule returned -0.005 for step 3; a learning "
+        r"rate must be a finite number >= 0",
+    ):
         opt.update(_grads(params, 3), state, params)
     u, _ = jax.jit(opt.update)(_grads(params, 3), state, params)
     assert all(np.isnan(np.asarray(x)).all() for x in jax.tree_util.tree_leaves(u))

@@ -15,8 +15,9 @@ import torch
 from jcnn import optim
 
 
-def timm_get_decay(step, decay, min_decay=0.0, update_after_step=0, use_warmup=False, warmup_gamma=1.0,
-                   warmup_power=2 / 3):
+def timm_get_decay(
+    step, decay, min_decay=0.0, update_after_step=0, use_warmup=False, warmup_gamma=1.0, warmup_power=2 / 3
+):
     """timm.utils.model_ema.ModelEmaV3.get_decay, as written there."""
     if step is None:
         return decay
@@ -55,18 +56,35 @@ def _trajectory(steps: int, seed: int = 0):
 
 
 def _as_sd(params, state):
-    return {"conv.kernel": torch.from_numpy(params["conv"]["kernel"].copy()),
-            "conv.bias": torch.from_numpy(params["conv"]["bias"].copy()),
-            "bn.mean": torch.from_numpy(state["bn"]["mean"].copy()),
-            "bn.count": torch.tensor(int(state["bn"]["count"]))}
+    return {
+        "conv.kernel": torch.from_numpy(params["conv"]["kernel"].copy()),
+        "conv.bias": torch.from_numpy(params["conv"]["bias"].copy()),
+        "bn.mean": torch.from_numpy(state["bn"]["mean"].copy()),
+        "bn.count": torch.tensor(int(state["bn"]["count"])),
+    }
 
 
 CONFIGS = [
     ({"decay": 0.9}, {"decay": 0.9}),
     ({"decay": 0.9999, "warmup": True}, {"decay": 0.9999, "use_warmup": True}),
-    ({"decay": 0.99, "warmup": True, "warmup_gamma": 2.0, "warmup_power": 0.75, "min_decay": 0.3,
-      "update_after_step": 2}, {"decay": 0.99, "use_warmup": True, "warmup_gamma": 2.0, "warmup_power": 0.75,
-                                "min_decay": 0.3, "update_after_step": 2}),
+    (
+        {
+            "decay": 0.99,
+            "warmup": True,
+            "warmup_gamma": 2.0,
+            "warmup_power": 0.75,
+            "min_decay": 0.3,
+            "update_after_step": 2,
+        },
+        {
+            "decay": 0.99,
+            "use_warmup": True,
+            "warmup_gamma": 2.0,
+            "warmup_power": 0.75,
+            "min_decay": 0.3,
+            "update_after_step": 2,
+        },
+    ),
     ({"decay": 0.8, "include_state": False}, {"decay": 0.8}),
 ]
 
@@ -88,17 +106,24 @@ def test_matches_timm_model_ema_v3_step_for_step(i):
         params, state = traj[step]
         ema_state = update(ema_state, params, state)
         decay = timm_get_decay(step, **timm_kw)
-        timm_apply_update(ema_sd, _as_sd(params, state), decay, not kw.get("include_state", True),
-                          {"conv.kernel", "conv.bias"})
+        timm_apply_update(
+            ema_sd, _as_sd(params, state), decay, not kw.get("include_state", True), {"conv.kernel", "conv.bias"}
+        )
         assert int(ema_state.num_updates) == step
         np.testing.assert_allclose(float(average.decay_at(step)), decay, rtol=1e-6, atol=1e-7)
-        got = {"conv.kernel": ema_state.params["conv"]["kernel"], "conv.bias": ema_state.params["conv"]["bias"],
-               "bn.mean": ema_state.state["bn"]["mean"], "bn.count": ema_state.state["bn"]["count"]}
+        got = {
+            "conv.kernel": ema_state.params["conv"]["kernel"],
+            "conv.bias": ema_state.params["conv"]["bias"],
+            "bn.mean": ema_state.state["bn"]["mean"],
+            "bn.count": ema_state.state["bn"]["count"],
+        }
         for key, want in ema_sd.items():
-            assert got[key].dtype == jnp.asarray(traj[0][0]["conv"]["kernel"] if key != "bn.count"
-                                                 else np.int32(0)).dtype, key
-            np.testing.assert_allclose(np.asarray(got[key]), want.numpy(), rtol=2e-6, atol=1e-7,
-                                       err_msg=f"step {step} {key}")
+            assert (
+                got[key].dtype == jnp.asarray(traj[0][0]["conv"]["kernel"] if key != "bn.count" else np.int32(0)).dtype
+            ), key
+            np.testing.assert_allclose(
+                np.asarray(got[key]), want.numpy(), rtol=2e-6, atol=1e-7, err_msg=f"step {step} {key}"
+            )
     if kw.get("update_after_step"):  # the average is a copy until update_after_step + 1
         assert float(average.decay_at(kw["update_after_step"] + 1)) == 0.0
 
@@ -110,8 +135,9 @@ def test_first_update_copies_and_explicit_step():
     np.testing.assert_array_equal(first.params["conv"]["kernel"], p1["conv"]["kernel"])  # decay 0 at step 1
     # step given (timm's update(model, step=num_updates)): step 5 uses the decay 0.5
     later = average.update(average.init(p0, s0), p1, s1, step=5)
-    np.testing.assert_allclose(later.params["conv"]["kernel"], 0.5 * (p0["conv"]["kernel"] + p1["conv"]["kernel"]),
-                               rtol=1e-6)
+    np.testing.assert_allclose(
+        later.params["conv"]["kernel"], 0.5 * (p0["conv"]["kernel"] + p1["conv"]["kernel"]), rtol=1e-6
+    )
     np.testing.assert_array_equal(optim.lerp(jnp.float32(2.0), jnp.float32(3.0), jnp.float32(1.0)), 3.0)
 
 

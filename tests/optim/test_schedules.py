@@ -36,31 +36,70 @@ def _ours(schedule, steps: int = N) -> np.ndarray:
 CASES = [
     pytest.param(schedules.constant(0.3), 0.3, lambda o: LRS.ConstantLR(o, factor=1.0, total_iters=0), id="constant"),
     pytest.param(schedules.step_decay(0.5, 25, 0.3), 0.5, lambda o: LRS.StepLR(o, 25, 0.3), id="step"),
-    pytest.param(schedules.multi_step(0.5, [10, 40, 40, 90], 0.5), 0.5,
-                 lambda o: LRS.MultiStepLR(o, [10, 40, 40, 90], 0.5), id="multi_step"),
+    pytest.param(
+        schedules.multi_step(0.5, [10, 40, 40, 90], 0.5),
+        0.5,
+        lambda o: LRS.MultiStepLR(o, [10, 40, 40, 90], 0.5),
+        id="multi_step",
+    ),
     pytest.param(schedules.exponential_decay(0.5, 0.97), 0.5, lambda o: LRS.ExponentialLR(o, 0.97), id="exponential"),
-    pytest.param(schedules.cosine_decay(0.5, 50, alpha=0.1), 0.5,
-                 lambda o: LRS.CosineAnnealingLR(o, 50, eta_min=0.05), id="cosine_past_T"),
+    pytest.param(
+        schedules.cosine_decay(0.5, 50, alpha=0.1),
+        0.5,
+        lambda o: LRS.CosineAnnealingLR(o, 50, eta_min=0.05),
+        id="cosine_past_T",
+    ),
     pytest.param(schedules.cosine_decay(0.5, 200), 0.5, lambda o: LRS.CosineAnnealingLR(o, 200), id="cosine"),
     pytest.param(schedules.linear_warmup(0.5, 30), 0.5, lambda o: LRS.LinearLR(o, total_iters=30), id="linear"),
-    pytest.param(schedules.linear_warmup(0.5, 30, start_factor=0.1, end_factor=0.6), 0.5,
-                 lambda o: LRS.LinearLR(o, 0.1, 0.6, total_iters=30), id="linear_factors"),
-    pytest.param(schedules.warmup_cosine(0.5, 20, 80, start_factor=0.2, alpha=0.01), 0.5,
-                 lambda o: LRS.SequentialLR(o, [LRS.LinearLR(o, 0.2, total_iters=20),
-                                               LRS.CosineAnnealingLR(o, 80, eta_min=0.005)], milestones=[20]),
-                 id="warmup_cosine"),
-    pytest.param(schedules.sequential([schedules.cosine_decay(0.5, 40), schedules.cosine_decay(0.5, 30),
-                                       schedules.step_decay(0.5, 10, 0.5)], [40, 70]), 0.5,
-                 lambda o: LRS.SequentialLR(o, [LRS.CosineAnnealingLR(o, 40), LRS.CosineAnnealingLR(o, 30),
-                                               LRS.StepLR(o, 10, 0.5)], milestones=[40, 70]),
-                 id="sequential_warm_restarts"),
-    pytest.param(schedules.one_cycle(0.5, N), 0.5,
-                 lambda o: LRS.OneCycleLR(o, 0.5, total_steps=N, cycle_momentum=False), id="one_cycle"),
-    pytest.param(schedules.one_cycle(0.5, N, pct_start=0.25, anneal_strategy="linear", div_factor=10,
-                                     final_div_factor=100, three_phase=True), 0.5,
-                 lambda o: LRS.OneCycleLR(o, 0.5, total_steps=N, pct_start=0.25, anneal_strategy="linear",
-                                          div_factor=10, final_div_factor=100, three_phase=True,
-                                          cycle_momentum=False), id="one_cycle_three_phase_linear"),
+    pytest.param(
+        schedules.linear_warmup(0.5, 30, start_factor=0.1, end_factor=0.6),
+        0.5,
+        lambda o: LRS.LinearLR(o, 0.1, 0.6, total_iters=30),
+        id="linear_factors",
+    ),
+    pytest.param(
+        schedules.warmup_cosine(0.5, 20, 80, start_factor=0.2, alpha=0.01),
+        0.5,
+        lambda o: LRS.SequentialLR(
+            o, [LRS.LinearLR(o, 0.2, total_iters=20), LRS.CosineAnnealingLR(o, 80, eta_min=0.005)], milestones=[20]
+        ),
+        id="warmup_cosine",
+    ),
+    pytest.param(
+        schedules.sequential(
+            [schedules.cosine_decay(0.5, 40), schedules.cosine_decay(0.5, 30), schedules.step_decay(0.5, 10, 0.5)],
+            [40, 70],
+        ),
+        0.5,
+        lambda o: LRS.SequentialLR(
+            o, [LRS.CosineAnnealingLR(o, 40), LRS.CosineAnnealingLR(o, 30), LRS.StepLR(o, 10, 0.5)], milestones=[40, 70]
+        ),
+        id="sequential_warm_restarts",
+    ),
+    pytest.param(
+        schedules.one_cycle(0.5, N),
+        0.5,
+        lambda o: LRS.OneCycleLR(o, 0.5, total_steps=N, cycle_momentum=False),
+        id="one_cycle",
+    ),
+    pytest.param(
+        schedules.one_cycle(
+            0.5, N, pct_start=0.25, anneal_strategy="linear", div_factor=10, final_div_factor=100, three_phase=True
+        ),
+        0.5,
+        lambda o: LRS.OneCycleLR(
+            o,
+            0.5,
+            total_steps=N,
+            pct_start=0.25,
+            anneal_strategy="linear",
+            div_factor=10,
+            final_div_factor=100,
+            three_phase=True,
+            cycle_momentum=False,
+        ),
+        id="one_cycle_three_phase_linear",
+    ),
 ]
 
 

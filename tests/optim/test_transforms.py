@@ -30,29 +30,59 @@ def _decay_kernels(p):
 
 
 CHAINS = [
-    pytest.param(optim.chain(optim.add_decayed_weights(0.05), optim.trace(0.9, dampening=0.2),
-                             optim.scale_by_learning_rate(0.05)),
-                 lambda ps: TO.SGD(ps, lr=0.05, momentum=0.9, dampening=0.2, weight_decay=0.05), id="sgd_momentum"),
-    pytest.param(optim.chain(optim.trace(0.9, nesterov=True), optim.scale(-0.02)),
-                 lambda ps: TO.SGD(ps, lr=0.02, momentum=0.9, nesterov=True), id="sgd_nesterov_scale"),
-    pytest.param(optim.chain(optim.scale_by_adam(0.8, 0.99, 1e-6, amsgrad=True), optim.scale_by_learning_rate(0.03)),
-                 lambda ps: TO.Adam(ps, lr=0.03, betas=(0.8, 0.99), eps=1e-6, amsgrad=True), id="adam_amsgrad"),
-    pytest.param(optim.chain(optim.scale_by_rms(0.9, 1e-6, centered=True), optim.scale_by_learning_rate(0.01)),
-                 lambda ps: TO.RMSprop(ps, lr=0.01, alpha=0.9, eps=1e-6, centered=True), id="rmsprop_centered"),
-    pytest.param(optim.chain(optim.scale_by_rms(), optim.scale_by_learning_rate(0.01)),
-                 lambda ps: TO.RMSprop(ps, lr=0.01), id="rmsprop"),
-    pytest.param(optim.chain(optim.scale_by_adagrad(0.2, 1e-8), optim.scale_by_learning_rate(0.1)),
-                 lambda ps: TO.Adagrad(ps, lr=0.1, initial_accumulator_value=0.2, eps=1e-8), id="adagrad"),
-    pytest.param(optim.chain(optim.masked(optim.add_decayed_weights(0.1), _decay_kernels), optim.sgd(0.05, 0.5)),
-                 lambda ps: TO.SGD([{"params": [ps[0]], "weight_decay": 0.0}, {"params": [ps[1]]}], lr=0.05,
-                                   momentum=0.5, weight_decay=0.1), id="masked_decay_vs_param_groups"),
-    pytest.param(optim.chain(optim.add_decayed_weights(0.1, mask={"b": False, "w": True}), optim.adam(0.05)),
-                 lambda ps: TO.Adam([{"params": [ps[0]], "weight_decay": 0.0}, {"params": [ps[1]]}], lr=0.05,
-                                    weight_decay=0.1), id="mask_argument_vs_param_groups"),
+    pytest.param(
+        optim.chain(
+            optim.add_decayed_weights(0.05), optim.trace(0.9, dampening=0.2), optim.scale_by_learning_rate(0.05)
+        ),
+        lambda ps: TO.SGD(ps, lr=0.05, momentum=0.9, dampening=0.2, weight_decay=0.05),
+        id="sgd_momentum",
+    ),
+    pytest.param(
+        optim.chain(optim.trace(0.9, nesterov=True), optim.scale(-0.02)),
+        lambda ps: TO.SGD(ps, lr=0.02, momentum=0.9, nesterov=True),
+        id="sgd_nesterov_scale",
+    ),
+    pytest.param(
+        optim.chain(optim.scale_by_adam(0.8, 0.99, 1e-6, amsgrad=True), optim.scale_by_learning_rate(0.03)),
+        lambda ps: TO.Adam(ps, lr=0.03, betas=(0.8, 0.99), eps=1e-6, amsgrad=True),
+        id="adam_amsgrad",
+    ),
+    pytest.param(
+        optim.chain(optim.scale_by_rms(0.9, 1e-6, centered=True), optim.scale_by_learning_rate(0.01)),
+        lambda ps: TO.RMSprop(ps, lr=0.01, alpha=0.9, eps=1e-6, centered=True),
+        id="rmsprop_centered",
+    ),
+    pytest.param(
+        optim.chain(optim.scale_by_rms(), optim.scale_by_learning_rate(0.01)),
+        lambda ps: TO.RMSprop(ps, lr=0.01),
+        id="rmsprop",
+    ),
+    pytest.param(
+        optim.chain(optim.scale_by_adagrad(0.2, 1e-8), optim.scale_by_learning_rate(0.1)),
+        lambda ps: TO.Adagrad(ps, lr=0.1, initial_accumulator_value=0.2, eps=1e-8),
+        id="adagrad",
+    ),
+    pytest.param(
+        optim.chain(optim.masked(optim.add_decayed_weights(0.1), _decay_kernels), optim.sgd(0.05, 0.5)),
+        lambda ps: TO.SGD(
+            [{"params": [ps[0]], "weight_decay": 0.0}, {"params": [ps[1]]}], lr=0.05, momentum=0.5, weight_decay=0.1
+        ),
+        id="masked_decay_vs_param_groups",
+    ),
+    pytest.param(
+        optim.chain(optim.add_decayed_weights(0.1, mask={"b": False, "w": True}), optim.adam(0.05)),
+        lambda ps: TO.Adam([{"params": [ps[0]], "weight_decay": 0.0}, {"params": [ps[1]]}], lr=0.05, weight_decay=0.1),
+        id="mask_argument_vs_param_groups",
+    ),
     # masked passes the other leaves' grads through; a second masked(scale(0)) freezes them.
-    pytest.param(optim.chain(optim.masked(optim.sgd(0.1), {"b": True, "w": False}),
-                             optim.masked(optim.scale(0.0), {"b": False, "w": True})),
-                 lambda ps: TO.SGD([ps[0]], lr=0.1), id="masked_freezing"),
+    pytest.param(
+        optim.chain(
+            optim.masked(optim.sgd(0.1), {"b": True, "w": False}),
+            optim.masked(optim.scale(0.0), {"b": False, "w": True}),
+        ),
+        lambda ps: TO.SGD([ps[0]], lr=0.1),
+        id="masked_freezing",
+    ),
 ]
 
 
@@ -91,11 +121,15 @@ def test_clip_matches_torch_clip_grad_value():
     assert_close(flat(out), flat([t.grad.numpy() for t in ts]), 0.0)
 
 
-@pytest.mark.parametrize("inner, torch_opt", [
-    # Adam alone is nearly scale-invariant (a sum instead of the mean would pass): SGD is not.
-    (optim.adam(0.05, amsgrad=True), lambda ps: TO.Adam(ps, lr=0.05, amsgrad=True)),
-    (optim.sgd(0.05, momentum=0.9), lambda ps: TO.SGD(ps, lr=0.05, momentum=0.9)),
-], ids=["adam", "sgd"])
+@pytest.mark.parametrize(
+    "inner, torch_opt",
+    [
+        # Adam alone is nearly scale-invariant (a sum instead of the mean would pass): SGD is not.
+        (optim.adam(0.05, amsgrad=True), lambda ps: TO.Adam(ps, lr=0.05, amsgrad=True)),
+        (optim.sgd(0.05, momentum=0.9), lambda ps: TO.SGD(ps, lr=0.05, momentum=0.9)),
+    ],
+    ids=["adam", "sgd"],
+)
 def test_accumulate_gradients_matches_torch_micro_batches(inner, torch_opt):
     """k=4 micro-batches with different gradient scales; torch sums loss/k over them, then steps."""
     k, steps = 4, 50
@@ -153,7 +187,11 @@ def test_chain_state_is_keyed_by_name():
         (lambda: optim.scale_by_adagrad(initial_accumulator_value=-1.0), ValueError, "initial_accumulator_value"),
         (lambda: optim.scale_by_learning_rate(-0.1), ValueError, "scale_by_learning_rate: learning_rate must be"),
         (lambda: optim.add_decayed_weights(-0.1), ValueError, "add_decayed_weights: weight_decay must be"),
-        (lambda: optim.chain(optim.scale(1.0), (lambda p: p, None)), TypeError, "chain: argument 1 must be an Optimizer"),
+        (
+            lambda: optim.chain(optim.scale(1.0), (lambda p: p, None)),
+            TypeError,
+            "chain: argument 1 must be an Optimizer",
+        ),
         (lambda: optim.masked((None, None), {}), TypeError, "masked: inner must be an Optimizer"),
         (lambda: optim.accumulate_gradients(optim.sgd(0.1), 0), ValueError, "k must be an int >= 1"),
         (lambda: optim.accumulate_gradients(lambda: None, 2), TypeError, "inner must be an Optimizer"),

@@ -14,15 +14,22 @@ from jcnn import reference
 X = np.array([-1e4, -30.0, -6.0, -2.0, -1.0, -0.5, 0.0, 0.5, 1.0, 2.0, 2.5, 6.0, 7.0, 20.0, 20.5, 30.0, 1e4])
 
 TORCH = [
-    ("relu", {}, F.relu), ("relu6", {}, F.relu6), ("leaky_relu", {"negative_slope": 0.1},
-                                                   lambda t: F.leaky_relu(t, 0.1)),
-    ("elu", {"alpha": 0.7}, lambda t: F.elu(t, 0.7)), ("gelu", {}, F.gelu),
-    ("gelu", {"approximate": True}, lambda t: F.gelu(t, approximate="tanh")), ("silu", {}, F.silu),
-    ("softplus", {}, F.softplus), ("softplus", {"beta": 2.0, "threshold": 5.0}, lambda t: F.softplus(t, 2.0, 5.0)),
-    ("sigmoid", {}, torch.sigmoid), ("tanh", {}, torch.tanh),
+    ("relu", {}, F.relu),
+    ("relu6", {}, F.relu6),
+    ("leaky_relu", {"negative_slope": 0.1}, lambda t: F.leaky_relu(t, 0.1)),
+    ("elu", {"alpha": 0.7}, lambda t: F.elu(t, 0.7)),
+    ("gelu", {}, F.gelu),
+    ("gelu", {"approximate": True}, lambda t: F.gelu(t, approximate="tanh")),
+    ("silu", {}, F.silu),
+    ("softplus", {}, F.softplus),
+    ("softplus", {"beta": 2.0, "threshold": 5.0}, lambda t: F.softplus(t, 2.0, 5.0)),
+    ("sigmoid", {}, torch.sigmoid),
+    ("tanh", {}, torch.tanh),
     ("hard_tanh", {"min_val": -2.0, "max_val": 0.5}, lambda t: F.hardtanh(t, -2.0, 0.5)),
-    ("hard_sigmoid", {}, F.hardsigmoid), ("hard_swish", {}, F.hardswish),
-    ("softmax", {}, lambda t: F.softmax(t, -1)), ("log_softmax", {}, lambda t: F.log_softmax(t, -1)),
+    ("hard_sigmoid", {}, F.hardsigmoid),
+    ("hard_swish", {}, F.hardswish),
+    ("softmax", {}, lambda t: F.softmax(t, -1)),
+    ("log_softmax", {}, lambda t: F.log_softmax(t, -1)),
 ]
 
 

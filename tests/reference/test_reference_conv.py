@@ -24,8 +24,9 @@ def _hwio(k: np.ndarray) -> np.ndarray:
 def test_seed_worked_example():
     # O[0,0] = 1·2 + 2·0 + 3·1 + 0·0 + 1·1 + 2·2 + 3·1 + 0·0 + 1·2 = 15, and so on for the other windows.
     np.testing.assert_array_equal(correlate(_nhwc(IMAGE), _hwio(FILTER))[0, :, :, 0], [[15, 16], [6, 15]])
-    np.testing.assert_array_equal(correlate(_nhwc(IMAGE), _hwio(FILTER), np.array([3.0]))[0, :, :, 0],
-                                  [[18, 19], [9, 18]])
+    np.testing.assert_array_equal(
+        correlate(_nhwc(IMAGE), _hwio(FILTER), np.array([3.0]))[0, :, :, 0], [[18, 19], [9, 18]]
+    )
     # True convolution: the filter reversed in both axes, [[2, 0, 1], [2, 1, 0], [1, 0, 2]];
     # O[0,0] = 1·2 + 2·0 + 3·1 + 0·2 + 1·1 + 2·0 + 3·1 + 0·0 + 1·2 = 11.
     np.testing.assert_array_equal(convolve(_nhwc(IMAGE), _hwio(FILTER))[0, :, :, 0], [[11, 12], [10, 11]])
@@ -35,17 +36,20 @@ def test_seed_worked_example():
     np.testing.assert_array_equal(padded[1:3, 1:3], [[15, 16], [6, 15]])
     assert padded[0, 0] == 1 * 1 + 2 * 2 + 0 * 0 + 1 * 2  # the top-left window sees K[1:, 1:] only
     # Stride 2 on the padded image (seed §1.3): O = (4 + 2 − 3)/2 + 1 = 2.
-    np.testing.assert_array_equal(correlate(_nhwc(IMAGE), _hwio(FILTER), padding=1, stride=2)[0, :, :, 0],
-                                  padded[::2, ::2])
+    np.testing.assert_array_equal(
+        correlate(_nhwc(IMAGE), _hwio(FILTER), padding=1, stride=2)[0, :, :, 0], padded[::2, ::2]
+    )
 
 
 def test_1d_against_numpy():
     r = np.random.default_rng(0)
     x, k = r.standard_normal(11), r.standard_normal(4)
-    np.testing.assert_allclose(correlate(x[None, :, None], k[:, None, None])[0, :, 0],
-                               np.correlate(x, k, "valid"), rtol=1e-12)
-    np.testing.assert_allclose(convolve(x[None, :, None], k[:, None, None])[0, :, 0],
-                               np.convolve(x, k, "valid"), rtol=1e-12)
+    np.testing.assert_allclose(
+        correlate(x[None, :, None], k[:, None, None])[0, :, 0], np.correlate(x, k, "valid"), rtol=1e-12
+    )
+    np.testing.assert_allclose(
+        convolve(x[None, :, None], k[:, None, None])[0, :, 0], np.convolve(x, k, "valid"), rtol=1e-12
+    )
 
 
 @pytest.mark.parametrize("shape, kshape", [((6, 7), (3, 2)), ((4, 5, 3), (2, 3, 2))])
@@ -73,24 +77,29 @@ def test_stride_dilation_groups_padding_identities():
     full = correlate(x, k, b, groups=2)
     np.testing.assert_allclose(correlate(x, k, b, stride=(2, 3), groups=2), full[:, ::2, ::3], rtol=1e-12)
     # groups: group g reads channels [2g, 2g+2) and writes [3g, 3g+3)
-    per_group = [correlate(x[..., 2 * g:2 * g + 2], k[..., 3 * g:3 * g + 3], b[3 * g:3 * g + 3]) for g in range(2)]
+    per_group = [
+        correlate(x[..., 2 * g : 2 * g + 2], k[..., 3 * g : 3 * g + 3], b[3 * g : 3 * g + 3]) for g in range(2)
+    ]
     np.testing.assert_allclose(full, np.concatenate(per_group, axis=-1), rtol=1e-12)
     # dilation D: the kernel with D − 1 zeros inserted between taps
     dilated = np.zeros((5, 4, 2, 6))
     dilated[::2, ::3] = k
-    np.testing.assert_allclose(correlate(x, k, b, dilation=(2, 3), groups=2),
-                               correlate(x, dilated, b, groups=2), rtol=1e-12)
+    np.testing.assert_allclose(
+        correlate(x, k, b, dilation=(2, 3), groups=2), correlate(x, dilated, b, groups=2), rtol=1e-12
+    )
     # convolve = correlate with the kernel reversed in space, with stride and dilation too
-    np.testing.assert_allclose(convolve(x, k, b, stride=2, dilation=(2, 1), groups=2),
-                               correlate(x, k[::-1, ::-1], b, stride=2, dilation=(2, 1), groups=2), rtol=1e-12)
+    np.testing.assert_allclose(
+        convolve(x, k, b, stride=2, dilation=(2, 1), groups=2),
+        correlate(x, k[::-1, ::-1], b, stride=2, dilation=(2, 1), groups=2),
+        rtol=1e-12,
+    )
     pads = ((1, 2), (2, 0))
-    for mode, np_mode in [("zeros", "constant"), ("reflect", "reflect"), ("replicate", "edge"),
-                          ("circular", "wrap")]:
+    for mode, np_mode in [("zeros", "constant"), ("reflect", "reflect"), ("replicate", "edge"), ("circular", "wrap")]:
         expected = correlate(np.pad(x, ((0, 0), *pads, (0, 0)), mode=np_mode), k, b, groups=2)
-        np.testing.assert_allclose(correlate(x, k, b, padding=pads, padding_mode=mode, groups=2), expected,
-                                   rtol=1e-12)
-    np.testing.assert_allclose(correlate(x, k, b, padding=(1, 2), groups=2),
-                               correlate(x, k, b, padding=((1, 1), (2, 2)), groups=2), rtol=1e-12)
+        np.testing.assert_allclose(correlate(x, k, b, padding=pads, padding_mode=mode, groups=2), expected, rtol=1e-12)
+    np.testing.assert_allclose(
+        correlate(x, k, b, padding=(1, 2), groups=2), correlate(x, k, b, padding=((1, 1), (2, 2)), groups=2), rtol=1e-12
+    )
 
 
 @pytest.mark.parametrize("n", [1, 2, 3])
@@ -105,12 +114,10 @@ def test_conv_transpose_is_the_adjoint_of_correlate(n):
     k = r.standard_normal((*ksize, cig, cog * groups))
     y_shape = correlate(x, k, stride=stride, padding=pad, dilation=dilation, groups=groups).shape
     y = r.standard_normal(y_shape)
-    out_pad = tuple((i + 2 * p - d * (kk - 1) - 1) % s
-                    for i, p, d, kk, s in zip(spatial, pad, dilation, ksize, stride))
+    out_pad = tuple((i + 2 * p - d * (kk - 1) - 1) % s for i, p, d, kk, s in zip(spatial, pad, dilation, ksize, stride))
     # (*K, C_in/G, G·C_out/G) → (*K, G·C_out/G, C_in/G): entry [g·cog + j, i] = k[i, g·cog + j]
     kt = np.moveaxis(k.reshape(*ksize, cig, groups, cog), n, n + 2).reshape(*ksize, groups * cog, cig)
-    back = conv_transpose(y, kt, stride=stride, padding=pad, output_padding=out_pad, dilation=dilation,
-                          groups=groups)
+    back = conv_transpose(y, kt, stride=stride, padding=pad, output_padding=out_pad, dilation=dilation, groups=groups)
     assert back.shape == x.shape
     lhs = np.sum(correlate(x, k, stride=stride, padding=pad, dilation=dilation, groups=groups) * y)
     np.testing.assert_allclose(lhs, np.sum(x * back), rtol=1e-12)
@@ -122,7 +129,9 @@ def test_conv_transpose_scatter_by_hand():
     k = np.array([1.0, 10.0, 100.0])[:, None, None]
     np.testing.assert_array_equal(conv_transpose(x, k, stride=2)[0, :, 0], [1, 10, 102, 20, 200])
     np.testing.assert_array_equal(conv_transpose(x, k, stride=2, padding=1)[0, :, 0], [10, 102, 20])
-    np.testing.assert_array_equal(conv_transpose(x, k, stride=2, padding=1, output_padding=1)[0, :, 0],
-                                  [10, 102, 20, 200])
-    np.testing.assert_array_equal(conv_transpose(x, k, np.array([0.5]), stride=2, padding=((0, 2),))[0, :, 0],
-                                  [1.5, 10.5, 102.5])
+    np.testing.assert_array_equal(
+        conv_transpose(x, k, stride=2, padding=1, output_padding=1)[0, :, 0], [10, 102, 20, 200]
+    )
+    np.testing.assert_array_equal(
+        conv_transpose(x, k, np.array([0.5]), stride=2, padding=((0, 2),))[0, :, 0], [1.5, 10.5, 102.5]
+    )

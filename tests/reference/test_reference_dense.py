@@ -10,8 +10,7 @@ from jcnn import reference
 
 def test_hand_computed_example():
     x = np.array([[1.0, 2.0]])
-    W = np.array([[1.0, 0.0, -1.0],
-                  [2.0, 3.0, 0.5]])
+    W = np.array([[1.0, 0.0, -1.0], [2.0, 3.0, 0.5]])
     b = np.array([0.5, -1.0, 0.0])
     # y_j = x_0 W_0j + x_1 W_1j + b_j = [1 + 4 + 0.5, 0 + 6 - 1, -1 + 1 + 0]
     np.testing.assert_array_equal(reference.dense(x, W, b), [[5.5, 5.0, 0.0]])

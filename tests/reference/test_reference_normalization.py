@@ -22,20 +22,26 @@ def _cl(fn, x, *args, **kw):
 def test_batch_norm_against_torch():
     x, s, b = _x((3, 4, 5, 2)), np.array([0.5, 2.0]), np.array([1.0, -1.0])
     np.testing.assert_allclose(
-        R.batch_norm(x, s, b), _cl(F.batch_norm, x, None, None, torch.tensor(s), torch.tensor(b), training=True),
-        rtol=1e-12, atol=1e-12)
+        R.batch_norm(x, s, b),
+        _cl(F.batch_norm, x, None, None, torch.tensor(s), torch.tensor(b), training=True),
+        rtol=1e-12,
+        atol=1e-12,
+    )
     mean, var = np.array([0.3, -0.1]), np.array([2.0, 0.5])
     np.testing.assert_allclose(
         R.batch_norm(x, s, b, mean=mean, var=var),
         _cl(F.batch_norm, x, torch.tensor(mean), torch.tensor(var), torch.tensor(s), torch.tensor(b), training=False),
-        rtol=1e-12, atol=1e-12)
+        rtol=1e-12,
+        atol=1e-12,
+    )
 
 
 def test_layer_instance_group_norm_against_torch():
     x = _x((2, 3, 4, 6))
     np.testing.assert_allclose(R.layer_norm(x), _cl(F.layer_norm, x, (6, 3, 4)), rtol=1e-12, atol=1e-12)
-    np.testing.assert_allclose(R.layer_norm(x, axes=-1), F.layer_norm(torch.tensor(x), (6,)).numpy(),
-                               rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(
+        R.layer_norm(x, axes=-1), F.layer_norm(torch.tensor(x), (6,)).numpy(), rtol=1e-12, atol=1e-12
+    )
     np.testing.assert_allclose(R.instance_norm(x), _cl(F.instance_norm, x), rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(R.group_norm(x, 3), _cl(F.group_norm, x, 3), rtol=1e-12, atol=1e-12)
 
@@ -43,8 +49,9 @@ def test_layer_instance_group_norm_against_torch():
 @pytest.mark.parametrize("size", [1, 2, 3, 5])
 def test_local_response_norm_against_torch(size):
     x = _x((2, 3, 7))
-    np.testing.assert_allclose(R.local_response_norm(x, size, 0.3, 0.75, 2.0),
-                               _cl(F.local_response_norm, x, size, 0.3, 0.75, 2.0), rtol=1e-12)
+    np.testing.assert_allclose(
+        R.local_response_norm(x, size, 0.3, 0.75, 2.0), _cl(F.local_response_norm, x, size, 0.3, 0.75, 2.0), rtol=1e-12
+    )
 
 
 def test_normalization_axes_of_the_seed_table():
@@ -84,5 +91,5 @@ def test_window_weights():
     np.testing.assert_allclose(w, np.exp([-0.5, 0.0, -0.5]) / np.exp([-0.5, 0.0, -0.5]).sum(), rtol=1e-12)
     np.testing.assert_allclose(R.window_weights((3, 3), "uniform"), np.full((3, 3), 1 / 9), rtol=1e-12)
     g = R.window_weights((5, 3), "gaussian")  # default sigma (size − 1)/4: 1 and 0.5
-    outer = np.outer(np.exp(-np.arange(-2, 3) ** 2 / 2), np.exp(-np.arange(-1, 2) ** 2 / 0.5))
+    outer = np.outer(np.exp(-(np.arange(-2, 3) ** 2) / 2), np.exp(-(np.arange(-1, 2) ** 2) / 0.5))
     np.testing.assert_allclose(g, outer / outer.sum(), rtol=1e-12)

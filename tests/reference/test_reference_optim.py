@@ -80,7 +80,11 @@ def test_adam_is_kingma_ba():
     """torch folds the bias corrections into the step size and the denominator; the result is Kingma & Ba's
     W ← W − η·m̂/(√v̂ + ε), with the same m and v."""
     params, grad = _problem()
-    w, m, v = dict(params), {k: np.zeros_like(x) for k, x in params.items()}, {k: np.zeros_like(x) for k, x in params.items()}
+    w, m, v = (
+        dict(params),
+        {k: np.zeros_like(x) for k, x in params.items()},
+        {k: np.zeros_like(x) for k, x in params.items()},
+    )
     for t, (p, state) in enumerate(_run(optim.adam(0.05, b1=0.8, b2=0.99), params, grad), start=1):
         g = grad(w)
         for k in w:

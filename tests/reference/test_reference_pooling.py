@@ -17,10 +17,7 @@ def _nhwc(a) -> np.ndarray:
 
 def test_seed_2x2_max_pool():
     # seed §2.1: 2×2 max pooling with stride 2 keeps the largest value of each 2×2 block
-    x = _nhwc([[1, 1, 2, 4],
-               [5, 6, 7, 8],
-               [3, 2, 1, 0],
-               [1, 2, 3, 4]])
+    x = _nhwc([[1, 1, 2, 4], [5, 6, 7, 8], [3, 2, 1, 0], [1, 2, 3, 4]])
     np.testing.assert_array_equal(reference.max_pool(x, 2)[0, :, :, 0], [[6, 8], [3, 4]])
     np.testing.assert_array_equal(reference.avg_pool(x, 2)[0, :, :, 0], [[13 / 4, 21 / 4], [2, 2]])
 
@@ -30,7 +27,8 @@ def test_hand_computed_padding_divisors_and_ceil_mode():
     # K=3, S=2, P=1, ceil: windows [-1,1], [1,3], [3,5], [5,7]; 6 is padding, 7 past the padded input
     np.testing.assert_allclose(reference.avg_pool(x, 3, 2, 1, ceil_mode=True)[0, :, 0], [1, 3, 5, 3])
     np.testing.assert_allclose(
-        reference.avg_pool(x, 3, 2, 1, ceil_mode=True, count_include_pad=False)[0, :, 0], [1.5, 3, 5, 6])
+        reference.avg_pool(x, 3, 2, 1, ceil_mode=True, count_include_pad=False)[0, :, 0], [1.5, 3, 5, 6]
+    )
     np.testing.assert_allclose(reference.max_pool(x, 3, 2, 1, ceil_mode=True)[0, :, 0], [2, 4, 6, 6])
     # asymmetric padding (0, 1), dilation 2: taps i, i+2 over [1..6, pad]
     np.testing.assert_allclose(reference.max_pool(x, 2, 1, [(0, 1)], dilation=2)[0, :, 0], [3, 4, 5, 6, 5])
@@ -60,19 +58,26 @@ def test_matches_torch(n, ceil_mode, rng):
     xt = to_torch_layout(x)
     k, s, p = (3, 2, 2)[:n], (2, 1, 2)[:n], (1, 0, 1)[:n]
     pool = lambda name: getattr(F, f"{name}{n}d")  # noqa: E731
-    assert_close(reference.max_pool(x, k, s, p, (1, 2, 1)[:n], ceil_mode),
-                 from_torch_layout(pool("max_pool")(xt, k, s, p, (1, 2, 1)[:n], ceil_mode)), rtol=1e-12)
+    assert_close(
+        reference.max_pool(x, k, s, p, (1, 2, 1)[:n], ceil_mode),
+        from_torch_layout(pool("max_pool")(xt, k, s, p, (1, 2, 1)[:n], ceil_mode)),
+        rtol=1e-12,
+    )
     for cip in (True, False):
-        assert_close(reference.avg_pool(x, k, s, p, ceil_mode, cip),
-                     from_torch_layout(pool("avg_pool")(xt, k, s, p, ceil_mode, cip)), rtol=1e-12)
+        assert_close(
+            reference.avg_pool(x, k, s, p, ceil_mode, cip),
+            from_torch_layout(pool("avg_pool")(xt, k, s, p, ceil_mode, cip)),
+            rtol=1e-12,
+        )
     z = np.abs(x) + 0.1
     tk, ts = (k[0], s[0]) if n == 1 else (k, s)
-    assert_close(reference.lp_pool(z, 3, k, s, ceil_mode),
-                 from_torch_layout(pool("lp_pool")(to_torch_layout(z), 3.0, tk, ts, ceil_mode)), rtol=1e-12)
+    assert_close(
+        reference.lp_pool(z, 3, k, s, ceil_mode),
+        from_torch_layout(pool("lp_pool")(to_torch_layout(z), 3.0, tk, ts, ceil_mode)),
+        rtol=1e-12,
+    )
     out = (4, 3, 2)[:n]
-    assert_close(reference.adaptive_avg_pool(x, out),
-                 from_torch_layout(pool("adaptive_avg_pool")(xt, out)), rtol=1e-12)
-    assert_close(reference.adaptive_max_pool(x, out),
-                 from_torch_layout(pool("adaptive_max_pool")(xt, out)), rtol=1e-12)
+    assert_close(reference.adaptive_avg_pool(x, out), from_torch_layout(pool("adaptive_avg_pool")(xt, out)), rtol=1e-12)
+    assert_close(reference.adaptive_max_pool(x, out), from_torch_layout(pool("adaptive_max_pool")(xt, out)), rtol=1e-12)
     assert_close(reference.global_avg_pool(x), xt.mean(tuple(range(2, n + 2))).numpy(), rtol=1e-12)
     assert_close(reference.global_max_pool(x), xt.amax(tuple(range(2, n + 2))).numpy(), rtol=1e-12)
