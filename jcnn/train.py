@@ -447,27 +447,10 @@ def fit(
     from jcnn.data import batches
     from jcnn.data.prefetch import prefetch_batches
 
-    if not isinstance(epochs, (int, np.integer)) or isinstance(epochs, bool) or epochs < 1:
-        raise ValueError(f"fit: epochs must be an int >= 1, got {epochs!r}")
-    batch_size = _check_batch_size("fit", batch_size)
-    eval_batch_size = _check_batch_size("fit", eval_batch_size)
-    train_x, train_y = _as_arrays("train_data", train_data)
-    test_x, test_y = _as_arrays("test_data", test_data) if test_data is not None else (train_x, train_y)
-    if len(train_x) < batch_size:
-        raise ValueError(
-            f"fit: batch_size {batch_size} is larger than the training set ({len(train_x)} images); "
-            "use a smaller batch_size"
-        )
+    train_x, train_y, test_x, test_y, batch_size, eval_batch_size = _check_fit_arguments(
+        train_data, test_data, epochs, batch_size, eval_batch_size, early_stopping
+    )
     mode = _monitor_mode(early_stopping) if early_stopping is not None else "max"
-    if early_stopping is not None and early_stopping.monitor not in _HISTORY_KEYS:
-        raise ValueError(
-            f"fit: early_stopping.monitor must be one of {list(_HISTORY_KEYS)}, got {early_stopping.monitor!r}"
-        )
-    if test_data is not None and test_x.shape[1:] != train_x.shape[1:]:
-        raise ValueError(
-            f"fit: test_data images have shape {test_x.shape[1:]} each, train_data images "
-            f"{train_x.shape[1:]}; they must be alike"
-        )
     log = log or (lambda msg: print(msg, file=sys.stderr))
     config = dict(config or {})
     config.update(seed=int(seed), batch_size=batch_size, epochs=int(epochs))
@@ -533,58 +516,20 @@ def fit(
 
     for epoch in range(start_epoch, epochs):
         t0 = time.perf_counter()
-        loss_sum = acc_sum = 0.0
-        seen = 0
-        bar = (
-            bar_cls(
-                total=steps_per_epoch,
-                desc=f"epoch {epoch + 1}/{epochs}",
-                unit="step",
-                leave=False,
-                file=sys.stderr,
-                dynamic_ncols=True,
-            )
-            if bar_cls
-            else None
-        )
-        first_step = int(train_state.step) + 1
         epoch_batches = batches(train_x, train_y, batch_size, seed=seed, epoch=epoch, shuffle=True, drop_last=True)
-        for batch_index, (xb, yb) in enumerate(prefetch_batches(epoch_batches, prefetch)):
-            global_step = first_step + batch_index
-            train_state, m = train_step(train_state, jnp.asarray(xb), jnp.asarray(yb))
-            m = jax.device_get(m)  # one transfer: the guard needs it now, the progress bar too
-            if not m["finite"]:
-                kept = (
-                    f"the last good checkpoint (epoch {history[-1]['epoch']}) is kept at {ckpt_path}"
-                    if ckpt_path and history
-                    else "no checkpoint was written"
-                )
-                what = (
-                    "loss or gradient"
-                    if not (np.isfinite(m["loss"]) and m.get("finite_grads", True))
-                    else "update (finite loss and gradients: the optimizer's step, e.g. a schedule's "
-                    "negative or NaN learning rate)"
-                )
-                stop_reason = (
-                    f"stopped: non-finite {what} at step {global_step} (epoch {epoch + 1}, "
-                    f"batch {batch_index + 1}; loss={float(m['loss'])}); the update was discarded and "
-                    f"{kept}"
-                )
-                diverged = True
-                break
-            n = len(xb)
-            loss_sum += float(m["loss"]) * n
-            acc_sum += float(m["accuracy"]) * n
-            seen += n
-            if bar is not None:
-                rate = seen / max(time.perf_counter() - t0, 1e-9)
-                bar.set_postfix(
-                    loss=f"{loss_sum / seen:.4f}", acc=f"{acc_sum / seen:.4f}", img_s=f"{rate:.0f}", refresh=False
-                )
-                bar.update(1)
-        if bar is not None:
-            bar.close()
-        if diverged:
+        train_state, loss_sum, acc_sum, seen, failed = _train_epoch(
+            train_step,
+            train_state,
+            prefetch_batches(epoch_batches, prefetch),
+            steps_per_epoch,
+            f"epoch {epoch + 1}/{epochs}",
+            bar_cls,
+            t0,
+        )
+        if failed is not None:
+            global_step, batch_index, m = failed
+            stop_reason = _divergence_reason(m, global_step, epoch, batch_index, history, ckpt_path)
+            diverged = True
             log(stop_reason)
             break
         t_train = time.perf_counter() - t0
@@ -645,6 +590,94 @@ def fit(
     if out_dir is not None:
         write_metrics(out_dir, _public(history), summary)
     return FitResult(train_state, _public(history), summary, stop_reason)
+
+
+def _check_fit_arguments(
+    train_data: Any, test_data: Any, epochs: Any, batch_size: Any, eval_batch_size: Any, early_stopping: Any
+) -> tuple[Any, np.ndarray, Any, np.ndarray, int, int]:
+    """fit's argument checks before any work: ``(train_x, train_y, test_x, test_y, batch_size,
+    eval_batch_size)``; the test set defaults to the training set."""
+    if not isinstance(epochs, (int, np.integer)) or isinstance(epochs, bool) or epochs < 1:
+        raise ValueError(f"fit: epochs must be an int >= 1, got {epochs!r}")
+    batch_size = _check_batch_size("fit", batch_size)
+    eval_batch_size = _check_batch_size("fit", eval_batch_size)
+    train_x, train_y = _as_arrays("train_data", train_data)
+    test_x, test_y = _as_arrays("test_data", test_data) if test_data is not None else (train_x, train_y)
+    if len(train_x) < batch_size:
+        raise ValueError(
+            f"fit: batch_size {batch_size} is larger than the training set ({len(train_x)} images); "
+            "use a smaller batch_size"
+        )
+    if early_stopping is not None and early_stopping.monitor not in _HISTORY_KEYS:
+        raise ValueError(
+            f"fit: early_stopping.monitor must be one of {list(_HISTORY_KEYS)}, got {early_stopping.monitor!r}"
+        )
+    if test_data is not None and test_x.shape[1:] != train_x.shape[1:]:
+        raise ValueError(
+            f"fit: test_data images have shape {test_x.shape[1:]} each, train_data images "
+            f"{train_x.shape[1:]}; they must be alike"
+        )
+    return train_x, train_y, test_x, test_y, batch_size, eval_batch_size
+
+
+def _train_epoch(
+    train_step: Any, train_state: TrainState, batch_iter: Any, steps: int, desc: str, bar_cls: Any, t0: float
+) -> tuple[TrainState, float, float, int, tuple[int, int, dict] | None]:
+    """One epoch of steps: ``(train_state, loss_sum, acc_sum, seen, failed)`` with sums weighted by batch
+    size; ``failed`` is ``(global_step, batch_index, metrics)`` of the first non-finite step (its update
+    discarded by the step's guard), else None. Draws the progress bar when ``bar_cls`` is given."""
+    loss_sum = acc_sum = 0.0
+    seen = 0
+    bar = (
+        bar_cls(total=steps, desc=desc, unit="step", leave=False, file=sys.stderr, dynamic_ncols=True)
+        if bar_cls
+        else None
+    )
+    first_step = int(train_state.step) + 1
+    try:
+        for batch_index, (xb, yb) in enumerate(batch_iter):
+            train_state, m = train_step(train_state, jnp.asarray(xb), jnp.asarray(yb))
+            m = jax.device_get(m)  # one transfer: the guard needs it now, the progress bar too
+            if not m["finite"]:
+                return train_state, loss_sum, acc_sum, seen, (first_step + batch_index, batch_index, m)
+            n = len(xb)
+            loss_sum += float(m["loss"]) * n
+            acc_sum += float(m["accuracy"]) * n
+            seen += n
+            if bar is not None:
+                rate = seen / max(time.perf_counter() - t0, 1e-9)
+                bar.set_postfix(
+                    loss=f"{loss_sum / seen:.4f}", acc=f"{acc_sum / seen:.4f}", img_s=f"{rate:.0f}", refresh=False
+                )
+                bar.update(1)
+    finally:
+        if bar is not None:
+            bar.close()
+        close = getattr(batch_iter, "close", None)
+        if close is not None:  # a prefetching generator stops its thread now, not at garbage collection
+            close()
+    return train_state, loss_sum, acc_sum, seen, None
+
+
+def _divergence_reason(
+    m: dict, global_step: int, epoch: int, batch_index: int, history: Sequence[dict], ckpt_path: str | None
+) -> str:
+    """fit's stop reason for a non-finite step: what was not finite, where, and what was kept."""
+    kept = (
+        f"the last good checkpoint (epoch {history[-1]['epoch']}) is kept at {ckpt_path}"
+        if ckpt_path and history
+        else "no checkpoint was written"
+    )
+    what = (
+        "loss or gradient"
+        if not (np.isfinite(m["loss"]) and m.get("finite_grads", True))
+        else "update (finite loss and gradients: the optimizer's step, e.g. a schedule's negative or NaN learning rate)"
+    )
+    return (
+        f"stopped: non-finite {what} at step {global_step} (epoch {epoch + 1}, "
+        f"batch {batch_index + 1}; loss={float(m['loss'])}); the update was discarded and "
+        f"{kept}"
+    )
 
 
 def _eval_weights(train_state: TrainState) -> tuple[Params, State]:

@@ -148,6 +148,7 @@ def test_raw_lax_init_has_the_zoo_structure(model: str) -> None:
     assert paths(raw_s) == paths(jc_s), model
 
 
+@pytest.mark.slow  # the benchmark harness, not the library: checked in the slow step
 def test_one_train_step_agrees_jcnn_raw_torch() -> None:
     """LeNet-5: the same SGD-with-momentum step in all three gives the same loss and weights."""
     model = "lenet5"
@@ -179,6 +180,7 @@ def test_one_train_step_agrees_jcnn_raw_torch() -> None:
             )
 
 
+@pytest.mark.slow  # the benchmark harness, not the library: checked in the slow step
 def test_compare_builds_every_impl_and_writes_the_schema(tmp_path, capsys) -> None:
     impls = ["jcnn", "raw", "torch", "torch_cl"]
     for peer, module in (("flax", "flax"), ("equinox", "equinox")):

@@ -13,25 +13,37 @@ from jcnn import verify
 BOUNDED = ["--skip", "models.resnet18", "models.mobilenet_v1", "models.mobilenet_v2", "models.vgg11_bn"]
 
 
-def test_bounded_run_passes_and_writes_json(tmp_path, capsys):
+# One component of each kind for the fast suite (the whole bounded run is the slow step's, below).
+SAMPLE = [
+    "ops.conv",
+    "ops.conv_transpose",
+    "layers.BatchNorm",
+    "losses.softmax_cross_entropy",
+    "optim.adam",
+    "optim.schedules.cosine_decay",
+    "models.lenet5",
+]
+
+
+def _passes_and_writes_json(argv, tmp_path, capsys, expected):
     path = tmp_path / "verify.json"
-    assert verify.main(BOUNDED + ["--json", str(path)]) == 0
+    assert verify.main(argv + ["--json", str(path)]) == 0
     out = capsys.readouterr().out
     for column in ("component", "configuration", "max abs err", "max rel err", "tolerance", "result"):
         assert column in out
     report = json.loads(path.read_text())
     assert report["passed"] is True
-    components = {r["component"] for r in report["results"]}
-    assert {
-        "ops.conv",
-        "ops.conv_transpose",
-        "layers.BatchNorm",
-        "losses.softmax_cross_entropy",
-        "optim.adam",
-        "optim.schedules.cosine_decay",
-        "models.lenet5",
-    } <= components
+    assert set(expected) <= {r["component"] for r in report["results"]}
     assert all(r["passed"] and r["max_rel_err"] <= r["tolerance"] for r in report["results"])
+
+
+def test_a_sample_of_each_kind_passes_and_writes_json(tmp_path, capsys):
+    _passes_and_writes_json(["--only", *SAMPLE], tmp_path, capsys, SAMPLE)
+
+
+@pytest.mark.slow
+def test_bounded_run_passes_and_writes_json(tmp_path, capsys):
+    _passes_and_writes_json(BOUNDED, tmp_path, capsys, SAMPLE)
 
 
 def test_a_perturbed_op_fails_loudly(monkeypatch, capsys, tmp_path):

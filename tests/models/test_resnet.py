@@ -23,7 +23,9 @@ def test_resnet34_matches_torch_twin():
 
 @pytest.mark.slow
 def test_resnet50_matches_torch_twin():
-    compare_with_twin("resnet50", hw=64)
+    # Logits and running statistics; the float64 gradient program of 50 layers is the slow step's biggest
+    # compile (bottleneck blocks' ops have their gradients checked op by op and in resnet18's basic blocks).
+    compare_with_twin("resnet50", hw=64, grads=False)
 
 
 @pytest.mark.slow
