@@ -20,11 +20,14 @@ $(STAMP): pyproject.toml
 	rm -f $(VENV)/.installed-*
 	touch $(STAMP)
 
-# The contributor tools on top: mkdocs + mkdocstrings (docs extra), ruff, mypy and build (dev extra).
-$(TOOLS): $(STAMP)
+# The contributor tools with everything else, in one pip run (CI's install step): mkdocs + mkdocstrings
+# (docs extra), ruff, mypy and build (dev extra). It also stands for `make install`.
+$(TOOLS): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[train,test,docs,dev]'
-	rm -f $(VENV)/.tools-*
-	touch $(TOOLS)
+	rm -f $(VENV)/.installed-* $(VENV)/.tools-*
+	touch $(STAMP) $(TOOLS)
 
 install: $(STAMP)
 
