@@ -11,7 +11,7 @@ WORKERS ?= 2
 # The slow step's SIGKILL test mostly waits on the children it kills: a third worker keeps both cores busy.
 SLOW_WORKERS ?= 3
 
-.PHONY: install tools train test test-fast test-slow bench docs lint typecheck format wheel clean
+.PHONY: install tools train test test-fast test-slow test-bench bench docs lint typecheck format wheel clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -40,7 +40,12 @@ train: $(STAMP)
 test: $(STAMP)
 	rm -rf .jax_cache
 	$(PY) -m pytest -n $(WORKERS) -m "not slow" -q
-	$(PY) -m pytest -n $(SLOW_WORKERS) -m slow -q || [ $$? -eq 5 ]
+	$(PY) -m pytest -n $(SLOW_WORKERS) -m "slow and not bench" -q || [ $$? -eq 5 ]
+
+# The benchmark harness's checks (its twins compute the same step as jcnn in float64): run before
+# benchmarking or when benchmarks/ changes.
+test-bench: $(STAMP)
+	$(PY) -m pytest -n $(WORKERS) -m bench -q
 
 test-fast: $(STAMP)
 	$(PY) -m pytest -n $(WORKERS) -m "not slow" -q -x

@@ -96,7 +96,10 @@ def _torch_twin(model: str, params: dict, state: dict, channels_last: bool = Fal
 
 # LeNet-5 in the fast run; the deeper twins compile for ~15-30 s each, so they run in the slow step
 # (ResNet-50 shares ResNet-18's code paths but for the bottleneck, which the structure test covers).
-DEEP = [pytest.param(m, marks=pytest.mark.slow) for m in ("resnet18", "mobilenet_v2", "cifar_resnet18", "vgg11_bn")]
+# The benchmark harness's big networks: `make test-bench` (marker "bench"), not `make test` (the library's
+# own numerics are the zoo and ledger tests'; LeNet-5's rows here stay in the fast suite).
+BENCH = [pytest.mark.slow, pytest.mark.bench]
+DEEP = [pytest.param(m, marks=BENCH) for m in ("resnet18", "mobilenet_v2", "cifar_resnet18", "vgg11_bn")]
 
 
 @pytest.mark.parametrize("model", ["lenet5", *DEEP])
@@ -137,7 +140,7 @@ def test_twins_compute_the_same_logits(model: str) -> None:
             assert len(flat_raw) == len(flat_jcnn)
 
 
-@pytest.mark.parametrize("model", ["lenet5", *DEEP, pytest.param("resnet50", marks=pytest.mark.slow)])
+@pytest.mark.parametrize("model", ["lenet5", *DEEP, pytest.param("resnet50", marks=BENCH)])
 def test_raw_lax_init_has_the_zoo_structure(model: str) -> None:
     def paths(tree):
         return sorted((jax.tree_util.keystr(p), tuple(a.shape)) for p, a in jax.tree_util.tree_leaves_with_path(tree))
@@ -148,7 +151,8 @@ def test_raw_lax_init_has_the_zoo_structure(model: str) -> None:
     assert paths(raw_s) == paths(jc_s), model
 
 
-@pytest.mark.slow  # the benchmark harness, not the library: checked in the slow step
+@pytest.mark.slow
+@pytest.mark.bench  # the benchmark harness, not the library: `make test-bench`
 def test_one_train_step_agrees_jcnn_raw_torch() -> None:
     """LeNet-5: the same SGD-with-momentum step in all three gives the same loss and weights."""
     model = "lenet5"
@@ -180,7 +184,8 @@ def test_one_train_step_agrees_jcnn_raw_torch() -> None:
             )
 
 
-@pytest.mark.slow  # the benchmark harness, not the library: checked in the slow step
+@pytest.mark.slow
+@pytest.mark.bench  # the benchmark harness, not the library: `make test-bench`
 def test_compare_builds_every_impl_and_writes_the_schema(tmp_path, capsys) -> None:
     impls = ["jcnn", "raw", "torch", "torch_cl"]
     for peer, module in (("flax", "flax"), ("equinox", "equinox")):
