@@ -285,6 +285,9 @@ from collections import OrderedDict  # noqa: E402
 from functools import partial  # noqa: E402
 from typing import Any  # noqa: E402
 
+from jcnn.models import mobilenet_v3 as _mobilenet_v3  # noqa: E402
+from jcnn.models import regnet as _regnet  # noqa: E402
+
 
 def _divisible(v: float, divisor: int = 8, min_value: int | None = None) -> int:
     """torchvision's ``_make_divisible``."""
@@ -411,38 +414,12 @@ def _init_modules(net: nn.Module, conv: str, linear: str) -> None:
 
 # -- MobileNet v3 -------------------------------------------------------------------------------------------
 
-# (in, kernel, expanded, out, SE, activation, stride, dilated) as the paper's Tables 1 and 2.
-V3_LARGE = [
-    (16, 3, 16, 16, False, "RE", 1, False),
-    (16, 3, 64, 24, False, "RE", 2, False),
-    (24, 3, 72, 24, False, "RE", 1, False),
-    (24, 5, 72, 40, True, "RE", 2, False),
-    (40, 5, 120, 40, True, "RE", 1, False),
-    (40, 5, 120, 40, True, "RE", 1, False),
-    (40, 3, 240, 80, False, "HS", 2, False),
-    (80, 3, 200, 80, False, "HS", 1, False),
-    (80, 3, 184, 80, False, "HS", 1, False),
-    (80, 3, 184, 80, False, "HS", 1, False),
-    (80, 3, 480, 112, True, "HS", 1, False),
-    (112, 3, 672, 112, True, "HS", 1, False),
-    (112, 5, 672, 160, True, "HS", 2, True),
-    (160, 5, 960, 160, True, "HS", 1, True),
-    (160, 5, 960, 160, True, "HS", 1, True),
-]
-"""MobileNet v3 Large's blocks (in, kernel, expanded, out, SE, activation, stride, dilatable)."""
-V3_SMALL = [
-    (16, 3, 16, 16, True, "RE", 2, False),
-    (16, 3, 72, 24, False, "RE", 2, False),
-    (24, 3, 88, 24, False, "RE", 1, False),
-    (24, 5, 96, 40, True, "HS", 2, False),
-    (40, 5, 240, 40, True, "HS", 1, False),
-    (40, 5, 240, 40, True, "HS", 1, False),
-    (40, 5, 120, 48, True, "HS", 1, False),
-    (48, 5, 144, 48, True, "HS", 1, False),
-    (48, 5, 288, 96, True, "HS", 2, True),
-    (96, 5, 576, 96, True, "HS", 1, True),
-    (96, 5, 576, 96, True, "HS", 1, True),
-]
+# The architecture tables are the zoo's own (one copy): what the twins check independently is the module
+# structure, keys and arithmetic; the tables themselves are checked by the parameter counts against
+# torchvision's published figures (tests/models/test_modern.py).
+V3_LARGE = list(_mobilenet_v3.LARGE)
+"""MobileNet v3 Large's blocks (in, kernel, expanded, out, SE, activation, stride, dilatable): the zoo's table."""
+V3_SMALL = list(_mobilenet_v3.SMALL)
 """MobileNet v3 Small's blocks, as :data:`V3_LARGE`."""
 
 
@@ -785,24 +762,7 @@ class ConvNeXt(nn.Module):
 
 # -- RegNet X / Y ---------------------------------------------------------------------------------------------
 
-# name: (depth, w_0, w_a, w_m, group width, SE ratio) as torchvision's BlockParams.from_init_params calls.
-REGNET = {
-    "y_400mf": (16, 48, 27.89, 2.09, 8, 0.25),
-    "y_800mf": (14, 56, 38.84, 2.4, 16, 0.25),
-    "y_1_6gf": (27, 48, 20.71, 2.65, 24, 0.25),
-    "y_3_2gf": (21, 80, 42.63, 2.66, 24, 0.25),
-    "y_8gf": (17, 192, 76.82, 2.19, 56, 0.25),
-    "y_16gf": (18, 200, 106.23, 2.48, 112, 0.25),
-    "y_32gf": (20, 232, 115.89, 2.53, 232, 0.25),
-    "y_128gf": (27, 456, 160.83, 2.52, 264, 0.25),
-    "x_400mf": (22, 24, 24.48, 2.54, 16, None),
-    "x_800mf": (16, 56, 35.73, 2.28, 16, None),
-    "x_1_6gf": (18, 80, 34.01, 2.25, 24, None),
-    "x_3_2gf": (25, 88, 26.31, 2.25, 48, None),
-    "x_8gf": (23, 80, 49.56, 2.88, 120, None),
-    "x_16gf": (22, 216, 55.59, 2.1, 128, None),
-    "x_32gf": (23, 320, 69.86, 2.0, 168, None),
-}
+REGNET = {name.removeprefix("regnet_"): config for name, config in _regnet.CONFIGS.items()}
 """RegNet sizes: (depth, w_0, w_a, w_m, group width, SE ratio) of torchvision's BlockParams."""
 
 
