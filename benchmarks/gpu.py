@@ -60,7 +60,7 @@ def matmul_rate(size: int, steps: int) -> dict[str, float]:
 
 
 def jcnn_step(model: str, batch: int, size: int, steps: int) -> dict:
-    net = jcnn.precision.with_policy(getattr(jcnn.models, model)(num_classes=1000), "mixed_bfloat16")
+    net = jcnn.scale.precision.with_policy(getattr(jcnn.models, model)(num_classes=1000), "mixed_bfloat16")
     _, params, state = net.init(jax.random.key(0), (1, size, size, 3))
     opt = jcnn.optim.sgd(0.1, momentum=0.9)
     rng = np.random.default_rng(0)

@@ -4,7 +4,7 @@
     python -m benchmarks.prefetch --quick          # 256 JPEGs, one measured epoch: well under a minute
 
 Writes a synthetic folder of JPEG "photos" (smooth colour fields plus noise, 4 classes), then trains on
-it with ``jcnn.train.fit`` three ways: images decoded for every batch in the training loop
+it with ``jcnn.training.train.fit`` three ways: images decoded for every batch in the training loop
 (``cache_mb=0, prefetch=0``), decoded for every batch by the prefetching thread (``cache_mb=0,
 prefetch=2``), and all decoded once into the cache (``prefetch=0``; the floor: indexing and the step
 alone). The first epoch compiles and is not counted; the step time is the training loop's wall time
@@ -54,16 +54,16 @@ def write_photos(root: str, n: int, width: int, height: int, seed: int = 0) -> N
 def run(args: argparse.Namespace) -> dict:
     import jax
 
-    from jcnn import cli
+    from jcnn.cli import train as cli_train
     from jcnn.data import image_folder
-    from jcnn.train import fit
+    from jcnn.training.train import fit
 
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
         write_photos(tmp, args.images, args.width, args.height)
         written = time.perf_counter() - t0
-        model = cli._build_model(args.model, 4, 3)
-        optimizer = cli.make_optimizer("adamw", 1e-3, weight_decay=0.05)
+        model = cli_train._build_model(args.model, 4, 3)
+        optimizer = cli_train.make_optimizer("adamw", 1e-3, weight_decay=0.05)
         folders = {
             name: image_folder(tmp, size=args.size, cache_mb=m["cache_mb"], test_fraction=0.1, workers=args.workers)
             for name, m in MODES.items()

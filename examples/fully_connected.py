@@ -1,6 +1,6 @@
 """A fully connected classifier (docs/fully_connected.md), ``y = f(W·x + b)``, on the 8×8 digits.
 
-Flatten (64) → Dense 64 → ReLU → Dense 10, trained with ``jcnn.train.fit`` (softmax cross-entropy,
+Flatten (64) → Dense 64 → ReLU → Dense 10, trained with ``jcnn.training.train.fit`` (softmax cross-entropy,
 SGD with momentum). The figure shows the loss/accuracy curves, the first layer's weights as 8×8
 images (each hidden unit's template) and the test confusion matrix.
 Run: ``python examples/fully_connected.py [--out DIR] [--quick]``; writes ``fc_curves.png``,
@@ -16,8 +16,9 @@ import numpy as np
 from _util import figure, parse_args, save
 
 import jcnn
-from jcnn import optim, plots
-from jcnn.train import fit, predict
+from jcnn import optim
+from jcnn.training import plots
+from jcnn.training.train import fit, predict
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -20,7 +20,7 @@ from _util import figure, parse_args, save
 import jcnn
 from jcnn import losses, optim
 from jcnn.data import batches
-from jcnn.train import init_train_state, make_train_step
+from jcnn.training.train import init_train_state, make_train_step
 
 # Learning rates for the bowl (as in the classic comparison) and for the CNN.
 BOWL = {

@@ -4,7 +4,7 @@ Layers are pure ``(init, apply)`` pairs over parameter pytrees (``jcnn.layers``,
 built on explicit ``jax.lax`` ops (``jcnn.ops``), checked against NumPy oracles (``jcnn.reference``).
 """
 
-from jcnn import initializers, layers, ops
+from jcnn import _moved, initializers, layers, ops
 from jcnn.layers import *  # noqa: F401,F403
 from jcnn.layers import __all__ as _layer_names
 
@@ -31,6 +31,11 @@ __all__ = [
 ]
 
 # -- exports (each module adds its own line below) --
-from jcnn import checkpoint, data, losses, metrics, models, optim, paths, precision, train
-from jcnn.intermediates import feature_extractor, intermediates
-from jcnn.summary import summary
+from jcnn import data, losses, metrics, models, optim
+from jcnn.inspection import paths
+from jcnn.inspection.intermediates import feature_extractor, intermediates
+from jcnn.inspection.summary import summary
+from jcnn.scale import precision
+from jcnn.training import checkpoint, train
+
+_moved.install()  # the flat names of 0.1 (jcnn.train, jcnn.checkpoint, ...) import from their new homes

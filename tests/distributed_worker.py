@@ -11,7 +11,7 @@ import jax
 jax.config.update("jax_cpu_collectives_implementation", "gloo")
 jax.config.update("jax_default_matmul_precision", "highest")
 
-from jcnn import distributed  # noqa: E402
+from jcnn.scale import distributed  # noqa: E402
 
 process_id, port = int(sys.argv[1]), sys.argv[2]
 distributed.initialize_distributed(f"127.0.0.1:{port}", 2, process_id)
@@ -25,7 +25,7 @@ from jax.sharding import PartitionSpec as P  # noqa: E402
 import jcnn  # noqa: E402
 from jcnn import optim  # noqa: E402
 from jcnn.losses import softmax_cross_entropy  # noqa: E402
-from jcnn.train import TrainState  # noqa: E402
+from jcnn.training.train import TrainState  # noqa: E402
 
 assert jax.device_count() == 4 and jax.local_device_count() == 2, jax.devices()
 model = jcnn.serial(jcnn.Flatten, jcnn.Dense(10))

@@ -14,8 +14,8 @@ import ml_dtypes
 import numpy as np
 import pytest
 
-from jcnn import checkpoint
-from jcnn.checkpoint import CheckpointError, CheckpointMismatchError
+from jcnn.training import checkpoint
+from jcnn.training.checkpoint import CheckpointError, CheckpointMismatchError
 
 _REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -224,7 +224,7 @@ def test_process_killed_mid_write_leaves_previous_checkpoint(tmp_path):
     # A child process that dies (no cleanup, no exception handling) after writing part of the new file.
     script = f"""
 import os, numpy as np
-from jcnn import checkpoint
+from jcnn.training import checkpoint
 calls = []
 def write(f, data):
     calls.append(1)

@@ -14,6 +14,8 @@ import numpy as np
 import pytest
 
 from jcnn import cli
+from jcnn.cli import train as cli_train
+from jcnn.cli import train_options
 
 
 def _run(argv, capsys):
@@ -164,9 +166,9 @@ def test_short_train_writes_every_file_and_resumes(capsys, tmp_path):
     status, out_text, err = _run(argv + ["--epochs", "1"], capsys)
     assert status == 0, err
     assert "fashion-mnist (64 train / 20 test images, 28x28 -> 32x32x1)" in err
-    expected = {"checkpoint.safetensors", "metrics.json", "metrics.csv", *cli.FIGURES}
+    expected = {"checkpoint.safetensors", "metrics.json", "metrics.csv", *train_options.FIGURES}
     assert expected <= set(os.listdir(out))
-    for name in cli.FIGURES:
+    for name in train_options.FIGURES:
         with open(out / name, "rb") as f:
             assert f.read(8) == b"\x89PNG\r\n\x1a\n"
     with open(out / "metrics.json") as f:
@@ -235,14 +237,14 @@ def test_run_schedule_restarts_over_each_extension():
     spe, lr = 10, 0.1
     parts = [(0, 20), (20, 50), (50, 60)]
     want = np.concatenate(
-        [values(cli.make_schedule("cosine", lr, end - start, spe), end - start) for start, end in parts]
+        [values(cli_train.make_schedule("cosine", lr, end - start, spe), end - start) for start, end in parts]
     )
-    got = values(cli.run_schedule("cosine", lr, [2, 5, 6], spe), 60)
+    got = values(cli_train.run_schedule("cosine", lr, [2, 5, 6], spe), 60)
     np.testing.assert_allclose(got, want, rtol=1e-12)
     assert got[20] == pytest.approx(lr) and got[19] < 0.01 * lr  # the warm restart
-    assert cli.run_schedule("constant", lr, [2, 5], spe) == lr
-    once = cli.make_schedule("one-cycle", lr, 30, spe)
-    assert cli.run_schedule("one-cycle", lr, [3], spe).__code__ is once.__code__  # never extended: as before
+    assert cli_train.run_schedule("constant", lr, [2, 5], spe) == lr
+    once = cli_train.make_schedule("one-cycle", lr, 30, spe)
+    assert cli_train.run_schedule("one-cycle", lr, [3], spe).__code__ is once.__code__  # never extended: as before
 
 
 def test_out_and_resume_errors_come_before_the_data(capsys, tmp_path):
@@ -251,7 +253,7 @@ def test_out_and_resume_errors_come_before_the_data(capsys, tmp_path):
     (tmp_path / "file").write_text("x")
     status, _, err = _run(["train", *data, "--out", str(tmp_path / "file")], capsys)
     assert status == 1 and f"--out '{tmp_path / 'file'}' is an existing file, not a directory" in err
-    from jcnn import checkpoint
+    from jcnn.training import checkpoint
 
     (tmp_path / "run").mkdir()
     checkpoint.save(tmp_path / "run" / "checkpoint.safetensors", {"w": np.ones(2)})
@@ -272,7 +274,7 @@ def test_summary_prints_the_layer_table(capsys):
 
 def test_verify_is_wired_to_jcnn_verify(monkeypatch, capsys):
     calls = []
-    fake = types.ModuleType("jcnn.verify")
+    fake = types.ModuleType("jcnn.interop.verify")
 
     def add_arguments(parser):
         parser.add_argument("--only", default="all")
@@ -282,10 +284,10 @@ def test_verify_is_wired_to_jcnn_verify(monkeypatch, capsys):
         return 3
 
     fake.add_arguments, fake.run = add_arguments, run
-    monkeypatch.setitem(sys.modules, "jcnn.verify", fake)
-    import jcnn
+    monkeypatch.setitem(sys.modules, "jcnn.interop.verify", fake)
+    import jcnn.interop
 
-    monkeypatch.setattr(jcnn, "verify", fake, raising=False)
+    monkeypatch.setattr(jcnn.interop, "verify", fake, raising=False)
     assert _run(["verify", "--only", "conv"], capsys)[0] == 3
     assert calls == ["conv"]
     status, out, _ = _run(["verify", "--help"], capsys)
@@ -293,19 +295,19 @@ def test_verify_is_wired_to_jcnn_verify(monkeypatch, capsys):
 
 
 def test_verify_without_torch_is_a_one_line_error(monkeypatch, capsys):
-    monkeypatch.setitem(sys.modules, "jcnn.verify", None)  # makes `from jcnn import verify` fail
-    import jcnn
+    monkeypatch.setitem(sys.modules, "jcnn.interop.verify", None)  # makes `from jcnn.interop import verify` fail
+    import jcnn.interop
 
-    monkeypatch.delattr(jcnn, "verify", raising=False)
+    monkeypatch.delattr(jcnn.interop, "verify", raising=False)
     status, _, err = _run(["verify"], capsys)
     assert status == 1
     assert err.startswith("jcnn verify: error:") and "needs PyTorch" in err
     assert len(err.strip().splitlines()) == 1
 
 
-@pytest.mark.parametrize("name", cli.SCHEDULES)
+@pytest.mark.parametrize("name", train_options.SCHEDULES)
 def test_schedules_peak_at_lr(name):
-    schedule = cli.make_schedule(name, 0.1, total_steps=100, steps_per_epoch=10)
+    schedule = cli_train.make_schedule(name, 0.1, total_steps=100, steps_per_epoch=10)
     values = [float(schedule(t)) if callable(schedule) else schedule for t in range(100)]
     assert max(values) == pytest.approx(0.1, rel=1e-3)
     assert all(v > 0 for v in values)
@@ -318,27 +320,27 @@ def test_optimizers_and_unknown_names():
 
     params = {"w": jnp.ones(3, jnp.float32)}
     grads = {"w": jnp.full(3, 0.5, jnp.float32)}
-    for name in cli.OPTIMIZERS:
-        opt = cli.make_optimizer(name, 0.1, weight_decay=0.01)
+    for name in train_options.OPTIMIZERS:
+        opt = cli_train.make_optimizer(name, 0.1, weight_decay=0.01)
         updates, _ = opt.update(grads, opt.init(params), params)
         assert float(updates["w"][0]) < 0, name  # a descent step
     with pytest.raises(cli.CLIError, match="unknown optimizer 'lbfgs'"):
-        cli.make_optimizer("lbfgs", 0.1)
+        cli_train.make_optimizer("lbfgs", 0.1)
     with pytest.raises(cli.CLIError, match="unknown schedule 'zigzag'"):
-        cli.make_schedule("zigzag", 0.1, 10, 1)
+        cli_train.make_schedule("zigzag", 0.1, 10, 1)
 
 
 def test_prepare_images_resizes_once_bilinearly():
     ramp = np.broadcast_to((0.1 * np.arange(8, dtype=np.float32))[:, None, None], (8, 8, 1))
     images = np.stack([ramp, np.full((8, 8, 1), 0.3, np.float32)])
-    out = cli.prepare_images(images, (32, 32))
+    out = cli_train.prepare_images(images, (32, 32))
     assert out.shape == (2, 32, 32, 1) and out.dtype == np.float32
     # Bilinear with half-pixel centres: output row r samples input row (r + 0.5)/4 - 0.5, exact on a ramp
     # away from the clamped border rows.
     rows = np.arange(2, 30)
     np.testing.assert_allclose(out[0, 2:30, 5, 0], 0.1 * ((rows + 0.5) / 4 - 0.5), atol=1e-6)
     np.testing.assert_allclose(out[1], 0.3, atol=1e-6)
-    assert cli.prepare_images(images, (8, 8)) is images
+    assert cli_train.prepare_images(images, (8, 8)) is images
 
 
 @pytest.mark.slow
@@ -350,23 +352,23 @@ def test_make_train_defaults_reach_98_percent(capsys, tmp_path):
     assert status == 0, err
     with open(out / "metrics.json") as f:
         metrics = json.load(f)
-    assert metrics["epochs"] == cli.DEFAULTS["epochs"]
+    assert metrics["epochs"] == train_options.DEFAULTS["epochs"]
     assert metrics["test_accuracy"] >= 0.98, metrics["test_accuracy"]
-    assert {"checkpoint.safetensors", "metrics.csv", *cli.FIGURES} <= set(os.listdir(out))
+    assert {"checkpoint.safetensors", "metrics.csv", *train_options.FIGURES} <= set(os.listdir(out))
 
 
 def test_augmentation_per_dataset():
     import jax
 
     images = np.arange(2 * 4 * 4, dtype=np.float32).reshape(2, 4, 4, 1)
-    assert cli._augment_fn("digits", 0) is None  # no crop and never a flip for digits
+    assert cli_train._augment_fn("digits", 0) is None  # no crop and never a flip for digits
     # fashion-mnist flips: with no crop, every image is itself or its mirror image.
-    flip_only = cli._augment_fn("fashion-mnist", 0)
+    flip_only = cli_train._augment_fn("fashion-mnist", 0)
     out = np.asarray(flip_only(jax.random.PRNGKey(0), images))
     for got, image in zip(out, images):
         assert np.array_equal(got, image) or np.array_equal(got, image[:, ::-1])
     # A crop with padding keeps the shape and only moves pixels (or brings in zero padding).
-    crop = cli._augment_fn("digits", 1)
+    crop = cli_train._augment_fn("digits", 1)
     out = np.asarray(crop(jax.random.PRNGKey(1), images))
     assert out.shape == images.shape and set(np.unique(out)) <= set(np.unique(images)) | {0.0}
 
@@ -388,7 +390,7 @@ def test_sigkill_at_random_moments_never_loses_the_run(tmp_path):
     import signal
     import time
 
-    from jcnn import checkpoint
+    from jcnn.training import checkpoint
 
     epochs = 10
     _tiny_idx_dataset(tmp_path / "data", n_train=48, n_test=16)
@@ -496,7 +498,7 @@ def test_recipe_flags_build_the_mix_function_loss_and_ema(capsys):
     args = parser.parse_args(
         ["train", "--mixup", "0.8", "--cutmix", "1.0", "--label-smoothing", "0.1", "--ema", "0.999", "--ema-warmup"]
     )
-    mix_fn, loss_fn = cli._recipe(args, 10)
+    mix_fn, loss_fn = cli_train._recipe(args, 10)
     assert loss_fn is None and mix_fn.func.__name__ == "mix_batch"
     assert mix_fn.keywords == {
         "num_classes": 10,
@@ -506,11 +508,11 @@ def test_recipe_flags_build_the_mix_function_loss_and_ema(capsys):
         "switch_prob": 0.5,
         "label_smoothing": 0.1,
     }
-    assert cli._recipe(args, 10)[0] is mix_fn  # cached: repeated runs reuse the compiled step
+    assert cli_train._recipe(args, 10)[0] is mix_fn  # cached: repeated runs reuse the compiled step
     plain = parser.parse_args(["train", "--label-smoothing", "0.2"])
-    mix_fn, loss_fn = cli._recipe(plain, 10)
+    mix_fn, loss_fn = cli_train._recipe(plain, 10)
     assert mix_fn is None and loss_fn.keywords == {"label_smoothing": 0.2}
-    assert cli._recipe(parser.parse_args(["train"]), 10) == (None, None)
+    assert cli_train._recipe(parser.parse_args(["train"]), 10) == (None, None)
     for argv, message in (
         (["train", "--ema", "1"], "argument --ema: expected a number in [0, 1), got 1"),
         (["train", "--mixup", "-1"], "argument --mixup: expected a finite number >= 0"),
@@ -519,4 +521,4 @@ def test_recipe_flags_build_the_mix_function_loss_and_ema(capsys):
         status, _, err = _run(argv, capsys)
         assert status == 2 and message in err
     for key in ("ema", "mixup", "cutmix", "label_smoothing"):
-        assert key in cli._RESUME_KEYS
+        assert key in cli_train._RESUME_KEYS

@@ -15,9 +15,10 @@ SCRIPT = textwrap.dedent(
     import jax, jax.numpy as jnp, numpy as np
     jax.config.update("jax_default_matmul_precision", "highest")
     import jcnn
-    from jcnn import optim, distributed as parallel
+    from jcnn import optim
+    from jcnn.scale import distributed as parallel
     from jcnn.losses import softmax_cross_entropy
-    from jcnn.train import TrainState, make_train_step
+    from jcnn.training.train import TrainState, make_train_step
 
     assert jax.device_count() == 4, jax.devices()
 
@@ -79,7 +80,7 @@ def test_four_devices_equal_one_device_with_the_global_batch():
 def test_shard_batch_rejects_an_indivisible_batch():
     import jax.numpy as jnp
 
-    from jcnn import distributed as parallel
+    from jcnn.scale import distributed as parallel
 
     mesh = parallel.data_mesh()
     n = mesh.shape["data"]
@@ -92,7 +93,7 @@ def _indivisible():
 
 
 def test_data_mesh_names_its_axis():
-    from jcnn import distributed as parallel
+    from jcnn.scale import distributed as parallel
 
     mesh = parallel.data_mesh(axis_name="batch")
     assert mesh.axis_names == ("batch",)
@@ -113,7 +114,7 @@ def test_two_processes_on_localhost_equal_one_process():
     import jcnn
     from jcnn import optim
     from jcnn.losses import softmax_cross_entropy
-    from jcnn.train import TrainState, make_train_step
+    from jcnn.training.train import TrainState, make_train_step
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -10,10 +10,11 @@ import pytest
 import torch
 
 import jcnn
-from jcnn import optim, paths
+from jcnn import optim
+from jcnn.inspection import paths
 from jcnn.interop.torch import import_state_dict
 from jcnn.interop.torch_twins import twin
-from jcnn.train import TrainState, make_train_step
+from jcnn.training.train import TrainState, make_train_step
 
 SHAPE = (2, 32, 32, 3)
 

@@ -1,4 +1,4 @@
-"""jcnn.inference and jcnn.export without a training run: restoring params from a TrainState checkpoint
+"""jcnn.serving.inference and jcnn.serving.export without a training run: restoring params from a TrainState checkpoint
 (and refusing the wrong model), top-k, and an export with a symbolic batch through BatchNorm and a conv
 that ``algorithm="auto"`` would run spectrally at batch >= 8."""
 
@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 import jcnn
-from jcnn import checkpoint
-from jcnn.export import check_platforms, describe, export_classifier, serialize
-from jcnn.inference import Classifier, load_classifier, top_k
+from jcnn.serving.export import check_platforms, describe, export_classifier, serialize
+from jcnn.serving.inference import Classifier, load_classifier, top_k
+from jcnn.training import checkpoint
 
 MODEL = jcnn.serial(
     ("conv", jcnn.Conv(4, 5, padding=2)),

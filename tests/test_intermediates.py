@@ -131,7 +131,7 @@ def test_feature_extractor_is_a_layer_with_the_models_params_also_when_nested():
 
 def test_train_mode_capture_returns_the_new_state():
     model, params, state, x = _model()
-    from jcnn.intermediates import capture
+    from jcnn.inspection.intermediates import capture
 
     y, new_state, acts = capture(model, params, state, x, train=True, select="block.bn")
     _, expected_state = model.apply(params, state, x, train=True)

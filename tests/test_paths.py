@@ -1,4 +1,4 @@
-"""jcnn.paths: dotted leaf paths, globs over components (``*`` within one, ``**`` across), select / mask /
+"""jcnn.inspection.paths: dotted leaf paths, globs over components (``*`` within one, ``**`` across), select / mask /
 replace, and optim.masked / optim.freeze taking patterns."""
 
 from __future__ import annotations
@@ -8,7 +8,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jcnn import optim, paths
+from jcnn import optim
+from jcnn.inspection import paths
 
 TREE = {
     "conv1": {"kernel": jnp.ones((3, 3, 1, 2)), "bias": jnp.zeros(2)},

@@ -1,4 +1,4 @@
-"""jcnn.plots: every figure is a real PNG of the expected size, the first conv layer is found and run
+"""jcnn.training.plots: every figure is a real PNG of the expected size, the first conv layer is found and run
 exactly, and the confusion matrix equals scikit-learn's."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import jcnn
-from jcnn import plots
+from jcnn.training import plots
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import jcnn
-from jcnn import precision
+from jcnn.scale import precision
 from tests.helpers import rel_error
 
 

@@ -23,9 +23,11 @@ import jax
 import numpy as np
 import pytest
 
-from jcnn import checkpoint, cli
+from jcnn import cli
+from jcnn.cli import train_options
 from jcnn.data import normalize_pixels
-from jcnn.inference import load_classifier, preprocess
+from jcnn.serving.inference import load_classifier, preprocess
+from jcnn.training import checkpoint
 from tests.data._images import CLASSES, write_separable_folder
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -110,9 +112,9 @@ def test_training_on_a_folder_through_the_cli(run):
     assert config["train_images"] == 72 and config["test_images"] == 24 and config["skipped_images"] == 3
     assert len(config["normalize"]["mean"]) == 3 and all(s > 0 for s in config["normalize"]["std"])
     assert config["flip"] is True and config["crop_padding"] == 2  # the folder defaults at 16x16
-    with open(os.path.join(out, cli.SKIPPED_NAME)) as f:
+    with open(os.path.join(out, train_options.SKIPPED_NAME)) as f:
         assert sorted(line.split("\t")[0] for line in f) == made["bad"]
-    assert {"checkpoint.safetensors", "metrics.csv", *cli.FIGURES} <= set(os.listdir(out))
+    assert {"checkpoint.safetensors", "metrics.csv", *train_options.FIGURES} <= set(os.listdir(out))
     # Results on stdout (one line per epoch, then the summary), logs and warnings on stderr.
     lines = run["stdout"].splitlines()
     assert [line.split()[:2] for line in lines[:2]] == [["epoch", "1/2"], ["epoch", "2/2"]]
@@ -237,7 +239,7 @@ def test_predict_top1_is_argmax_of_apply(run, clf, apply, capsys):
 def test_inspect_writes_every_stage_and_a_page_that_shows_them_in_order(run, clf, apply, capsys, tmp_path):
     from html.parser import HTMLParser
 
-    from jcnn.report import stage_paths
+    from jcnn.inspection.report import stage_paths
 
     image = _images(run)[0]
     out = tmp_path / "inspect"

@@ -1,4 +1,4 @@
-"""jcnn.train: the jitted step against a hand-written step, the NaN/Inf guard, evaluation, fit's files,
+"""jcnn.training.train: the jitted step against a hand-written step, the NaN/Inf guard, evaluation, fit's files,
 early stopping, and resume == uninterrupted, bit for bit."""
 
 from __future__ import annotations
@@ -13,9 +13,10 @@ import numpy as np
 import pytest
 
 import jcnn
-from jcnn import checkpoint, losses, optim
+from jcnn import losses, optim
 from jcnn.data import batches
-from jcnn.train import (
+from jcnn.training import checkpoint
+from jcnn.training.train import (
     CHECKPOINT_NAME,
     EarlyStopping,
     TrainState,
@@ -537,7 +538,7 @@ def test_fit_with_ema_and_mixing_evaluates_checkpoints_and_resumes_the_average(t
     assert int(ts.ema.num_updates) == int(ts.step) == 4
     # the average differs from the weights, and the reported test figures are the average's
     assert not np.array_equal(np.asarray(ts.ema.params["conv"]["kernel"]), np.asarray(ts.params["conv"]["kernel"]))
-    test = evaluate(jcnn.train.make_eval_step(MODEL, None), ts.ema.params, ts.ema.state, *_data(20, seed=2))
+    test = evaluate(jcnn.training.train.make_eval_step(MODEL, None), ts.ema.params, ts.ema.state, *_data(20, seed=2))
     assert straight.history[-1]["test_accuracy"] == test["accuracy"]
     assert straight.history[-1]["test_loss"] == pytest.approx(test["loss"], rel=1e-6)
     # the checkpoint holds the average (params and BatchNorm state) and a resumed run continues it exactly

@@ -253,7 +253,7 @@ def channel_stats(sums: np.ndarray, pixels_per_image: int) -> tuple[tuple[float,
 class FolderImages:
     """A lazy array ``(N, H, W, C)`` float32 over some of a folder's files: ``images[i]``,
     ``images[a:b]``, ``images[index_array]`` decode what the cache lacks and return
-    ``(u8 / 255 − mean) / std``. Works wherever ``jcnn.train.fit``, ``evaluate`` and ``batches`` take
+    ``(u8 / 255 − mean) / std``. Works wherever ``jcnn.training.train.fit``, ``evaluate`` and ``batches`` take
     NumPy images; ``np.asarray(images)`` loads them all."""
 
     def __init__(

@@ -6,7 +6,7 @@ steps with the same loss and optimizer (``jcnn.optim.<name>`` against ``torch.op
 same hyperparameters). Steps are numbered from 1. After each step it compares, per layer path (jcnn's
 paths are torch's module names), in this order:
 
-1. ``activation``: each layer's output in the train-mode forward (:func:`jcnn.intermediates.capture`
+1. ``activation``: each layer's output in the train-mode forward (:func:`jcnn.inspection.intermediates.capture`
    against torch forward hooks; a module called twice is compared at its first call), then the model's
    output (path ``""``);
 2. ``loss``;
@@ -47,7 +47,7 @@ import torch
 import torch.nn.functional as F
 
 import jcnn
-from jcnn.intermediates import capture
+from jcnn.inspection.intermediates import capture
 from jcnn.interop.manifest import CHECK_PRECISION, numerics_manifest, numerics_warnings
 from jcnn.interop.torch import export_state_dict, import_state_dict
 from jcnn.layers.base import Layer

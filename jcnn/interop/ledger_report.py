@@ -3,7 +3,7 @@
 :func:`format_ledger` prints one row per layer path (the worst relative error of each quantity over the
 steps, and the first step over tolerance), the losses and the verdict; :func:`ledger_json` is the
 JSON-ready report (every entry, the manifest, the verdict); :func:`run_cli` is the command, which also
-draws :func:`jcnn.plots.plot_ledger` beside ``--json``.
+draws :func:`jcnn.training.plots.plot_ledger` beside ``--json``.
 """
 
 from __future__ import annotations
@@ -207,7 +207,7 @@ def run_cli(args: Any) -> int:
         report = ledger_json(result)
         figure = os.path.splitext(args.json)[0] + ".png"
         try:
-            from jcnn.plots import plot_ledger
+            from jcnn.training.plots import plot_ledger
 
             report["figure"] = plot_ledger(report, figure)
         except ImportError as err:  # matplotlib is the train extra

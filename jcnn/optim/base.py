@@ -164,7 +164,7 @@ def lr_at(learning_rate: ScalarOrSchedule, count: Array) -> Any:
 
     A schedule's value must be finite and ``>= 0`` (a negative rate would ascend; ``maximize=True`` is
     the way to do that). Eagerly a bad value raises ``ValueError`` naming the step; under ``jit`` it
-    becomes NaN, so the update is NaN and :func:`jcnn.train.make_train_step`'s guard stops on it.
+    becomes NaN, so the update is NaN and :func:`jcnn.training.train.make_train_step`'s guard stops on it.
     """
     if not callable(learning_rate):
         return learning_rate

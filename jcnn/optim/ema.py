@@ -7,7 +7,7 @@ BatchNorm's running statistics; integer leaves (a BatchNorm ``count``) are copie
 ``get_decay``: with ``s = max(0, t − update_after_step − 1)``, ``d_t = 0`` while ``s == 0`` (the average
 starts as a copy), else ``decay``, or with ``warmup`` ``clip(1 − (1 + s/warmup_gamma)^−warmup_power,
 min_decay, decay)``. ``lerp`` is torch's: ``a + w·(b − a)`` for ``w < 0.5``, else ``b − (b − a)·(1 − w)``.
-Evaluate (and checkpoint) with the averaged ``(params, state)``: :func:`jcnn.train.fit` does with ``ema=``.
+Evaluate (and checkpoint) with the averaged ``(params, state)``: :func:`jcnn.training.train.fit` does with ``ema=``.
 """
 
 from __future__ import annotations
@@ -123,7 +123,7 @@ def ema(
 
 
 def eval_weights(train_state: Any) -> tuple[Params, State]:
-    """The ``(params, state)`` to evaluate a :class:`jcnn.train.TrainState` with: its EMA's when it keeps one."""
+    """The ``(params, state)`` to evaluate a :class:`jcnn.training.train.TrainState` with: its EMA's when it keeps one."""
     average = getattr(train_state, "ema", None)
     if isinstance(average, EmaState):
         return average.params, average.state

@@ -223,7 +223,7 @@ def _is_patterns(mask: Any) -> bool:
 def _resolve_mask(who: str, mask: MaskLike, tree: Any) -> list[bool]:
     """The mask as one Python bool per leaf of ``tree`` (path patterns mark the leaves they match)."""
     if _is_patterns(mask):
-        from jcnn import paths
+        from jcnn.inspection import paths
 
         return [bool(b) for b in jax.tree_util.tree_leaves(paths.mask(tree, mask))]
     m = mask(tree) if callable(mask) else mask
@@ -301,7 +301,7 @@ def masked(inner: Optimizer, mask: MaskLike) -> Optimizer:
 
     ``mask`` is a bool pytree shaped like params, a function ``params -> bool pytree`` (it is called
     on the grads when ``update`` gets no params, so it should read structure and shapes, not values), or
-    path patterns (``"**.kernel"``, ``["layer4", "fc"]``: see :mod:`jcnn.paths`) marking the leaves.
+    path patterns (``"**.kernel"``, ``["layer4", "fc"]``: see :mod:`jcnn.inspection.paths`) marking the leaves.
     E.g. ``masked(add_decayed_weights(1e-4), lambda p: jax.tree_util.tree_map(lambda x: x.ndim > 1, p))``
     decays kernels but not biases or norm scales.
     """

@@ -16,7 +16,7 @@ import pytest
 import jcnn
 from jcnn import optim
 from jcnn.data import Prefetcher, batches, image_folder, prefetch_batches
-from jcnn.train import fit
+from jcnn.training.train import fit
 from tests.data._images import write_separable_folder
 
 

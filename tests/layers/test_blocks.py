@@ -59,7 +59,7 @@ def test_squeeze_excitation_is_torchvisions_module():
     params = _compare(layer, module, x, cot)
     assert set(params) == {"avgpool", "fc1", "activation", "fc2", "scale_activation"}
     assert params["fc1"]["kernel"].shape == (1, 1, 6, 3) and params["fc2"]["bias"].shape == (6,)
-    from jcnn.summary import summary
+    from jcnn.inspection.summary import summary
 
     assert summary(layer, (1, 4, 5, 6)).macs == 2 * 6 * 3
     assert repr(layer).startswith("SqueezeExcitation(\n  6, 3\n  (avgpool): AdaptiveAvgPool(1, spatial_dims=2)")

@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 import torch
 
-from jcnn.intermediates import intermediates
+from jcnn.inspection.intermediates import intermediates
 from jcnn.interop.torch import _abstract_init as abstract_init  # noqa: F401 (init's shapes, no FLOPs)
 from jcnn.interop.torch import export_state_dict, import_state_dict
 from jcnn.models import get_model

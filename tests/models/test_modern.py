@@ -20,11 +20,11 @@ import pytest
 import torch
 
 from jcnn import models
+from jcnn.inspection.summary import summary
 from jcnn.interop import torch_twins as tw
 from jcnn.interop.torch import torch_shapes
 from jcnn.layers import walk
 from jcnn.models import MODELS, get_model
-from jcnn.summary import summary
 from tests.models import _zoo as Z
 
 # torchvision's parameter counts (its weights' "num_params") and MACs at its evaluation size (its

@@ -216,8 +216,8 @@ def test_named_optimizers_need_params():
 
 @pytest.mark.parametrize("name", NAMES)
 def test_state_round_trips_through_a_checkpoint(name, tmp_path):
-    """The state is a plain pytree: jcnn.checkpoint saves it by key path and restores it leaf for leaf."""
-    from jcnn import checkpoint
+    """The state is a plain pytree: jcnn.training.checkpoint saves it by key path and restores it leaf for leaf."""
+    from jcnn.training import checkpoint
 
     opt = OPTIMIZERS[name]
     params = _params()

@@ -142,7 +142,7 @@ def test_first_update_copies_and_explicit_step():
 
 
 def test_eval_weights_and_errors():
-    from jcnn.train import TrainState
+    from jcnn.training.train import TrainState
 
     (p0, s0), _ = _trajectory(1)
     average = optim.ema(0.9)

@@ -3,7 +3,7 @@
 
 ``predict`` prints the top-k classes of image files (text, or ``--json``), ``export`` writes the run as
 a ``jax.export`` artifact plus its JSON description, ``inspect`` draws every stage of the forward pass on
-one image; the work is done by :mod:`jcnn.inference`, :mod:`jcnn.export` and :mod:`jcnn.report`.
+one image; the work is done by :mod:`jcnn.serving.inference`, :mod:`jcnn.serving.export` and :mod:`jcnn.inspection.report`.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import argparse
 import json
 import os
 
-from jcnn.cli import CLIError, _add_quiet, _positive_int, _result, _say
+from jcnn.cli.common import CLIError, _add_quiet, _positive_int, _result, _say
 
 
 def add_predict_arguments(p: argparse.ArgumentParser) -> None:
@@ -94,7 +94,7 @@ def _checkpoint_file(path: str) -> str:
 
 def run_predict(args: argparse.Namespace) -> int:
     """``jcnn predict``: the top-k classes of each image, as text lines or one JSON object on stdout."""
-    from jcnn.inference import classify, load_classifier
+    from jcnn.serving.inference import classify, load_classifier
 
     checkpoint = _checkpoint_file(args.checkpoint)
     missing = [p for p in args.images if not os.path.isfile(p)]
@@ -113,7 +113,7 @@ def run_predict(args: argparse.Namespace) -> int:
 
 def run_export(args: argparse.Namespace) -> int:
     """``jcnn export``: the artifact and its JSON description; one line on stdout says what was written."""
-    from jcnn.export import check_platforms, export_checkpoint
+    from jcnn.serving.export import check_platforms, export_checkpoint
 
     platforms = check_platforms(args.platforms)
     directory = os.path.dirname(os.path.abspath(args.out))
@@ -131,8 +131,8 @@ def run_export(args: argparse.Namespace) -> int:
 
 def run_inspect(args: argparse.Namespace) -> int:
     """``jcnn inspect``: the stage figures and index.html; the page's path on stdout."""
-    from jcnn.inference import load_classifier
-    from jcnn.report import forward_report
+    from jcnn.inspection.report import forward_report
+    from jcnn.serving.inference import load_classifier
 
     checkpoint = _checkpoint_file(args.checkpoint)
     if not os.path.isfile(args.image):

@@ -39,13 +39,13 @@ class Classifier(NamedTuple):
 
 def run_config(path: str | os.PathLike) -> dict:
     """The ``config`` that ``fit`` stored in the checkpoint ``path`` (reads only the header)."""
-    from jcnn import checkpoint
+    from jcnn.training import checkpoint
 
     meta = checkpoint.load_metadata(path)
     config = (meta.get("fit") or {}).get("config") if isinstance(meta, dict) else None
     if not isinstance(config, dict) or "input_shape" not in config:
         raise ValueError(
-            f"{os.fspath(path)}: not a checkpoint written by jcnn train / jcnn.train.fit "
+            f"{os.fspath(path)}: not a checkpoint written by jcnn train / jcnn.training.train.fit "
             "(its metadata has no fit config with an input_shape)"
         )
     return config
@@ -63,7 +63,7 @@ def _class_names(config: dict) -> tuple[str, ...]:
 
 def _restore(path: str, model: Layer, input_shape: tuple[int, ...]) -> tuple[Params, State]:
     """The ``params`` and ``state`` of a TrainState checkpoint, checked against ``model``'s own shapes."""
-    from jcnn import checkpoint
+    from jcnn.training import checkpoint
 
     template = dict(
         zip(
@@ -108,7 +108,7 @@ def load_classifier(path: str | os.PathLike, *, model: Layer | None = None) -> C
 
     ``model``: the ``Layer`` that was trained; by default the zoo model named in the run's config,
     built for its classes and channels. Raises ``ValueError`` for a file that is not such a checkpoint
-    and :class:`jcnn.checkpoint.CheckpointMismatchError` when its tensors do not fit the model.
+    and :class:`jcnn.training.checkpoint.CheckpointMismatchError` when its tensors do not fit the model.
     """
     from jcnn.data.images import check_color, check_resize
     from jcnn.models import MODELS
@@ -156,7 +156,7 @@ def preprocess(clf: Classifier, paths: Sequence[str | os.PathLike]) -> np.ndarra
 
 def logits(clf: Classifier, images: np.ndarray, *, batch_size: int = 64) -> np.ndarray:
     """``model.apply(params, state, images, train=False)`` as NumPy ``(N, classes)``, in batches."""
-    from jcnn.train import predict
+    from jcnn.training.train import predict
 
     return predict(clf.model, clf.params, clf.state, images, batch_size=batch_size)
 

@@ -24,7 +24,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jcnn.inference import Classifier
+from jcnn.serving.inference import Classifier
 
 PLATFORMS = ("cpu", "cuda", "rocm", "tpu")
 """The platforms an artifact can be lowered for (``jax.export``'s names)."""
@@ -130,7 +130,7 @@ def export_checkpoint(
 ) -> tuple[str, str, dict]:
     """Export the run whose checkpoint is ``checkpoint`` to ``out`` and ``out + ".json"`` (both written
     atomically); returns the two paths and the sidecar's content."""
-    from jcnn.inference import load_classifier
+    from jcnn.serving.inference import load_classifier
 
     clf = load_classifier(checkpoint)
     exported = export_classifier(clf, platforms=platforms)

@@ -18,8 +18,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from jcnn import paths as P
 from jcnn._types import Params, PRNGKey, State
+from jcnn.inspection import paths as P
 from jcnn.layers.base import _CTX, Layer, apply_child, constructor, init_child, wrapper
 from jcnn.layers.structure import layer_paths, walk
 

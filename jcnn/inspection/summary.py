@@ -18,9 +18,9 @@ from typing import Any, NamedTuple
 import jax
 
 from jcnn._types import ShapeTree
+from jcnn.inspection.paths import path_of
 from jcnn.layers.base import Layer, abstract_init, is_shape
 from jcnn.layers.structure import Node, walk
-from jcnn.paths import path_of
 
 
 class Row(NamedTuple):

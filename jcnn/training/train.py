@@ -277,7 +277,7 @@ def write_metrics(out_dir: str | os.PathLike, history: Sequence[dict], summary: 
     that trained nothing) are written as ``null``, as JavaScript's ``JSON.stringify`` does, not as the
     bare ``NaN``/``Infinity`` strict parsers reject. ``metrics.csv`` keeps Python's ``nan``/``inf``.
     """
-    from jcnn.checkpoint import atomic_write
+    from jcnn.training.checkpoint import atomic_write
 
     os.makedirs(out_dir, exist_ok=True)
     keys = [k for k in _HISTORY_KEYS if any(k in r for r in history)]
@@ -443,9 +443,9 @@ def fit(
     :class:`jcnn.optim.ModelEma`) keeps a weight average in ``train_state.ema``, saved in the checkpoint,
     and the evaluation uses the averaged weights.
     """
-    from jcnn import checkpoint
     from jcnn.data import batches
     from jcnn.data.prefetch import prefetch_batches
+    from jcnn.training import checkpoint
 
     train_x, train_y, test_x, test_y, batch_size, eval_batch_size = _check_fit_arguments(
         train_data, test_data, epochs, batch_size, eval_batch_size, early_stopping
@@ -711,7 +711,7 @@ def _load_progress(path: Any, meta: dict, config: dict) -> dict:
     if not isinstance(progress, dict):
         raise ValueError(
             f"fit: {os.fspath(path)} is not a checkpoint written by fit (no 'fit' metadata: it "
-            "holds no training progress to resume); restore it with jcnn.checkpoint.restore and "
+            "holds no training progress to resume); restore it with jcnn.training.checkpoint.restore and "
             "pass it as train_state instead"
         )
     saved = progress.get("config", {})
@@ -785,7 +785,7 @@ def _plan_resume(
 def _prepare_out_dir(out_dir: Any, resume: Any, overwrite: bool, *, check_only: bool = False) -> str | None:
     """Create ``out_dir``, remove dead writers' temporary files, and refuse to replace another run (with
     ``check_only``, only the refusals: nothing is created or deleted)."""
-    from jcnn import checkpoint
+    from jcnn.training import checkpoint
 
     if out_dir is None:
         return None

@@ -18,7 +18,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from jcnn.layers.structure import walk
-from jcnn.plots import _figure, _grid, _normalize, _save
+from jcnn.training.plots import _figure, _grid, _normalize, _save
 
 STAGE_KINDS = frozenset(
     {
@@ -133,14 +133,14 @@ def forward_report(
 ) -> str:
     """Write the stage figures and ``index.html`` for ``image_path`` into ``out_dir``; return the page's path.
 
-    ``classifier`` is :func:`jcnn.inference.load_classifier`'s result; ``channels`` feature maps are shown
+    ``classifier`` is :func:`jcnn.serving.inference.load_classifier`'s result; ``channels`` feature maps are shown
     per stage. ``out_dir/stages.json`` lists the stages (path, kind, shape, image, value range).
     """
     import jax
 
-    from jcnn.inference import preprocess
-    from jcnn.inference import top_k as best
-    from jcnn.intermediates import intermediates
+    from jcnn.inspection.intermediates import intermediates
+    from jcnn.serving.inference import preprocess
+    from jcnn.serving.inference import top_k as best
 
     if not isinstance(channels, int) or isinstance(channels, bool) or channels < 1:
         raise ValueError(f"forward_report: channels must be an int >= 1, got {channels!r}")

@@ -133,7 +133,7 @@ def first_conv_output(model: Layer, params: Params, state: State, images: Any) -
     any activation): ``(N, *spatial_out, C_out)``, read with :func:`jcnn.intermediates` at that layer's
     path, so the layer's own stride, padding, dilation and lowering are used, whatever the batch size.
     """
-    from jcnn.intermediates import intermediates
+    from jcnn.inspection.intermediates import intermediates
     from jcnn.layers.structure import walk
 
     path = next(

@@ -6,7 +6,7 @@ step on one device with the global batch. A model built with ``BatchNorm(axis_na
 batch statistics over the global batch too (synchronized batch norm); without it each device uses its
 own slice's statistics. Params, model state and optimizer state are replicated.
 
-(The module is ``jcnn.distributed`` rather than ``jcnn.parallel``: docs/design.md §3 gives that name to the
+(The module is ``jcnn.scale.distributed`` rather than ``jcnn.parallel``: docs/design.md §3 gives that name to the
 ``parallel`` combinator re-exported at ``jcnn.*``.)
 """
 
@@ -24,7 +24,7 @@ from jax.sharding import PartitionSpec as P
 
 from jcnn._types import Array
 from jcnn.layers.base import Layer
-from jcnn.precision import all_finite
+from jcnn.scale.precision import all_finite
 
 AXIS = "data"
 """The default name of the mesh axis the batch is split over."""
@@ -72,18 +72,18 @@ def make_parallel_train_step(
 ) -> Callable[[Any, Array, Array], tuple[Any, dict]]:
     """A jitted data-parallel step ``step(train_state, images, labels) -> (train_state, metrics)``.
 
-    ``train_state`` is a :class:`jcnn.train.TrainState` (params, state, opt_state, step, rng),
+    ``train_state`` is a :class:`jcnn.training.train.TrainState` (params, state, opt_state, step, rng),
     replicated; ``images``/``labels`` hold the global batch, split over ``axis_name``. Per device:
     ``loss = loss_fn(logits, labels)`` on its slice (a mean), gradients by ``jax.value_and_grad``, then
     ``pmean`` of gradients, loss and accuracy over the devices; the optimizer update is the same on
     every device; a step whose loss, gradients or updated params are not finite leaves the state unchanged (as
-    :func:`jcnn.train.make_train_step`). Dropout and ``augment_fn`` get per-device keys (``fold_in`` of
+    :func:`jcnn.training.train.make_train_step`). Dropout and ``augment_fn`` get per-device keys (``fold_in`` of
     the device index).
     """
     from jcnn.optim import apply_updates
 
     def per_device(ts: Any, images: Array, labels: Array) -> tuple[Any, dict]:
-        # The same key schedule as jcnn.train.make_train_step; the model key differs per device.
+        # The same key schedule as jcnn.training.train.make_train_step; the model key differs per device.
         rng, k_aug, k_model = jax.random.split(ts.rng, 3)
         index = lax.axis_index(axis_name)
         x = augment_fn(jax.random.fold_in(k_aug, index), images) if augment_fn is not None else images
