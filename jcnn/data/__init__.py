@@ -34,7 +34,7 @@ from jcnn.data.images import IMAGE_EXTENSIONS, ImageDecodeError, load_image, nor
 from jcnn.data.iterators import Batches, batches
 from jcnn.data.prefetch import Prefetcher, prefetch_batches
 
-_LOADERS: dict[str, Callable[[str | os.PathLike | None], Dataset]] = {
+_LOADERS: dict[str, Callable[[str | os.PathLike[str] | None], Dataset]] = {
     "digits": lambda data_dir: load_digits(),
     "mnist": load_mnist,
     "fashion-mnist": load_fashion_mnist,
@@ -73,7 +73,7 @@ def canonical_name(name: str) -> str:
     return key
 
 
-def load_dataset(name: str, data_dir: str | os.PathLike | None = None) -> Dataset:
+def load_dataset(name: str, data_dir: str | os.PathLike[str] | None = None) -> Dataset:
     """Load a data set by name: ``"digits"`` (embedded, ``data_dir`` ignored), ``"mnist"``,
     ``"fashion-mnist"``, ``"cifar10"`` (from files in ``data_dir``, default ``$JCNN_DATA_DIR`` or
     ``~/.jcnn/data``).

@@ -30,7 +30,8 @@ def _check_batch(op: str, images: Any) -> int:
     if getattr(images, "ndim", 0) < 3:
         shape = tuple(getattr(images, "shape", ()))
         raise ValueError(f"{op}: expected a batch of images (N, *spatial, C) of rank >= 3, got shape {shape}")
-    return images.ndim - 2
+    ndim: int = images.ndim
+    return ndim - 2
 
 
 def _check_padding(padding: int | Sequence[int], nsp: int) -> tuple[int, ...]:
@@ -54,7 +55,8 @@ def random_crop(key: PRNGKey, images: Array, padding: int | Sequence[int]) -> Ar
     pads = _check_padding(padding, nsp)
     if not any(pads):
         return images
-    return _crop(key, jnp.asarray(images), pads)
+    out: Array = _crop(key, jnp.asarray(images), pads)
+    return out
 
 
 # Jitted so that an eager call compiles once per shape instead of dispatching op by op (inlined under jit).
@@ -81,7 +83,8 @@ def random_flip(key: PRNGKey, images: Array, *, prob: float = 0.5) -> Array:
     _check_batch("random_flip", images)
     if not 0.0 <= prob <= 1.0:
         raise ValueError(f"random_flip: prob must lie in [0, 1], got {prob!r}")
-    return _flip(key, jnp.asarray(images), jnp.float32(prob))
+    out: Array = _flip(key, jnp.asarray(images), jnp.float32(prob))
+    return out
 
 
 @jax.jit

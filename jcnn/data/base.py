@@ -46,7 +46,7 @@ def default_data_dir() -> str:
     return os.path.expanduser(os.environ.get(DATA_DIR_ENV) or DEFAULT_DATA_DIR)
 
 
-def candidate_dirs(name: str, data_dir: str | os.PathLike | None, subdirs: Sequence[str]) -> list[str]:
+def candidate_dirs(name: str, data_dir: str | os.PathLike[str] | None, subdirs: Sequence[str]) -> list[str]:
     """The directories searched for ``name``'s files: ``data_dir`` itself, then each of ``subdirs`` in it.
 
     ``data_dir=None`` means :func:`default_data_dir`. An explicit ``data_dir`` that does not exist is an

@@ -61,7 +61,7 @@ class _ArrayUnpickler(pickle.Unpickler):
         raise pickle.UnpicklingError(f"cannot find {module}.{name} in this NumPy")
 
 
-def read_batch(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
+def read_batch(path: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndarray]:
     """One CIFAR-10 batch file → images uint8 ``(n, 32, 32, 3)`` and labels int32 ``(n,)``."""
     path = os.fspath(path)
     try:
@@ -93,7 +93,7 @@ def _read_all(paths: list[str]) -> tuple[np.ndarray, np.ndarray]:
     return images, np.concatenate([p[1] for p in parts])
 
 
-def load_cifar10(data_dir: str | os.PathLike | None = None) -> Dataset:
+def load_cifar10(data_dir: str | os.PathLike[str] | None = None) -> Dataset:
     """CIFAR-10: images ``(N, 32, 32, 3)`` float32 = pixel / 255 (RGB), labels int32, 10 classes."""
     dirs = candidate_dirs("cifar10", data_dir, _SUBDIRS)
     # All six files must come from one directory: mixing two copies would be silently wrong.

@@ -66,7 +66,8 @@ def _walk(top: str) -> tuple[list[str], list[str]]:
                 keep.append(d)
         dirnames[:] = keep
         found.append((dirpath, filenames))
-    images, ignored = [], []
+    images: list[str] = []
+    ignored: list[str] = []
     for dirpath, filenames in sorted(found):
         for name in sorted(filenames):
             if name.startswith("."):
@@ -77,7 +78,7 @@ def _walk(top: str) -> tuple[list[str], list[str]]:
 
 
 def list_images(
-    root: str | os.PathLike, class_names: Sequence[str] | None = None
+    root: str | os.PathLike[str], class_names: Sequence[str] | None = None
 ) -> tuple[tuple[str, ...], list[str], np.ndarray, list[str]]:
     """``(class_names, paths, labels int32, ignored)`` of an ``ImageFolder`` directory.
 
@@ -286,7 +287,8 @@ class FolderImages:
 
     def __getitem__(self, key: Any) -> np.ndarray:
         if isinstance(key, (int, np.integer)):
-            return normalize_pixels(self._store.get(self.indices[[key]]), self.mean, self.std)[0]
+            row: np.ndarray = normalize_pixels(self._store.get(self.indices[np.asarray([key])]), self.mean, self.std)[0]
+            return row
         if isinstance(key, tuple):
             raise TypeError("FolderImages: index with an int, a slice or an index array (one axis)")
         return normalize_pixels(self._store.get(self.indices[key]), self.mean, self.std)
@@ -323,13 +325,15 @@ class FolderDataset(NamedTuple):
 
     def config(self) -> dict[str, Any]:
         """The JSON-ready description a run stores, from which predict/export rebuild the input."""
+        # mean and std are set together (both None without normalisation)
+        normalize = None if self.mean is None or self.std is None else {"mean": list(self.mean), "std": list(self.std)}
         return {
             "data_dir": os.path.abspath(self.root),
             "val_dir": None if self.val_root is None else os.path.abspath(self.val_root),
             "class_names": list(self.class_names),
             "color": self.color,
             "resize": self.resize,
-            "normalize": None if self.mean is None else {"mean": list(self.mean), "std": list(self.std)},
+            "normalize": normalize,
             "test_fraction": self.test_fraction,
             "split_seed": self.split_seed,
             "skipped_images": len(self.skipped),
@@ -351,12 +355,12 @@ def _unreadable_error(bad: list[tuple[str, str]]) -> DatasetFormatError:
 
 
 def image_folder(
-    root: str | os.PathLike,
+    root: str | os.PathLike[str],
     *,
     size: int | Sequence[int],
     color: str = "rgb",
     resize: str = "crop",
-    val_root: str | os.PathLike | None = None,
+    val_root: str | os.PathLike[str] | None = None,
     test_fraction: float = 0.2,
     split_seed: int = 0,
     on_error: str = "skip",
@@ -427,6 +431,8 @@ def image_folder(
         )
         raise DatasetFormatError(f"folder: the test split is empty: {where}")
 
+    mean: tuple[float, ...] | None
+    std: tuple[float, ...] | None
     if normalize is True:
         mean, std = channel_stats(sums[train_idx], size[0] * size[1])
     elif normalize is False or normalize is None:

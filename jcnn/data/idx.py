@@ -13,6 +13,7 @@ import gzip
 import math
 import os
 import zlib
+from typing import Any
 
 import numpy as np
 
@@ -25,7 +26,7 @@ from jcnn.data.base import (
     not_found,
 )
 
-_IDX_DTYPES = {
+_IDX_DTYPES: dict[int, np.dtype[Any]] = {
     0x08: np.dtype(np.uint8),
     0x09: np.dtype(np.int8),
     0x0B: np.dtype(">i2"),
@@ -56,7 +57,7 @@ def _file_names(stem: str) -> list[str]:
     return [stem, stem + ".gz", dotted, dotted + ".gz"]
 
 
-def read_idx(path: str | os.PathLike) -> np.ndarray:
+def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
     """Read one IDX file (gzip-compressed or raw, detected from its bytes) into a native-endian array."""
     path = os.fspath(path)
     with open(path, "rb") as f:
@@ -108,18 +109,18 @@ def _load_split(name: str, dirs: list[str], images_key: str, labels_key: str) ->
     return x, check_labels(paths[labels_key], labels, 10)
 
 
-def _load(name: str, data_dir: str | os.PathLike | None) -> Dataset:
+def _load(name: str, data_dir: str | os.PathLike[str] | None) -> Dataset:
     dirs = candidate_dirs(name, data_dir, _SUBDIRS[name])
     train = _load_split(name, dirs, "train_images", "train_labels")
     test = _load_split(name, dirs, "test_images", "test_labels")
     return Dataset(train[0], train[1], test[0], test[1], 10, name)
 
 
-def load_mnist(data_dir: str | os.PathLike | None = None) -> Dataset:
+def load_mnist(data_dir: str | os.PathLike[str] | None = None) -> Dataset:
     """MNIST from IDX files in ``data_dir``: images ``(N, 28, 28, 1)`` float32 = pixel / 255, 10 classes."""
     return _load("mnist", data_dir)
 
 
-def load_fashion_mnist(data_dir: str | os.PathLike | None = None) -> Dataset:
+def load_fashion_mnist(data_dir: str | os.PathLike[str] | None = None) -> Dataset:
     """Fashion-MNIST from IDX files in ``data_dir`` (same names and layout as MNIST), 10 classes."""
     return _load("fashion-mnist", data_dir)

@@ -123,7 +123,7 @@ def _to_mode(img: Any, mode: str) -> Any:
 
 
 def load_image(
-    path: str | os.PathLike, size: int | Sequence[int], *, color: str = "rgb", resize: str = "crop"
+    path: str | os.PathLike[str], size: int | Sequence[int], *, color: str = "rgb", resize: str = "crop"
 ) -> np.ndarray:
     """Decode one image file to uint8 ``(H, W, C)`` (``C`` = 3 for ``"rgb"``, 1 for ``"grayscale"``).
 
@@ -144,7 +144,8 @@ def load_image(
             img = ImageOps.exif_transpose(img)
             img = _to_mode(img, mode)
             if img.size != (tw, th):
-                box = _crop_box(*img.size, tw, th) if resize == "crop" else None
+                width, height = img.size
+                box = _crop_box(width, height, tw, th) if resize == "crop" else None
                 img = img.resize((tw, th), Image.Resampling.BILINEAR, box=box)
             arr = np.asarray(img, dtype=np.uint8)
     except (MemoryError, KeyboardInterrupt):
@@ -159,7 +160,8 @@ def normalize_pixels(
 ) -> np.ndarray:
     """uint8 images ``(..., C)`` → float32 ``(u8 / 255 − mean) / std`` per channel (only ``u8 / 255``
     without ``mean``/``std``). This is the network's input in training, ``jcnn predict`` and export."""
-    x = np.asarray(images).astype(np.float32) / np.float32(255.0)
+    x: np.ndarray = np.asarray(images).astype(np.float32) / np.float32(255.0)
     if mean is None:
         return x
-    return (x - np.asarray(mean, np.float32)) / np.asarray(std, np.float32)
+    out: np.ndarray = (x - np.asarray(mean, np.float32)) / np.asarray(std, np.float32)
+    return out

@@ -27,9 +27,11 @@ _T = TypeVar("_T")
 _POLL_S = 0.05
 _JOIN_S = 30.0
 _ITEM, _END, _ERROR = "item", "end", "error"
+# (kind, payload): (_ITEM, a batch), (_END, None) or (_ERROR, the exception the producer raised)
+_Queue = queue.Queue[tuple[str, Any]]
 
 
-def _put(q: queue.Queue, stop: threading.Event, message: tuple) -> bool:
+def _put(q: _Queue, stop: threading.Event, message: tuple[str, Any]) -> bool:
     while not stop.is_set():
         try:
             q.put(message, timeout=_POLL_S)
@@ -39,7 +41,7 @@ def _put(q: queue.Queue, stop: threading.Event, message: tuple) -> bool:
     return False
 
 
-def _produce(source: Iterable, transform: Callable[[Any], Any] | None, q: queue.Queue, stop: threading.Event) -> None:
+def _produce(source: Iterable[Any], transform: Callable[[Any], Any] | None, q: _Queue, stop: threading.Event) -> None:
     try:
         for item in source:
             if stop.is_set():
@@ -53,7 +55,7 @@ def _produce(source: Iterable, transform: Callable[[Any], Any] | None, q: queue.
         _put(q, stop, (_ERROR, exc))
 
 
-def _shutdown(q: queue.Queue, stop: threading.Event, thread: threading.Thread) -> None:
+def _shutdown(q: _Queue, stop: threading.Event, thread: threading.Thread) -> None:
     stop.set()
     while True:  # free the batches (device buffers) still queued, and unblock a waiting put
         try:
@@ -80,7 +82,7 @@ class Prefetcher(Generic[_T]):
         if not isinstance(size, int) or isinstance(size, bool) or size < 1:
             raise ValueError(f"prefetch: size must be an int >= 1 (batches prepared ahead), got {size!r}")
         self._source = source
-        self._queue: queue.Queue = queue.Queue(maxsize=size)
+        self._queue: _Queue = queue.Queue(maxsize=size)
         self._stop = threading.Event()
         self._thread = threading.Thread(
             target=_produce, args=(source, transform, self._queue, self._stop), name=name, daemon=True
@@ -94,7 +96,7 @@ class Prefetcher(Generic[_T]):
         return self
 
     def __len__(self) -> int:
-        return len(self._source)  # type: ignore[arg-type]
+        return len(self._source)  # type: ignore[arg-type]  # an unsized source raises len()'s TypeError
 
     def __next__(self) -> Any:
         if self._closed:

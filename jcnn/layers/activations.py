@@ -8,7 +8,7 @@ Any input shape; the output has the input's shape and dtype.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal, overload
 
 import jax.numpy as jnp
 
@@ -25,6 +25,10 @@ def _same_shape(name: str) -> Callable[[ShapeTree], ShapeTree]:
     return shape
 
 
+@overload
+def elementwise(name: str, fn: Callable[[Array], Array], *, ready: Literal[True], hint: str = "") -> ReadyLayer: ...
+@overload
+def elementwise(name: str, fn: Callable[[Array], Array], *, ready: bool = False, hint: str = "") -> Layer: ...
 def elementwise(name: str, fn: Callable[[Array], Array], *, ready: bool = False, hint: str = "") -> Layer:
     """A parameterless layer ``y = fn(x)`` of any shape (kind ``name``); ``ready`` makes a :class:`ReadyLayer`."""
     shape = _same_shape(name)
@@ -45,24 +49,24 @@ def elementwise(name: str, fn: Callable[[Array], Array], *, ready: bool = False,
 Relu: ReadyLayer = elementwise(
     "Relu",
     A.relu,
-    ready=True,  # type: ignore[assignment]
+    ready=True,
     hint="; for a negative slope use LeakyRelu(negative_slope)",
 )
 """``max(0, x)``."""
-Relu6: ReadyLayer = elementwise("Relu6", A.relu6, ready=True)  # type: ignore[assignment]
+Relu6: ReadyLayer = elementwise("Relu6", A.relu6, ready=True)
 """``min(max(0, x), 6)``."""
-Sigmoid: ReadyLayer = elementwise("Sigmoid", A.sigmoid, ready=True)  # type: ignore[assignment]
+Sigmoid: ReadyLayer = elementwise("Sigmoid", A.sigmoid, ready=True)
 """``1 / (1 + exp(−x))``."""
-Tanh: ReadyLayer = elementwise("Tanh", A.tanh, ready=True)  # type: ignore[assignment]
+Tanh: ReadyLayer = elementwise("Tanh", A.tanh, ready=True)
 """``tanh(x)``."""
-Silu: ReadyLayer = elementwise("Silu", A.silu, ready=True)  # type: ignore[assignment]
+Silu: ReadyLayer = elementwise("Silu", A.silu, ready=True)
 """``x · sigmoid(x)`` (swish)."""
-HardTanh: ReadyLayer = elementwise("HardTanh", A.hard_tanh, ready=True)  # type: ignore[assignment]
+HardTanh: ReadyLayer = elementwise("HardTanh", A.hard_tanh, ready=True)
 """``clip(x, −1, 1)``."""
 
-HardSigmoid: ReadyLayer = elementwise("HardSigmoid", A.hard_sigmoid, ready=True)  # type: ignore[assignment]
+HardSigmoid: ReadyLayer = elementwise("HardSigmoid", A.hard_sigmoid, ready=True)
 """``relu6(x + 3) / 6`` (``torch.nn.Hardsigmoid``)."""
-HardSwish: ReadyLayer = elementwise("HardSwish", A.hard_swish, ready=True)  # type: ignore[assignment]
+HardSwish: ReadyLayer = elementwise("HardSwish", A.hard_swish, ready=True)
 """``x · relu6(x + 3) / 6`` (``torch.nn.Hardswish``)."""
 
 

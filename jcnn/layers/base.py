@@ -31,7 +31,7 @@ import threading
 import types
 import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Any
+from typing import Any, TypeVar, cast, overload
 
 import jax
 import jax.numpy as jnp
@@ -44,8 +44,10 @@ InitFn = Callable[[PRNGKey, ShapeTree], "tuple[ShapeTree, Params, State]"]
 ApplyFn = Callable[..., "tuple[Any, State]"]
 ShapeFn = Callable[[ShapeTree], ShapeTree]
 WiringFn = Callable[[ShapeTree], "tuple[ShapeTree, tuple[ShapeTree, ...]]"]
-MacsFn = Callable[[ShapeTree, ShapeTree], int]
+# Only leaves declare a MAC count, so the rule sees one input and one output shape (batch 1).
+MacsFn = Callable[[Shape, Shape], int]
 Child = "tuple[str | None, Layer]"
+_T = TypeVar("_T")
 
 # The batch size used to probe ``apply`` with ``jax.eval_shape`` when the batch is ``-1``.
 _PROBE_BATCH = 1
@@ -239,7 +241,7 @@ class Layer:
         """``init`` under a trace: the eager init on the host, as one ``pure_callback``."""
         input_shape = as_shape_tree(input_shape)
         out, spec = abstract_init(self, input_shape)
-        words = jax.random.key_data(key) if jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key) else key
+        words = jax.random.key_data(key) if jnp.issubdtype(key.dtype, jax.dtypes.prng_key) else key
         if tuple(words.shape) != (2,):
             raise TypeError(
                 f"{self.kind}.init: expected one PRNG key, got a batch of shape {tuple(words.shape)}; "
@@ -396,16 +398,15 @@ def constructor(fn: Callable[..., Layer]) -> Callable[..., Layer]:
         copy._signature = sig
         return copy
 
-    build.jcnn_constructor = True  # type: ignore[attr-defined]
+    # a marker the combinators read for their "call the constructor" hint
+    build.jcnn_constructor = True  # type: ignore[attr-defined]  # functions declare no such attribute
     return build
 
 
 # ---------------------------------------------------------------------------------------------- children
 
 
-def init_child(
-    name: str | None, child: Layer, key: PRNGKey | None, input_shape: ShapeTree
-) -> tuple[ShapeTree, Params, State]:
+def init_child(name: str | None, child: Layer, key: PRNGKey, input_shape: ShapeTree) -> tuple[ShapeTree, Params, State]:
     """``child.init`` with ``name`` on the path (for error messages); ``None`` keeps the parent's path."""
     return _with_path(name, lambda: child.init(key, input_shape))
 
@@ -418,7 +419,7 @@ def apply_child(
     return _with_path(name, lambda: child.apply(params, state, x, train=train, key=key))
 
 
-def _with_path(name: str | None, run: Callable[[], Any]) -> Any:
+def _with_path(name: str | None, run: Callable[[], _T]) -> _T:
     if name is None:
         return run()
     path = _CTX.path
@@ -428,7 +429,8 @@ def _with_path(name: str | None, run: Callable[[], Any]) -> Any:
     except (ValueError, TypeError) as exc:
         if type(exc) in (ValueError, TypeError) and not getattr(exc, "_jcnn_path", False) and exc.args:
             exc.args = (f"{'.'.join(path)}: {exc.args[0]}",) + exc.args[1:]
-            exc._jcnn_path = True  # type: ignore[attr-defined]
+            # a marker on the exception itself (its traceback and chaining stay as raised)
+            exc._jcnn_path = True  # type: ignore[union-attr]  # ValueError/TypeError declare no such attribute
         raise
     finally:
         path.pop()
@@ -480,7 +482,7 @@ def as_shape_tree(shape: Any) -> ShapeTree:
         if all(isinstance(d, (int, np.integer)) and not isinstance(d, bool) for d in shape):
             return tuple(int(d) for d in shape)
         return tuple(as_shape_tree(s) for s in shape)
-    return shape
+    return cast(ShapeTree, shape)  # anything else (e.g. a wrapper's dict of shapes) passes through
 
 
 def _batch_one(shape: Any) -> Any:
@@ -533,14 +535,14 @@ def is_shape(shape: Any) -> bool:
     )
 
 
-def _concrete(shape: ShapeTree) -> Any:
+def _concrete(shape: Any) -> Any:
     """Replace a ``-1`` batch with the probe batch, recursively over tuples of shapes."""
     if is_shape(shape):
         return tuple(_PROBE_BATCH if (i == 0 and d == -1) else d for i, d in enumerate(shape))
     return tuple(_concrete(s) for s in shape)
 
 
-def _symbolic(shape: Any, had_unknown_batch: bool) -> Any:
+def _symbolic(shape: Any, had_unknown_batch: bool) -> ShapeTree:
     if is_shape(shape):
         if had_unknown_batch and shape and shape[0] == _PROBE_BATCH:
             return (-1,) + tuple(shape[1:])
@@ -548,10 +550,16 @@ def _symbolic(shape: Any, had_unknown_batch: bool) -> Any:
     return tuple(_symbolic(s, had_unknown_batch) for s in shape)
 
 
-def _has_unknown_batch(shape: ShapeTree) -> bool:
+def _has_unknown_batch(shape: Any) -> bool:
     if is_shape(shape):
         return bool(shape) and shape[0] == -1
     return any(_has_unknown_batch(s) for s in shape)
+
+
+def _shape_struct(shape: Sequence[int], dtype: Any) -> jax.ShapeDtypeStruct:
+    """``jax.ShapeDtypeStruct(shape, dtype)``, typed (jax 0.10's ``ShapeDtypeStruct.__init__`` has no
+    annotations, so strict mypy rejects each direct call)."""
+    return jax.ShapeDtypeStruct(shape, dtype)  # type: ignore[no-untyped-call]  # jax: __init__ unannotated
 
 
 def infer_output_shape(
@@ -565,7 +573,7 @@ def infer_output_shape(
 
     def spec(s: Any) -> Any:
         if is_shape(s):
-            return jax.ShapeDtypeStruct(tuple(s), dtype)
+            return _shape_struct(tuple(s), dtype)
         return tuple(spec(t) for t in s)
 
     def run(p: Params, st: State, x: Any) -> Any:
@@ -579,11 +587,12 @@ def infer_output_shape(
     return _symbolic(shapes, unknown)
 
 
-_ABSTRACT: weakref.WeakKeyDictionary[Layer, dict[Any, Any]] = weakref.WeakKeyDictionary()
+_AbstractInit = tuple[ShapeTree, tuple[Any, Any]]
+_ABSTRACT: weakref.WeakKeyDictionary[Layer, dict[ShapeTree, _AbstractInit]] = weakref.WeakKeyDictionary()
 _ABSTRACT_LOCK = threading.Lock()
 
 
-def abstract_init(layer: Layer, input_shape: ShapeTree) -> tuple[ShapeTree, tuple[Any, Any]]:
+def abstract_init(layer: Layer, input_shape: ShapeTree) -> _AbstractInit:
     """``(output_shape, (params, state))`` of ``layer.init`` with ``jax.ShapeDtypeStruct`` leaves: init run
     under ``jax.eval_shape`` (no values are drawn or computed). Cached per layer and input shape."""
     shape = as_shape_tree(input_shape)
@@ -600,7 +609,7 @@ def abstract_init(layer: Layer, input_shape: ShapeTree) -> tuple[ShapeTree, tupl
     previous, H.MODE.abstract = H.MODE.abstract, True
     depth, _CTX.init_depth = _CTX.init_depth, 0
     try:
-        spec = jax.eval_shape(run, jax.ShapeDtypeStruct((2,), jnp.uint32))
+        spec = jax.eval_shape(run, _shape_struct((2,), jnp.uint32))
     except (
         jax.errors.ConcretizationTypeError,
         jax.errors.TracerArrayConversionError,
@@ -609,17 +618,23 @@ def abstract_init(layer: Layer, input_shape: ShapeTree) -> tuple[ShapeTree, tupl
         # a hand-written init that needs concrete values (e.g. NumPy on its params): run it for real
         H.MODE.abstract = previous
         box["out"], params, state = layer.init(jax.random.PRNGKey(0), shape)
-        spec = jax.tree_util.tree_map(lambda a: jax.ShapeDtypeStruct(np.shape(a), np.asarray(a).dtype), (params, state))
+        spec = jax.tree_util.tree_map(lambda a: _shape_struct(np.shape(a), np.asarray(a).dtype), (params, state))
     finally:
         H.MODE.abstract = previous
         _CTX.init_depth = depth
-    result = (as_shape_tree(box["out"]), spec)
+    result: _AbstractInit = (as_shape_tree(box["out"]), spec)
     with _ABSTRACT_LOCK:
         _ABSTRACT.setdefault(layer, {})[shape] = result
     return result
 
 
-def split_key(key: PRNGKey | None, n: int) -> list[PRNGKey | None]:
+@overload
+def split_key(key: PRNGKey, n: int) -> list[PRNGKey]: ...
+@overload
+def split_key(key: None, n: int) -> list[None]: ...
+@overload
+def split_key(key: PRNGKey | None, n: int) -> list[PRNGKey | None]: ...
+def split_key(key: PRNGKey | None, n: int) -> list[PRNGKey] | list[None] | list[PRNGKey | None]:
     """``n`` independent keys from ``key`` (``None`` stays ``None`` for every child); equal to
     ``jax.random.split(key, n)``, computed on the host for a concrete key (no compile)."""
     if key is None:

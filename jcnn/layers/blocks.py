@@ -79,8 +79,8 @@ def SqueezeExcitation(
 
     def init(key: PRNGKey, input_shape: ShapeTree) -> tuple[ShapeTree, Params, State]:
         shape = check(input_shape)
-        params: dict = {}
-        state: dict = {}
+        params: dict[str, Any] = {}
+        state: dict[str, Any] = {}
         current = shape
         for (child, layer), k in zip(named, split_key(key, len(named))):
             current, params[child], state[child] = init_child(child, layer, k, current)

@@ -17,7 +17,7 @@ from typing import Any, Union
 import jax
 import jax.numpy as jnp
 
-from jcnn._types import Array, Params, PRNGKey, ShapeTree, State
+from jcnn._types import Array, Params, PRNGKey, Shape, ShapeTree, State
 from jcnn.layers.base import (
     Layer,
     apply_child,
@@ -105,7 +105,7 @@ def named_children(
     return named
 
 
-def _put(tree: dict, name: str | None, value: Any) -> None:
+def _put(tree: dict[str, Any], name: str | None, value: Any) -> None:
     if name is None:
         tree.update(value)
     else:
@@ -145,8 +145,8 @@ def serial(*layers: Child) -> Layer:
         return shape, tuple(inputs)
 
     def init(key: PRNGKey, input_shape: ShapeTree) -> tuple[ShapeTree, Params, State]:
-        params: dict = {}
-        state: dict = {}
+        params: dict[str, Any] = {}
+        state: dict[str, Any] = {}
         shape = input_shape
         for (name, layer), k in zip(named, split_key(key, len(named))):
             shape, p, s = init_child(name, layer, k, shape)
@@ -156,7 +156,7 @@ def serial(*layers: Child) -> Layer:
 
     def apply(params: Params, state: State, x: Any, *, train: bool, key: PRNGKey | None = None) -> tuple[Any, State]:
         _check_keys("serial", named, params, state)
-        new_state: dict = {}
+        new_state: dict[str, Any] = {}
         for (name, layer), k in zip(named, split_key(key, len(named))):
             x, s = apply_child(
                 name, layer, _take(params, name, layer), _take(state, name, layer), x, train=train, key=k
@@ -167,9 +167,11 @@ def serial(*layers: Child) -> Layer:
     return make_layer("serial", init, apply, children=named, wiring=wiring, host_init=True)
 
 
-def _check_tuple(value: Any, n: int, what: str) -> None:
+def _check_tuple(value: Any, n: int, what: str) -> tuple[ShapeTree, ...]:
+    """``value`` as a tuple of ``n`` shape trees (parallel's input shape), else a ValueError."""
     if not isinstance(value, (tuple, list)) or len(value) != n or (what == "input shape" and is_shape(value)):
         raise ValueError(f"parallel: expected a tuple of {n} {what}s, one per child, got {value!r}")
+    return tuple(value)
 
 
 @constructor
@@ -179,13 +181,13 @@ def parallel(*layers: Child) -> Layer:
     n = len(named)
 
     def wiring(input_shape: ShapeTree) -> tuple[ShapeTree, tuple[ShapeTree, ...]]:
-        _check_tuple(input_shape, n, "input shape")
-        return tuple(layer.output_shape(s) for (_, layer), s in zip(named, input_shape)), tuple(input_shape)
+        shapes = _check_tuple(input_shape, n, "input shape")
+        return tuple(layer.output_shape(s) for (_, layer), s in zip(named, shapes)), shapes
 
     def init(key: PRNGKey, input_shape: ShapeTree) -> tuple[ShapeTree, Params, State]:
-        _check_tuple(input_shape, n, "input shape")
+        inputs = _check_tuple(input_shape, n, "input shape")
         shapes, params, state = [], {}, {}
-        for (name, layer), k, s in zip(named, split_key(key, n), input_shape):
+        for (name, layer), k, s in zip(named, split_key(key, n), inputs):
             out, params[name], state[name] = init_child(name, layer, k, s)
             shapes.append(out)
         return tuple(shapes), params, state
@@ -221,13 +223,13 @@ def fan_out(num: int) -> Layer:
     return make_layer("fan_out", init, apply, shape=shape, host_init=True)
 
 
-def _tuple_of_shapes(name: str, input_shape: ShapeTree) -> tuple:
+def _tuple_of_shapes(name: str, input_shape: Any) -> tuple[Shape, ...]:
     if not isinstance(input_shape, (tuple, list)) or is_shape(input_shape) or len(input_shape) < 1:
         raise ValueError(f"{name}: expected a tuple of input shapes (e.g. from fan_out/parallel), got {input_shape!r}")
     return tuple(tuple(s) for s in input_shape)
 
 
-def _tuple_of_arrays(name: str, x: Any) -> tuple:
+def _tuple_of_arrays(name: str, x: Any) -> tuple[Any, ...]:
     if not isinstance(x, (tuple, list)) or not x:
         raise ValueError(
             f"{name}: expected a non-empty tuple of arrays (e.g. from fan_out/parallel), got {type(x).__name__}"
@@ -355,8 +357,8 @@ def residual(
 
     def init(key: PRNGKey, input_shape: ShapeTree) -> tuple[ShapeTree, Params, State]:
         keys = split_key(key, 3 if post is not None else 2)
-        params: dict = {}
-        state: dict = {}
+        params: dict[str, Any] = {}
+        state: dict[str, Any] = {}
         out_b, pb, sb = init_child(block_name, block, keys[0], input_shape)
         _put(params, block_name, pb)
         _put(state, block_name, sb)
@@ -377,7 +379,7 @@ def residual(
     def apply(params: Params, state: State, x: Any, *, train: bool, key: PRNGKey | None = None) -> tuple[Any, State]:
         _check_keys("residual", named, params, state)
         keys = split_key(key, 3 if post is not None else 2)
-        new_state: dict = {}
+        new_state: dict[str, Any] = {}
         yb, sb = apply_child(
             block_name,
             block,

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import jax.numpy as jnp
 
 from jcnn import initializers as inits
-from jcnn._types import Array, IntOrSeq, PaddingLike, Params, PRNGKey, Shape, State
+from jcnn._types import Array, IntOrSeq, PaddingLike, Params, PRNGKey, Shape, ShapeTree, State
 from jcnn.layers._checks import check_int, check_int_or_seq, check_padding
 from jcnn.layers.base import Layer, check_shape, constructor, make_layer, split_key
 from jcnn.ops.conv import ALGORITHMS, conv, conv_transpose
@@ -165,7 +165,7 @@ def Conv(
 
     k = as_tuple(kernel_size, n, "kernel_size", name)
 
-    def shape_rule(input_shape: Shape) -> Shape:
+    def shape_rule(input_shape: ShapeTree) -> Shape:
         shape = check_rank(name, input_shape, n, "kernel_size", kernel_size)
         c_in = shape[-1]
         if c_in % groups:
@@ -180,9 +180,9 @@ def Conv(
             _check_mode_padding(name, shape, padding, padding_mode, k, stride, dilation)
         return (shape[0], *out, features)
 
-    def init(key: PRNGKey, input_shape: Shape) -> tuple[Shape, Params, State]:
+    def init(key: PRNGKey, input_shape: ShapeTree) -> tuple[Shape, Params, State]:
         out = shape_rule(input_shape)
-        c_in = input_shape[-1]
+        c_in = cast(Shape, input_shape)[-1]  # shape_rule checked it is one shape
         fan_in = c_in // groups * math.prod(k)
         k_kernel, k_bias = split_key(key, 2)
         params = {"kernel": (kernel_init or inits.torch_default_kernel())(k_kernel, (*k, c_in // groups, features))}
@@ -263,7 +263,7 @@ def ConvTranspose(
                 f"output_padding={output_padding!r}, stride={stride!r}, dilation={dilation!r}"
             )
 
-    def shape_rule(input_shape: Shape) -> Shape:
+    def shape_rule(input_shape: ShapeTree) -> Shape:
         shape = check_rank(name, input_shape, n, "kernel_size", kernel_size)
         c_in = shape[-1]
         if c_in % groups:
@@ -282,9 +282,9 @@ def ConvTranspose(
             out.append(size)
         return (shape[0], *out, features)
 
-    def init(key: PRNGKey, input_shape: Shape) -> tuple[Shape, Params, State]:
+    def init(key: PRNGKey, input_shape: ShapeTree) -> tuple[Shape, Params, State]:
         out = shape_rule(input_shape)
-        c_in = input_shape[-1]
+        c_in = cast(Shape, input_shape)[-1]  # shape_rule checked it is one shape
         fan_in = features // groups * math.prod(k)
         k_kernel, k_bias = split_key(key, 2)
         kernel_fn = kernel_init or inits.torch_default_kernel(in_axis=-1, out_axis=-2)

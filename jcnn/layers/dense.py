@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, cast
 
 import jax.numpy as jnp
 from jax import lax
 
 from jcnn import initializers as inits
-from jcnn._types import Array, Params, PRNGKey, Shape, State
+from jcnn._types import Array, Params, PRNGKey, Shape, ShapeTree, State
 from jcnn.layers.base import Layer, check_shape, constructor, make_layer, split_key
 
 
@@ -30,7 +30,7 @@ def Dense(
     if not isinstance(features, int) or isinstance(features, bool) or features < 1:
         raise ValueError(f"Dense: features must be an int >= 1, got {features!r}")
 
-    def shape_rule(input_shape: Shape) -> Shape:
+    def shape_rule(input_shape: ShapeTree) -> Shape:
         shape = check_shape("Dense", input_shape, min_ndim=1, what="(..., in_features)")
         if shape[-1] < 1:
             raise ValueError(
@@ -39,9 +39,9 @@ def Dense(
             )
         return shape[:-1] + (features,)
 
-    def init(key: PRNGKey, input_shape: Shape) -> tuple[Shape, Params, State]:
+    def init(key: PRNGKey, input_shape: ShapeTree) -> tuple[Shape, Params, State]:
         out = shape_rule(input_shape)
-        fan_in = input_shape[-1]
+        fan_in = cast(Shape, input_shape)[-1]  # shape_rule checked it is one shape
         k_kernel, k_bias = split_key(key, 2)
         params = {"kernel": (kernel_init or inits.torch_default_kernel())(k_kernel, (fan_in, features))}
         if use_bias:

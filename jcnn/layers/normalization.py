@@ -15,8 +15,8 @@ import jax.numpy as jnp
 
 from jcnn import _host_random as H
 from jcnn import initializers as inits
-from jcnn._types import Array, IntOrSeq, Params, PRNGKey, Shape, State
-from jcnn.layers.base import Layer, check_shape, constructor, make_layer
+from jcnn._types import Array, IntOrSeq, Params, PRNGKey, Shape, ShapeTree, State
+from jcnn.layers.base import ApplyFn, InitFn, Layer, ShapeFn, check_shape, constructor, make_layer
 from jcnn.ops import normalization as N
 
 
@@ -42,8 +42,8 @@ def _affine_params(
     return {"scale": scale, "bias": H.full(shape, 0.0, jnp.float32)}
 
 
-def _norm_layer(name: str, init: object, apply: object, shape: object) -> Layer:
-    return make_layer(name, init, apply, shape=shape, host_init=True)  # type: ignore[arg-type]
+def _norm_layer(name: str, init: InitFn, apply: ApplyFn, shape: ShapeFn) -> Layer:
+    return make_layer(name, init, apply, shape=shape, host_init=True)
 
 
 def _update(running: Array, batch: Array, factor: Array | float) -> Array:
@@ -85,10 +85,10 @@ def BatchNorm(
     _check_momentum("BatchNorm", momentum, allow_none=True)
     _check_eps("BatchNorm", eps)
 
-    def shape_rule(input_shape: Shape) -> Shape:
+    def shape_rule(input_shape: ShapeTree) -> Shape:
         return check_shape("BatchNorm", input_shape, min_ndim=2, what="(N, *spatial, C)")
 
-    def init(key: PRNGKey, input_shape: Shape) -> tuple[Shape, Params, State]:
+    def init(key: PRNGKey, input_shape: ShapeTree) -> tuple[Shape, Params, State]:
         shape = shape_rule(input_shape)
         c = shape[-1]
         state: State = {}
@@ -137,12 +137,12 @@ def LayerNorm(axes: IntOrSeq | None = None, *, eps: float = 1e-5, affine: bool =
     """
     _check_eps("LayerNorm", eps)
 
-    def shape_rule(input_shape: Shape) -> Shape:
+    def shape_rule(input_shape: ShapeTree) -> Shape:
         shape = check_shape("LayerNorm", input_shape, min_ndim=2, what="(N, ...)")
         N._layer_axes(shape, axes, "LayerNorm")
         return shape
 
-    def init(key: PRNGKey, input_shape: Shape) -> tuple[Shape, Params, State]:
+    def init(key: PRNGKey, input_shape: ShapeTree) -> tuple[Shape, Params, State]:
         shape = shape_rule(input_shape)
         ax = N._layer_axes(shape, axes, "LayerNorm")
         return shape, _affine_params(affine, tuple(shape[a] for a in ax)), {}
@@ -170,10 +170,10 @@ def InstanceNorm(
     _check_momentum("InstanceNorm", momentum, allow_none=False)
     _check_eps("InstanceNorm", eps)
 
-    def shape_rule(input_shape: Shape) -> Shape:
+    def shape_rule(input_shape: ShapeTree) -> Shape:
         return check_shape("InstanceNorm", input_shape, min_ndim=3, what="(N, *spatial, C)")
 
-    def init(key: PRNGKey, input_shape: Shape) -> tuple[Shape, Params, State]:
+    def init(key: PRNGKey, input_shape: ShapeTree) -> tuple[Shape, Params, State]:
         shape = shape_rule(input_shape)
         c = shape[-1]
         state = (
@@ -214,7 +214,7 @@ def GroupNorm(num_groups: int, eps: float = 1e-5, affine: bool = True) -> Layer:
         raise ValueError(f"GroupNorm: num_groups must be an int >= 1, got {num_groups!r}")
     _check_eps("GroupNorm", eps)
 
-    def shape_rule(input_shape: Shape) -> Shape:
+    def shape_rule(input_shape: ShapeTree) -> Shape:
         shape = check_shape("GroupNorm", input_shape, min_ndim=2, what="(N, *spatial, C)")
         if shape[-1] % num_groups:
             raise ValueError(
@@ -223,7 +223,7 @@ def GroupNorm(num_groups: int, eps: float = 1e-5, affine: bool = True) -> Layer:
             )
         return shape
 
-    def init(key: PRNGKey, input_shape: Shape) -> tuple[Shape, Params, State]:
+    def init(key: PRNGKey, input_shape: ShapeTree) -> tuple[Shape, Params, State]:
         shape = shape_rule(input_shape)
         return shape, _affine_params(affine, (shape[-1],)), {}
 
@@ -243,10 +243,10 @@ def LocalResponseNorm(size: int, alpha: float = 1e-4, beta: float = 0.75, k: flo
     if not isinstance(size, int) or isinstance(size, bool) or size < 1:
         raise ValueError(f"LocalResponseNorm: size must be an int >= 1, got {size!r}")
 
-    def shape_rule(input_shape: Shape) -> Shape:
+    def shape_rule(input_shape: ShapeTree) -> Shape:
         return check_shape("LocalResponseNorm", input_shape, min_ndim=2, what="(N, *spatial, C)")
 
-    def init(key: PRNGKey, input_shape: Shape) -> tuple[Shape, Params, State]:
+    def init(key: PRNGKey, input_shape: ShapeTree) -> tuple[Shape, Params, State]:
         return shape_rule(input_shape), {}, {}
 
     def apply(
@@ -279,13 +279,13 @@ def LocalContrastNorm(
     if any(not isinstance(s, int) or s < 1 or s % 2 == 0 for s in sizes):
         raise ValueError(f"LocalContrastNorm: size must be odd ints >= 1, got {size!r}")
 
-    def shape_rule(input_shape: Shape) -> Shape:
+    def shape_rule(input_shape: ShapeTree) -> Shape:
         shape = check_shape("LocalContrastNorm", input_shape, min_ndim=3, what="(N, *spatial, C)")
         if not isinstance(size, int) and len(sizes) != len(shape) - 2:
             raise ValueError(f"LocalContrastNorm: size {size!r} needs one entry per spatial dim of input shape {shape}")
         return shape
 
-    def init(key: PRNGKey, input_shape: Shape) -> tuple[Shape, Params, State]:
+    def init(key: PRNGKey, input_shape: ShapeTree) -> tuple[Shape, Params, State]:
         return shape_rule(input_shape), {}, {}
 
     def apply(

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Union
 
-from jcnn._types import Array, IntOrSeq, PaddingLike, Params, PRNGKey, Shape, State
+from jcnn._types import Array, IntOrSeq, PaddingLike, Params, PRNGKey, Shape, ShapeTree, State
 from jcnn.layers._checks import check_int_or_seq, check_padding
 from jcnn.layers.base import Layer, ReadyLayer, check_shape, constructor, make_layer, ready_layer
 from jcnn.layers.conv import check_rank, spatial_rank
@@ -28,7 +28,7 @@ def _pool_layer(
     """A layer applying ``fn`` to ``(N, *spatial, C)`` inputs with ``n`` spatial dims; ``rule`` maps a checked
     input shape to the output shape."""
 
-    def shape(input_shape: Shape) -> Shape:
+    def shape(input_shape: ShapeTree) -> Shape:
         checked = check_rank(name, input_shape, n, what, size)
         try:
             return rule(checked)
@@ -42,7 +42,7 @@ def _pool_layer(
             raise ValueError(f"{name}: expected an input (N, *spatial, C) of rank {n + 2}, got shape {tuple(x.shape)}")
         return fn(x), state
 
-    def init(key: PRNGKey, input_shape: Shape) -> tuple[Shape, Params, State]:
+    def init(key: PRNGKey, input_shape: ShapeTree) -> tuple[Shape, Params, State]:
         return shape(input_shape), {}, {}
 
     return make_layer(name, init, apply, shape=shape, host_init=True)
@@ -177,11 +177,11 @@ def AdaptiveMaxPool(output_size: AdaptiveSize, *, spatial_dims: int | None = Non
 
 
 def _global(name: str, fn: Callable[[Array], Array]) -> ReadyLayer:
-    def shape(input_shape: Shape) -> Shape:
+    def shape(input_shape: ShapeTree) -> Shape:
         s = check_shape(name, input_shape, ndim=(3, 4, 5), what="(N, *spatial, C) with 1, 2 or 3 spatial dims")
         return (s[0], s[-1])
 
-    def init(key: PRNGKey, input_shape: Shape) -> tuple[Shape, Params, State]:
+    def init(key: PRNGKey, input_shape: ShapeTree) -> tuple[Shape, Params, State]:
         return shape(input_shape), {}, {}
 
     def apply(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import jax
@@ -37,30 +38,35 @@ def remat(layer: Layer, *, backend: str | None = None) -> Layer:
         if capturing():
             return run(params, state, x, key)
         if (backend or jax.default_backend()) != "cpu":
-            return jax.checkpoint(run)(params, state, x, key)
+            out: tuple[Any, State] = jax.checkpoint(run)(params, state, x, key)
+            return out
         return _recompute_on_backward(run)(params, state, x, key)
 
     return wrapper("remat", layer, apply=apply)
 
 
-def _recompute_on_backward(run: Any) -> Any:
+_Run = Callable[[Params, State, Any, Any], "tuple[Any, State]"]
+
+
+def _recompute_on_backward(run: _Run) -> _Run:
     """``run(p, s, x, k) -> (y, s')`` with a VJP that saves only the inputs and recomputes the rest."""
 
     @jax.custom_vjp
     def wrapped(p: Params, s: State, x: Any, k: Any) -> tuple[Any, State]:
         return run(p, s, x, k)
 
-    def fwd(p: Params, s: State, x: Any, k: Any) -> tuple[tuple[Any, State], tuple]:
+    def fwd(p: Params, s: State, x: Any, k: Any) -> tuple[tuple[Any, State], tuple[Any, ...]]:
         return run(p, s, x, k), (p, s, x, k)
 
-    def bwd(residuals: tuple, cotangents: tuple) -> tuple:
+    def bwd(residuals: tuple[Any, ...], cotangents: tuple[Any, ...]) -> tuple[Any, ...]:
         p, s, x, k = residuals
         ct_y = cotangents[0]
 
-        def recompute(operands: tuple) -> tuple:
+        def recompute(operands: tuple[Any, ...]) -> tuple[Any, ...]:
             p_, x_, ct_ = operands
             _, vjp = jax.vjp(lambda pp, xx: run(pp, s, xx, k)[0], p_, x_)
-            return vjp(ct_)
+            grads: tuple[Any, ...] = vjp(ct_)
+            return grads
 
         # A predicate the compiler cannot fold keeps the cond (and so the recomputation) separate.
         leaves = jax.tree_util.tree_leaves(ct_y)

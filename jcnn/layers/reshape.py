@@ -5,16 +5,16 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from jcnn._types import Array, Params, PRNGKey, Shape, State
+from jcnn._types import Array, Params, PRNGKey, Shape, ShapeTree, State
 from jcnn.layers.base import Layer, ReadyLayer, check_shape, constructor, make_layer, ready_layer
 
 
 def _flatten() -> ReadyLayer:
-    def shape_rule(input_shape: Shape) -> Shape:
+    def shape_rule(input_shape: ShapeTree) -> Shape:
         shape = check_shape("Flatten", input_shape, min_ndim=2, what="(N, ...)")
         return (shape[0], math.prod(shape[1:]))
 
-    def init(key: PRNGKey, input_shape: Shape) -> tuple[Shape, Params, State]:
+    def init(key: PRNGKey, input_shape: ShapeTree) -> tuple[Shape, Params, State]:
         return shape_rule(input_shape), {}, {}
 
     def apply(
@@ -60,11 +60,11 @@ def Reshape(shape: Sequence[int]) -> Layer:
             raise ValueError(f"Reshape: cannot reshape non-batch dims {rest} (size {size}) to {target} (size {known})")
         return target
 
-    def shape_rule(input_shape: Shape) -> Shape:
+    def shape_rule(input_shape: ShapeTree) -> Shape:
         full = check_shape("Reshape", input_shape, min_ndim=1, what="(N, ...)")
         return (full[0],) + resolve(full[1:])
 
-    def init(key: PRNGKey, input_shape: Shape) -> tuple[Shape, Params, State]:
+    def init(key: PRNGKey, input_shape: ShapeTree) -> tuple[Shape, Params, State]:
         return shape_rule(input_shape), {}, {}
 
     def apply(

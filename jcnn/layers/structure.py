@@ -15,7 +15,7 @@ from typing import Any, NamedTuple
 import jax
 
 from jcnn._types import ShapeTree
-from jcnn.layers.base import _CTX, Layer, abstract_init, as_shape_tree, is_shape
+from jcnn.layers.base import _CTX, Layer, _shape_struct, abstract_init, as_shape_tree, is_shape
 
 
 class Node(NamedTuple):
@@ -114,7 +114,7 @@ def _spec(shape: Any) -> Any:
     import jax.numpy as jnp
 
     if is_shape(shape):
-        return jax.ShapeDtypeStruct(tuple(1 if (i == 0 and d == -1) else d for i, d in enumerate(shape)), jnp.float32)
+        return _shape_struct(tuple(1 if (i == 0 and d == -1) else d for i, d in enumerate(shape)), jnp.float32)
     return tuple(_spec(s) for s in shape)
 
 

@@ -19,6 +19,7 @@ import jax.numpy as jnp
 from jcnn._types import Array, Params
 from jcnn.optim.base import (
     Optimizer,
+    OptState,
     ScalarOrSchedule,
     Updates,
     cast_like,
@@ -58,11 +59,11 @@ def _named(
     ``step(grads, state, params, lr)`` returns ``(new_params_minus_params, new_state)``.
     """
 
-    def init(params: Params):
+    def init(params: Params) -> OptState:
         check_float_leaves(f"{name}.init", params, "params")
         return init_state(params)
 
-    def update(grads: Updates, state: Any, params: Params | None = None):
+    def update(grads: Updates, state: Any, params: Params | None = None) -> tuple[Updates, OptState]:
         check_update_args(f"{name}.update", grads, params)
         require_params(f"{name}.update", params)
         g = upcast(grads)
@@ -93,7 +94,7 @@ def _diff(new: Any, old: Any) -> Any:
 class SGDState(NamedTuple):
     """``momentum_buffer`` is ``None`` when ``momentum == 0``."""
 
-    count: Array
+    count: Array  # type: ignore[assignment]  # the public field shadows tuple.count (as in optax)
     momentum_buffer: Any
 
 
@@ -115,10 +116,10 @@ def sgd(
     if nesterov and (mom <= 0 or damp != 0):
         raise ValueError("sgd: nesterov momentum requires a momentum and zero dampening (as torch.optim.SGD)")
 
-    def init_state(params):
+    def init_state(params: Params) -> SGDState:
         return SGDState(init_count(), zeros_like_tree(params) if mom != 0 else None)
 
-    def step(g, state, p, lr):
+    def step(g: Updates, state: SGDState, p: Params, lr: float | Array) -> tuple[Updates, SGDState]:
         g = _l2(g, p, wd)
         buf = None
         if mom != 0:
@@ -137,7 +138,7 @@ def sgd(
 class AdagradState(NamedTuple):
     """``sum`` the accumulated ``g²``."""
 
-    count: Array
+    count: Array  # type: ignore[assignment]  # the public field shadows tuple.count (as in optax)
     sum: Any
 
 
@@ -158,10 +159,10 @@ def adagrad(
     acc0 = check_scalar("adagrad", "initial_accumulator_value", initial_accumulator_value)
     eps = check_scalar("adagrad", "eps", eps)
 
-    def init_state(params):
+    def init_state(params: Params) -> AdagradState:
         return AdagradState(init_count(), zeros_like_tree(params, acc0))
 
-    def step(g, state, p, lr):
+    def step(g: Updates, state: AdagradState, p: Params, lr: float | Array) -> tuple[Updates, AdagradState]:
         g = _l2(g, p, wd)
         clr = lr / (1.0 + float_count(state.count) * lr_decay)
         acc = tmap(lambda h, gi: h + gi * gi, state.sum, g)
@@ -177,7 +178,7 @@ def adagrad(
 class RMSpropState(NamedTuple):
     """``grad_avg`` is ``None`` unless centered; ``momentum_buffer`` is ``None`` unless momentum > 0."""
 
-    count: Array
+    count: Array  # type: ignore[assignment]  # the public field shadows tuple.count (as in optax)
     square_avg: Any
     grad_avg: Any
     momentum_buffer: Any
@@ -202,7 +203,7 @@ def rmsprop(
     wd = check_scalar("rmsprop", "weight_decay", weight_decay)
     mom = check_scalar("rmsprop", "momentum", momentum)
 
-    def init_state(params):
+    def init_state(params: Params) -> RMSpropState:
         return RMSpropState(
             init_count(),
             zeros_like_tree(params),
@@ -210,7 +211,7 @@ def rmsprop(
             zeros_like_tree(params) if mom > 0 else None,
         )
 
-    def step(g, state, p, lr):
+    def step(g: Updates, state: RMSpropState, p: Params, lr: float | Array) -> tuple[Updates, RMSpropState]:
         g = _l2(g, p, wd)
         sq = tmap(lambda v, gi: alpha * v + (1.0 - alpha) * gi * gi, state.square_avg, g)
         if centered:
@@ -236,7 +237,7 @@ def rmsprop(
 class AdamState(NamedTuple):
     """``mu`` first moment, ``nu`` second moment, ``nu_max`` its running max (``None`` unless amsgrad)."""
 
-    count: Array
+    count: Array  # type: ignore[assignment]  # the public field shadows tuple.count (as in optax)
     mu: Any
     nu: Any
     nu_max: Any
@@ -275,12 +276,12 @@ def _adam(
     eps = check_scalar(who, "eps", eps)
     wd = check_scalar(who, "weight_decay", weight_decay)
 
-    def init_state(params):
+    def init_state(params: Params) -> AdamState:
         return AdamState(
             init_count(), zeros_like_tree(params), zeros_like_tree(params), zeros_like_tree(params) if amsgrad else None
         )
 
-    def step(g, state, p, lr):
+    def step(g: Updates, state: AdamState, p: Params, lr: float | Array) -> tuple[Updates, AdamState]:
         if decoupled_weight_decay:
             p_new = _decay_params(p, lr, wd)
         else:
@@ -319,7 +320,7 @@ def adamw(
 class AdadeltaState(NamedTuple):
     """``square_avg`` running mean of ``g²``; ``acc_delta`` running mean of the squared steps."""
 
-    count: Array
+    count: Array  # type: ignore[assignment]  # the public field shadows tuple.count (as in optax)
     square_avg: Any
     acc_delta: Any
 
@@ -339,10 +340,10 @@ def adadelta(
     eps = check_scalar("adadelta", "eps", eps)
     wd = check_scalar("adadelta", "weight_decay", weight_decay)
 
-    def init_state(params):
+    def init_state(params: Params) -> AdadeltaState:
         return AdadeltaState(init_count(), zeros_like_tree(params), zeros_like_tree(params))
 
-    def step(g, state, p, lr):
+    def step(g: Updates, state: AdadeltaState, p: Params, lr: float | Array) -> tuple[Updates, AdadeltaState]:
         g = _l2(g, p, wd)
         sq = tmap(lambda v, gi: rho * v + (1.0 - rho) * gi * gi, state.square_avg, g)
         delta = tmap(lambda a, v, gi: jnp.sqrt(a + eps) / jnp.sqrt(v + eps) * gi, state.acc_delta, sq, g)
@@ -359,7 +360,7 @@ def adadelta(
 class AdamaxState(NamedTuple):
     """``mu`` first moment; ``inf_norm`` the exponentially weighted infinity norm ``u``."""
 
-    count: Array
+    count: Array  # type: ignore[assignment]  # the public field shadows tuple.count (as in optax)
     mu: Any
     inf_norm: Any
 
@@ -380,10 +381,10 @@ def adamax(
     eps = check_scalar("adamax", "eps", eps)
     wd = check_scalar("adamax", "weight_decay", weight_decay)
 
-    def init_state(params):
+    def init_state(params: Params) -> AdamaxState:
         return AdamaxState(init_count(), zeros_like_tree(params), zeros_like_tree(params))
 
-    def step(g, state, p, lr):
+    def step(g: Updates, state: AdamaxState, p: Params, lr: float | Array) -> tuple[Updates, AdamaxState]:
         g = _l2(g, p, wd)
         count = state.count + 1
         clr = lr / (1.0 - b1 ** float_count(count))
@@ -401,7 +402,7 @@ def adamax(
 class NAdamState(NamedTuple):
     """``mu_product`` is ``Π μ_i`` (float scalar), ``mu``/``nu`` the first/second moments."""
 
-    count: Array
+    count: Array  # type: ignore[assignment]  # the public field shadows tuple.count (as in optax)
     mu_product: Array
     mu: Any
     nu: Any
@@ -426,12 +427,12 @@ def nadam(
     wd = check_scalar("nadam", "weight_decay", weight_decay)
     psi = check_scalar("nadam", "momentum_decay", momentum_decay)
 
-    def init_state(params):
+    def init_state(params: Params) -> NAdamState:
         return NAdamState(
             init_count(), jnp.ones((), jnp.result_type(float)), zeros_like_tree(params), zeros_like_tree(params)
         )
 
-    def step(g, state, p, lr):
+    def step(g: Updates, state: NAdamState, p: Params, lr: float | Array) -> tuple[Updates, NAdamState]:
         if decoupled_weight_decay:
             p_new = _decay_params(p, lr, wd)
         else:

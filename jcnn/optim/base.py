@@ -48,12 +48,13 @@ class EmptyState(NamedTuple):
 class CountState(NamedTuple):
     """``count``: how many updates have been made (int32 scalar); schedules read it."""
 
-    count: Array
+    count: Array  # type: ignore[assignment]  # the public field shadows tuple.count (as in optax)
 
 
 def make_optimizer(name: str, init: Callable[[Params], OptState], update: Callable[..., Any]) -> Optimizer:
     """Build an :class:`Optimizer`, recording ``name`` (e.g. ``"scale_by_adam"``) for :func:`chain`."""
-    init.jcnn_name = name  # type: ignore[attr-defined]
+    # the name rides on the init function, so Optimizer stays a plain (init, update) pair
+    init.jcnn_name = name  # type: ignore[attr-defined]  # functions declare no such attribute
     return Optimizer(init, update)
 
 
@@ -61,13 +62,14 @@ def make_optimizer(name: str, init: Callable[[Params], OptState], update: Callab
 # Checks at the boundary
 
 
-def _path_str(path: tuple) -> str:
+def _path_str(path: tuple[Any, ...]) -> str:
     return jax.tree_util.keystr(path) or "<root>"
 
 
 def check_same_structure(who: str, a: Any, b: Any, a_name: str, b_name: str) -> None:
     """Raise ``TypeError`` naming the paths present in one pytree and not the other."""
-    if jax.tree_util.tree_structure(a) == jax.tree_util.tree_structure(b):
+    structure_a: Any = jax.tree_util.tree_structure(a)  # jaxlib ships no stub for PyTreeDef (and its ==)
+    if structure_a == jax.tree_util.tree_structure(b):
         return
     pa = {_path_str(p) for p, _ in jax.tree_util.tree_flatten_with_path(a)[0]}
     pb = {_path_str(p) for p, _ in jax.tree_util.tree_flatten_with_path(b)[0]}
@@ -159,7 +161,7 @@ def check_learning_rate(who: str, learning_rate: ScalarOrSchedule) -> ScalarOrSc
     return check_scalar(who, "learning_rate", learning_rate)
 
 
-def lr_at(learning_rate: ScalarOrSchedule, count: Array) -> Any:
+def lr_at(learning_rate: ScalarOrSchedule, count: Array) -> float | Array:
     """The learning rate for the update made when ``count`` updates have been made before it.
 
     A schedule's value must be finite and ``>= 0`` (a negative rate would ascend; ``maximize=True`` is
@@ -244,11 +246,13 @@ def chain(*transforms: Optimizer) -> Optimizer:
             k, n = f"{t.name}_{n}", n + 1
         keys.append(k)
 
-    def init(params: Params) -> dict:
+    def init(params: Params) -> dict[str, OptState]:
         check_float_leaves("chain.init", params, "params")
         return {k: t.init(params) for k, t in zip(keys, transforms)}
 
-    def update(grads: Updates, state: dict, params: Params | None = None) -> tuple[Updates, dict]:
+    def update(
+        grads: Updates, state: dict[str, OptState], params: Params | None = None
+    ) -> tuple[Updates, dict[str, OptState]]:
         check_update_args("chain.update", grads, params)
         if not isinstance(state, dict) or set(state) != set(keys):
             got = sorted(state) if isinstance(state, dict) else type(state).__name__

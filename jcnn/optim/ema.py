@@ -54,7 +54,8 @@ def _fresh_copy(a: Any) -> Array:
     under a trace the output is a new buffer anyway."""
     if isinstance(a, jax.core.Tracer):
         return a
-    return jax.device_put(np.array(a, copy=True))
+    copy: Array = jax.device_put(np.array(a, copy=True))
+    return copy
 
 
 def ema(
@@ -107,7 +108,8 @@ def ema(
         if not isinstance(ema_state, EmaState):
             raise TypeError(f"{who}.update: expected the EmaState made by init, got {type(ema_state).__name__}")
         for what, old, new in (("params", ema_state.params, params), ("state", ema_state.state, state)):
-            if jax.tree_util.tree_structure(old) != jax.tree_util.tree_structure(new):
+            structure_old: Any = jax.tree_util.tree_structure(old)  # jaxlib ships no stub for PyTreeDef
+            if structure_old != jax.tree_util.tree_structure(new):
                 raise TypeError(
                     f"{who}.update: {what} do not have the structure of the averaged {what}: "
                     f"{jax.tree_util.tree_structure(new)} vs {jax.tree_util.tree_structure(old)}"

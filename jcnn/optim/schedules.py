@@ -11,6 +11,7 @@ import math
 from collections.abc import Callable, Sequence
 
 import jax.numpy as jnp
+from jax.typing import ArrayLike
 
 from jcnn._types import Array
 from jcnn.optim.base import check_scalar
@@ -19,7 +20,7 @@ Schedule = Callable[[Array], Array]
 """A learning-rate schedule: ``step -> lr`` (``step`` the updates made so far)."""
 
 
-def _f(step) -> Array:
+def _f(step: ArrayLike) -> Array:
     return jnp.asarray(step).astype(jnp.result_type(float))
 
 
@@ -51,7 +52,7 @@ def multi_step(init_value: float, milestones: Sequence[int], gamma: float = 0.1)
     ms = sorted(_steps("multi_step", "each milestone", int(m) if not isinstance(m, bool) else m, 0) for m in milestones)
     marks = jnp.asarray(ms, jnp.int32) if ms else None
 
-    def schedule(step):
+    def schedule(step: Array) -> Array:
         if marks is None:
             return _f(init_value)
         n = jnp.sum(jnp.asarray(step)[..., None] >= marks, axis=-1)
@@ -138,24 +139,30 @@ def one_cycle(
     else:
         phases = [(up_end, initial, max_value), (total_steps - 1.0, max_value, final)]
 
-    def anneal(start, end, pct):
+    def anneal(start: float, end: float, pct: Array) -> Array:
         if anneal_strategy == "cos":
             return end + (start - end) / 2.0 * (jnp.cos(math.pi * pct) + 1.0)
         return (end - start) * pct + start
 
     starts = [0.0] + [end for end, _, _ in phases[:-1]]
 
-    def schedule(step):
+    def schedule(step: Array) -> Array:
         t = jnp.minimum(_f(step), total_steps - 1.0)
         # torch takes the first phase whose end is >= t (else the last): fold from the last one back.
-        out = None
+        out: Array | None = None
         for (end_step, s0, s1), start in reversed(list(zip(phases, starts))):
             span = end_step - start
             val = anneal(s0, s1, (t - start) / span if span != 0 else 0.0 * t)
             out = val if out is None else jnp.where(t <= end_step, val, out)
+        assert out is not None  # phases is never empty
         return out
 
     return schedule
+
+
+def _held(value: float) -> Schedule:
+    """``lr(t) = value`` as an array of the default float dtype (a float given to :func:`sequential`)."""
+    return lambda step: _f(value) + 0.0 * _f(step)
 
 
 def sequential(schedules: Sequence[Schedule | float], milestones: Sequence[int]) -> Schedule:
@@ -163,21 +170,19 @@ def sequential(schedules: Sequence[Schedule | float], milestones: Sequence[int])
     (``SequentialLR(optimizer, schedulers, milestones)``): ``lr(t) = schedules[i](t − milestones[i − 1])``
     for ``milestones[i − 1] <= t < milestones[i]``. A float is a constant schedule. E.g. a warm restart:
     ``sequential([cosine_decay(0.1, 100), cosine_decay(0.1, 50)], [100])``."""
-    fns = list(schedules)
-    if not fns:
+    given = list(schedules)
+    if not given:
         raise ValueError("sequential: give at least one schedule")
     marks = [_steps("sequential", "each milestone", m) for m in milestones]
-    if len(marks) != len(fns) - 1:
-        raise ValueError(f"sequential: {len(fns)} schedules need {len(fns) - 1} milestones, got {len(marks)}")
+    if len(marks) != len(given) - 1:
+        raise ValueError(f"sequential: {len(given)} schedules need {len(given) - 1} milestones, got {len(marks)}")
     if any(b <= a for a, b in zip(marks, marks[1:])):
         raise ValueError(f"sequential: milestones must increase, got {list(milestones)}")
-    for i, fn in enumerate(fns):
-        if not callable(fn):
-            fns[i] = (lambda v: lambda step: _f(v) + 0.0 * _f(step))(check_scalar("sequential", "each value", fn))
+    fns = [fn if callable(fn) else _held(check_scalar("sequential", "each value", fn)) for fn in given]
     if len(fns) == 1:
         return fns[0]
 
-    def schedule(step):
+    def schedule(step: Array) -> Array:
         out = fns[0](step)
         for start, fn in zip(marks, fns[1:]):
             out = jnp.where(jnp.asarray(step) >= start, fn(jnp.asarray(step) - start), out)

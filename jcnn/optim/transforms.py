@@ -8,7 +8,7 @@ torch's SGD step for step; the named optimizers in :mod:`jcnn.optim.alias` are t
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, NamedTuple, Union
+from typing import Any, NamedTuple, TypeGuard, Union
 
 import jax
 import jax.numpy as jnp
@@ -59,7 +59,7 @@ def scale(factor: float) -> Optimizer:
     """``u = factor · g``."""
     factor = check_scalar("scale", "factor", factor, low=None)
 
-    def update(grads: Updates, state: EmptyState, params: Params | None = None):
+    def update(grads: Updates, state: EmptyState, params: Params | None = None) -> tuple[Updates, EmptyState]:
         check_update_args("scale", grads, params)
         return tmap(lambda g: g * factor, grads), state
 
@@ -71,7 +71,7 @@ def scale_by_learning_rate(learning_rate: ScalarOrSchedule, *, flip_sign: bool =
     learning_rate = check_learning_rate("scale_by_learning_rate", learning_rate)
     sign = -1.0 if flip_sign else 1.0
 
-    def update(grads: Updates, state: CountState, params: Params | None = None):
+    def update(grads: Updates, state: CountState, params: Params | None = None) -> tuple[Updates, CountState]:
         check_update_args("scale_by_learning_rate", grads, params)
         lr = lr_at(learning_rate, state.count)
         return tmap(lambda g: g * cast_like(sign * lr, g), grads), CountState(state.count + 1)
@@ -84,7 +84,7 @@ def scale_by_learning_rate(learning_rate: ScalarOrSchedule, *, flip_sign: bool =
 class TraceState(NamedTuple):
     """``count`` updates made; ``momentum`` the buffer ``b``."""
 
-    count: Array
+    count: Array  # type: ignore[assignment]  # the public field shadows tuple.count (as in optax)
     momentum: Any
 
 
@@ -99,7 +99,7 @@ def trace(decay: float, *, dampening: float = 0.0, nesterov: bool = False) -> Op
     def init(params: Params) -> TraceState:
         return TraceState(init_count(), zeros_like_tree(params))
 
-    def update(grads: Updates, state: TraceState, params: Params | None = None):
+    def update(grads: Updates, state: TraceState, params: Params | None = None) -> tuple[Updates, TraceState]:
         check_update_args("trace", grads, params)
         check_grads_like("trace", grads, state.momentum, "state.momentum")
         first = state.count == 0
@@ -115,7 +115,7 @@ class ScaleByAdamState(NamedTuple):
     """``count`` updates made; ``mu`` first moment; ``nu`` second moment; ``nu_max`` its running max
     (amsgrad; ``None`` otherwise)."""
 
-    count: Array
+    count: Array  # type: ignore[assignment]  # the public field shadows tuple.count (as in optax)
     mu: Any
     nu: Any
     nu_max: Any
@@ -138,7 +138,9 @@ def scale_by_adam(b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8, *, amsg
         z = zeros_like_tree(params)
         return ScaleByAdamState(init_count(), z, zeros_like_tree(params), zeros_like_tree(params) if amsgrad else None)
 
-    def update(grads: Updates, state: ScaleByAdamState, params: Params | None = None):
+    def update(
+        grads: Updates, state: ScaleByAdamState, params: Params | None = None
+    ) -> tuple[Updates, ScaleByAdamState]:
         check_update_args("scale_by_adam", grads, params)
         check_grads_like("scale_by_adam", grads, state.mu, "state.mu")
         count = state.count + 1
@@ -158,7 +160,7 @@ def scale_by_adam(b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8, *, amsg
 class ScaleByRmsState(NamedTuple):
     """``nu`` the running mean of ``g²``; ``mu`` the running mean of ``g`` (centered; else ``None``)."""
 
-    count: Array
+    count: Array  # type: ignore[assignment]  # the public field shadows tuple.count (as in optax)
     nu: Any
     mu: Any
 
@@ -172,7 +174,7 @@ def scale_by_rms(alpha: float = 0.99, eps: float = 1e-8, *, centered: bool = Fal
     def init(params: Params) -> ScaleByRmsState:
         return ScaleByRmsState(init_count(), zeros_like_tree(params), zeros_like_tree(params) if centered else None)
 
-    def update(grads: Updates, state: ScaleByRmsState, params: Params | None = None):
+    def update(grads: Updates, state: ScaleByRmsState, params: Params | None = None) -> tuple[Updates, ScaleByRmsState]:
         check_update_args("scale_by_rms", grads, params)
         check_grads_like("scale_by_rms", grads, state.nu, "state.nu")
         grads_in, grads = grads, upcast(grads)
@@ -191,7 +193,7 @@ def scale_by_rms(alpha: float = 0.99, eps: float = 1e-8, *, centered: bool = Fal
 class ScaleByAdagradState(NamedTuple):
     """``sum`` the accumulated ``g²``."""
 
-    count: Array
+    count: Array  # type: ignore[assignment]  # the public field shadows tuple.count (as in optax)
     sum: Any
 
 
@@ -203,7 +205,9 @@ def scale_by_adagrad(initial_accumulator_value: float = 0.0, eps: float = 1e-10)
     def init(params: Params) -> ScaleByAdagradState:
         return ScaleByAdagradState(init_count(), zeros_like_tree(params, init_acc))
 
-    def update(grads: Updates, state: ScaleByAdagradState, params: Params | None = None):
+    def update(
+        grads: Updates, state: ScaleByAdagradState, params: Params | None = None
+    ) -> tuple[Updates, ScaleByAdagradState]:
         check_update_args("scale_by_adagrad", grads, params)
         check_grads_like("scale_by_adagrad", grads, state.sum, "state.sum")
         g32 = upcast(grads)
@@ -214,7 +218,7 @@ def scale_by_adagrad(initial_accumulator_value: float = 0.0, eps: float = 1e-10)
     return make_optimizer("scale_by_adagrad", _init_checked("scale_by_adagrad", init), update)
 
 
-def _is_patterns(mask: Any) -> bool:
+def _is_patterns(mask: Any) -> TypeGuard[str | list[str] | tuple[str, ...]]:
     return isinstance(mask, str) or (
         isinstance(mask, (list, tuple)) and bool(mask) and all(isinstance(p, str) for p in mask)
     )
@@ -228,8 +232,9 @@ def _resolve_mask(who: str, mask: MaskLike, tree: Any) -> list[bool]:
         return [bool(b) for b in jax.tree_util.tree_leaves(paths.mask(tree, mask))]
     m = mask(tree) if callable(mask) else mask
     leaves_t = jax.tree_util.tree_leaves(tree)
+    treedef: Any = jax.tree_util.tree_structure(tree)  # jaxlib ships no stub for PyTreeDef
     try:
-        flat = jax.tree_util.tree_structure(tree).flatten_up_to(m)
+        flat = treedef.flatten_up_to(m)
     except (ValueError, TypeError) as e:
         raise TypeError(f"{who}: the mask must be a pytree of bools shaped like params; {e}") from None
     if len(flat) != len(leaves_t) or not all(isinstance(b, (bool, np.bool_)) for b in flat):
@@ -243,7 +248,7 @@ def add_decayed_weights(weight_decay: float, mask: MaskLike | None = None) -> Op
     ``mask`` (bool pytree, or ``params -> bool pytree``) limits it to the leaves marked ``True``."""
     wd = check_scalar("add_decayed_weights", "weight_decay", weight_decay)
 
-    def update(grads: Updates, state: EmptyState, params: Params | None = None):
+    def update(grads: Updates, state: EmptyState, params: Params | None = None) -> tuple[Updates, EmptyState]:
         check_update_args("add_decayed_weights", grads, params)
         require_params("add_decayed_weights", params)
         flags = (
@@ -271,7 +276,7 @@ def clip_by_global_norm(max_norm: float) -> Optimizer:
     (``torch.nn.utils.clip_grad_norm_``)."""
     max_norm = check_scalar("clip_by_global_norm", "max_norm", max_norm)
 
-    def update(grads: Updates, state: EmptyState, params: Params | None = None):
+    def update(grads: Updates, state: EmptyState, params: Params | None = None) -> tuple[Updates, EmptyState]:
         check_update_args("clip_by_global_norm", grads, params)
         coef = jnp.minimum(1.0, max_norm / (global_norm(grads) + 1e-6))
         return tmap(lambda g: g * coef.astype(g.dtype), grads), state
@@ -283,7 +288,7 @@ def clip(max_delta: float) -> Optimizer:
     """Clip every element to ``[−max_delta, max_delta]`` (``torch.nn.utils.clip_grad_value_``)."""
     max_delta = check_scalar("clip", "max_delta", max_delta)
 
-    def update(grads: Updates, state: EmptyState, params: Params | None = None):
+    def update(grads: Updates, state: EmptyState, params: Params | None = None) -> tuple[Updates, EmptyState]:
         check_update_args("clip", grads, params)
         return tmap(lambda g: jnp.clip(g, -max_delta, max_delta), grads), state
 
@@ -308,14 +313,14 @@ def masked(inner: Optimizer, mask: MaskLike) -> Optimizer:
     if not isinstance(inner, Optimizer):
         raise TypeError(f"masked: inner must be an Optimizer, got {type(inner).__name__}")
 
-    def pick(tree: Any, flags: list[bool]) -> list:
+    def pick(tree: Any, flags: list[bool]) -> list[Any]:
         return [x for x, f in zip(jax.tree_util.tree_leaves(tree), flags) if f]
 
     def init(params: Params) -> MaskedState:
         check_float_leaves("masked", params, "params")
         return MaskedState(inner.init(pick(params, _resolve_mask("masked", mask, params))))
 
-    def update(grads: Updates, state: MaskedState, params: Params | None = None):
+    def update(grads: Updates, state: MaskedState, params: Params | None = None) -> tuple[Updates, MaskedState]:
         check_update_args("masked", grads, params)
         flags = _resolve_mask("masked", mask, params if params is not None else grads)
         sub_p = None if params is None else pick(params, flags)
@@ -346,7 +351,7 @@ def freeze(inner: Optimizer, frozen: Any) -> Optimizer:
 
     base = masked(inner, trainable)
 
-    def update(grads: Updates, state: MaskedState, params: Params | None = None):
+    def update(grads: Updates, state: MaskedState, params: Params | None = None) -> tuple[Updates, MaskedState]:
         updates, new_state = base.update(grads, state, params)
         flags = _resolve_mask("freeze", frozen, params if params is not None else grads)
         leaves, treedef = jax.tree_util.tree_flatten(updates)
@@ -360,7 +365,7 @@ def freeze(inner: Optimizer, frozen: Any) -> Optimizer:
 class AccumulateState(NamedTuple):
     """``count`` micro-steps seen; ``acc`` the running sum of grads; ``inner`` the wrapped state."""
 
-    count: Array
+    count: Array  # type: ignore[assignment]  # the public field shadows tuple.count (as in optax)
     acc: Any
     inner: Any
 
@@ -378,19 +383,19 @@ def accumulate_gradients(inner: Optimizer, k: int) -> Optimizer:
         check_float_leaves("accumulate_gradients", params, "params")
         return AccumulateState(init_count(), zeros_like_tree(params), inner.init(params))
 
-    def update(grads: Updates, state: AccumulateState, params: Params | None = None):
+    def update(grads: Updates, state: AccumulateState, params: Params | None = None) -> tuple[Updates, AccumulateState]:
         check_update_args("accumulate_gradients", grads, params)
         check_grads_like("accumulate_gradients", grads, state.acc, "state.acc")
         acc = tmap(lambda a, g: a + g.astype(a.dtype), state.acc, grads)
         count = state.count + 1
         emit = count % k == 0
 
-        def step(_):
+        def step(_: None) -> tuple[Updates, OptState, Any]:
             mean = tmap(lambda a: a / k, acc)
             upd, new_inner = inner.update(mean, state.inner, None if params is None else upcast(params))
             return downcast_like(upd, grads), new_inner, zeros_like_tree(acc)
 
-        def hold(_):
+        def hold(_: None) -> tuple[Updates, OptState, Any]:
             return tmap(jnp.zeros_like, grads), state.inner, acc
 
         upd, new_inner, new_acc = jax.lax.cond(emit, step, hold, None)
