@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import platform
+from collections.abc import Sequence
 from typing import Any
 
 import jax
@@ -129,7 +130,7 @@ def numerics_warnings(
     return out
 
 
-def format_manifest(manifest: dict[str, Any], warnings: list[str] = ()) -> str:  # type: ignore[assignment]
+def format_manifest(manifest: dict[str, Any], warnings: Sequence[str] = ()) -> str:
     """The manifest as ``key: value`` lines under a ``numerics manifest`` heading, then each warning."""
     width = max(len(k) for k in manifest)
     lines = ["numerics manifest"]
