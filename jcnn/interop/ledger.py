@@ -38,7 +38,7 @@ import inspect
 import math
 import time
 from collections.abc import Callable, Sequence
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeGuard
 
 import jax
 import jax.numpy as jnp
@@ -47,10 +47,11 @@ import torch
 import torch.nn.functional as F
 
 import jcnn
+from jcnn._types import Shape, ShapeTree
 from jcnn.inspection.intermediates import capture
 from jcnn.interop.manifest import CHECK_PRECISION, numerics_manifest, numerics_warnings
 from jcnn.interop.torch import export_state_dict, import_state_dict
-from jcnn.layers.base import Layer
+from jcnn.layers.base import Layer, is_shape
 from jcnn.layers.structure import walk
 
 TOLERANCES = {"float32": 1e-4, "float64": 1e-10}  # float32: the zoo tests' tolerance
@@ -115,7 +116,7 @@ class Entry(NamedTuple):
     tensor: str
     max_abs: float
     max_rel: float
-    index: tuple
+    index: tuple[int, ...]  # type: ignore[assignment]  # public field; NamedTuple's ``index`` shadows tuple.index
     jcnn: float
     torch: float
     passed: bool
@@ -128,13 +129,13 @@ class LedgerResult(NamedTuple):
     ``unmatched`` the layer paths and tensors compared on one side only."""
 
     model: str
-    config: dict
+    config: dict[str, Any]
     tolerance: float
-    entries: list
-    losses: list
-    unmatched: dict
-    manifest: dict
-    warnings: list
+    entries: list[Entry]
+    losses: list[tuple[float, float]]
+    unmatched: dict[str, Any]
+    manifest: dict[str, Any]
+    warnings: list[str]
     seconds: float
 
     @property
@@ -153,7 +154,7 @@ class LedgerResult(NamedTuple):
 
         return format_ledger(self)
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         """JSON-ready data (:func:`jcnn.interop.ledger_report.ledger_json`)."""
         from jcnn.interop.ledger_report import ledger_json
 
@@ -163,7 +164,7 @@ class LedgerResult(NamedTuple):
 # ---------------------------------------------------------------------------------------------- comparing
 
 
-def compare(actual: Any, expected: Any, floor: float = 0.0) -> tuple[float, float, tuple, float, float]:
+def compare(actual: Any, expected: Any, floor: float = 0.0) -> tuple[float, float, tuple[int, ...], float, float]:
     """``(max |a − e|, max |a − e| / max(max |e|, floor), worst index, a there, e there)`` in float64; a NaN
     anywhere is the worst element (the errors are then NaN); shapes must agree (else ``ValueError``)."""
     a, e = np.asarray(actual, np.float64), np.asarray(expected, np.float64)
@@ -188,21 +189,30 @@ def _worse(a: float, b: float) -> bool:
 
 # ---------------------------------------------------------------------------------------------- layouts
 
+_Layout = tuple[tuple[int, ...], int]
+"""The ``(spatial S, channels C)`` of a channels-last flatten of ``(N, *S, C)``."""
+
+
+def _is_flat(shape: ShapeTree | None) -> TypeGuard[Shape]:
+    """One shape (a tuple of ints), not a tuple of shapes (:func:`jcnn.layers.base.is_shape`)."""
+    return is_shape(shape)
+
 
 def _torch_input(x: np.ndarray) -> np.ndarray:
     """jcnn ``(N, *S, C)`` → torch ``(N, C, *S)`` (2-D inputs as they are)."""
     return np.ascontiguousarray(np.moveaxis(x, -1, 1) if x.ndim >= 3 else x)
 
 
-def _flatten_layouts(layer: Layer, input_shape: tuple) -> dict[str, tuple[tuple[int, ...], int]]:
+def _flatten_layouts(layer: Layer, input_shape: Shape) -> dict[str, _Layout]:
     """``{path: (S, C)}`` for the layers whose output is a channels-last flatten of ``(N, *S, C)`` (and the
     shape-preserving layers after it, up to a Dense): torch flattens ``(N, C, *S)``, so their torch
     outputs are reordered before the comparison. A combinator takes its last leaf's layout."""
     nodes = walk(layer, input_shape)
-    leaf_layout: dict[int, Any] = {}
-    pending = None
+    leaf_layout: dict[int, _Layout | None] = {}
+    pending: _Layout | None = None
     for i, n in enumerate(nodes):
-        if not n.is_leaf or not isinstance(n.input_shape, tuple) or not isinstance(n.output_shape, tuple):
+        # one shape in and out (not the tuples of shapes of a concat or add: math.prod would fail on them)
+        if not n.is_leaf or not _is_flat(n.input_shape) or not _is_flat(n.output_shape):
             continue
         s, o = n.input_shape, n.output_shape
         if len(s) >= 3 and len(o) == 2 and o[1] == math.prod(s[1:]) and math.prod(s[1:-1]) > 1:
@@ -210,7 +220,7 @@ def _flatten_layouts(layer: Layer, input_shape: tuple) -> dict[str, tuple[tuple[
         elif n.layer.kind == "Dense" or tuple(o) != tuple(s):
             pending = None
         leaf_layout[i] = pending
-    out: dict[str, Any] = {}
+    out: dict[str, _Layout] = {}
     for i, n in enumerate(nodes):
         last = i
         for j in range(i + 1, len(nodes)):
@@ -219,12 +229,13 @@ def _flatten_layouts(layer: Layer, input_shape: tuple) -> dict[str, tuple[tuple[
             last = j
         while last >= i and last not in leaf_layout:
             last -= 1
-        if last >= i and leaf_layout[last] is not None and n.path:
-            out[n.path] = leaf_layout[last]
+        layout = leaf_layout[last] if last >= i else None
+        if layout is not None and n.path:
+            out[n.path] = layout
     return out
 
 
-def _jcnn_layout(t: np.ndarray, layout: Any, like: tuple) -> np.ndarray:
+def _jcnn_layout(t: np.ndarray, layout: _Layout | None, like: tuple[int, ...]) -> np.ndarray:
     """A torch activation in jcnn's layout (``like`` is jcnn's shape): channels last, a ``(C, *S)`` flatten
     reordered to ``(*S, C)``, and size-1 axes dropped or added where only they differ (torch's global
     pooling keeps ``(N, C, 1, 1)``, jcnn's gives ``(N, C)``)."""
@@ -241,7 +252,11 @@ def _jcnn_layout(t: np.ndarray, layout: Any, like: tuple) -> np.ndarray:
 # ---------------------------------------------------------------------------------------------- the two sides
 
 
-def _optimizers(name: str, lr: float, hyper: dict[str, Any]) -> tuple[Any, Callable[[list], Any], dict]:
+_TorchOptimizerFactory = Callable[[list[torch.nn.Parameter]], Any]
+"""A torch optimizer over a parameter list."""
+
+
+def _optimizers(name: str, lr: float, hyper: dict[str, Any]) -> tuple[Any, _TorchOptimizerFactory, dict[str, Any]]:
     """The jcnn optimizer, a factory of the torch one over a parameter list, and the hyperparameters."""
     if name not in OPTIMIZERS:
         raise ValueError(f"ledger: unknown optimizer {name!r}; expected one of {', '.join(OPTIMIZERS)}")
@@ -252,14 +267,14 @@ def _optimizers(name: str, lr: float, hyper: dict[str, Any]) -> tuple[Any, Calla
     if "b1" in theirs or "b2" in theirs:
         theirs["betas"] = (theirs.pop("b1", 0.9), theirs.pop("b2", 0.999))
 
-    def make_torch(parameters: list) -> Any:
+    def make_torch(parameters: list[torch.nn.Parameter]) -> Any:
         return getattr(torch.optim, torch_class)(parameters, lr=float(lr), **theirs)
 
     return ours, make_torch, {"name": name, "lr": float(lr), **kw}
 
 
 @functools.lru_cache(maxsize=16)
-def _jcnn_optimizer(fn: Callable, lr: float, kw: tuple) -> Any:
+def _jcnn_optimizer(fn: Callable[..., Any], lr: float, kw: tuple[tuple[str, Any], ...]) -> Any:
     """One Optimizer object per (function, hyperparameters), so that the compiled step is reused."""
     return fn(lr, **dict(kw))
 
@@ -273,16 +288,16 @@ def _torch_loss(loss: str, y: Any, target: Any) -> Any:
 
 
 class _Step(NamedTuple):
-    fn: Callable
-    init: Callable  # the optimizer's init, jitted (eagerly it compiles once per parameter shape)
-    order: list  # the activation paths in the order jcnn recorded them (set while tracing)
+    fn: Callable[..., Any]
+    init: Callable[[Any], Any]  # the optimizer's init, jitted (eagerly it compiles once per parameter shape)
+    order: list[str]  # the activation paths in the order jcnn recorded them (set while tracing)
 
 
 @functools.lru_cache(maxsize=8)
 def _compiled_step(layer: Layer, optimizer: Any, loss: str) -> _Step:
     """One jitted training step per (layer, optimizer, loss): ``(params, state, opt_state, x, target) ->
     (loss, y, activations, grads, new_params, new_state, new_opt_state)``."""
-    order: list = []
+    order: list[str] = []
 
     def loss_fn(params: Any, state: Any, x: Any, target: Any) -> Any:
         y, new_state, acts = capture(layer, params, state, x, train=True)
@@ -299,11 +314,11 @@ def _compiled_step(layer: Layer, optimizer: Any, loss: str) -> _Step:
 
 
 @functools.lru_cache(maxsize=8)
-def _zoo_layer(name: str, num_classes: int, in_channels: int, kwargs: tuple) -> Layer:
+def _zoo_layer(name: str, num_classes: int, in_channels: int, kwargs: tuple[tuple[str, Any], ...]) -> Layer:
     return jcnn.models.get_model(name, num_classes=num_classes, in_channels=in_channels, **dict(kwargs))
 
 
-def _check_no_dropout(layer: Layer, module: torch.nn.Module, input_shape: tuple) -> None:
+def _check_no_dropout(layer: Layer, module: torch.nn.Module, input_shape: Shape) -> None:
     """Dropout draws different masks in the two frameworks: refuse an active one on either side."""
     for n in walk(layer, input_shape):
         if n.layer.kind == "Dropout" and float(n.layer.hparams.get("rate", 0.0)) > 0:
@@ -327,10 +342,10 @@ def _resolve(
     batch: int | None,
     size: int | None,
     num_classes: int,
-    model_kwargs: dict,
-    twin_kwargs: dict,
+    model_kwargs: dict[str, Any],
+    twin_kwargs: dict[str, Any],
     seed: int,
-) -> tuple[str, Layer, torch.nn.Module, tuple, tuple]:
+) -> tuple[str, Layer, torch.nn.Module, Shape, Shape]:
     """``(name, layer, torch module, batch input shape, plan input shape)`` for a zoo name or a Layer."""
     if isinstance(model, str):
         from jcnn.models import MODELS
@@ -382,7 +397,7 @@ def _resolve(
 
 
 def _x64_enabled() -> bool:
-    return bool(jax.config.jax_enable_x64)
+    return bool(jax.enable_x64.value)
 
 
 def _check_args(steps: Any, dtype: str, loss: str | None, tolerance: Any) -> None:
@@ -409,14 +424,14 @@ def ledger(
     size: int | None = None,
     optimizer: str = "sgd",
     lr: float | None = None,
-    optimizer_kwargs: dict | None = None,
+    optimizer_kwargs: dict[str, Any] | None = None,
     loss: str | None = None,
     dtype: str = "float32",
     tolerance: float | None = None,
     seed: int = 0,
     num_classes: int = 10,
-    model_kwargs: dict | None = None,
-    twin_kwargs: dict | None = None,
+    model_kwargs: dict[str, Any] | None = None,
+    twin_kwargs: dict[str, Any] | None = None,
     matmul_precision: str | None = CHECK_PRECISION,
     control: bool = False,
 ) -> LedgerResult:
@@ -505,18 +520,18 @@ def ledger(
 class _Snapshot(NamedTuple):
     """One side after a step, in torch's names and layouts (activations in jcnn's layout)."""
 
-    acts: dict  # layer path -> output ("" = the model output)
-    loss: Any
-    grads: dict  # torch key -> gradient
-    buffers: dict  # torch key -> floating buffer (running statistics)
-    opt: dict  # "key:torch state name" -> buffer; "step", "mu_product" -> scalar
-    params: dict  # torch key -> parameter after the update
+    acts: dict[str, np.ndarray]  # layer path -> output ("" = the model output)
+    loss: np.ndarray
+    grads: dict[str, np.ndarray]  # torch key -> gradient
+    buffers: dict[str, np.ndarray]  # torch key -> floating buffer (running statistics)
+    opt: dict[str, np.ndarray]  # "key:torch state name" -> buffer; "step", "mu_product" -> scalar
+    params: dict[str, np.ndarray]  # torch key -> parameter after the update
 
 
 class _Torch:
     """A torch module, its optimizer and its forward hooks (each named module's first output per step)."""
 
-    def __init__(self, module: torch.nn.Module, make_optimizer: Callable) -> None:
+    def __init__(self, module: torch.nn.Module, make_optimizer: _TorchOptimizerFactory) -> None:
         self.module = module
         self.named = dict(module.named_parameters())
         self.optimizer = make_optimizer(list(self.named.values()))
@@ -524,14 +539,21 @@ class _Torch:
         self.handles = [m.register_forward_hook(self._hook(p)) for p, m in module.named_modules() if p]
         module.train()
 
-    def _hook(self, path: str) -> Callable:
+    def _hook(self, path: str) -> Callable[[Any, Any, Any], None]:
         def fn(mod: Any, inputs: Any, output: Any) -> None:
             if path not in self.record and isinstance(output, torch.Tensor):
                 self.record[path] = output.detach().clone()  # before an in-place ReLU rewrites it
 
         return fn
 
-    def step(self, x: torch.Tensor, target: torch.Tensor, loss: str, layouts: dict, like: dict) -> _Snapshot:
+    def step(
+        self,
+        x: torch.Tensor,
+        target: torch.Tensor,
+        loss: str,
+        layouts: dict[str, _Layout],
+        like: dict[str, tuple[int, ...]],
+    ) -> _Snapshot:
         """One training step; ``like`` gives jcnn's activation shapes (for :func:`_jcnn_layout`)."""
         self.record.clear()
         self.optimizer.zero_grad(set_to_none=True)
@@ -545,7 +567,7 @@ class _Torch:
         sd = {k: v.detach().cpu().numpy() for k, v in self.module.state_dict().items()}
         buffers = {k: sd[k] for k, b in self.module.named_buffers() if b.is_floating_point()}
         keys_of = {id(p): k for k, p in self.named.items()}
-        opt: dict[str, Any] = {}
+        opt: dict[str, np.ndarray] = {}
         for p, st in self.optimizer.state.items():
             key = keys_of.get(id(p))
             for name, value_ in st.items():
@@ -565,7 +587,9 @@ class _Torch:
 _TORCH_STATE = set(STATE_KEYS.values())
 
 
-def _jcnn_snapshot(layer: Layer, plan_shape: tuple, order: list, out: tuple, keys: dict) -> _Snapshot:
+def _jcnn_snapshot(
+    layer: Layer, plan_shape: Shape, order: list[str], out: tuple[Any, ...], keys: dict[str, list[str]]
+) -> _Snapshot:
     """The jcnn side of a step in torch's names (``keys``: the torch snapshot's grads/buffers/params keys)."""
     value, y, acts, grads, params, state, opt_state = out
 
@@ -575,7 +599,7 @@ def _jcnn_snapshot(layer: Layer, plan_shape: tuple, order: list, out: tuple, key
     acts = {p: acts[p] for p in order if p in acts}
     acts[""] = y
     new = export(params)
-    opt: dict[str, Any] = {}
+    opt: dict[str, np.ndarray] = {}
     for field in getattr(opt_state, "_fields", ()):
         value_ = getattr(opt_state, field)
         if field in STATE_KEYS and value_ is not None:
@@ -596,7 +620,11 @@ def _jcnn_snapshot(layer: Layer, plan_shape: tuple, order: list, out: tuple, key
     )
 
 
-def _rows(ours: _Snapshot, theirs: _Snapshot, param_keys: list, unmatched: dict | None) -> list:
+_Row = tuple[str, str, str, np.ndarray, np.ndarray, float]
+"""``(path, quantity, tensor, ours, theirs, floor)``: one comparison to make."""
+
+
+def _rows(ours: _Snapshot, theirs: _Snapshot, param_keys: list[str], unmatched: dict[str, Any] | None) -> list[_Row]:
     """``(path, quantity, tensor, ours, theirs, floor)`` in the ledger's order; what only one side has goes
     into ``unmatched`` (when given)."""
 
@@ -604,7 +632,9 @@ def _rows(ours: _Snapshot, theirs: _Snapshot, param_keys: list, unmatched: dict 
         if unmatched is not None:
             unmatched.setdefault(side, set()).update(items)
 
-    rows: list = [(p, "activation", "output", ours.acts[p], theirs.acts[p], 0.0) for p in ours.acts if p in theirs.acts]
+    rows: list[_Row] = [
+        (p, "activation", "output", ours.acts[p], theirs.acts[p], 0.0) for p in ours.acts if p in theirs.acts
+    ]
     miss("jcnn_only", (p for p in ours.acts if p not in theirs.acts))
     miss("torch_only", (p for p in theirs.acts if p not in ours.acts))
     rows.append(("", "loss", "loss", ours.loss, theirs.loss, 0.0))
@@ -655,17 +685,17 @@ def _run(
     name: str,
     layer: Layer,
     module: torch.nn.Module,
-    shape: tuple,
-    plan_shape: tuple,
+    shape: Shape,
+    plan_shape: Shape,
     steps: int,
     ours: Any,
-    make_torch: Callable,
+    make_torch: _TorchOptimizerFactory,
     loss: str | None,
     dtype: str,
     seed: int,
     matmul_precision: str | None,
     control: bool,
-) -> tuple:
+) -> tuple[list[Entry], list[tuple[float, float]], dict[str, Any], str]:
     module = copy.deepcopy(module)
     device = next((p.device for p in module.parameters()), torch.device("cpu"))
     tdtype = getattr(torch, dtype)
@@ -681,7 +711,7 @@ def _run(
 
     params, state = to_dtype(params), to_dtype(state)
     out_shape = layer.output_shape(shape)
-    if not isinstance(out_shape, tuple):
+    if not _is_flat(out_shape):  # not a tuple of shapes either
         raise ValueError(f"ledger: {name}'s output must be one array, got output shape {out_shape}")
     loss = loss or ("cross_entropy" if len(out_shape) == 2 else "mse")
     if loss == "cross_entropy" and len(out_shape) != 2:
@@ -703,6 +733,7 @@ def _run(
     try:
         for t in range(1, steps + 1):
             x = rng.standard_normal(shape)
+            target: np.ndarray
             if loss == "cross_entropy":
                 target = rng.integers(0, out_shape[-1], shape[0])
                 t_target = torch.from_numpy(target).to(device)
@@ -750,7 +781,7 @@ def _module(key: str) -> str:
     return key.rsplit(".", 1)[0] if "." in key else ""
 
 
-def _aggregate(t: int, rows: list) -> list[Entry]:
+def _aggregate(t: int, rows: list[_Row]) -> list[Entry]:
     """One entry per (path, quantity), keeping the first-seen order and the worst tensor."""
     out: dict[tuple[str, str], Entry] = {}
     for path, quantity, tensor, a, e, floor in rows:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import platform
+from collections.abc import Sequence
 from typing import Any
 
 import jax
@@ -69,9 +70,9 @@ def numerics_manifest() -> dict[str, Any]:
         "jaxlib": getattr(jaxlib, "__version__", "?"),
         "jax_backend": jax.default_backend(),
         "jax_devices": [f"{d.platform}:{d.id} {getattr(d, 'device_kind', '')}".strip() for d in jax.devices()],
-        "jax_default_matmul_precision": jax.config.jax_default_matmul_precision or "default",
+        "jax_default_matmul_precision": jax.default_matmul_precision.value or "default",
         "check_matmul_precision": CHECK_PRECISION,
-        "jax_enable_x64": bool(jax.config.jax_enable_x64),
+        "jax_enable_x64": bool(jax.enable_x64.value),
         "XLA_FLAGS": xla_flags,
         "JAX_env": {k: v for k, v in sorted(os.environ.items()) if k.startswith("JAX_")},
         "xla_gpu_deterministic_ops": "--xla_gpu_deterministic_ops=true" in xla_flags,
@@ -129,7 +130,7 @@ def numerics_warnings(
     return out
 
 
-def format_manifest(manifest: dict[str, Any], warnings: list[str] = ()) -> str:  # type: ignore[assignment]
+def format_manifest(manifest: dict[str, Any], warnings: Sequence[str] = ()) -> str:
     """The manifest as ``key: value`` lines under a ``numerics manifest`` heading, then each warning."""
     width = max(len(k) for k in manifest)
     lines = ["numerics manifest"]

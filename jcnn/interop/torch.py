@@ -48,16 +48,20 @@ _STATE_NAMES = {"mean": "running_mean", "var": "running_var", "count": "num_batc
 _TRACKED = "num_batches_tracked"
 
 
+_Layout = tuple[tuple[int, ...], int]
+"""The ``(spatial S, channels C)`` of a channels-last flatten of ``(N, *S, C)``."""
+
+
 class _Entry(NamedTuple):
     """One torch tensor: where it lives in jcnn (``tree`` is ``"params"``/``"state"``/``None`` for an
     exported-only ``num_batches_tracked``), its leaf index there, and the layout conversion."""
 
     key: str
     tree: str | None
-    index: int
+    leaf: int  # not ``index``: a NamedTuple field of that name shadows ``tuple.index``
     conversion: str
     jcnn_shape: tuple[int, ...]
-    layout: tuple[tuple[int, ...], int] | None  # (spatial S, channels C) of a preceding flatten
+    layout: _Layout | None  # (spatial S, channels C) of a preceding flatten
 
 
 class _Plan(NamedTuple):
@@ -72,40 +76,46 @@ class _Plan(NamedTuple):
 # ---------------------------------------------------------------------------------------------- layouts
 
 
-def _to_torch(x: np.ndarray, conversion: str, layout: tuple[tuple[int, ...], int] | None) -> np.ndarray:
+# np.transpose(x, axes) rather than x.transpose(axes) / x.T: NumPy's stubs type those methods' results
+# (``Self``) as Any under Python 3.10; the function is the same call.
+
+
+def _to_torch(x: np.ndarray, conversion: str, layout: _Layout | None) -> np.ndarray:
     n = x.ndim - 2
     if conversion == "conv":
-        return x.transpose((n + 1, n) + tuple(range(n)))
+        return np.transpose(x, (n + 1, n) + tuple(range(n)))
     if conversion == "conv_transpose":
-        return x.transpose((n, n + 1) + tuple(range(n)))
+        return np.transpose(x, (n, n + 1) + tuple(range(n)))
     if conversion == "linear":
         if layout is not None:
             spatial, c = layout
             x = x.reshape(*spatial, c, x.shape[-1])
             x = np.moveaxis(x, -2, 0).reshape(x.shape[-2] * math.prod(spatial), x.shape[-1])
-        return x.T
+        return np.transpose(x)
     if conversion == "flat_vector":
-        spatial, c = layout  # type: ignore[misc]
+        assert layout is not None, "a flat_vector entry carries its flatten layout (_plan)"
+        spatial, c = layout
         return np.moveaxis(x.reshape(*spatial, c), -1, 0).reshape(-1)
     if conversion == "channels_first":
         return np.moveaxis(x, -1, 0)
     return x
 
 
-def _from_torch(t: np.ndarray, conversion: str, layout: tuple[tuple[int, ...], int] | None) -> np.ndarray:
+def _from_torch(t: np.ndarray, conversion: str, layout: _Layout | None) -> np.ndarray:
     n = t.ndim - 2
     if conversion == "conv":
-        return t.transpose(tuple(range(2, n + 2)) + (1, 0))
+        return np.transpose(t, tuple(range(2, n + 2)) + (1, 0))
     if conversion == "conv_transpose":
-        return t.transpose(tuple(range(2, n + 2)) + (0, 1))
+        return np.transpose(t, tuple(range(2, n + 2)) + (0, 1))
     if conversion == "linear":
-        x = t.T
+        x = np.transpose(t)
         if layout is not None:
             spatial, c = layout
             x = np.moveaxis(x.reshape(c, *spatial, x.shape[-1]), 0, -2).reshape(-1, x.shape[-1])
         return x
     if conversion == "flat_vector":
-        spatial, c = layout  # type: ignore[misc]
+        assert layout is not None, "a flat_vector entry carries its flatten layout (_plan)"
+        spatial, c = layout
         return np.moveaxis(t.reshape(c, *spatial), 0, -1).reshape(-1)
     if conversion == "channels_first":
         return np.moveaxis(t, 0, -1)
@@ -139,13 +149,15 @@ def _sequential(node: Layer) -> bool:
     return node.kind == "serial" or (len(node.children) == 1 and node.children[0][0] is None)
 
 
-def _layer_hints(layer: Layer, input_shape: ShapeTree) -> tuple[dict[tuple[str, ...], str], dict]:
+def _layer_hints(
+    layer: Layer, input_shape: ShapeTree
+) -> tuple[dict[tuple[str, ...], str], dict[tuple[str, ...], _Layout]]:
     """Kinds of every leaf layer by path, and the flatten layout ``(S, C)`` that reaches each layer which
     consumes a channels-last flatten (the first dense layer after it, and the layers in between), from
     the declared tree: sequential combinators carry a pending layout from child to child, others start
     each branch afresh."""
     kinds: dict[tuple[str, ...], str] = {}
-    layouts: dict[tuple[str, ...], tuple[tuple[int, ...], int]] = {}
+    layouts: dict[tuple[str, ...], _Layout] = {}
 
     def key(path: str) -> tuple[str, ...]:
         return tuple(path.split(".")) if path else ()
@@ -284,7 +296,8 @@ def _to_numpy(value: Any) -> np.ndarray:
         value = value.detach().cpu()
         if str(value.dtype) == "torch.bfloat16":
             value = value.float()
-        return value.numpy()
+        array: np.ndarray = value.numpy()
+        return array
     return np.asarray(value)
 
 
@@ -331,9 +344,9 @@ class LoadReport(NamedTuple):
     (``missing``), keys the model does not have (``unexpected``), and keys whose shapes differ
     (``mismatched``: ``(key, got, expected)``). Those params keep the values of ``into``."""
 
-    missing: list
-    unexpected: list
-    mismatched: list
+    missing: list[str]
+    unexpected: list[str]
+    mismatched: list[list[str | tuple[int, ...]]]
 
 
 def _as_arrays(state_dict: Mapping[str, Any]) -> dict[str, Any]:
@@ -432,15 +445,15 @@ def import_state_dict(
         leaves = p_leaves if e.tree == "params" else s_leaves
         if e.tree is None or e.key in skip:
             continue
-        template = plan.params_leaves[e.index] if e.tree == "params" else plan.state_leaves[e.index]
+        template = plan.params_leaves[e.leaf] if e.tree == "params" else plan.state_leaves[e.leaf]
         if e.key not in arrays:  # an optional num_batches_tracked feeding a count
             if into is None:
-                leaves[e.index] = jax.device_put(np.zeros(template.shape, template.dtype))
+                leaves[e.leaf] = jax.device_put(np.zeros(template.shape, template.dtype))
             continue
         value = _from_torch(_to_numpy(arrays[e.key]), e.conversion, e.layout)
         # A copy: torch's .numpy() shares the tensor's memory, and JAX may alias host memory on CPU; the
         # fresh NumPy copy is JAX's alone. device_put: jnp.array/asarray compile a copy per shape (~0.05 s).
-        leaves[e.index] = jax.device_put(np.array(value, dtype=template.dtype, copy=True))
+        leaves[e.leaf] = jax.device_put(np.array(value, dtype=template.dtype, copy=True))
     params = jax.tree_util.tree_unflatten(plan.params_def, p_leaves)
     state = jax.tree_util.tree_unflatten(plan.state_def, s_leaves)
     if strict:
@@ -448,7 +461,7 @@ def import_state_dict(
     return params, state, LoadReport(missing, unexpected, [list(m) for m in mismatched])
 
 
-def _check_into(name: str, into: Any, plan: _Plan) -> tuple[list, list]:
+def _check_into(name: str, into: Any, plan: _Plan) -> tuple[list[Any], list[Any]]:
     if not isinstance(into, (tuple, list)) or len(into) != 2:
         raise TypeError(f"import_state_dict({name}): into must be a (params, state) pair, got {type(into).__name__}")
     out = []
@@ -537,7 +550,7 @@ def export_state_dict(
         if e.tree is None:
             value = np.asarray(int(num_batches_tracked or 0), np.int64)
         else:
-            value = np.asarray(trees[e.tree][e.index])
+            value = np.asarray(trees[e.tree][e.leaf])
             value = np.array(_to_torch(value, e.conversion, e.layout), order="C")
             if e.key.endswith(_TRACKED):
                 value = value.astype(np.int64)

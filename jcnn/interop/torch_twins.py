@@ -8,8 +8,12 @@ This module imports torch at the top: only :mod:`jcnn.interop.verify` imports it
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+
 import torch
 from torch import nn
+
+# Each forward annotates what a submodule returns: nn.Module.__call__ is typed as returning Any.
 
 
 def lenet5(num_classes: int = 10, in_channels: int = 1, activation: str = "relu", pool: str = "max") -> nn.Module:
@@ -28,12 +32,13 @@ def lenet5(num_classes: int = 10, in_channels: int = 1, activation: str = "relu"
             )
 
         def forward(self, x: torch.Tensor) -> torch.Tensor:
-            return self.classifier(torch.flatten(self.features(x), 1))
+            y: torch.Tensor = self.classifier(torch.flatten(self.features(x), 1))
+            return y
 
     return LeNet5()
 
 
-VGG_CFGS = {
+VGG_CFGS: dict[str, list[int | str]] = {
     "vgg11": [64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"],
     "vgg13": [64, 64, "M", 128, 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"],
     "vgg16": [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"],
@@ -58,7 +63,7 @@ class VGG(nn.Module):
         layers: list[nn.Module] = []
         c = in_channels
         for v in VGG_CFGS[cfg]:
-            if v == "M":
+            if isinstance(v, str):  # "M"
                 layers.append(nn.MaxPool2d(2, 2))
             else:
                 layers.append(nn.Conv2d(c, v, 3, padding=1))
@@ -77,7 +82,8 @@ class VGG(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.classifier(torch.flatten(self.avgpool(self.features(x)), 1))
+        y: torch.Tensor = self.classifier(torch.flatten(self.avgpool(self.features(x)), 1))
+        return y
 
 
 class BasicBlock(nn.Module):
@@ -97,7 +103,8 @@ class BasicBlock(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         identity = x if self.downsample is None else self.downsample(x)
         out = self.relu(self.bn1(self.conv1(x)))
-        return self.relu(self.bn2(self.conv2(out)) + identity)
+        y: torch.Tensor = self.relu(self.bn2(self.conv2(out)) + identity)
+        return y
 
 
 class Bottleneck(nn.Module):
@@ -120,19 +127,22 @@ class Bottleneck(nn.Module):
         identity = x if self.downsample is None else self.downsample(x)
         out = self.relu(self.bn1(self.conv1(x)))
         out = self.relu(self.bn2(self.conv2(out)))
-        return self.relu(self.bn3(self.conv3(out)) + identity)
+        y: torch.Tensor = self.relu(self.bn3(self.conv3(out)) + identity)
+        return y
 
 
 class ResNet(nn.Module):
     """torchvision's ResNet with ``block`` repeated ``layers`` times per stage."""
 
-    def __init__(self, block: type, layers: list[int], num_classes: int, in_channels: int) -> None:
+    def __init__(
+        self, block: type[BasicBlock] | type[Bottleneck], layers: list[int], num_classes: int, in_channels: int
+    ) -> None:
         super().__init__()
         self.inplanes = 64
         self.conv1 = nn.Conv2d(in_channels, 64, 7, 2, 3, bias=False)
         self.bn1 = nn.BatchNorm2d(64)
         self.relu = nn.ReLU(inplace=True)
-        self.maxpool = nn.MaxPool2d(3, 2, 1)
+        self.maxpool: nn.Module = nn.MaxPool2d(3, 2, 1)  # cifar_resnet18 makes it an Identity
         self.layer1 = self._make_layer(block, 64, layers[0], 1)
         self.layer2 = self._make_layer(block, 128, layers[1], 2)
         self.layer3 = self._make_layer(block, 256, layers[2], 2)
@@ -140,7 +150,9 @@ class ResNet(nn.Module):
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
         self.fc = nn.Linear(512 * block.expansion, num_classes)
 
-    def _make_layer(self, block: type, planes: int, blocks: int, stride: int) -> nn.Sequential:
+    def _make_layer(
+        self, block: type[BasicBlock] | type[Bottleneck], planes: int, blocks: int, stride: int
+    ) -> nn.Sequential:
         downsample = None
         if stride != 1 or self.inplanes != planes * block.expansion:
             downsample = nn.Sequential(
@@ -155,11 +167,12 @@ class ResNet(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
         x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
-        return self.fc(torch.flatten(self.avgpool(x), 1))
+        y: torch.Tensor = self.fc(torch.flatten(self.avgpool(x), 1))
+        return y
 
 
 def conv_bn_act(
-    cin: int, cout: int, k: int = 3, stride: int = 1, groups: int = 1, act: type = nn.ReLU6
+    cin: int, cout: int, k: int = 3, stride: int = 1, groups: int = 1, act: Callable[..., nn.Module] = nn.ReLU6
 ) -> nn.Sequential:
     """torchvision's Conv2dNormActivation."""
     return nn.Sequential(
@@ -191,7 +204,8 @@ class InvertedResidual(nn.Module):
         self.conv = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.conv(x) if self.use_res_connect else self.conv(x)
+        y: torch.Tensor = self.conv(x)
+        return x + y if self.use_res_connect else y
 
 
 class MobileNetV2(nn.Module):
@@ -222,7 +236,8 @@ class MobileNetV2(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = nn.functional.adaptive_avg_pool2d(self.features(x), (1, 1))
-        return self.classifier(torch.flatten(x, 1))
+        y: torch.Tensor = self.classifier(torch.flatten(x, 1))
+        return y
 
 
 class MobileNetV1(nn.Module):
@@ -241,21 +256,23 @@ class MobileNetV1(nn.Module):
         self.classifier = nn.Sequential(nn.Dropout(dropout), nn.Linear(c, num_classes))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.classifier(torch.flatten(nn.functional.adaptive_avg_pool2d(self.features(x), 1), 1))
+        y: torch.Tensor = self.classifier(torch.flatten(nn.functional.adaptive_avg_pool2d(self.features(x), 1), 1))
+        return y
 
 
-def twin(name: str, num_classes: int, in_channels: int, **kw) -> nn.Module:
+def twin(name: str, num_classes: int, in_channels: int, **kw: Any) -> nn.Module:
     """The torch twin of zoo model ``name``."""
     if name == "lenet5":
         return lenet5(num_classes, in_channels, **kw)
     if name.startswith("vgg"):
         return VGG(name.split("_")[0], name.endswith("_bn"), num_classes, in_channels, **kw)
     if name.startswith("resnet"):
-        block, layers = {
+        resnets: dict[str, tuple[type[BasicBlock] | type[Bottleneck], list[int]]] = {
             "resnet18": (BasicBlock, [2, 2, 2, 2]),
             "resnet34": (BasicBlock, [3, 4, 6, 3]),
             "resnet50": (Bottleneck, [3, 4, 6, 3]),
-        }[name]
+        }
+        block, layers = resnets[name]
         return ResNet(block, layers, num_classes, in_channels)
     if name == "mobilenet_v2":
         return MobileNetV2(num_classes, in_channels, **kw)
@@ -307,8 +324,8 @@ class Conv2dNormActivation(nn.Sequential):
         stride: int = 1,
         padding: int | None = None,
         groups: int = 1,
-        norm_layer: type | None = nn.BatchNorm2d,
-        activation_layer: type | None = nn.ReLU,
+        norm_layer: Callable[[int], nn.Module] | None = nn.BatchNorm2d,
+        activation_layer: Callable[[], nn.Module] | None = nn.ReLU,
         dilation: int = 1,
         bias: bool | None = None,
     ) -> None:
@@ -328,7 +345,11 @@ class SqueezeExcitation(nn.Module):
     """``x · scale_activation(fc2(activation(fc1(avgpool(x)))))`` with 1×1 convs fc1, fc2."""
 
     def __init__(
-        self, channels: int, squeeze: int, activation: type = nn.ReLU, scale_activation: type = nn.Sigmoid
+        self,
+        channels: int,
+        squeeze: int,
+        activation: Callable[[], nn.Module] = nn.ReLU,
+        scale_activation: Callable[[], nn.Module] = nn.Sigmoid,
     ) -> None:
         super().__init__()
         self.avgpool = nn.AdaptiveAvgPool2d(1)
@@ -338,7 +359,8 @@ class SqueezeExcitation(nn.Module):
         self.scale_activation = scale_activation()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.scale_activation(self.fc2(self.activation(self.fc1(self.avgpool(x))))) * x
+        scale: torch.Tensor = self.scale_activation(self.fc2(self.activation(self.fc1(self.avgpool(x)))))
+        return scale * x
 
 
 def stochastic_depth(x: torch.Tensor, p: float, mode: str, training: bool) -> torch.Tensor:
@@ -427,7 +449,16 @@ class InvertedResidualV3(nn.Module):
     """torchvision's MobileNet v3 ``InvertedResidual`` (units under ``block``)."""
 
     def __init__(
-        self, cin: int, k: int, exp: int, cout: int, se: bool, act: str, stride: int, dilation: int, norm: Any
+        self,
+        cin: int,
+        k: int,
+        exp: int,
+        cout: int,
+        se: bool,
+        act: str,
+        stride: int,
+        dilation: int,
+        norm: Callable[[int], nn.Module],
     ) -> None:
         super().__init__()
         self.use_res_connect = stride == 1 and cin == cout
@@ -453,7 +484,7 @@ class InvertedResidualV3(nn.Module):
         self.block = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = self.block(x)
+        y: torch.Tensor = self.block(x)
         return y + x if self.use_res_connect else y
 
 
@@ -469,7 +500,7 @@ class MobileNetV3(nn.Module):
         reduced_tail: bool = False,
         dilated: bool = False,
         dropout: float = 0.2,
-        setting: list | None = None,
+        setting: Sequence[Sequence[Any]] | None = None,
         last_channel: int | None = None,
     ) -> None:
         """``arch`` "large" / "small", or "custom" with ``setting`` rows (in, kernel, expanded, out, SE, act,
@@ -484,7 +515,7 @@ class MobileNetV3(nn.Module):
         def ch(c: int) -> int:
             return _divisible(c * width_mult, 8)
 
-        settings = []
+        settings: list[tuple[Any, ...]] = []
         for i, (cin, k, exp, cout, se, act, s, dil) in enumerate(table):
             if i >= tail:  # the first C4 block keeps its input and expansion widths
                 cout //= div
@@ -492,23 +523,30 @@ class MobileNetV3(nn.Module):
                     cin, exp = cin // div, exp // div
             settings.append((ch(cin), k, ch(exp), ch(cout), se, act, s, 2 if (dil and dilated) else 1))
         if arch == "custom":
-            settings = [tuple(r) for r in setting]
+            if setting is None or last_channel is None:
+                raise TypeError("MobileNetV3: arch='custom' needs setting= and last_channel=")
+            settings, last = [tuple(r) for r in setting], last_channel
+        else:
+            last = ch(last // div)
         layers: list[nn.Module] = [
             Conv2dNormActivation(in_channels, settings[0][0], 3, 2, norm_layer=norm, activation_layer=nn.Hardswish)
         ]
-        layers += [InvertedResidualV3(*cfg, norm=norm) for cfg in settings]
+        layers += [
+            InvertedResidualV3(cin, k, exp, cout, se, act, s, dil, norm=norm)
+            for cin, k, exp, cout, se, act, s, dil in settings
+        ]
         c = settings[-1][3]
         layers.append(Conv2dNormActivation(c, 6 * c, 1, norm_layer=norm, activation_layer=nn.Hardswish))
         self.features = nn.Sequential(*layers)
         self.avgpool = nn.AdaptiveAvgPool2d(1)
-        last = ch(last // div) if arch != "custom" else last_channel
         self.classifier = nn.Sequential(
             nn.Linear(6 * c, last), nn.Hardswish(), nn.Dropout(dropout), nn.Linear(last, num_classes)
         )
         _init_modules(self, "kaiming", "normal")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.classifier(torch.flatten(self.avgpool(self.features(x)), 1))
+        y: torch.Tensor = self.classifier(torch.flatten(self.avgpool(self.features(x)), 1))
+        return y
 
 
 # -- EfficientNet v1 (b0-b7) and v2 (s, m, l) -----------------------------------------------------------------
@@ -572,7 +610,16 @@ EFFNET_V2_DROPOUT = {"s": 0.2, "m": 0.3, "l": 0.4}
 class MBConv(nn.Module):
     """torchvision's ``MBConv``: 1×1 expansion, depthwise, squeeze-and-excitation, 1×1 projection."""
 
-    def __init__(self, expand: float, k: int, stride: int, cin: int, cout: int, sd_prob: float, norm: Any) -> None:
+    def __init__(
+        self,
+        expand: float,
+        k: int,
+        stride: int,
+        cin: int,
+        cout: int,
+        sd_prob: float,
+        norm: Callable[[int], nn.Module],
+    ) -> None:
         super().__init__()
         self.use_res_connect = stride == 1 and cin == cout
         exp = _divisible(cin * expand, 8)
@@ -586,14 +633,26 @@ class MBConv(nn.Module):
         self.stochastic_depth = StochasticDepth(sd_prob, "row")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = self.block(x)
-        return self.stochastic_depth(y) + x if self.use_res_connect else y
+        y: torch.Tensor = self.block(x)
+        if not self.use_res_connect:
+            return y
+        dropped: torch.Tensor = self.stochastic_depth(y)
+        return dropped + x
 
 
 class FusedMBConv(nn.Module):
     """torchvision's ``FusedMBConv`` (EfficientNetV2): k×k expansion (or one k×k unit), 1×1 projection."""
 
-    def __init__(self, expand: float, k: int, stride: int, cin: int, cout: int, sd_prob: float, norm: Any) -> None:
+    def __init__(
+        self,
+        expand: float,
+        k: int,
+        stride: int,
+        cin: int,
+        cout: int,
+        sd_prob: float,
+        norm: Callable[[int], nn.Module],
+    ) -> None:
         super().__init__()
         self.use_res_connect = stride == 1 and cin == cout
         exp = _divisible(cin * expand, 8)
@@ -608,8 +667,11 @@ class FusedMBConv(nn.Module):
         self.stochastic_depth = StochasticDepth(sd_prob, "row")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = self.block(x)
-        return self.stochastic_depth(y) + x if self.use_res_connect else y
+        y: torch.Tensor = self.block(x)
+        if not self.use_res_connect:
+            return y
+        dropped: torch.Tensor = self.stochastic_depth(y)
+        return dropped + x
 
 
 class EfficientNet(nn.Module):
@@ -622,7 +684,7 @@ class EfficientNet(nn.Module):
         in_channels: int,
         dropout: float | None = None,
         stochastic_depth_prob: float = 0.2,
-        stages: list | None = None,
+        stages: Sequence[Sequence[Any]] | None = None,
         last_channel: int | None = None,
         norm_eps: float = 1e-5,
         norm_momentum: float = 0.1,
@@ -631,6 +693,8 @@ class EfficientNet(nn.Module):
         in, out, layers, fused), ``last_channel`` and the BatchNorm's ``norm_eps`` / ``norm_momentum``."""
         super().__init__()
         if variant == "custom":
+            if stages is None:
+                raise TypeError("EfficientNet: variant='custom' needs stages=")
             table, default_dropout, eps, momentum, last = (
                 [tuple(r) for r in stages],
                 0.2,
@@ -681,7 +745,8 @@ class EfficientNet(nn.Module):
         _init_modules(self, "kaiming", "uniform")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.classifier(torch.flatten(self.avgpool(self.features(x)), 1))
+        y: torch.Tensor = self.classifier(torch.flatten(self.avgpool(self.features(x)), 1))
+        return y
 
 
 # -- ConvNeXt -------------------------------------------------------------------------------------------------
@@ -714,7 +779,8 @@ class CNBlock(nn.Module):
         self.stochastic_depth = StochasticDepth(sd_prob, "row")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.stochastic_depth(self.layer_scale * self.block(x)) + x
+        y: torch.Tensor = self.stochastic_depth(self.layer_scale * self.block(x))
+        return y + x
 
 
 class ConvNeXt(nn.Module):
@@ -727,12 +793,17 @@ class ConvNeXt(nn.Module):
         in_channels: int,
         stochastic_depth_prob: float | None = None,
         layer_scale: float = 1e-6,
-        widths: tuple | None = None,
-        depths: tuple | None = None,
+        widths: tuple[int, ...] | None = None,
+        depths: tuple[int, ...] | None = None,
     ) -> None:
         """``size`` "tiny" … "large", or "custom" with the stage ``widths`` and ``depths``."""
         super().__init__()
-        widths, depths, default_sd = CONVNEXT[size] if size != "custom" else (widths, depths, 0.1)
+        if size != "custom":
+            widths, depths, default_sd = CONVNEXT[size]
+        elif widths is None or depths is None:
+            raise TypeError("ConvNeXt: size='custom' needs widths= and depths=")
+        else:
+            default_sd = 0.1
         sd = default_sd if stochastic_depth_prob is None else stochastic_depth_prob
         norm = partial(LayerNorm2d, eps=1e-6)
         layers: list[nn.Module] = [
@@ -757,7 +828,8 @@ class ConvNeXt(nn.Module):
                     nn.init.zeros_(m.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.classifier(self.avgpool(self.features(x)))
+        y: torch.Tensor = self.classifier(self.avgpool(self.features(x)))
+        return y
 
 
 # -- RegNet X / Y ---------------------------------------------------------------------------------------------
@@ -792,7 +864,7 @@ class ResBottleneckBlock(nn.Module):
         self.proj = (
             Conv2dNormActivation(cin, cout, 1, stride, activation_layer=None) if cin != cout or stride != 1 else None
         )
-        layers = OrderedDict()
+        layers: OrderedDict[str, nn.Module] = OrderedDict()
         layers["a"] = Conv2dNormActivation(cin, cout, 1)
         layers["b"] = Conv2dNormActivation(cout, cout, 3, stride, groups=cout // group_width)
         if se_ratio:
@@ -803,21 +875,33 @@ class ResBottleneckBlock(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         shortcut = x if self.proj is None else self.proj(x)
-        return self.activation(shortcut + self.f(x))
+        y: torch.Tensor = self.activation(shortcut + self.f(x))
+        return y
 
 
 class RegNet(nn.Module):
     """torchvision's ``RegNet`` (``stem``, ``trunk_output``, ``avgpool``, ``fc``)."""
 
-    def __init__(self, size: str, num_classes: int, in_channels: int, config: tuple | None = None) -> None:
+    def __init__(
+        self,
+        size: str,
+        num_classes: int,
+        in_channels: int,
+        config: tuple[int, int, float, float, int, float | None] | None = None,
+    ) -> None:
         """``size`` "y_400mf" … "x_32gf", or "custom" with ``config`` = (depth, w_0, w_a, w_m, group width,
         SE ratio or None)."""
         super().__init__()
-        depth, w_0, w_a, w_m, group_width, se_ratio = REGNET[size] if size != "custom" else config
+        if size != "custom":
+            config = REGNET[size]
+        elif config is None:
+            raise TypeError("RegNet: size='custom' needs config=")
+        depth, w_0, w_a, w_m, group_width, se_ratio = config
         self.stem = Conv2dNormActivation(in_channels, 32, 3, 2)
-        width, stages = 32, []
+        width = 32
+        stages: list[tuple[str, nn.Module]] = []
         for i, (w, d, g) in enumerate(regnet_stages(depth, w_0, w_a, w_m, group_width)):
-            blocks = OrderedDict(
+            blocks: OrderedDict[str, nn.Module] = OrderedDict(
                 (f"block{i + 1}-{j}", ResBottleneckBlock(width if j == 0 else w, w, 2 if j == 0 else 1, g, se_ratio))
                 for j in range(d)
             )
@@ -829,10 +913,11 @@ class RegNet(nn.Module):
         _init_modules(self, "regnet", "normal")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc(torch.flatten(self.avgpool(self.trunk_output(self.stem(x))), 1))
+        y: torch.Tensor = self.fc(torch.flatten(self.avgpool(self.trunk_output(self.stem(x))), 1))
+        return y
 
 
-MODERN_TWINS: dict[str, Any] = {
+MODERN_TWINS: dict[str, Callable[..., nn.Module]] = {
     "mobilenet_v3_large": partial(MobileNetV3, "large"),
     "mobilenet_v3_small": partial(MobileNetV3, "small"),
     **{f"efficientnet_{v}": partial(EfficientNet, v) for v in list(EFFNET_B) + [f"v2_{s}" for s in EFFNET_V2]},

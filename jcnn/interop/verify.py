@@ -37,6 +37,8 @@ __all__ = ["Check", "Result", "all_checks", "select", "run_check", "format_table
 F32 = 1e-5  # one op in float32: a few roundings, normwise
 MODEL_TOL = 1e-4  # tens of float32 layers (issue 6)
 GROUPS = ("ops", "layers", "losses", "optim", "models")
+_Pairs = list[tuple[np.ndarray, np.ndarray]]
+"""What a check's ``run`` returns: ``(jcnn value, torch value)`` pairs."""
 
 
 class Check(NamedTuple):
@@ -44,7 +46,7 @@ class Check(NamedTuple):
 
     component: str
     config: str
-    run: Callable[[np.random.Generator], list]
+    run: Callable[[np.random.Generator], _Pairs]
     tolerance: float = F32
     slow: bool = False
 
@@ -70,10 +72,10 @@ def _cf(x: np.ndarray, kind: str) -> np.ndarray:
     n = x.ndim - 2
     if kind == "image":
         return np.moveaxis(x, -1, 1)
-    if kind == "conv":
-        return x.transpose((n + 1, n) + tuple(range(n)))
+    if kind == "conv":  # np.transpose: NumPy's stubs type the method's result as Any under Python 3.10
+        return np.transpose(x, (n + 1, n) + tuple(range(n)))
     if kind == "tconv":
-        return x.transpose((n, n + 1) + tuple(range(n)))
+        return np.transpose(x, (n, n + 1) + tuple(range(n)))
     return x
 
 
@@ -84,9 +86,9 @@ def _cl(t: Any, kind: str) -> np.ndarray:
     if kind == "image":
         return np.moveaxis(x, 1, -1)
     if kind == "conv":
-        return x.transpose(tuple(range(2, n + 2)) + (1, 0))
+        return np.transpose(x, tuple(range(2, n + 2)) + (1, 0))
     if kind == "tconv":
-        return x.transpose(tuple(range(2, n + 2)) + (0, 1))
+        return np.transpose(x, tuple(range(2, n + 2)) + (0, 1))
     return x
 
 
@@ -96,8 +98,12 @@ def _c(x: np.ndarray) -> np.ndarray:
 
 
 def _function_pairs(
-    jfn: Callable, tfn: Callable, args: Sequence[tuple[np.ndarray, str]], out_kind: str, rng: np.random.Generator
-) -> list:
+    jfn: Callable[..., Any],
+    tfn: Callable[..., Any],
+    args: Sequence[tuple[np.ndarray, str]],
+    out_kind: str,
+    rng: np.random.Generator,
+) -> _Pairs:
     """Forward and the VJP of a random cotangent, w.r.t. every float input (kinds as :func:`_cf`)."""
     jx = [jnp.asarray(a) for a, _ in args]
     tx = [torch.tensor(_c(_cf(a, k)), requires_grad=a.dtype.kind == "f") for a, k in args]
@@ -130,14 +136,14 @@ def _image(rng: np.random.Generator, *shape: int) -> np.ndarray:
 def _op(
     name: str,
     config: str,
-    jfn: Callable,
-    tfn: Callable,
+    jfn: Callable[..., Any],
+    tfn: Callable[..., Any],
     shapes: Sequence[tuple[tuple[int, ...], str]],
     out_kind: str = "image",
     tolerance: float = F32,
     scale: float = 1.0,
 ) -> Check:
-    def run(rng: np.random.Generator) -> list:
+    def run(rng: np.random.Generator) -> _Pairs:
         args = [(scale * _image(rng, *s), k) for s, k in shapes]
         return _function_pairs(jfn, tfn, args, out_kind, rng)
 
@@ -263,7 +269,7 @@ def _op_checks() -> list[Check]:
         _op("global_avg_pool", "2d", o.global_avg_pool, lambda x: x.mean((2, 3)), [((2, 5, 6, 3), img)], vec),
         _op("global_max_pool", "2d", o.global_max_pool, lambda x: x.amax((2, 3)), [((2, 5, 6, 3), img)], vec),
     ]
-    acts = [
+    acts: list[tuple[str, Callable[..., Any], Callable[..., Any]]] = [
         ("relu", o.relu, F.relu),
         ("relu6", o.relu6, F.relu6),
         ("sigmoid", o.sigmoid, torch.sigmoid),
@@ -311,7 +317,7 @@ def _layer(
     """The layer with the module's weights (through ``import_state_dict``): output, input and parameter
     gradients, and the new state (running statistics) when training."""
 
-    def run(rng: np.random.Generator) -> list:
+    def run(rng: np.random.Generator) -> _Pairs:
         params, state = import_state_dict(layer, module.state_dict(), input_shape=shape)
         x = _image(rng, *shape)
         module.train(train)
@@ -330,7 +336,7 @@ def _layer(
         ty.backward(torch.from_numpy(_c(_cf(ct, out))))
         pairs = [(np.asarray(y), _cl(ty, out)), (np.asarray(gx), _cl(tx.grad, kind))]
         grads = export_state_dict(layer, gp, state, input_shape=shape)
-        pairs += [(grads[k], p.grad.numpy()) for k, p in module.named_parameters()]
+        pairs += [(grads[k], _grad(k, p)) for k, p in module.named_parameters()]
         if train and state:
             exported = export_state_dict(layer, params, new_state, input_shape=shape)
             pairs += [(exported[k], b.numpy()) for k, b in module.named_buffers() if "running" in k]
@@ -339,10 +345,17 @@ def _layer(
     return Check(f"layers.{name}", config, run, tolerance)
 
 
+def _grad(name: str, p: torch.Tensor) -> np.ndarray:
+    """The gradient torch accumulated in ``p`` (a check fails if there is none)."""
+    if p.grad is None:
+        raise ValueError(f"torch computed no gradient for {name}")
+    return p.grad.numpy()
+
+
 def _dropout_check() -> Check:
-    def run(rng: np.random.Generator) -> list:
+    def run(rng: np.random.Generator) -> _Pairs:
         rate, x = 0.3, np.abs(_image(rng, 64, 256)) + 0.5
-        layer = jcnn.Dropout(rate)
+        layer = jcnn.layers.Dropout(rate)
         y, _ = layer.apply({}, {}, jnp.asarray(x), train=True, key=jax.random.PRNGKey(0))
         y = np.asarray(y)
         kept = y != 0
@@ -361,9 +374,10 @@ def _dropout_check() -> Check:
 
 
 def _layer_checks() -> list[Check]:
-    L, nn = jcnn, torch.nn
+    L, nn = jcnn.layers, torch.nn
     torch.manual_seed(0)
     bn = nn.BatchNorm2d(4)
+    assert bn.bias is not None and bn.running_mean is not None and bn.running_var is not None  # affine, tracked
     with torch.no_grad():
         bn.weight.uniform_(0.5, 1.5), bn.bias.uniform_(-0.5, 0.5)
         bn.running_mean.uniform_(-0.5, 0.5), bn.running_var.uniform_(0.5, 2.0)
@@ -448,8 +462,14 @@ def _layer_checks() -> list[Check]:
 # ------------------------------------------------------------------------------------------ losses
 
 
-def _loss(name: str, config: str, jfn: Callable, tfn: Callable, make: Callable[[np.random.Generator], list]) -> Check:
-    def run(rng: np.random.Generator) -> list:
+def _loss(
+    name: str,
+    config: str,
+    jfn: Callable[..., Any],
+    tfn: Callable[..., Any],
+    make: Callable[[np.random.Generator], list[np.ndarray]],
+) -> Check:
+    def run(rng: np.random.Generator) -> _Pairs:
         return _function_pairs(jfn, tfn, [(a, "plain") for a in make(rng)], "plain", rng)
 
     return Check(f"losses.{name}", config, run)
@@ -458,22 +478,22 @@ def _loss(name: str, config: str, jfn: Callable, tfn: Callable, make: Callable[[
 def _loss_checks() -> list[Check]:
     lo = jcnn.losses
 
-    def logits_labels(rng: np.random.Generator) -> list:
+    def logits_labels(rng: np.random.Generator) -> list[np.ndarray]:
         return [3 * _image(rng, 8, 5), rng.integers(0, 5, 8)]
 
-    def probs(rng: np.random.Generator) -> list:
+    def probs(rng: np.random.Generator) -> list[np.ndarray]:
         return [3 * _image(rng, 8, 5), np.asarray(jax.nn.softmax(_image(rng, 8, 5)))]
 
-    def pair(rng: np.random.Generator) -> list:
+    def pair(rng: np.random.Generator) -> list[np.ndarray]:
         return [2 * _image(rng, 6, 4), 2 * _image(rng, 6, 4)]
 
-    def unit(rng: np.random.Generator) -> list:
+    def unit(rng: np.random.Generator) -> list[np.ndarray]:
         return [rng.uniform(0.05, 0.95, (6, 4)).astype(np.float32), rng.uniform(0, 1, (6, 4)).astype(np.float32)]
 
-    def logits01(rng: np.random.Generator) -> list:
+    def logits01(rng: np.random.Generator) -> list[np.ndarray]:
         return [3 * _image(rng, 6, 4), rng.uniform(0, 1, (6, 4)).astype(np.float32)]
 
-    def kl(rng: np.random.Generator) -> list:
+    def kl(rng: np.random.Generator) -> list[np.ndarray]:
         return [np.asarray(jax.nn.log_softmax(_image(rng, 6, 4))), np.asarray(jax.nn.softmax(_image(rng, 6, 4)))]
 
     return [
@@ -537,10 +557,16 @@ def _loss_checks() -> list[Check]:
 # ------------------------------------------------------------------------------------------ optimizers
 
 
-def _optim(name: str, config: str, make: Callable[[], Any], torch_make: Callable[[list], Any], steps: int = 6) -> Check:
+def _optim(
+    name: str,
+    config: str,
+    make: Callable[[], Any],
+    torch_make: Callable[[list[torch.nn.Parameter]], Any],
+    steps: int = 6,
+) -> Check:
     """``steps`` updates from the same gradients; compares the params after every step."""
 
-    def run(rng: np.random.Generator) -> list:
+    def run(rng: np.random.Generator) -> _Pairs:
         params = {"b": _image(rng, 4), "w": _image(rng, 3, 4)}
         grads = [{k: _image(rng, *v.shape) for k, v in params.items()} for _ in range(steps)]
         opt = make()
@@ -549,7 +575,7 @@ def _optim(name: str, config: str, make: Callable[[], Any], torch_make: Callable
         update = jax.jit(opt.update)  # one compile for the six steps
         tp = [torch.nn.Parameter(torch.from_numpy(params[k].copy())) for k in ("b", "w")]
         topt = torch_make(tp)
-        pairs = []
+        pairs: _Pairs = []
         for g in grads:
             updates, state = update({k: jnp.asarray(v) for k, v in g.items()}, state, p)
             p = jcnn.optim.apply_updates(p, updates)
@@ -607,7 +633,7 @@ def _optim_checks() -> list[Check]:
     s, sched = o.schedules, to.lr_scheduler
 
     def schedule(name: str, config: str, ours: Callable[[], Any], theirs: Callable[[Any], Any], n: int = 12) -> Check:
-        def run(rng: np.random.Generator) -> list:
+        def run(rng: np.random.Generator) -> _Pairs:
             opt = to.SGD([torch.nn.Parameter(torch.zeros(1))], 0.5)
             lr_t = theirs(opt)
             expected = []
@@ -652,7 +678,8 @@ def _optim_checks() -> list[Check]:
 # (every key stays). MobileNets and the deeper ResNets run at 64×64: at 32×32 their last stages are 1×1 and
 # train-mode BatchNorm over 4 values is ill-conditioned in float32 (torch's own float32 logits are 3e-4
 # off its float64 ones for MobileNet v2).
-_ZOO = [
+_ZooRow = tuple[str, dict[str, Any], dict[str, Any], bool] | tuple[str, dict[str, Any], dict[str, Any], bool, int]
+_ZOO: list[_ZooRow] = [
     ("lenet5", {}, {}, False),
     ("lenet5", {"activation": "tanh", "pool": "avg"}, {"activation": "tanh", "pool": "avg"}, False),
     ("resnet18", {}, {}, False),
@@ -669,23 +696,23 @@ _ZOO = [
 ]
 
 
-def _modern_zoo() -> list[tuple]:
+def _modern_zoo() -> list[_ZooRow]:
     """The modern models (issue 12), full size at 64×64 with dropout and stochastic depth off; slow (each
     compiles for 10-60 s on CPU): ``jcnn verify --full`` or ``--only models.convnext_tiny``."""
     from jcnn.models import MODELS
 
-    out = []
+    out: list[_ZooRow] = []
     for name in MODELS:
         if name.startswith(("mobilenet_v3", "efficientnet", "convnext", "regnet")):
-            kw = {"dropout": 0.0} if name.startswith(("mobilenet_v3", "efficientnet")) else {}
+            kw: dict[str, Any] = {"dropout": 0.0} if name.startswith(("mobilenet_v3", "efficientnet")) else {}
             if name.startswith(("efficientnet", "convnext")):
                 kw["stochastic_depth_prob"] = 0.0
             out.append((name, kw, kw, True, 64))
     return out
 
 
-def _model_check(name: str, kw: dict, twin_kw: dict, slow: bool, hw: int = 32) -> Check:
-    def run(rng: np.random.Generator) -> list:
+def _model_check(name: str, kw: dict[str, Any], twin_kw: dict[str, Any], slow: bool, hw: int = 32) -> Check:
+    def run(rng: np.random.Generator) -> _Pairs:
         from jcnn.interop.torch_twins import twin
         from jcnn.models import MODELS, get_model
 
@@ -695,12 +722,13 @@ def _model_check(name: str, kw: dict, twin_kw: dict, slow: bool, hw: int = 32) -
         with torch.no_grad():  # non-trivial running statistics for eval mode
             for m in net.modules():
                 if isinstance(m, torch.nn.BatchNorm2d):
+                    assert m.running_mean is not None and m.running_var is not None  # the twins track them
                     m.running_mean.normal_(0, 0.1), m.running_var.uniform_(0.5, 1.5), m.weight.uniform_(0.5, 1.5)
         shape = (4, hw, hw, in_channels)
         params, state = import_state_dict(name, net.state_dict(), input_shape=(1, *shape[1:]), **kw)
         model = get_model(name, num_classes=10, in_channels=in_channels, **kw)
         x = _image(rng, *shape)
-        pairs = []
+        pairs: _Pairs = []
         for train in (False, True):
             y, _ = jax.jit(lambda p, s, x: model.apply(p, s, x, train=train))(params, state, x)  # noqa: B023 (called in this iteration)
             net.train(train)
