@@ -27,10 +27,12 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+import numpy.typing as npt
 
 _CHUNK = 1 << 22
 _ALIGN = 64  # XLA's CPU buffers need 64-byte alignment for device_put to alias host memory
 _pool: ThreadPoolExecutor | None = None
+_U32 = npt.NDArray[np.uint32]
 _pool_lock = threading.Lock()
 
 
@@ -49,7 +51,7 @@ def is_traced(x: Any) -> bool:
 
 
 def _is_typed_key(key: Any) -> bool:
-    return hasattr(key, "dtype") and jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key)
+    return hasattr(key, "dtype") and jnp.issubdtype(key.dtype, jax.dtypes.prng_key)
 
 
 def check_key(key: Any, who: str) -> None:
@@ -71,11 +73,12 @@ def check_key(key: Any, who: str) -> None:
     raise TypeError(f"{who}: key must be a PRNG key such as jax.random.key(0) or jax.random.PRNGKey(0), got {got}")
 
 
-def _rotl(x: np.ndarray, d: int) -> np.ndarray:
-    return (x << np.uint32(d)) | (x >> np.uint32(32 - d))
+def _rotl(x: _U32, d: int) -> _U32:
+    out: _U32 = (x << np.uint32(d)) | (x >> np.uint32(32 - d))  # NumPy's stubs: a shift by np.uint32 is Any
+    return out
 
 
-def threefry2x32(k1: np.ndarray, k2: np.ndarray, x1: np.ndarray, x2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def threefry2x32(k1: np.uint32, k2: np.uint32, x1: _U32, x2: _U32) -> tuple[_U32, _U32]:
     """The threefry-2x32 block cipher (20 rounds), as ``jax._src.prng.threefry2x32_p``, on uint32 arrays."""
     rotations = ((13, 15, 26, 6), (17, 29, 16, 24))
     ks = (np.uint32(k1), np.uint32(k2), np.uint32(k1) ^ np.uint32(k2) ^ np.uint32(0x1BD11BDA))
@@ -90,10 +93,10 @@ def threefry2x32(k1: np.ndarray, k2: np.ndarray, x1: np.ndarray, x2: np.ndarray)
     return x[0], x[1]
 
 
-def _split_bits(bits: np.ndarray, n: int) -> np.ndarray:
+def _split_bits(bits: _U32, n: int) -> _U32:
     """``jax.random.split`` of one raw key ``uint32[2]`` into ``uint32[n, 2]``, with NumPy."""
     k1, k2 = np.uint32(bits[0]), np.uint32(bits[1])
-    if jax.config.jax_threefry_partitionable:
+    if jax.config.jax_threefry_partitionable:  # type: ignore[attr-defined]  # jax's Config options are dynamic attributes, absent from its annotations
         y1, y2 = threefry2x32(k1, k2, np.zeros(n, np.uint32), np.arange(n, dtype=np.uint32))
         return np.stack([y1, y2], axis=1)
     counts = np.arange(2 * n, dtype=np.uint32)
@@ -101,7 +104,7 @@ def _split_bits(bits: np.ndarray, n: int) -> np.ndarray:
     return np.concatenate([y1, y2]).reshape(n, 2)
 
 
-def _host_bits(key: Any) -> np.ndarray | None:
+def _host_bits(key: Any) -> _U32 | None:
     """The two uint32 words of a concrete threefry key, or None (traced, batched or another impl)."""
     if is_traced(key):
         return None
@@ -198,10 +201,12 @@ def sample_host(
 
 def to_device(value: np.ndarray) -> jax.Array:
     """A JAX array over ``value``'s memory where JAX allows it (64-byte aligned host buffers on CPU)."""
+    out: jax.Array  # device_put is annotated to return Any (it takes and returns pytrees)
     try:
-        return jax.device_put(value, may_alias=True)
+        out = jax.device_put(value, may_alias=True)
     except TypeError:  # an older jax without may_alias
-        return jax.device_put(value)
+        out = jax.device_put(value)
+    return out
 
 
 def _key_words(key: Any) -> Any:
@@ -226,13 +231,14 @@ def sample(
         flat = words.reshape(-1, 2)
         parts = [sample(flat[i], shape, dtype, dist, a, b, loc, scale) for i in range(flat.shape[0])]
         return jnp.stack(parts).reshape(tuple(words.shape[:-1]) + shape)
-    spec = jax.ShapeDtypeStruct(shape, np.dtype(dtype))
-    return jax.pure_callback(
+    spec = jax.ShapeDtypeStruct(shape, np.dtype(dtype))  # type: ignore[no-untyped-call]  # its __init__ is unannotated in jax
+    out: jax.Array = jax.pure_callback(
         lambda w: sample_host(np.asarray(w), shape, dist, a, b, dtype, loc, scale),
         spec,
         words,
         vmap_method="sequential",
     )
+    return out
 
 
 def full(shape: Sequence[int], value: float, dtype: Any) -> jax.Array:

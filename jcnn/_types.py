@@ -6,6 +6,8 @@ from collections.abc import Sequence
 from typing import Any, Union
 
 import jax
+import numpy as np
+import numpy.typing as npt
 
 Array = jax.Array
 PRNGKey = jax.Array
@@ -16,3 +18,5 @@ Params = Any
 State = Any
 PaddingLike = Union[int, str, Sequence[int], Sequence[tuple[int, int]]]
 IntOrSeq = Union[int, Sequence[int]]
+# The NumPy oracles of jcnn.reference compute in float64.
+FloatArray = npt.NDArray[np.float64]

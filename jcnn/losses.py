@@ -41,10 +41,10 @@ def _check_reduction(who: str, reduction: str, extra: tuple[str, ...] = ()) -> N
 
 
 def _float(who: str, name: str, x: Any) -> Array:
-    x = jnp.asarray(x)
-    if not jnp.issubdtype(x.dtype, jnp.floating):
-        raise TypeError(f"{who}: {name} must be a floating-point array, got dtype {x.dtype}")
-    return x
+    a = jnp.asarray(x)
+    if not jnp.issubdtype(a.dtype, jnp.floating):
+        raise TypeError(f"{who}: {name} must be a floating-point array, got dtype {a.dtype}")
+    return a
 
 
 def _compute_dtype(*xs: Array) -> Any:
@@ -251,7 +251,7 @@ def _bce_elementwise(p: Array, t: Array) -> Array:
 
 
 @_bce_elementwise.defjvp
-def _bce_jvp(primals, tangents):
+def _bce_jvp(primals: tuple[Array, Array], tangents: tuple[Array, Array]) -> tuple[Array, Array]:
     # torch's derivatives: ∂l/∂p = (p − t) / max(p·(1 − p), 1e-12), finite at p = 0 and 1 where the
     # clamped logs' own derivative is 0·∞; ∂l/∂t = log(1 − p) − log p, each clamped at −100 (the
     # derivative of the clamped loss: ±100 at p = 0, 1, where torch's unclamped one is ±inf).

@@ -68,7 +68,7 @@ class ModelInfo(NamedTuple):
     first_conv: str
     classifier: str
 
-    def __getitem__(self, item: Any) -> Any:  # type: ignore[override]
+    def __getitem__(self, item: Any) -> Any:
         return getattr(self, item) if isinstance(item, str) else tuple.__getitem__(self, item)
 
     @property
@@ -157,7 +157,8 @@ MODELS: dict[str, ModelInfo] = {
             "features.0.0.weight",
             "classifier.1.weight",
         )
-        for name, size in [(n, v[-1]) for n, v in {**_efficientnet.V1_SCALING, **_efficientnet.V2_SCALING}.items()]
+        # the tables' last column is the crop size; merged, the checker sees int | float there
+        for name, size in [(n, int(v[-1])) for n, v in {**_efficientnet.V1_SCALING, **_efficientnet.V2_SCALING}.items()]
     },
     **{
         name: ModelInfo(

@@ -9,6 +9,8 @@ same way in torch, which flattens ``(C, H, W)``; :mod:`jcnn.interop.torch` reord
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from jcnn import layers as L
 from jcnn.layers.base import Layer, constructor
 from jcnn.models import _blocks as B
@@ -25,7 +27,7 @@ def lenet5(num_classes: int = 10, in_channels: int = 1, *, activation: str = "re
     if pool not in ("max", "avg"):
         raise ValueError(f"lenet5: pool must be 'max' or 'avg', got {pool!r}")
     act = B.activation(activation, "lenet5")
-    make_pool = (lambda: L.MaxPool(2, 2)) if pool == "max" else (lambda: L.AvgPool(2, 2))
+    make_pool: Callable[[], Layer] = (lambda: L.MaxPool(2, 2)) if pool == "max" else (lambda: L.AvgPool(2, 2))
     features = B.sequential(L.Conv(6, (5, 5)), act, make_pool(), L.Conv(16, (5, 5)), act, make_pool())
     classifier = B.sequential(L.Dense(120), act, L.Dense(84), act, L.Dense(num_classes))
     model = L.serial(("features", features), ("flatten", B.as_layer(L.Flatten)), ("classifier", classifier))

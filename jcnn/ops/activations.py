@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -25,7 +26,7 @@ def _float32_inside(fn: Callable[..., Array]) -> Callable[..., Array]:
     with an error naming ``fn`` (torch raises for these too, and lax would name its own primitive)."""
 
     @functools.wraps(fn)
-    def wrapped(x: Array, *args, **kwargs) -> Array:
+    def wrapped(x: Array, *args: Any, **kwargs: Any) -> Array:
         x = jnp.asarray(x)
         if not jnp.issubdtype(x.dtype, jnp.floating):
             raise ValueError(

@@ -9,7 +9,7 @@ Group ``g`` reads input channels ``[g·C_in/G, (g+1)·C_in/G)`` and writes outpu
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -22,6 +22,9 @@ from jcnn.ops.conv_grad import dimension_numbers as _dimension_numbers
 from jcnn.ops.conv_grad import taps as _taps
 from jcnn.ops.padding import PADDING_MODES, Pairs, as_tuple, effective_kernel, is_int, normalize_padding, pad_spatial
 from jcnn.ops.shapes import output_size
+
+_ConvImpl = Callable[[Array, Array, tuple[int, ...], Pairs, tuple[int, ...], int], Array]
+"""``(x, kernel, strides, pairs, dilation, groups) -> y``: one convolution algorithm."""
 
 ALGORITHMS = ("auto", "xla", "im2col", "direct", "spectral", "matmul_grad")
 """The lowerings :func:`conv` accepts as ``algorithm``."""
@@ -93,7 +96,7 @@ def _conv_direct(
     if depthwise and c_out != c_in:
         xp = jnp.repeat(xp, c_out // c_in, axis=-1)
     cg = kernel.shape[-2]
-    y = None
+    y: Array | None = None
     for offset, tap in _taps(xp, ksize, strides, dilation):
         if depthwise:
             term = tap * w[offset][0]
@@ -104,6 +107,7 @@ def _conv_direct(
             term = jnp.moveaxis(lax.dot_general(lhs, rhs, (((n + 2,), (0,)), ((n + 1,), (1,)))), 0, -2)
             term = term.reshape(*tap.shape[:-1], c_out)
         y = term if y is None else y + term
+    assert y is not None  # a kernel has at least one tap
     return y.astype(x.dtype)
 
 
@@ -244,14 +248,14 @@ def conv(
         pairs = ((0, 0),) * n
     if algorithm == "auto":
         algorithm = _auto_algorithm(x, kernel, out, strides, dil, groups)
-    impl = {
+    impls: dict[str, _ConvImpl] = {
         "xla": _conv_xla,
         "im2col": _conv_im2col,
         "direct": _conv_direct,
         "spectral": _conv_spectral,
         "matmul_grad": conv_matmul_grad,
-    }[algorithm]
-    y = impl(x, kernel, strides, pairs, dil, groups)
+    }
+    y = impls[algorithm](x, kernel, strides, pairs, dil, groups)
     return y if bias is None else y + bias
 
 

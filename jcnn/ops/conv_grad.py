@@ -151,11 +151,20 @@ def conv_matmul_grad(
     return conv_xla(x, kernel, strides, pairs, dilation, groups)
 
 
-def _fwd(x, kernel, strides, pairs, dilation, groups):
+def _fwd(
+    x: Array, kernel: Array, strides: tuple[int, ...], pairs: Pairs, dilation: tuple[int, ...], groups: int
+) -> tuple[Array, tuple[Array, Array]]:
     return conv_xla(x, kernel, strides, pairs, dilation, groups), (x, kernel)
 
 
-def _bwd(strides, pairs, dilation, groups, residuals, g):
+def _bwd(
+    strides: tuple[int, ...],
+    pairs: Pairs,
+    dilation: tuple[int, ...],
+    groups: int,
+    residuals: tuple[Array, Array],
+    g: Array,
+) -> tuple[Array, Array]:
     x, kernel = residuals
     with jax.named_scope("jcnn_conv_d_input"):
         _, vjp = jax.vjp(lambda x_: conv_xla(x_, kernel, strides, pairs, dilation, groups), x)

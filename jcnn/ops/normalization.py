@@ -30,7 +30,7 @@ class Moments(NamedTuple):
 
     mean: Array
     var: Array
-    count: int | Array
+    count: int | Array  # type: ignore[assignment]  # the field shadows tuple.count on purpose: stats.count is public API
 
 
 def _compute_dtype(op: str, x: Array) -> jnp.dtype:
@@ -62,12 +62,12 @@ def _shifted_moments(
     first = tuple(slice(0, 1) if a in axes else slice(None) for a in range(x.ndim))
     shift = lax.stop_gradient(x[first])
     if axis_name is not None:
-        shift = lax.pmean(shift, axis_name)
+        shift = lax.pmean(shift, axis_name)  # type: ignore[no-untyped-call]  # lax.pmean is unannotated in jax
     shifted = x - shift
     mean = jnp.mean(shifted, axis=axes, keepdims=True)
     mean_sq = jnp.mean(jnp.square(shifted), axis=axes, keepdims=True)
     if axis_name is not None:
-        mean, mean_sq = lax.pmean((mean, mean_sq), axis_name)
+        mean, mean_sq = lax.pmean((mean, mean_sq), axis_name)  # type: ignore[no-untyped-call]  # as above
     return shifted, shift, mean, jnp.maximum(mean_sq - jnp.square(mean), 0)
 
 
@@ -128,7 +128,7 @@ def batch_norm(
     count = math.prod(x.shape[:-1])  # symbolic under jax.export with a polymorphic batch
     if (mean is None) != (var is None):
         raise ValueError("batch_norm: give both mean and var (eval mode) or neither (batch statistics)")
-    if mean is not None:
+    if mean is not None and var is not None:  # both or neither (checked above)
         for name, s in (("mean", mean), ("var", var)):
             if tuple(s.shape) != (x.shape[-1],):
                 raise ValueError(
@@ -147,7 +147,7 @@ def batch_norm(
     _check_affine(scale, bias, x.shape[-1], "batch_norm")
     shifted, shift, m, v = _shifted_moments(xc, axes, axis_name)
     if axis_name is not None:
-        count = count * lax.psum(1, axis_name)
+        count = count * lax.psum(1, axis_name)  # type: ignore[no-untyped-call]  # lax.psum is unannotated in jax
     stats = Moments(jnp.reshape(shift + m, (-1,)), jnp.reshape(v, (-1,)), count)
     # y = d·k + (β − E[d]·k) with k = γ/sqrt(σ² + ε) per channel: the backward pass then needs only
     # Σg and Σg·d per channel (two reductions, as a hand-written kernel), not one per term.
@@ -226,7 +226,7 @@ def instance_norm(
     count = int(np.prod(x.shape[1:-1]))
     if (mean is None) != (var is None):
         raise ValueError("instance_norm: give both mean and var (running statistics) or neither")
-    if mean is not None:
+    if mean is not None and var is not None:  # both or neither (checked above)
         for name, s in (("mean", mean), ("var", var)):
             if tuple(s.shape) != (x.shape[-1],):
                 raise ValueError(f"instance_norm: {name} must have shape ({x.shape[-1]},), got {tuple(s.shape)}")
@@ -284,7 +284,7 @@ def local_response_norm(x: Array, size: int, alpha: float = 1e-4, beta: float = 
     xc = x.astype(dtype)
     window = (1,) * (x.ndim - 1) + (size,)
     pads = ((0, 0),) * (x.ndim - 1) + ((size // 2, (size - 1) // 2),)
-    sums = lax.reduce_window(jnp.square(xc), np.zeros((), dtype), lax.add, window, (1,) * x.ndim, pads)
+    sums: Array = lax.reduce_window(jnp.square(xc), np.zeros((), dtype), lax.add, window, (1,) * x.ndim, pads)
     return (xc / (k + (alpha / size) * sums) ** beta).astype(x.dtype)
 
 
@@ -299,7 +299,8 @@ def _window_weights(size: tuple[int, ...], window: str, sigma: float | None) -> 
             sd = sigma if sigma is not None else (s - 1) / 4
             g = np.exp(-(d**2) / (2 * sd**2))
         w = np.multiply.outer(w, g)
-    return w / w.sum()
+    total: float = w.sum()
+    return w / total
 
 
 def _window_sum(x: Array, weights: np.ndarray) -> Array:

@@ -7,7 +7,8 @@ pair per spatial dim, or the strings ``"VALID"`` and ``"SAME"``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any, SupportsIndex, cast
 
 import jax.numpy as jnp
 from jax import lax
@@ -28,7 +29,7 @@ def as_tuple(value: IntOrSeq, n: int, name: str, op: str, *, minimum: int = 1) -
         out = (int(value),) * n
     else:
         try:
-            out = tuple(int(v) for v in value)  # type: ignore[union-attr]
+            out = tuple(int(v) for v in value)
         except TypeError:
             raise TypeError(f"{op}: {name} must be an int or a sequence of {n} ints, got {value!r}") from None
         if len(out) != n:
@@ -79,11 +80,13 @@ def normalize_padding(
         raise ValueError(f"{op}: unknown padding string {padding!r}; expected 'VALID' or 'SAME'")
     if isinstance(padding, bool):
         raise TypeError(f"{op}: padding must be an int, a sequence or 'VALID'/'SAME', got {padding!r}")
+    # is_int is a plain bool test, so the casts say what it established (or, past it, what list() tries).
     if is_int(padding):
-        pairs_t: Pairs = ((int(padding), int(padding)),) * n  # type: ignore[arg-type]
+        p = int(cast(SupportsIndex, padding))
+        pairs_t: Pairs = ((p, p),) * n
     else:
         try:
-            items = list(padding)  # type: ignore[arg-type]
+            items: list[Any] = list(cast(Iterable[Any], padding))  # each entry is checked below
         except TypeError:
             raise TypeError(f"{op}: padding must be an int, a sequence or 'VALID'/'SAME', got {padding!r}") from None
         if len(items) != n:

@@ -10,7 +10,7 @@ import functools
 import itertools
 import math
 from collections.abc import Callable, Sequence
-from typing import Union
+from typing import Protocol, Union
 
 import jax
 import jax.numpy as jnp
@@ -25,7 +25,17 @@ AdaptiveSize = Union[int, None, Sequence[int | None]]
 """An adaptive pool's output size: one int, or one per spatial dim; ``None`` keeps that dim."""
 
 
-def _spatial_dims(x: Array, op: str) -> int:
+class _Shaped(Protocol):
+    """What the geometry reads of an input: an array's, or a :class:`_ShapeOnly`'s, ``shape`` and ``ndim``."""
+
+    @property
+    def shape(self) -> tuple[int, ...]: ...
+
+    @property
+    def ndim(self) -> int: ...
+
+
+def _spatial_dims(x: _Shaped, op: str) -> int:
     if x.ndim not in (3, 4, 5):
         raise ValueError(
             f"{op}: expected a channels-last input (N, *spatial, C) with 1 to 3 spatial dims "
@@ -39,7 +49,7 @@ class _Geometry:
 
     def __init__(
         self,
-        x: Array,
+        x: _Shaped,
         window: IntOrSeq,
         stride: IntOrSeq | None,
         padding: PaddingLike,
@@ -84,7 +94,7 @@ class _Geometry:
         return pads + [(0, 0)]
 
     def reduce(self, x: Array, init: float | int, computation: Callable[[Array, Array], Array]) -> Array:
-        return lax.reduce_window(
+        out: Array = lax.reduce_window(
             x,
             np.array(init, dtype=x.dtype),
             computation,
@@ -93,13 +103,14 @@ class _Geometry:
             padding=self.reduce_padding(),
             window_dilation=(1, *self.dilation, 1),
         )
+        return out
 
 
-def _lowest(dtype) -> float | int:
+def _lowest(dtype: jnp.dtype) -> float | int:
     if jnp.issubdtype(dtype, jnp.floating):
         return -np.inf
     if jnp.issubdtype(dtype, jnp.integer):
-        return int(jnp.iinfo(dtype).min)
+        return int(jnp.iinfo(dtype).min)  # type: ignore[no-untyped-call]  # jnp.iinfo (ml_dtypes.iinfo) is unannotated; np.iinfo lacks int4
     raise ValueError(f"max_pool: expected a float or integer input, got dtype {dtype}")
 
 
@@ -108,15 +119,24 @@ def _max_pool_taps_vjp(
     x: Array, window: tuple[int, ...], stride: tuple[int, ...], pads: tuple[tuple[int, int], ...]
 ) -> Array:
     """``reduce_window`` max of a float ``x`` (no dilation), differentiated tap by tap: see ``_max_pool_bwd``."""
-    return lax.reduce_window(x, np.array(-np.inf, x.dtype), lax.max, (1, *window, 1), (1, *stride, 1), pads)
+    y: Array = lax.reduce_window(x, np.array(-np.inf, x.dtype), lax.max, (1, *window, 1), (1, *stride, 1), pads)
+    return y
 
 
-def _max_pool_fwd(x, window, stride, pads):
+def _max_pool_fwd(
+    x: Array, window: tuple[int, ...], stride: tuple[int, ...], pads: tuple[tuple[int, int], ...]
+) -> tuple[Array, tuple[Array, Array]]:
     y = _max_pool_taps_vjp(x, window, stride, pads)
     return y, (x, y)
 
 
-def _max_pool_bwd(window, stride, pads, residuals, g):
+def _max_pool_bwd(
+    window: tuple[int, ...],
+    stride: tuple[int, ...],
+    pads: tuple[tuple[int, int], ...],
+    residuals: tuple[Array, Array],
+    g: Array,
+) -> tuple[Array]:
     """``∂x = Σ_m scatter_m(g · [x_m = y and no earlier tap of the window was]))``: for each window tap ``m``
     (row-major order) the strided slice ``x_m`` of the padded input that it reads; the first maximal tap of a
     window takes the gradient, as in torch; the scatter is the slice's transpose (a pad with ``S − 1``
@@ -261,7 +281,7 @@ def global_max_pool(x: Array) -> Array:
     return jnp.max(x, axis=tuple(range(1, n + 1)))
 
 
-def _adaptive_sizes(x: Array, output_size: AdaptiveSize, op: str) -> tuple[int, ...]:
+def _adaptive_sizes(x: _Shaped, output_size: AdaptiveSize, op: str) -> tuple[int, ...]:
     n = _spatial_dims(x, op)
     if output_size is None or not isinstance(output_size, (tuple, list)):
         items = [output_size] * n

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Union, overload
+from typing import Union, cast, overload
 
+from jcnn._types import PaddingLike
 from jcnn.ops.padding import as_tuple, effective_kernel, is_int, normalize_padding
 
 IntOrSeq = Union[int, Sequence[int]]
@@ -34,20 +35,27 @@ def _one(i: int, k: int, s: int, lo: int, hi: int, d: int, ceil_mode: bool) -> i
 
 @overload
 def output_size(
-    input_size: int, kernel: int, stride: int = 1, padding: object = 0, dilation: int = 1, ceil_mode: bool = False
+    input_size: int, kernel: int, stride: int = 1, padding: PaddingLike = 0, dilation: int = 1, ceil_mode: bool = False
 ) -> int: ...
 @overload
 def output_size(
     input_size: Sequence[int],
     kernel: IntOrSeq,
     stride: IntOrSeq = 1,
-    padding: object = 0,
+    padding: PaddingLike = 0,
     dilation: IntOrSeq = 1,
     ceil_mode: bool = False,
 ) -> tuple[int, ...]: ...
 
 
-def output_size(input_size, kernel, stride=1, padding=0, dilation=1, ceil_mode=False):
+def output_size(
+    input_size: int | Sequence[int],
+    kernel: IntOrSeq,
+    stride: IntOrSeq = 1,
+    padding: PaddingLike = 0,
+    dilation: IntOrSeq = 1,
+    ceil_mode: bool = False,
+) -> int | tuple[int, ...]:
     """``O = floor((I + 2P − D·(K − 1) − 1)/S) + 1`` (docs/convolution.md; ``(I + 2P − K)/S + 1`` for D = 1).
 
     Scalar ``input_size`` → int; a sequence (one entry per spatial dim) → tuple, with the other
@@ -56,8 +64,8 @@ def output_size(input_size, kernel, stride=1, padding=0, dilation=1, ceil_mode=F
     torch does, dropping a last window that would start in the high padding. A non-positive result
     raises ``ValueError`` naming every term.
     """
-    scalar = is_int(input_size)
-    sizes = (int(input_size),) if scalar else tuple(int(v) for v in input_size)
+    scalar = is_int(input_size)  # a Python or NumPy integer; is_int is a plain bool, so the casts name the case
+    sizes = (int(cast(int, input_size)),) if scalar else tuple(int(v) for v in cast(Sequence[int], input_size))
     n = len(sizes)
     k = as_tuple(kernel, n, "kernel", "output_size")
     s = as_tuple(stride, n, "stride", "output_size")

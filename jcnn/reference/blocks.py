@@ -6,27 +6,42 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
+from numpy.typing import ArrayLike
 
+from jcnn._types import FloatArray
 from jcnn.reference.activations import relu, sigmoid
 
 
-def stochastic_depth(x, keep, p: float) -> np.ndarray:
+def stochastic_depth(x: ArrayLike, keep: ArrayLike, p: float) -> FloatArray:
     """``y[n, …] = x[n, …] · keep[n] / (1 − p)`` (``keep`` broadcast from ``(N, 1, …)`` or ``(1, …)``);
     ``p = 1`` gives zeros."""
     x = np.asarray(x, dtype=np.float64)
-    keep = np.broadcast_to(np.asarray(keep, dtype=np.float64), x.shape)
+    mask: FloatArray = np.broadcast_to(np.asarray(keep, dtype=np.float64), x.shape)
     if p >= 1.0:
         return np.zeros_like(x)
-    return x * keep / (1.0 - p)
+    return x * mask / (1.0 - p)
+
+
+def _matrix(w: ArrayLike) -> FloatArray:
+    """``w`` as a float64 ``(in, out)`` matrix: its last two axes (a ``(1, 1, in, out)`` 1×1 kernel too)."""
+    a = np.asarray(w, dtype=np.float64)
+    return a.reshape(a.shape[-2:])
 
 
 def squeeze_excitation(
-    x, w1, b1, w2, b2, activation: Callable = relu, scale_activation: Callable = sigmoid
-) -> np.ndarray:
+    x: ArrayLike,
+    w1: ArrayLike,
+    b1: ArrayLike,
+    w2: ArrayLike,
+    b2: ArrayLike,
+    activation: Callable[[FloatArray], FloatArray] = relu,
+    scale_activation: Callable[[FloatArray], FloatArray] = sigmoid,
+) -> FloatArray:
     """For each example ``n`` and channel ``c``: ``s_c = mean over positions of x[n, …, c]``,
     ``h_j = δ(Σ_c s_c·W₁[c, j] + b₁[j])``, ``g_c = σ(Σ_j h_j·W₂[j, c] + b₂[c])``, ``y[n, …, c] = g_c·x[n, …, c]``."""
     x = np.asarray(x, dtype=np.float64)
-    w1, w2 = (np.asarray(w, dtype=np.float64).reshape(np.shape(w)[-2:]) for w in (w1, w2))
+    w1, w2 = _matrix(w1), _matrix(w2)
+    b1, b2 = np.asarray(b1, dtype=np.float64), np.asarray(b2, dtype=np.float64)
     y = np.empty_like(x)
     for n in range(x.shape[0]):
         flat = x[n].reshape(-1, x.shape[-1])
@@ -39,7 +54,7 @@ def squeeze_excitation(
     return y
 
 
-def layer_scale(x, gamma) -> np.ndarray:
+def layer_scale(x: ArrayLike, gamma: ArrayLike) -> FloatArray:
     """``y[…, c] = γ_c · x[…, c]`` (ConvNeXt's per-channel layer scale)."""
     x = np.asarray(x, dtype=np.float64)
     return x * np.asarray(gamma, dtype=np.float64).reshape(-1)

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import ArrayLike
+
+from jcnn._types import FloatArray
 
 
-def dense(x, W, b=None) -> np.ndarray:
+def dense(x: ArrayLike, W: ArrayLike, b: ArrayLike | None = None) -> FloatArray:
     """``y[..., j] = Σ_i x[..., i]·W[i, j] + b[j]``: ``x (..., in)``, ``W (in, out)``, ``b (out,)``.
 
     The textbook writes ``y = W x + b`` for a column vector; with rows of ``x`` and ``W`` stored as

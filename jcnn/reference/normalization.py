@@ -9,16 +9,27 @@ import itertools
 from collections.abc import Sequence
 
 import numpy as np
+from numpy.typing import ArrayLike
+
+from jcnn._types import FloatArray
 
 
-def _normalize(x: np.ndarray, axes: tuple[int, ...], eps: float) -> np.ndarray:
+def _normalize(x: FloatArray, axes: tuple[int, ...], eps: float) -> FloatArray:
     """``(x − μ)/sqrt(σ² + ε)``, ``μ = mean(x)`` and the biased ``σ² = mean((x − μ)²)`` over ``axes``."""
-    mu = x.mean(axis=axes, keepdims=True)
-    var = ((x - mu) ** 2).mean(axis=axes, keepdims=True)
+    mu: FloatArray = x.mean(axis=axes, keepdims=True)
+    var: FloatArray = ((x - mu) ** 2).mean(axis=axes, keepdims=True)
     return (x - mu) / np.sqrt(var + eps)
 
 
-def batch_norm(x, scale=None, bias=None, *, mean=None, var=None, eps: float = 1e-5) -> np.ndarray:
+def batch_norm(
+    x: ArrayLike,
+    scale: ArrayLike | None = None,
+    bias: ArrayLike | None = None,
+    *,
+    mean: ArrayLike | None = None,
+    var: ArrayLike | None = None,
+    eps: float = 1e-5,
+) -> FloatArray:
     """``γ_C (u − μ_C)/sqrt(σ²_C + ε) + β_C``, statistics over ``(*, C, *)`` (batch and spatial), or the
     given running ``mean``/``var``."""
     x = np.asarray(x, np.float64)
@@ -32,7 +43,14 @@ def batch_norm(x, scale=None, bias=None, *, mean=None, var=None, eps: float = 1e
     )
 
 
-def layer_norm(x, scale=None, bias=None, *, axes: Sequence[int] | None = None, eps: float = 1e-5) -> np.ndarray:
+def layer_norm(
+    x: ArrayLike,
+    scale: ArrayLike | None = None,
+    bias: ArrayLike | None = None,
+    *,
+    axes: Sequence[int] | None = None,
+    eps: float = 1e-5,
+) -> FloatArray:
     """Statistics over ``(N, *, *)``: per sample over ``axes`` (default all non-batch axes)."""
     x = np.asarray(x, np.float64)
     ax = tuple(range(1, x.ndim)) if axes is None else tuple(sorted(a % x.ndim for a in np.atleast_1d(axes)))
@@ -45,7 +63,9 @@ def layer_norm(x, scale=None, bias=None, *, axes: Sequence[int] | None = None, e
     return y
 
 
-def instance_norm(x, scale=None, bias=None, *, eps: float = 1e-5) -> np.ndarray:
+def instance_norm(
+    x: ArrayLike, scale: ArrayLike | None = None, bias: ArrayLike | None = None, *, eps: float = 1e-5
+) -> FloatArray:
     """Statistics over ``(N, C, *)``: per sample and channel over the spatial positions."""
     x = np.asarray(x, np.float64)
     y = _normalize(x, tuple(range(1, x.ndim - 1)), eps)
@@ -54,7 +74,14 @@ def instance_norm(x, scale=None, bias=None, *, eps: float = 1e-5) -> np.ndarray:
     )
 
 
-def group_norm(x, num_groups: int, scale=None, bias=None, *, eps: float = 1e-5) -> np.ndarray:
+def group_norm(
+    x: ArrayLike,
+    num_groups: int,
+    scale: ArrayLike | None = None,
+    bias: ArrayLike | None = None,
+    *,
+    eps: float = 1e-5,
+) -> FloatArray:
     """Per sample and group of ``C/num_groups`` consecutive channels, over those channels and all positions."""
     x = np.asarray(x, np.float64)
     y = np.empty_like(x)
@@ -68,7 +95,7 @@ def group_norm(x, num_groups: int, scale=None, bias=None, *, eps: float = 1e-5) 
     )
 
 
-def local_response_norm(x, size: int, alpha: float = 1e-4, beta: float = 0.75, k: float = 1.0) -> np.ndarray:
+def local_response_norm(x: ArrayLike, size: int, alpha: float = 1e-4, beta: float = 0.75, k: float = 1.0) -> FloatArray:
     """``b_c = a_c / (k + α/size · Σ_{c'=c−⌊size/2⌋}^{c+⌊(size−1)/2⌋} a_{c'}²)^β``, missing channels 0."""
     x = np.asarray(x, np.float64)
     c_total = x.shape[-1]
@@ -80,7 +107,7 @@ def local_response_norm(x, size: int, alpha: float = 1e-4, beta: float = 0.75, k
     return y
 
 
-def window_weights(size: Sequence[int], window: str = "gaussian", sigma: float | None = None) -> np.ndarray:
+def window_weights(size: Sequence[int], window: str = "gaussian", sigma: float | None = None) -> FloatArray:
     """The weighting window: ones, or ``exp(−d²/(2σ²))`` per dim (``σ`` default ``(size − 1)/4``), sum 1."""
     grids = np.meshgrid(*[np.arange(s) - (s - 1) / 2 for s in size], indexing="ij")
     if window == "uniform":
@@ -91,11 +118,12 @@ def window_weights(size: Sequence[int], window: str = "gaussian", sigma: float |
             if s > 1:
                 sd = sigma if sigma is not None else (s - 1) / 4
                 w = w * np.exp(-(g**2) / (2 * sd**2))
-    return w / w.sum()
+    total: float = w.sum()
+    return w / total
 
 
 def local_contrast_norm(
-    x,
+    x: ArrayLike,
     size: Sequence[int] | int = 9,
     *,
     window: str = "gaussian",
@@ -104,7 +132,7 @@ def local_contrast_norm(
     divisive: str | None = "std",
     eps: float = 1e-5,
     c: float | None = None,
-) -> np.ndarray:
+) -> FloatArray:
     """Loop implementation of the textbook's ``û_ij = (u_ij − μ_ij)/sqrt(σ²_ij + ε)`` (``divisive="std"``)
     and of Jarrett et al.'s ``v/max(c, σ)`` (``divisive="max"``).
 
@@ -121,7 +149,7 @@ def local_contrast_norm(
     chans = x.shape[-1]
     groups = [list(range(chans))] if across_channels else [[ch] for ch in range(chans)]
 
-    def neighbourhood(pos):
+    def neighbourhood(pos: tuple[int, ...]) -> list[tuple[tuple[int, ...], tuple[int, ...]]]:
         """(offset-in-window index, image position) of every window pixel inside the image."""
         out = []
         for off in itertools.product(*[range(s) for s in size]):
@@ -130,18 +158,22 @@ def local_contrast_norm(
                 out.append((off, q))
         return out
 
-    def stats(img, chs, pos, centre_at=None):
+    def stats(
+        img: FloatArray, chs: list[int], pos: tuple[int, ...], centre_at: float | None = None
+    ) -> tuple[float, float]:
         """Weighted mean of ``img`` over the neighbourhood and channels ``chs``, and the weighted mean of
         squared deviations from ``centre_at`` (default: that mean)."""
-        ws, vals = [], []
+        ws_l: list[float] = []
+        vals_l: list[float] = []
         for off, q in neighbourhood(pos):
             for ch in chs:
-                ws.append(w[off] / len(chs))
-                vals.append(img[q + (ch,)])
-        ws, vals = np.array(ws), np.array(vals)
-        mu = (ws * vals).sum() / ws.sum()
+                ws_l.append(w[off] / len(chs))
+                vals_l.append(img[q + (ch,)])
+        ws, vals = np.array(ws_l), np.array(vals_l)
+        mu: float = (ws * vals).sum() / ws.sum()
         centre = mu if centre_at is None else centre_at
-        return mu, (ws * (vals - centre) ** 2).sum() / ws.sum()
+        var: float = (ws * (vals - centre) ** 2).sum() / ws.sum()
+        return mu, var
 
     y = np.empty_like(x)
     for n in range(x.shape[0]):

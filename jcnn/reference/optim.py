@@ -8,19 +8,22 @@ onto :mod:`jcnn.optim`) is checked in ``tests/reference/test_reference_optim.py`
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import ArrayLike
+
+from jcnn._types import FloatArray
 
 
-def _f64(*xs) -> list[np.ndarray]:
+def _f64(*xs: ArrayLike) -> list[FloatArray]:
     return [np.asarray(x, dtype=np.float64) for x in xs]
 
 
-def sgd_step(w, g, lr: float) -> np.ndarray:
+def sgd_step(w: ArrayLike, g: ArrayLike, lr: float) -> FloatArray:
     """``W ← W − η·∂L/∂W``."""
     w, g = _f64(w, g)
     return w - lr * g
 
 
-def momentum_step(w, v, g, lr: float, alpha: float) -> tuple[np.ndarray, np.ndarray]:
+def momentum_step(w: ArrayLike, v: ArrayLike, g: ArrayLike, lr: float, alpha: float) -> tuple[FloatArray, FloatArray]:
     """``v ← α·v − η·∂L/∂W``; ``W ← W + v`` (``v`` starts at 0).
 
     torch's ``SGD(lr=η, momentum=α)`` keeps ``b = −v/η`` instead: ``b ← α·b + g``, ``W ← W − η·b``.
@@ -30,14 +33,18 @@ def momentum_step(w, v, g, lr: float, alpha: float) -> tuple[np.ndarray, np.ndar
     return w + v, v
 
 
-def adagrad_step(w, h, g, lr: float, eps: float = 1e-10) -> tuple[np.ndarray, np.ndarray]:
+def adagrad_step(
+    w: ArrayLike, h: ArrayLike, g: ArrayLike, lr: float, eps: float = 1e-10
+) -> tuple[FloatArray, FloatArray]:
     """``h ← h + ∂L/∂W ⊙ ∂L/∂W``; ``W ← W − η·(∂L/∂W) / (√h + ε)`` (``h`` starts at 0)."""
     w, h, g = _f64(w, h, g)
     h = h + g * g
     return w - lr * g / (np.sqrt(h) + eps), h
 
 
-def rmsprop_step(w, h, g, lr: float, rho: float = 0.99, eps: float = 1e-8) -> tuple[np.ndarray, np.ndarray]:
+def rmsprop_step(
+    w: ArrayLike, h: ArrayLike, g: ArrayLike, lr: float, rho: float = 0.99, eps: float = 1e-8
+) -> tuple[FloatArray, FloatArray]:
     """``h ← ρ·h + (1 − ρ)·∂L/∂W ⊙ ∂L/∂W``; ``W ← W − η·(∂L/∂W) / (√h + ε)``."""
     w, h, g = _f64(w, h, g)
     h = rho * h + (1.0 - rho) * g * g
@@ -45,8 +52,16 @@ def rmsprop_step(w, h, g, lr: float, rho: float = 0.99, eps: float = 1e-8) -> tu
 
 
 def adam_step(
-    w, m, v, g, t: int, lr: float, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    w: ArrayLike,
+    m: ArrayLike,
+    v: ArrayLike,
+    g: ArrayLike,
+    t: int,
+    lr: float,
+    beta1: float = 0.9,
+    beta2: float = 0.999,
+    eps: float = 1e-8,
+) -> tuple[FloatArray, FloatArray, FloatArray]:
     """Kingma & Ba, step ``t = 1, 2, …``: ``m ← β₁m + (1−β₁)g``, ``v ← β₂v + (1−β₂)g⊙g``,
     ``m̂ = m/(1−β₁ᵗ)``, ``v̂ = v/(1−β₂ᵗ)``, ``W ← W − η·m̂/(√v̂ + ε)``."""
     w, m, v, g = _f64(w, m, v, g)
