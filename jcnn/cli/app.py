@@ -147,8 +147,8 @@ def run_summary(args: argparse.Namespace) -> int:
 
     if args.list:
         for name, info in MODELS.items():
-            size = f"{info.input_size[0]}x{info.input_size[1]}x{info.in_channels}"
-            print(f"{name:14s} {size:11s} {info.description}")
+            dims = f"{info.input_size[0]}x{info.input_size[1]}x{info.in_channels}"
+            print(f"{name:14s} {dims:11s} {info.description}")
         return 0
     info = _model_info(args.model)
     size = tuple(args.input_size) if args.input_size else tuple(info.input_size)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import math
 import sys
-from typing import Any
+from typing import Any, NoReturn
 
 __all__ = ["CLIError", "EXIT_STATUS"]
 
@@ -28,7 +28,7 @@ class CLIError(Exception):
 class _Parser(argparse.ArgumentParser):
     """argparse with one-line errors: ``jcnn train: error: ... (see jcnn train --help)``, exit 2."""
 
-    def error(self, message: str) -> None:  # type: ignore[override]
+    def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 

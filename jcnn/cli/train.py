@@ -94,7 +94,7 @@ def _resolve_out(args: argparse.Namespace) -> str:
     return args.out or os.path.join("runs", args.dataset)
 
 
-def _folder_options(args: argparse.Namespace, dataset: str) -> dict:
+def _folder_options(args: argparse.Namespace, dataset: str) -> dict[str, Any]:
     """The folder options with their defaults; refused for the other data sets (they would be ignored)."""
     given = {k: getattr(args, k) for k in FOLDER_DEFAULTS if getattr(args, k) is not None}
     if dataset != "folder":
@@ -106,7 +106,12 @@ def _folder_options(args: argparse.Namespace, dataset: str) -> dict:
 
 
 def _load_folder(
-    args: argparse.Namespace, opts: dict, size: tuple[int, int], saved: dict | None, out: str, log: Any
+    args: argparse.Namespace,
+    opts: dict[str, Any],
+    size: tuple[int, int],
+    saved: dict[str, Any] | None,
+    out: str,
+    log: Any,
 ) -> Any:
     """``jcnn.data.image_folder`` from the options; a resumed run keeps its stored normalisation."""
     from jcnn import data as jdata
@@ -192,7 +197,7 @@ def _check_out(out: str, resuming: bool, overwrite: bool) -> None:
         )
 
 
-def _resume_source(args: argparse.Namespace, out: str) -> tuple[str, dict]:
+def _resume_source(args: argparse.Namespace, out: str) -> tuple[str, dict[str, Any]]:
     """The checkpoint ``--resume`` names (a file or a run directory) and its fit progress."""
     from jcnn.training import checkpoint
     from jcnn.training.train import CHECKPOINT_NAME
@@ -218,7 +223,7 @@ def _resume_source(args: argparse.Namespace, out: str) -> tuple[str, dict]:
     return path, progress
 
 
-def _plan_epochs(args: argparse.Namespace, progress: dict | None) -> list[int]:
+def _plan_epochs(args: argparse.Namespace, progress: dict[str, Any] | None) -> list[int]:
     """The run's plan: the epoch at which each schedule segment ends (the last one is the total)."""
     if progress is None:
         if args.extend:
@@ -334,7 +339,7 @@ def run_train(args: argparse.Namespace) -> int:
         config["class_names"] = list(class_names)
     if dataset == "folder":
         config.update(ds.config())
-    if resume is not None:
+    if resume is not None and saved is not None:  # saved: the resumed run's config
         _check_resume_config(resume, saved, config)
     elif args.overwrite:
         for name in (CHECKPOINT_NAME, *METRICS_FILES, *FIGURES):
@@ -419,7 +424,7 @@ _RESUME_KEYS = (
 _RESUME_DATA = ("num_classes", "train_images", "test_images")
 
 
-def _check_resume_config(path: str, saved: dict, config: dict) -> None:
+def _check_resume_config(path: str, saved: dict[str, Any], config: dict[str, Any]) -> None:
     diffs = [
         f"--{k.replace('_', '-')} {saved[k]!r} there, {config[k]!r} here"
         for k in _RESUME_KEYS

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 from jcnn.cli.common import _add_quiet, _float, _fraction, _nonnegative_int, _positive_int, _probability
 
@@ -19,7 +20,7 @@ __all__ = [
     "add_train_arguments",
 ]
 
-DEFAULTS = {
+DEFAULTS: dict[str, Any] = {
     "model": "lenet5",
     "dataset": "digits",
     "epochs": 40,

@@ -60,7 +60,7 @@ class Stage(NamedTuple):
     """One figure of the report: the layer's ``path`` and ``kind``, its output ``shape`` (batch 1),
     the PNG's file name and the value range."""
 
-    index: int
+    index: int  # type: ignore[assignment]  # shadows tuple.index (fine at run time); the name is the stages.json key
     path: str
     kind: str
     shape: tuple[int, ...]
@@ -118,7 +118,7 @@ def _plot_input(image: np.ndarray, title: str, path: str) -> None:
     _save(fig, path)
 
 
-def _plot_probabilities(top: list[dict], path: str) -> None:
+def _plot_probabilities(top: list[dict[str, Any]], path: str) -> None:
     fig = _figure(8, 0.45 * len(top) + 1.2)
     ax = fig.subplots()
     ax.barh([t["class"] for t in top][::-1], [t["probability"] for t in top][::-1], color="tab:blue")
@@ -129,7 +129,12 @@ def _plot_probabilities(top: list[dict], path: str) -> None:
 
 
 def forward_report(
-    classifier: Any, image_path: str | os.PathLike, out_dir: str | os.PathLike, *, channels: int = 16, top_k: int = 5
+    classifier: Any,
+    image_path: str | os.PathLike[str],
+    out_dir: str | os.PathLike[str],
+    *,
+    channels: int = 16,
+    top_k: int = 5,
 ) -> str:
     """Write the stage figures and ``index.html`` for ``image_path`` into ``out_dir``; return the page's path.
 
@@ -173,7 +178,7 @@ def forward_report(
     return page
 
 
-def _html(image: str, stages: list[Stage], top: list[dict]) -> str:
+def _html(image: str, stages: list[Stage], top: list[dict[str, Any]]) -> str:
     esc = html.escape
     items = "\n".join(
         f'<figure id="stage-{s.index}" data-path="{esc(s.path)}" data-kind="{esc(s.kind)}">'

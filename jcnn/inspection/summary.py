@@ -41,14 +41,14 @@ class Row(NamedTuple):
 class Summary(NamedTuple):
     """What :func:`summary` returns: the rows and totals; ``str()``/``repr()`` is the printed table."""
 
-    rows: list
+    rows: list[Row]
     input_shape: Any
     params: int
     param_bytes: int
     state: int
     state_bytes: int
     macs: int
-    unknown_macs: list
+    unknown_macs: list[str]
     activation_bytes: int
 
     def table(self) -> str:
@@ -138,7 +138,8 @@ def _subtree_macs(nodes: list[Node]) -> tuple[list[int | None], list[str]]:
             if nodes[j].depth <= node.depth:
                 break
             if nodes[j].depth == node.depth + 1:
-                total = None if (total is None or macs[j] is None) else total + macs[j]  # type: ignore[operator]
+                child = macs[j]
+                total = None if (total is None or child is None) else total + child
         macs[i] = total
     return macs, unknown
 

@@ -51,13 +51,13 @@ def shard_batch(mesh: Mesh, *arrays: Array, axis_name: str = AXIS) -> tuple[Arra
                 f"shard_batch: the batch size {a.shape[0]} must be divisible by the {n} devices of mesh "
                 f"axis {axis_name!r}; got an array of shape {tuple(a.shape)}"
             )
-        out.append(jax.device_put(a, NamedSharding(mesh, P(axis_name))))
+        out.append(jax.device_put(a, NamedSharding(mesh, P(axis_name))))  # type: ignore[no-untyped-call]  # jax: PartitionSpec.__new__ is unannotated
     return tuple(out)
 
 
 def replicate(mesh: Mesh, tree: Any) -> Any:
     """Place every leaf of ``tree`` fully replicated on ``mesh``."""
-    return jax.device_put(tree, NamedSharding(mesh, P()))
+    return jax.device_put(tree, NamedSharding(mesh, P()))  # type: ignore[no-untyped-call]  # jax: as above
 
 
 def make_parallel_train_step(
@@ -69,7 +69,7 @@ def make_parallel_train_step(
     axis_name: str = AXIS,
     augment_fn: Callable[[Array, Array], Array] | None = None,
     donate: bool = True,
-) -> Callable[[Any, Array, Array], tuple[Any, dict]]:
+) -> Callable[[Any, Array, Array], tuple[Any, dict[str, Any]]]:
     """A jitted data-parallel step ``step(train_state, images, labels) -> (train_state, metrics)``.
 
     ``train_state`` is a :class:`jcnn.training.train.TrainState` (params, state, opt_state, step, rng),
@@ -82,7 +82,7 @@ def make_parallel_train_step(
     """
     from jcnn.optim import apply_updates
 
-    def per_device(ts: Any, images: Array, labels: Array) -> tuple[Any, dict]:
+    def per_device(ts: Any, images: Array, labels: Array) -> tuple[Any, dict[str, Any]]:
         # The same key schedule as jcnn.training.train.make_train_step; the model key differs per device.
         rng, k_aug, k_model = jax.random.split(ts.rng, 3)
         index = lax.axis_index(axis_name)
@@ -94,24 +94,26 @@ def make_parallel_train_step(
             return loss_fn(logits, labels), (logits, new_state)
 
         (loss, (logits, new_state)), grads = jax.value_and_grad(objective, has_aux=True)(ts.params)
-        grads = lax.pmean(grads, axis_name)
-        loss = lax.pmean(loss, axis_name)
+        grads = lax.pmean(grads, axis_name)  # type: ignore[no-untyped-call]  # jax: lax.pmean is unannotated
+        loss = lax.pmean(loss, axis_name)  # type: ignore[no-untyped-call]  # jax: as above
         updates, opt_state = optimizer.update(grads, ts.opt_state, ts.params)
         params = apply_updates(ts.params, updates)
         # Without synchronized BatchNorm the running statistics differ per device: average them.
         new_state = jax.tree_util.tree_map(
-            lambda v: lax.pmean(v, axis_name) if jnp.issubdtype(v.dtype, jnp.floating) else v, new_state
+            lambda v: lax.pmean(v, axis_name) if jnp.issubdtype(v.dtype, jnp.floating) else v,  # type: ignore[no-untyped-call]  # jax: as above
+            new_state,
         )
         finite = jnp.isfinite(loss) & all_finite(grads) & all_finite(params)  # params: the update too
         new = ts._replace(params=params, state=new_state, opt_state=opt_state, step=ts.step + 1, rng=rng)
         new = jax.tree_util.tree_map(lambda n, o: jnp.where(finite, n, o), new, ts)
         correct = jnp.mean((jnp.argmax(logits, axis=-1) == labels).astype(jnp.float32))
-        metrics = {"loss": loss.astype(jnp.float32), "accuracy": lax.pmean(correct, axis_name), "finite": finite}
+        accuracy = lax.pmean(correct, axis_name)  # type: ignore[no-untyped-call]  # jax: as above
+        metrics = {"loss": loss.astype(jnp.float32), "accuracy": accuracy, "finite": finite}
         return new, metrics
 
-    sharded = jax.shard_map(
-        per_device, mesh=mesh, in_specs=(P(), P(axis_name), P(axis_name)), out_specs=(P(), P()), check_vma=False
-    )
+    in_specs = (P(), P(axis_name), P(axis_name))  # type: ignore[no-untyped-call]  # jax: PartitionSpec.__new__ is unannotated
+    out_specs = (P(), P())  # type: ignore[no-untyped-call]  # jax: as above
+    sharded = jax.shard_map(per_device, mesh=mesh, in_specs=in_specs, out_specs=out_specs, check_vma=False)
     return jax.jit(sharded, donate_argnums=(0,) if donate else ())
 
 

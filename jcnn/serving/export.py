@@ -14,6 +14,7 @@ names and the platforms; ``docs/serving.md`` shows a server.
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import tempfile
@@ -48,15 +49,24 @@ def forward_fn(clf: Classifier) -> Any:
     the eval-mode forward, closing over the parameters (so that export bakes them in)."""
     params = jax.tree_util.tree_map(jnp.asarray, clf.params)
     state = jax.tree_util.tree_map(jnp.asarray, clf.state)
-    mean = None if clf.mean is None else np.asarray(clf.mean, np.float32)
-    std = None if clf.std is None else np.asarray(clf.std, np.float32)
+    given = _normalization(clf)
+    norm = None if given is None else (np.asarray(given[0], np.float32), np.asarray(given[1], np.float32))
 
     def forward(pixels: jax.Array) -> jax.Array:
-        x = pixels if mean is None else (pixels - mean) / std
-        out, _ = clf.model.apply(params, state, x, train=False)
+        x = pixels if norm is None else (pixels - norm[0]) / norm[1]
+        out: jax.Array = clf.model.apply(params, state, x, train=False)[0]
         return out.astype(jnp.float32)
 
     return forward
+
+
+def _normalization(clf: Classifier) -> tuple[tuple[float, ...], tuple[float, ...]] | None:
+    """The run's ``(mean, std)``, or None for a run fed ``u8 / 255``; a mean without a std is an error."""
+    if clf.mean is None:
+        return None
+    if clf.std is None:
+        raise ValueError("export: the classifier has a normalisation mean but no std")
+    return clf.mean, clf.std
 
 
 def export_classifier(clf: Classifier, *, platforms: str | Sequence[str] = ("cpu",)) -> Any:
@@ -67,13 +77,14 @@ def export_classifier(clf: Classifier, *, platforms: str | Sequence[str] = ("cpu
 
     platforms = check_platforms(platforms)
     (b,) = export.symbolic_shape("b")
-    spec = jax.ShapeDtypeStruct((b, *clf.input_shape), jnp.float32)
+    spec = jax.ShapeDtypeStruct((b, *clf.input_shape), jnp.float32)  # type: ignore[no-untyped-call]  # jax: its __init__ is unannotated
     return export.export(jax.jit(forward_fn(clf)), platforms=platforms)(spec)
 
 
-def describe(clf: Classifier, exported: Any, *, source: str | None = None) -> dict:
+def describe(clf: Classifier, exported: Any, *, source: str | None = None) -> dict[str, Any]:
     """The sidecar ``model.jax.json``: what a serving process needs to feed the artifact and read it."""
     h, w, c = clf.input_shape
+    norm = _normalization(clf)
     return {
         "format": "jax.export (StableHLO), jax.export.deserialize(bytes).call(pixels)",
         "input": {
@@ -86,7 +97,7 @@ def describe(clf: Classifier, exported: Any, *, source: str | None = None) -> di
         },
         "output": {"shape": ["b", len(clf.class_names)], "dtype": "float32", "meaning": "logits"},
         "class_names": list(clf.class_names),
-        "normalize": None if clf.mean is None else {"mean": list(clf.mean), "std": list(clf.std)},
+        "normalize": None if norm is None else {"mean": list(norm[0]), "std": list(norm[1])},
         "platforms": list(exported.platforms),
         "calling_convention_version": int(exported.calling_convention_version),
         "jax_version": jax.__version__,
@@ -116,7 +127,7 @@ def _write_atomic(path: str, data: bytes) -> None:
 def serialize(exported: Any) -> bytes:
     """``exported.serialize()``; a clear ``ImportError`` when jax's optional flatbuffers is missing."""
     try:
-        import flatbuffers  # noqa: F401 - jax.export's serializer needs it and says so less plainly
+        importlib.import_module("flatbuffers")  # jax.export's serializer needs it and says so less plainly
     except ImportError as exc:
         raise ImportError(
             "writing a jax.export artifact needs the flatbuffers package; install it with "
@@ -126,8 +137,8 @@ def serialize(exported: Any) -> bytes:
 
 
 def export_checkpoint(
-    checkpoint: str | os.PathLike, out: str | os.PathLike, *, platforms: str | Sequence[str] = ("cpu",)
-) -> tuple[str, str, dict]:
+    checkpoint: str | os.PathLike[str], out: str | os.PathLike[str], *, platforms: str | Sequence[str] = ("cpu",)
+) -> tuple[str, str, dict[str, Any]]:
     """Export the run whose checkpoint is ``checkpoint`` to ``out`` and ``out + ".json"`` (both written
     atomically); returns the two paths and the sidecar's content."""
     from jcnn.serving.inference import load_classifier

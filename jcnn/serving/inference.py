@@ -34,10 +34,10 @@ class Classifier(NamedTuple):
     resize: str
     mean: tuple[float, ...] | None
     std: tuple[float, ...] | None
-    config: dict
+    config: dict[str, Any]
 
 
-def run_config(path: str | os.PathLike) -> dict:
+def run_config(path: str | os.PathLike[str]) -> dict[str, Any]:
     """The ``config`` that ``fit`` stored in the checkpoint ``path`` (reads only the header)."""
     from jcnn.training import checkpoint
 
@@ -51,7 +51,7 @@ def run_config(path: str | os.PathLike) -> dict:
     return config
 
 
-def _class_names(config: dict) -> tuple[str, ...]:
+def _class_names(config: dict[str, Any]) -> tuple[str, ...]:
     from jcnn.data import CLASS_NAMES
 
     k = int(config["num_classes"])
@@ -103,7 +103,7 @@ def _zoo_model(name: str, num_classes: int, channels: int) -> Layer:
     return get_model(name, num_classes=num_classes, in_channels=channels)
 
 
-def load_classifier(path: str | os.PathLike, *, model: Layer | None = None) -> Classifier:
+def load_classifier(path: str | os.PathLike[str], *, model: Layer | None = None) -> Classifier:
     """Rebuild the classifier of the run whose checkpoint is ``path``.
 
     ``model``: the ``Layer`` that was trained; by default the zoo model named in the run's config,
@@ -132,7 +132,7 @@ def load_classifier(path: str | os.PathLike, *, model: Layer | None = None) -> C
     return Classifier(model, params, state, (h, w, c), _class_names(config), color, resize, mean, std, config)
 
 
-def preprocess(clf: Classifier, paths: Sequence[str | os.PathLike]) -> np.ndarray:
+def preprocess(clf: Classifier, paths: Sequence[str | os.PathLike[str]]) -> np.ndarray:
     """The network's input ``(N, H, W, C)`` float32 for image files, as the run's training fed it.
 
     Raises :class:`jcnn.data.ImageDecodeError` naming every file that cannot be read.
@@ -161,7 +161,7 @@ def logits(clf: Classifier, images: np.ndarray, *, batch_size: int = 64) -> np.n
     return predict(clf.model, clf.params, clf.state, images, batch_size=batch_size)
 
 
-def top_k(scores: np.ndarray, k: int, class_names: Sequence[str]) -> list[list[dict]]:
+def top_k(scores: np.ndarray, k: int, class_names: Sequence[str]) -> list[list[dict[str, Any]]]:
     """Per row of logits ``(N, K)``: the ``k`` most probable classes (softmax in float64), best first,
     as ``{"index", "class", "probability"}``; ties go to the lower index."""
     if not isinstance(k, int) or isinstance(k, bool) or k < 1:
@@ -176,7 +176,9 @@ def top_k(scores: np.ndarray, k: int, class_names: Sequence[str]) -> list[list[d
     ]
 
 
-def classify(clf: Classifier, paths: Sequence[str | os.PathLike], *, k: int = 5, batch_size: int = 64) -> list[dict]:
+def classify(
+    clf: Classifier, paths: Sequence[str | os.PathLike[str]], *, k: int = 5, batch_size: int = 64
+) -> list[dict[str, Any]]:
     """``[{"image": path, "top_k": [...]}]`` for image files: :func:`preprocess`, :func:`logits`,
     :func:`top_k` (``k`` capped at the number of classes)."""
     scores = logits(clf, preprocess(clf, paths), batch_size=batch_size)

@@ -115,13 +115,13 @@ def _check_tensor_name(name: str) -> str:
     return name
 
 
-def _path_name(path: tuple) -> str:
+def _path_name(path: tuple[Any, ...]) -> str:
     return _check_tensor_name("/".join(_key_name(e) for e in path)) if path else "value"
 
 
 def _is_prng_key(x: Any) -> bool:
     dtype = getattr(x, "dtype", None)
-    return dtype is not None and jax.dtypes.issubdtype(dtype, jax.dtypes.prng_key)
+    return dtype is not None and jnp.issubdtype(dtype, jax.dtypes.prng_key)
 
 
 def _flatten(tree: Any) -> tuple[list[tuple[str, Any]], Any]:
@@ -215,14 +215,14 @@ def _alive(pid: int) -> bool:
         return True
 
 
-def remove_stale_temp_files(path: str | os.PathLike) -> list[str]:
+def remove_stale_temp_files(path: str | os.PathLike[str]) -> list[str]:
     """Remove the temporary files that writers of ``path`` which died mid-write left in its directory
     (``.<name>.<pid>.<random>.tmp`` whose process is gone, and the pid-less names of older jcnn); the
     files of live writers, this process's included, are kept. Returns the paths removed."""
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
     prefix = f".{os.path.basename(path)}."
-    removed = []
+    removed: list[str] = []
     try:
         entries = os.listdir(directory)
     except OSError:
@@ -241,7 +241,7 @@ def remove_stale_temp_files(path: str | os.PathLike) -> list[str]:
     return removed
 
 
-def atomic_write(path: str | os.PathLike, write: Callable[[Any], None], *, who: str = "checkpoint.save") -> None:
+def atomic_write(path: str | os.PathLike[str], write: Callable[[Any], None], *, who: str = "checkpoint.save") -> None:
     """Write a file atomically: ``write(f)`` fills a temporary file (binary) next to ``path``, which is
     flushed, fsync'ed and renamed onto ``path``; the directory is fsync'ed after. On any error or crash
     ``path`` keeps its previous content. Stale temporary files of dead writers are removed first.
@@ -281,7 +281,7 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Any], None], *, who: 
     _fsync_directory(directory)
 
 
-def save(path: str | os.PathLike, tree: Any, *, metadata: Mapping[str, Any] | None = None) -> None:
+def save(path: str | os.PathLike[str], tree: Any, *, metadata: Mapping[str, Any] | None = None) -> None:
     """Write every leaf of ``tree`` to ``path`` as one safetensors file, atomically.
 
     ``tree``: any pytree of arrays, NumPy arrays, Python numbers and typed PRNG keys (``TrainState``,
@@ -324,7 +324,7 @@ def save(path: str | os.PathLike, tree: Any, *, metadata: Mapping[str, Any] | No
 
 
 def _raw_bytes(arr: np.ndarray) -> memoryview:
-    return memoryview(arr.reshape(-1).view(np.uint8))
+    return arr.reshape(-1).view(np.uint8).data  # the memoryview of its bytes
 
 
 def _file_mode(path: str) -> int:
@@ -412,7 +412,7 @@ def _check_entry(path: str, name: str, info: Any, data_len: int) -> None:
         )
 
 
-def _open(path: str | os.PathLike) -> tuple[str, Any, int]:
+def _open(path: str | os.PathLike[str]) -> tuple[str, Any, int]:
     path = os.fspath(path)
     if os.path.isdir(path):
         inside = os.path.join(path, "checkpoint.safetensors")
@@ -423,7 +423,7 @@ def _open(path: str | os.PathLike) -> tuple[str, Any, int]:
     return path, open(path, "rb"), os.path.getsize(path)
 
 
-def _read(path: str | os.PathLike) -> tuple[str, dict[str, np.ndarray], dict[str, str]]:
+def _read(path: str | os.PathLike[str]) -> tuple[str, dict[str, np.ndarray], dict[str, str]]:
     path, f, size = _open(path)
     with f:
         header, start = _read_header(path, f, size)
@@ -481,7 +481,7 @@ def _decode_json(path: str, meta: dict[str, str], key: str) -> Any:
         raise CheckpointError(f"checkpoint {path!r}: metadata entry {key!r} is not valid JSON ({exc})") from exc
 
 
-def load_metadata(path: str | os.PathLike) -> dict[str, Any]:
+def load_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
     """The metadata dict given to :func:`save` (decoded from JSON), reading only the header.
 
     For a safetensors file written by another tool, its raw ``__metadata__`` dict of strings.
@@ -492,7 +492,8 @@ def load_metadata(path: str | os.PathLike) -> dict[str, Any]:
     meta = header.get("__metadata__", {})
     _stored_crcs(path, meta)
     if _META_KEY in meta:
-        return _decode_json(path, meta, _META_KEY)
+        metadata: dict[str, Any] = _decode_json(path, meta, _META_KEY)  # save wrote a dict
+        return metadata
     return dict(meta)
 
 
@@ -532,7 +533,7 @@ def _rebuild(arr: np.ndarray, leaf: Any, impl: str | None) -> Any:
     return jnp.asarray(arr)
 
 
-def restore(path: str | os.PathLike, target: Any = None) -> tuple[Any, dict[str, Any]]:
+def restore(path: str | os.PathLike[str], target: Any = None) -> tuple[Any, dict[str, Any]]:
     """Read a checkpoint; returns ``(tree, metadata)``.
 
     With ``target`` (a pytree of the same structure: arrays, NumPy arrays, numbers, typed keys or

@@ -34,7 +34,7 @@ def _figure(width: float, height: float) -> Any:
     return fig
 
 
-def _save(fig: Any, path: str | os.PathLike) -> str:
+def _save(fig: Any, path: str | os.PathLike[str]) -> str:
     path = os.fspath(path)
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     fig.savefig(path)
@@ -53,7 +53,7 @@ def _normalize(a: np.ndarray) -> np.ndarray:
     return np.full_like(a, 0.5) if hi - lo <= 0 else (a - lo) / (hi - lo)
 
 
-def plot_history(history: Sequence[dict], path: str | os.PathLike, *, title: str = "") -> str:
+def plot_history(history: Sequence[dict[str, Any]], path: str | os.PathLike[str], *, title: str = "") -> str:
     """Loss (left) and accuracy (right) against epoch for every ``train_*``/``test_*`` key present."""
     if not history:
         raise ValueError("plot_history: the history is empty; train at least one epoch")
@@ -85,7 +85,7 @@ def first_conv_kernel(params: Params) -> tuple[str, np.ndarray]:
     return found
 
 
-def _find_kernel(tree: Any, path: tuple) -> tuple[str, np.ndarray] | None:
+def _find_kernel(tree: Any, path: tuple[str, ...]) -> tuple[str, np.ndarray] | None:
     if isinstance(tree, dict):
         items: Any = tree.items()
     elif isinstance(tree, (tuple, list)):
@@ -102,7 +102,7 @@ def _find_kernel(tree: Any, path: tuple) -> tuple[str, np.ndarray] | None:
     return None
 
 
-def plot_filters(kernel: Any, path: str | os.PathLike, *, title: str = "first conv layer filters") -> str:
+def plot_filters(kernel: Any, path: str | os.PathLike[str], *, title: str = "first conv layer filters") -> str:
     """One panel per output channel of a 2-D conv kernel ``(kh, kw, C_in, C_out)``: RGB when
     ``C_in == 3``, else the mean over input channels in grey (blue→red for signed weights)."""
     k = np.asarray(kernel, dtype=np.float64)
@@ -149,7 +149,7 @@ def first_conv_output(model: Layer, params: Params, state: State, images: Any) -
 
 
 def plot_feature_maps(
-    image: Any, maps: Any, path: str | os.PathLike, *, title: str = "first conv layer feature maps"
+    image: Any, maps: Any, path: str | os.PathLike[str], *, title: str = "first conv layer feature maps"
 ) -> str:
     """The input ``image (H, W, C)`` next to each channel of ``maps (h, w, K)``, each panel scaled to its
     own min–max (so a per-channel bias does not change the picture)."""
@@ -197,7 +197,7 @@ def confusion_matrix(labels: Any, predictions: Any, num_classes: int) -> np.ndar
 
 
 def plot_confusion_matrix(
-    cm: Any, path: str | os.PathLike, *, class_names: Sequence[str] | None = None, title: str = "confusion matrix"
+    cm: Any, path: str | os.PathLike[str], *, class_names: Sequence[str] | None = None, title: str = "confusion matrix"
 ) -> str:
     """Heat map of ``cm[true, predicted]`` with the counts written in each cell."""
     cm = np.asarray(cm)
@@ -241,7 +241,7 @@ def layer_group(path: str, depth: int = 1) -> str:
     return ".".join(path.split(".")[:depth]) if path else "(model)"
 
 
-def plot_ledger(report: dict, path: str | os.PathLike, *, title: str = "") -> str:
+def plot_ledger(report: dict[str, Any], path: str | os.PathLike[str], *, title: str = "") -> str:
     """The ledger ``report`` (``jcnn.interop.ledger.ledger_json``: ``entries`` of ``step``, ``path``,
     ``quantity``, ``max_rel_err``; ``tolerance``; ``verdict``) as one log-scale panel per quantity: the
     worst relative error of each layer group against step, the tolerance dashed and the first divergence

@@ -90,8 +90,8 @@ class FitResult(NamedTuple):
     ``summary`` (the content of ``metrics.json`` without the history) and why it stopped."""
 
     state: TrainState
-    history: list
-    summary: dict
+    history: list[dict[str, Any]]
+    summary: dict[str, Any]
     stop_reason: str
 
 
@@ -161,7 +161,7 @@ def make_train_step(
     donate: bool = True,
     mix_fn: Callable[[PRNGKey, Array, Array], tuple[Array, Array]] | None = None,
     ema: Any = None,
-) -> Callable[[TrainState, Array, Array], tuple[TrainState, dict]]:
+) -> Callable[[TrainState, Array, Array], tuple[TrainState, dict[str, Any]]]:
     """One jitted, pure training step ``(train_state, images, labels) -> (train_state, metrics)``.
 
     The step splits ``rng`` into (next rng, augmentation key, model key), applies ``augment_fn(key,
@@ -181,7 +181,7 @@ def make_train_step(
 
     loss_fn = loss_fn or _default_loss()
 
-    def step(ts: TrainState, images: Array, labels: Array) -> tuple[TrainState, dict]:
+    def step(ts: TrainState, images: Array, labels: Array) -> tuple[TrainState, dict[str, Any]]:
         rng, k_aug, k_model = jax.random.split(ts.rng, 3)
         x = augment_fn(k_aug, images) if augment_fn is not None else images
         targets = labels
@@ -212,12 +212,12 @@ def make_train_step(
     return jax.jit(step, donate_argnums=(0,) if donate else ())
 
 
-def make_eval_step(model: Layer, loss_fn: LossFn | None = None) -> Callable[..., dict]:
+def make_eval_step(model: Layer, loss_fn: LossFn | None = None) -> Callable[..., dict[str, Any]]:
     """Jitted ``(params, state, images, labels) -> {"loss", "accuracy"}`` in eval mode (``train=False``),
     means over the batch."""
     loss_fn = loss_fn or _default_loss()
 
-    def step(params: Params, state: State, images: Array, labels: Array) -> dict:
+    def step(params: Params, state: State, images: Array, labels: Array) -> dict[str, Any]:
         logits, _ = model.apply(params, state, images, train=False)
         return {"loss": loss_fn(logits, labels).astype(jnp.float32), "accuracy": _accuracy(logits, labels)}
 
@@ -231,8 +231,14 @@ def _check_batch_size(name: str, batch_size: Any) -> int:
 
 
 def evaluate(
-    eval_step: Callable[..., dict], params: Params, state: State, images: Any, labels: Any, *, batch_size: int = 1000
-) -> dict:
+    eval_step: Callable[..., dict[str, Any]],
+    params: Params,
+    state: State,
+    images: Any,
+    labels: Any,
+    *,
+    batch_size: int = 1000,
+) -> dict[str, Any]:
     """Mean ``loss`` and ``accuracy`` of ``eval_step`` over ``images`` in batches of ``batch_size``
     (batch means weighted by batch length, so a short last batch counts for what it holds)."""
     batch_size = _check_batch_size("evaluate", batch_size)
@@ -269,7 +275,7 @@ def _predict_fn(model: Layer) -> Callable[..., Array]:
     return jax.jit(lambda p, s, x: model.apply(p, s, x, train=False)[0])
 
 
-def write_metrics(out_dir: str | os.PathLike, history: Sequence[dict], summary: dict) -> None:
+def write_metrics(out_dir: str | os.PathLike[str], history: Sequence[dict[str, Any]], summary: dict[str, Any]) -> None:
     """Write ``metrics.csv`` (one row per epoch) and ``metrics.json`` (``summary`` plus ``history``),
     each atomically (temporary file, fsync, rename: a kill leaves the previous version).
 
@@ -290,7 +296,16 @@ def write_metrics(out_dir: str | os.PathLike, history: Sequence[dict], summary: 
     body = json.dumps(_strict_json({**summary, "history": list(history)}), indent=2, allow_nan=False) + "\n"
     for name, data in (("metrics.csv", text.getvalue()), ("metrics.json", body)):
         encoded = data.encode("utf-8")
-        atomic_write(os.path.join(out_dir, name), lambda f, b=encoded: f.write(b), who="write_metrics")
+        atomic_write(os.path.join(out_dir, name), _writer(encoded), who="write_metrics")
+
+
+def _writer(data: bytes) -> Callable[[Any], None]:
+    """The ``write(f)`` for :func:`jcnn.training.checkpoint.atomic_write` that writes ``data``."""
+
+    def write(f: Any) -> None:
+        f.write(data)
+
+    return write
 
 
 def _strict_json(value: Any) -> Any:
@@ -357,7 +372,7 @@ def _layout_hint(shape: tuple[int, ...]) -> str:
 
 def _output_shape(model: Layer, ts: TrainState, images: np.ndarray) -> tuple[int, ...]:
     """The model's eval-mode output shape for one image (traced, not run)."""
-    x = jax.ShapeDtypeStruct((1,) + images.shape[1:], images.dtype)
+    x = jax.ShapeDtypeStruct((1,) + images.shape[1:], images.dtype)  # type: ignore[no-untyped-call]  # jax: its __init__ is unannotated
     try:
         out = jax.eval_shape(lambda p, s, a: model.apply(p, s, a, train=False)[0], ts.params, ts.state, x)
     except ValueError as exc:
@@ -395,11 +410,11 @@ def fit(
     eval_batch_size: int = 1000,
     augment_fn: Callable[[PRNGKey, Array], Array] | None = None,
     train_state: TrainState | None = None,
-    out_dir: str | os.PathLike | None = None,
-    resume: str | os.PathLike | None = None,
+    out_dir: str | os.PathLike[str] | None = None,
+    resume: str | os.PathLike[str] | None = None,
     early_stopping: EarlyStopping | None = None,
     learning_rate: Callable[[int], Any] | float | None = None,
-    config: dict | None = None,
+    config: dict[str, Any] | None = None,
     progress: bool = True,
     log: Callable[[str], None] | None = None,
     prefetch: int = 0,
@@ -456,7 +471,7 @@ def fit(
     config.update(seed=int(seed), batch_size=batch_size, epochs=int(epochs))
     data_shapes = {"train": list(train_x.shape), "test": list(test_x.shape)}
 
-    history: list[dict] = []
+    history: list[dict[str, Any]] = []
     start_epoch, best, bad_epochs, finished = 0, None, 0, None
     if resume is not None:
         saved = _load_progress(resume, checkpoint.load_metadata(resume), config)
@@ -485,7 +500,7 @@ def fit(
     if resume is not None:
         train_state, _ = checkpoint.restore(resume, target=train_state)
         train_state = jax.tree_util.tree_map(jnp.asarray, train_state)
-    if finished is not None and not extend:
+    if finished is not None and not extend and resume is not None:  # finished: only a resumed run
         log(
             f"fit: {os.fspath(resume)} is already complete ({finished}); nothing to train "
             "(extend=True with more epochs continues it)"
@@ -568,7 +583,7 @@ def fit(
                     f"early stopping: {early_stopping.monitor} did not improve on {best:.6g} for {bad_epochs} epochs"
                 )
                 stop_now = True
-        if out_dir is not None:
+        if out_dir is not None and ckpt_path is not None:  # _prepare_out_dir gives a path for an out_dir
             ended = stop_reason if stop_now or epoch + 1 == epochs else None
             meta = {
                 "config": config,
@@ -622,7 +637,7 @@ def _check_fit_arguments(
 
 def _train_epoch(
     train_step: Any, train_state: TrainState, batch_iter: Any, steps: int, desc: str, bar_cls: Any, t0: float
-) -> tuple[TrainState, float, float, int, tuple[int, int, dict] | None]:
+) -> tuple[TrainState, float, float, int, tuple[int, int, dict[str, Any]] | None]:
     """One epoch of steps: ``(train_state, loss_sum, acc_sum, seen, failed)`` with sums weighted by batch
     size; ``failed`` is ``(global_step, batch_index, metrics)`` of the first non-finite step (its update
     discarded by the step's guard), else None. Draws the progress bar when ``bar_cls`` is given."""
@@ -660,7 +675,12 @@ def _train_epoch(
 
 
 def _divergence_reason(
-    m: dict, global_step: int, epoch: int, batch_index: int, history: Sequence[dict], ckpt_path: str | None
+    m: dict[str, Any],
+    global_step: int,
+    epoch: int,
+    batch_index: int,
+    history: Sequence[dict[str, Any]],
+    ckpt_path: str | None,
 ) -> str:
     """fit's stop reason for a non-finite step: what was not finite, where, and what was kept."""
     kept = (
@@ -686,11 +706,13 @@ def _eval_weights(train_state: TrainState) -> tuple[Params, State]:
     return eval_weights(train_state)
 
 
-def _public(history: Sequence[dict]) -> list[dict]:
+def _public(history: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{k: v for k, v in r.items() if not k.startswith("_")} for r in history]
 
 
-def _summary(history: Sequence[dict], train_time: float, images: int, stop_reason: str, config: dict) -> dict:
+def _summary(
+    history: Sequence[dict[str, Any]], train_time: float, images: int, stop_reason: str, config: dict[str, Any]
+) -> dict[str, Any]:
     last = history[-1] if history else {}
     return {
         "test_accuracy": last.get("test_accuracy", math.nan),
@@ -706,7 +728,7 @@ def _summary(history: Sequence[dict], train_time: float, images: int, stop_reaso
     }
 
 
-def _load_progress(path: Any, meta: dict, config: dict) -> dict:
+def _load_progress(path: Any, meta: dict[str, Any], config: dict[str, Any]) -> dict[str, Any]:
     progress = (meta or {}).get("fit")
     if not isinstance(progress, dict):
         raise ValueError(
@@ -725,7 +747,7 @@ def _load_progress(path: Any, meta: dict, config: dict) -> dict:
 
 
 def _plan_resume(
-    path: Any, progress: dict, config: dict, epochs: int, extend: bool, data_shapes: dict
+    path: Any, progress: dict[str, Any], config: dict[str, Any], epochs: int, extend: bool, data_shapes: dict[str, Any]
 ) -> tuple[int, str | None]:
     """Check a resume against the saved run; returns ``(epochs done, why it ended or None)`` and puts
     the plan (``epochs``, ``extended_from``) into ``config``. Raises ``ValueError`` on any mismatch."""
