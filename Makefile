@@ -64,7 +64,7 @@ lint: $(TOOLS)
 	@rc=0; $(VENV)/bin/ruff check --output-format concise . || rc=1; \
 		$(VENV)/bin/ruff format --check . || rc=1; exit $$rc
 
-# mypy, strict on jcnn/ (pyproject's [tool.mypy]).
+# mypy, strict on jcnn/ (pyproject's [tool.mypy]); enforced in CI.
 typecheck: $(TOOLS)
 	$(VENV)/bin/mypy
 

@@ -231,7 +231,7 @@ def sample(
         flat = words.reshape(-1, 2)
         parts = [sample(flat[i], shape, dtype, dist, a, b, loc, scale) for i in range(flat.shape[0])]
         return jnp.stack(parts).reshape(tuple(words.shape[:-1]) + shape)
-    spec = jax.ShapeDtypeStruct(shape, np.dtype(dtype))  # type: ignore[no-untyped-call]  # its __init__ is unannotated in jax
+    spec = jax.ShapeDtypeStruct(shape, np.dtype(dtype))
     out: jax.Array = jax.pure_callback(
         lambda w: sample_host(np.asarray(w), shape, dist, a, b, dtype, loc, scale),
         spec,

@@ -187,6 +187,14 @@ def test_jcnn_all_lists_every_public_attribute():
     assert {"Conv", "serial", "Layer", "optim", "summary", "intermediates"} <= set(jcnn.__all__)
 
 
+def test_layers_all_lists_every_public_attribute():
+    """jcnn re-exports jcnn.layers by ``*``: its list is written out, so that type checkers see it."""
+    mod = importlib.import_module("jcnn.layers")
+    public = {n for n, v in vars(mod).items() if not n.startswith("_") and not isinstance(v, types.ModuleType)}
+    assert public <= set(mod.__all__), sorted(public - set(mod.__all__))
+    assert all(hasattr(mod, n) for n in mod.__all__)
+
+
 def test_every_public_module_and_name_has_a_docstring():
     problems = [f"{m}: no module docstring" for m in public_modules() if not ast.get_docstring(syntax(m))]
     for (module, name), spelling in sorted(every_public_name().items()):

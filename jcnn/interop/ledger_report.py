@@ -183,7 +183,7 @@ def run_cli(args: Any) -> int:
     from jcnn.interop.manifest import format_manifest
 
     if args.dtype == "float64":
-        jax.config.update("jax_enable_x64", True)  # type: ignore[no-untyped-call]  # jax: Config.update is unannotated
+        jax.config.update("jax_enable_x64", True)
     hyper = {k: v for k, v in (("momentum", args.momentum), ("weight_decay", args.weight_decay)) if v is not None}
     for flag, value in (("--steps", args.steps), ("--batch", args.batch), ("--size", args.size)):
         if value is not None and value < 1:

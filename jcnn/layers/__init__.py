@@ -1,7 +1,5 @@
 """Layers as pure ``(init, apply)`` pairs with their structure declared as data, re-exported at ``jcnn.*``."""
 
-import types as _types
-
 # -- exports (each module adds its own line below) --
 from jcnn.layers.activations import (
     Elu,
@@ -40,4 +38,58 @@ from jcnn.layers.remat import remat
 from jcnn.layers.reshape import Flatten, Reshape
 from jcnn.layers.structure import walk
 
-__all__ = [n for n, v in dict(globals()).items() if not n.startswith("_") and not isinstance(v, _types.ModuleType)]
+# Written out so that type checkers see the re-exports (tests/test_docs.py checks it lists every import above).
+__all__ = [
+    "Elu",
+    "Gelu",
+    "HardSigmoid",
+    "HardSwish",
+    "HardTanh",
+    "LeakyRelu",
+    "LogSoftmax",
+    "PRelu",
+    "Relu",
+    "Relu6",
+    "Sigmoid",
+    "Silu",
+    "Softmax",
+    "Softplus",
+    "Tanh",
+    "elementwise",
+    "Layer",
+    "apply_child",
+    "init_child",
+    "make_layer",
+    "wrapper",
+    "LayerScale",
+    "SqueezeExcitation",
+    "Identity",
+    "add",
+    "concat",
+    "fan_out",
+    "parallel",
+    "residual",
+    "serial",
+    "Conv",
+    "ConvTranspose",
+    "Dense",
+    "Dropout",
+    "StochasticDepth",
+    "BatchNorm",
+    "GroupNorm",
+    "InstanceNorm",
+    "LayerNorm",
+    "LocalContrastNorm",
+    "LocalResponseNorm",
+    "AdaptiveAvgPool",
+    "AdaptiveMaxPool",
+    "AvgPool",
+    "GlobalAvgPool",
+    "GlobalMaxPool",
+    "LPPool",
+    "MaxPool",
+    "remat",
+    "Flatten",
+    "Reshape",
+    "walk",
+]

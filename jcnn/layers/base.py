@@ -559,7 +559,7 @@ def _has_unknown_batch(shape: Any) -> bool:
 def _shape_struct(shape: Sequence[int], dtype: Any) -> jax.ShapeDtypeStruct:
     """``jax.ShapeDtypeStruct(shape, dtype)``, typed (jax 0.10's ``ShapeDtypeStruct.__init__`` has no
     annotations, so strict mypy rejects each direct call)."""
-    return jax.ShapeDtypeStruct(shape, dtype)  # type: ignore[no-untyped-call]  # jax: __init__ unannotated
+    return jax.ShapeDtypeStruct(shape, dtype)
 
 
 def infer_output_shape(

@@ -62,12 +62,12 @@ def _shifted_moments(
     first = tuple(slice(0, 1) if a in axes else slice(None) for a in range(x.ndim))
     shift = lax.stop_gradient(x[first])
     if axis_name is not None:
-        shift = lax.pmean(shift, axis_name)  # type: ignore[no-untyped-call]  # lax.pmean is unannotated in jax
+        shift = lax.pmean(shift, axis_name)
     shifted = x - shift
     mean = jnp.mean(shifted, axis=axes, keepdims=True)
     mean_sq = jnp.mean(jnp.square(shifted), axis=axes, keepdims=True)
     if axis_name is not None:
-        mean, mean_sq = lax.pmean((mean, mean_sq), axis_name)  # type: ignore[no-untyped-call]  # as above
+        mean, mean_sq = lax.pmean((mean, mean_sq), axis_name)
     return shifted, shift, mean, jnp.maximum(mean_sq - jnp.square(mean), 0)
 
 
@@ -147,7 +147,7 @@ def batch_norm(
     _check_affine(scale, bias, x.shape[-1], "batch_norm")
     shifted, shift, m, v = _shifted_moments(xc, axes, axis_name)
     if axis_name is not None:
-        count = count * lax.psum(1, axis_name)  # type: ignore[no-untyped-call]  # lax.psum is unannotated in jax
+        count = count * lax.psum(1, axis_name)
     stats = Moments(jnp.reshape(shift + m, (-1,)), jnp.reshape(v, (-1,)), count)
     # y = d·k + (β − E[d]·k) with k = γ/sqrt(σ² + ε) per channel: the backward pass then needs only
     # Σg and Σg·d per channel (two reductions, as a hand-written kernel), not one per term.

@@ -51,13 +51,13 @@ def shard_batch(mesh: Mesh, *arrays: Array, axis_name: str = AXIS) -> tuple[Arra
                 f"shard_batch: the batch size {a.shape[0]} must be divisible by the {n} devices of mesh "
                 f"axis {axis_name!r}; got an array of shape {tuple(a.shape)}"
             )
-        out.append(jax.device_put(a, NamedSharding(mesh, P(axis_name))))  # type: ignore[no-untyped-call]  # jax: PartitionSpec.__new__ is unannotated
+        out.append(jax.device_put(a, NamedSharding(mesh, P(axis_name))))
     return tuple(out)
 
 
 def replicate(mesh: Mesh, tree: Any) -> Any:
     """Place every leaf of ``tree`` fully replicated on ``mesh``."""
-    return jax.device_put(tree, NamedSharding(mesh, P()))  # type: ignore[no-untyped-call]  # jax: as above
+    return jax.device_put(tree, NamedSharding(mesh, P()))
 
 
 def make_parallel_train_step(
@@ -94,25 +94,25 @@ def make_parallel_train_step(
             return loss_fn(logits, labels), (logits, new_state)
 
         (loss, (logits, new_state)), grads = jax.value_and_grad(objective, has_aux=True)(ts.params)
-        grads = lax.pmean(grads, axis_name)  # type: ignore[no-untyped-call]  # jax: lax.pmean is unannotated
-        loss = lax.pmean(loss, axis_name)  # type: ignore[no-untyped-call]  # jax: as above
+        grads = lax.pmean(grads, axis_name)
+        loss = lax.pmean(loss, axis_name)
         updates, opt_state = optimizer.update(grads, ts.opt_state, ts.params)
         params = apply_updates(ts.params, updates)
         # Without synchronized BatchNorm the running statistics differ per device: average them.
         new_state = jax.tree_util.tree_map(
-            lambda v: lax.pmean(v, axis_name) if jnp.issubdtype(v.dtype, jnp.floating) else v,  # type: ignore[no-untyped-call]  # jax: as above
+            lambda v: lax.pmean(v, axis_name) if jnp.issubdtype(v.dtype, jnp.floating) else v,
             new_state,
         )
         finite = jnp.isfinite(loss) & all_finite(grads) & all_finite(params)  # params: the update too
         new = ts._replace(params=params, state=new_state, opt_state=opt_state, step=ts.step + 1, rng=rng)
         new = jax.tree_util.tree_map(lambda n, o: jnp.where(finite, n, o), new, ts)
         correct = jnp.mean((jnp.argmax(logits, axis=-1) == labels).astype(jnp.float32))
-        accuracy = lax.pmean(correct, axis_name)  # type: ignore[no-untyped-call]  # jax: as above
+        accuracy = lax.pmean(correct, axis_name)
         metrics = {"loss": loss.astype(jnp.float32), "accuracy": accuracy, "finite": finite}
         return new, metrics
 
-    in_specs = (P(), P(axis_name), P(axis_name))  # type: ignore[no-untyped-call]  # jax: PartitionSpec.__new__ is unannotated
-    out_specs = (P(), P())  # type: ignore[no-untyped-call]  # jax: as above
+    in_specs = (P(), P(axis_name), P(axis_name))
+    out_specs = (P(), P())
     sharded = jax.shard_map(per_device, mesh=mesh, in_specs=in_specs, out_specs=out_specs, check_vma=False)
     return jax.jit(sharded, donate_argnums=(0,) if donate else ())
 

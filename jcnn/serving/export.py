@@ -77,7 +77,7 @@ def export_classifier(clf: Classifier, *, platforms: str | Sequence[str] = ("cpu
 
     platforms = check_platforms(platforms)
     (b,) = export.symbolic_shape("b")
-    spec = jax.ShapeDtypeStruct((b, *clf.input_shape), jnp.float32)  # type: ignore[no-untyped-call]  # jax: its __init__ is unannotated
+    spec = jax.ShapeDtypeStruct((b, *clf.input_shape), jnp.float32)
     return export.export(jax.jit(forward_fn(clf)), platforms=platforms)(spec)
 
 

@@ -372,7 +372,7 @@ def _layout_hint(shape: tuple[int, ...]) -> str:
 
 def _output_shape(model: Layer, ts: TrainState, images: np.ndarray) -> tuple[int, ...]:
     """The model's eval-mode output shape for one image (traced, not run)."""
-    x = jax.ShapeDtypeStruct((1,) + images.shape[1:], images.dtype)  # type: ignore[no-untyped-call]  # jax: its __init__ is unannotated
+    x = jax.ShapeDtypeStruct((1,) + images.shape[1:], images.dtype)
     try:
         out = jax.eval_shape(lambda p, s, a: model.apply(p, s, a, train=False)[0], ts.params, ts.state, x)
     except ValueError as exc:
