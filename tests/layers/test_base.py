@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import pytest
 
 from jcnn.layers import Layer, make_layer
@@ -125,6 +126,11 @@ def test_typed_keys_split_and_init_like_raw_keys():
         True
     ] * 3
     assert all(bool(jnp.all(a == b)) for a, b in zip(split_key(raw, 5), jax.random.split(raw, 5)))
+    expected = np.asarray(jax.random.key_data(jax.random.split(typed, 4)))
+    got = split_key(typed, 4)  # typed keys stay typed keys of the same impl, one per child
+    assert all(jax.dtypes.issubdtype(k.dtype, jax.dtypes.prng_key) and k.shape == () for k in got)
+    assert jax.random.key_impl(got[0]) == jax.random.key_impl(typed)
+    np.testing.assert_array_equal(np.stack([np.asarray(jax.random.key_data(k)) for k in got]), expected)
     p_typed, p_raw = Dense(4).init(typed, (2, 3))[1], Dense(4).init(raw, (2, 3))[1]
     assert all(
         bool(jnp.all(a == b)) for a, b in zip(jax.tree_util.tree_leaves(p_typed), jax.tree_util.tree_leaves(p_raw))
