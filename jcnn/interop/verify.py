@@ -4,7 +4,7 @@ Each check runs jcnn and torch on the same random inputs (channels-last ⇄ chan
 forward result and, where there is one, the gradient of ``Σ y·c`` for a random cotangent ``c`` w.r.t.
 every input and parameter, and reports the worst ``max |a − e|`` and normwise ``max |a − e| / max |e|``.
 Layers get torch's weights through :mod:`jcnn.interop.torch`; optimizers run the same gradients for a
-few steps; models compare logits in eval and train mode. ``python -m jcnn.verify`` or ``jcnn verify``
+few steps; models compare logits in eval and train mode. ``python -m jcnn.interop.verify`` or ``jcnn verify``
 prints the numerics manifest (:mod:`jcnn.interop.manifest`) and the table and exits 1 if anything fails;
 ``jcnn verify --train MODEL`` runs the training parity ledger (:mod:`jcnn.interop.ledger`) instead. This
 module imports torch (a test dependency).
@@ -31,7 +31,7 @@ import jcnn
 from jcnn.interop.manifest import format_manifest, numerics_manifest, numerics_warnings
 from jcnn.interop.torch import export_state_dict, import_state_dict
 
-# The entry points, re-exported by jcnn.verify; the rest are the checks' tolerances and builders.
+# The entry points (jcnn verify, python -m jcnn.interop.verify); the rest are the checks' tolerances and builders.
 __all__ = ["Check", "Result", "all_checks", "select", "run_check", "format_table", "add_arguments", "run", "main"]
 
 F32 = 1e-5  # one op in float32: a few roundings, normwise
@@ -916,7 +916,7 @@ def _finite(value: float) -> float | None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m jcnn.verify [options]``."""
+    """``python -m jcnn.interop.verify [options]``."""
     parser = argparse.ArgumentParser(prog="jcnn verify", description=__doc__.split("\n")[0])
     add_arguments(parser)
     return run(parser.parse_args(argv))
