@@ -56,9 +56,12 @@ assert (importlib.resources.files("jcnn") / "py.typed").is_file(), "py.typed is 
 requires = importlib.metadata.requires("jcnn") or []
 runtime = sorted(r.split(";")[0].split(">")[0].split("=")[0].strip() for r in requires if "extra ==" not in r)
 assert runtime == ["jax", "jaxlib", "numpy"], runtime
-for name in ("ops", "layers", "models", "optim", "losses", "metrics", "initializers", "reference", "train", "data",
-             "checkpoint", "summary", "intermediates", "paths", "precision", "distributed", "interop", "cli"):
+for name in ("ops", "layers", "models", "optim", "losses", "metrics", "initializers", "reference", "data", "interop",
+             "training.train", "training.checkpoint", "inspection.summary", "inspection.intermediates",
+             "inspection.paths", "scale.precision", "scale.distributed", "serving.inference", "cli.app"):
     importlib.import_module(f"jcnn.{name}")  # every subpackage shipped, none needs torch or the extras
+for old in ("train", "checkpoint", "paths", "precision", "distributed", "inference"):  # the names of 0.1
+    assert importlib.import_module(f"jcnn.{old}").__name__ != f"jcnn.{old}"
 
 import jax
 import numpy as np
