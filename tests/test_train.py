@@ -16,12 +16,11 @@ import jcnn
 from jcnn import losses, optim
 from jcnn.data import batches
 from jcnn.training import checkpoint
+from jcnn.training.step import _cached_eval_step, _cached_steps
 from jcnn.training.train import (
     CHECKPOINT_NAME,
     EarlyStopping,
     TrainState,
-    _cached_eval_step,
-    _cached_steps,
     evaluate,
     fit,
     init_train_state,
