@@ -13,8 +13,8 @@ import torch
 import jcnn.layers as L
 from jcnn import reference
 from jcnn.interop.torch import export_state_dict, import_state_dict
-from jcnn.interop.torch_twins import LayerNorm2d
-from jcnn.interop.torch_twins import SqueezeExcitation as TorchSE
+from jcnn.interop.torch_twins_modern import LayerNorm2d
+from jcnn.interop.torch_twins_modern import SqueezeExcitation as TorchSE
 from tests.helpers import assert_close, from_torch_layout, to_torch_layout
 
 KEY = jax.random.PRNGKey(0)

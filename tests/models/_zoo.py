@@ -22,7 +22,8 @@ import numpy as np
 import torch
 
 from jcnn import models
-from jcnn.interop import torch_twins as tw
+from jcnn.interop import torch_twins
+from jcnn.interop import torch_twins_modern as tw
 from jcnn.interop.torch import export_state_dict, import_state_dict
 from jcnn.models import get_model
 from tests.helpers import rel_error, to_torch_layout
@@ -75,7 +76,7 @@ def twin(name: str, num_classes: int, in_channels: int, **kw) -> torch.nn.Module
     """The torch twin of a zoo name or a :data:`TINY` configuration."""
     if name in TINY:
         return TINY[name][1](num_classes, in_channels, **kw)
-    return tw.twin(name, num_classes, in_channels, **kw)
+    return torch_twins.twin(name, num_classes, in_channels, **kw)
 
 
 @functools.cache

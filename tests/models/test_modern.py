@@ -21,7 +21,8 @@ import torch
 
 from jcnn import models
 from jcnn.inspection.summary import summary
-from jcnn.interop import torch_twins as tw
+from jcnn.interop import torch_twins
+from jcnn.interop import torch_twins_modern as tw
 from jcnn.interop.torch import torch_shapes
 from jcnn.layers import walk
 from jcnn.models import MODELS, get_model
@@ -56,7 +57,7 @@ _NOOP = {
 def _meta_twin(name: str) -> torch.nn.Module:
     """The full-size twin's structure only: on the meta device, its init skipped (no weights drawn)."""
     with torch.device("meta"), mock.patch.multiple(torch.nn.init, **_NOOP):
-        return tw.twin(name, 1000, 3)
+        return torch_twins.twin(name, 1000, 3)
 
 
 @pytest.mark.parametrize("name", sorted(FIGURES))

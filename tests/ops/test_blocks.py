@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from jcnn import ops, reference
-from jcnn.interop.torch_twins import SqueezeExcitation as TorchSE
-from jcnn.interop.torch_twins import stochastic_depth as torch_stochastic_depth
+from jcnn.interop.torch_twins_modern import SqueezeExcitation as TorchSE
+from jcnn.interop.torch_twins_modern import stochastic_depth as torch_stochastic_depth
 from tests.helpers import assert_close, from_torch_layout, to_torch_layout
 
 KEY = jax.random.PRNGKey(0)
