@@ -1,6 +1,6 @@
 """Zoo model ⇄ torch twin comparison shared by the model tests: weights copied with ``import_state_dict``,
-logits in eval and train mode and the updated running statistics in float32, and the gradient of the loss
-w.r.t. every parameter (see :func:`compare_with_twin` for its dtype)."""
+logits in eval mode (float32, every activation), in train mode with the updated running statistics, and
+the gradient of the loss w.r.t. every parameter (see :func:`compare_with_twin` for their dtypes)."""
 
 from __future__ import annotations
 
@@ -48,11 +48,12 @@ def compare_with_twin(
     grad_dtype: str = "float64",
     grads: bool = True,
 ) -> None:
-    """Assert jcnn ``name`` equals its torch twin: float32 logits in eval mode and (with ``train``) in train
-    mode, the running statistics after that step, all within ``RTOL``; and the gradient of the mean
-    cross-entropy w.r.t. every parameter in ``grad_dtype`` (to ``1e-8`` in float64, ``RTOL`` in float32)
-    unless ``grads=False`` (the float64 gradient is the most expensive compile: some models check it in
-    the slow step only).
+    """Assert jcnn ``name`` equals its torch twin: float32 logits in eval mode (and every activation) within
+    ``RTOL``; with ``train``, the train-mode logits and the running statistics after that step; and the
+    gradient of the mean cross-entropy w.r.t. every parameter in ``grad_dtype`` (to ``1e-8`` in float64,
+    ``RTOL`` in float32) unless ``grads=False`` (the float64 gradient is the most expensive compile: some
+    models check it in the slow step only). With float64 gradients the train-mode logits and statistics
+    come from the same program and are checked in float64 (1e-8); otherwise in float32 (``RTOL``).
 
     Why float64 gradients by default: ReLU and max pooling have discontinuous derivatives, so where two
     entries of a pooling window (or a ReLU input and 0) agree to within float32 rounding, either framework
@@ -73,8 +74,13 @@ def compare_with_twin(
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((batch, hw, hw, in_channels)).astype(np.float32)
     labels = rng.integers(0, num_classes, batch)
+    dtype = np.dtype(grad_dtype)
+    # With float64 gradients, the train-mode logits and running statistics come out of the gradient's
+    # program (checked in float64 against the float64 twin): one compile less per model. The float32
+    # train-mode numerics of each layer are the op and layer tests' (BatchNorm against torch).
+    train_in_grad = train and grads and dtype == np.float64
 
-    for mode in (False, True) if train else (False,):
+    for mode in (False, True) if train and not train_in_grad else (False,):
         if mode:
             y, new_state = jax.jit(lambda p, s, x: model.apply(p, s, x, train=True))(params, state, x)
         else:  # eval mode through jcnn.intermediates: one compile gives the logits and every activation
@@ -87,29 +93,33 @@ def compare_with_twin(
         assert err <= RTOL, f"{name} {'train' if mode else 'eval'} logits: relative error {err:.2e}"
     if not train:
         return
-    got_sd = export_state_dict(name, params, new_state, input_shape=shape, **model_kw)
-    for key, buf in net.state_dict().items():
-        if "running" in key:
-            err = rel_error(got_sd[key], buf.numpy())
-            assert err <= RTOL, f"{name} {key} after a training step: relative error {err:.2e}"
+    if not train_in_grad:
+        _compare_running_stats(name, export_state_dict(name, params, new_state, input_shape=shape, **model_kw), net)
     if not grads:
         return
 
     def loss_fn(p, s, x, labels):
-        logits, _ = model.apply(p, s, x, train=True)
+        logits, new_s = model.apply(p, s, x, train=True)
         logp = jax.nn.log_softmax(logits)
-        return -jnp.mean(jnp.take_along_axis(logp, labels[:, None], axis=1))
+        return -jnp.mean(jnp.take_along_axis(logp, labels[:, None], axis=1)), (logits, new_s)
 
-    dtype = np.dtype(grad_dtype)
     tolerance = 1e-8 if dtype == np.float64 else RTOL
-    grads = jax.jit(jax.grad(loss_fn))(
-        jax.tree_util.tree_map(lambda a: np.asarray(a).astype(dtype), params), state, x.astype(dtype), labels
+    cast = lambda tree: jax.tree_util.tree_map(lambda a: np.asarray(a).astype(dtype), tree)  # noqa: E731
+    # the state in grad_dtype too: BatchNorm updates its running statistics in the state's dtype
+    grads, (logits, new_state) = jax.jit(jax.grad(loss_fn, has_aux=True))(
+        cast(params), cast(state), x.astype(dtype), labels
     )
     net = twin(name, num_classes, in_channels, **twin_kw).to(getattr(torch, grad_dtype))
     net.load_state_dict(sd)
     net.train()
     out = net(to_torch_layout(x.astype(dtype)))
     torch.nn.functional.cross_entropy(out, torch.from_numpy(labels)).backward()
+    if train_in_grad:
+        assert logits.dtype == dtype and logits.shape == (batch, num_classes)
+        err = rel_error(logits, out.detach().numpy())
+        assert err <= tolerance, f"{name} train logits ({grad_dtype}): relative error {err:.2e}"
+        stats = export_state_dict(name, params, new_state, input_shape=shape, **model_kw)
+        _compare_running_stats(name, stats, net, tolerance)
     got = export_state_dict(name, grads, state, input_shape=shape, **model_kw)
     named = dict(net.named_parameters())
     assert set(named) <= set(got)
@@ -122,6 +132,14 @@ def compare_with_twin(
         diff = float(np.max(np.abs(got[key] - e)))
         err = diff / max(float(np.max(np.abs(e))), floor)
         assert err <= tolerance, f"{name} d loss / d {key} ({grad_dtype}): relative error {err:.2e}"
+
+
+def _compare_running_stats(name: str, got_sd: dict, net: torch.nn.Module, tolerance: float = RTOL) -> None:
+    """Every running statistic of ``got_sd`` (jcnn's, exported) equals the twin's after its train step."""
+    for key, buf in net.state_dict().items():
+        if "running" in key:
+            err = rel_error(got_sd[key], buf.numpy())
+            assert err <= tolerance, f"{name} {key} after a training step: relative error {err:.2e}"
 
 
 def _hooked_forward(net: torch.nn.Module, x: np.ndarray, acts: dict, name: str) -> np.ndarray:
