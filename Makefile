@@ -13,12 +13,17 @@ SLOW_WORKERS ?= 3
 
 .PHONY: install tools train test test-fast test-slow test-bench bench docs lint typecheck format wheel clean
 
-# --no-compile: pip's bytecode compilation of every installed module (torch's thousands) took ~35 s of a
-# fresh install on 2 cores; Python compiles what is imported, once, on first import.
+# Bytecode: pip compiles every installed module on one core (~35 s of torch, scipy and matplotlib alone);
+# compileall does it on every core. The .pyc files must exist: with PYTHONDONTWRITEBYTECODE set, as on
+# the CI machines, a process would otherwise recompile every module it imports, every time it starts.
+# (compileall's status is ignored: some packages ship files that are not meant to compile.)
+SITE   = $(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])'
+COMPILE = $(PY) -m compileall -q -j 0 "$$($(SITE))" >/dev/null 2>&1 || true
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q --no-compile -e '.[train,test]'
+	$(COMPILE)
 	rm -f $(VENV)/.installed-*
 	touch $(STAMP)
 
@@ -28,6 +33,7 @@ $(TOOLS): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q --no-compile -e '.[train,test,docs,dev]'
+	$(COMPILE)
 	rm -f $(VENV)/.installed-* $(VENV)/.tools-*
 	touch $(STAMP) $(TOOLS)
 
@@ -41,6 +47,7 @@ train: $(STAMP)
 # The suite shares one XLA compilation cache (tests/conftest.py); it starts empty, as on a fresh clone.
 test: $(STAMP)
 	rm -rf .jax_cache
+	$(PY) -m compileall -q -j 0 jcnn >/dev/null 2>&1 || true  # for the CLI tests' many child processes
 	$(PY) -m pytest -n $(WORKERS) -m "not slow" -q
 	$(PY) -m pytest -n $(SLOW_WORKERS) -m "slow and not bench" -q || [ $$? -eq 5 ]
 
