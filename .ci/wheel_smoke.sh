@@ -18,7 +18,8 @@ t0=$SECONDS
 # *.egg-info/ directories of the checkout must not leak into the sdist or the wheel.
 mkdir "$work/src"
 git -C "$ROOT" ls-files -z --cached --others --exclude-standard |
-  (cd "$ROOT" && xargs -0 tar cf - --ignore-failed-read 2>/dev/null) | tar xf - -C "$work/src"
+  (cd "$ROOT" && xargs -0 tar cf - --ignore-failed-read 2>"$work/tar.log") | tar xf - -C "$work/src" ||
+  { cat "$work/tar.log" >&2; echo "wheel smoke: copying the source tree failed" >&2; exit 1; }
 echo "wheel smoke: building the sdist and the wheel"
 if ! "$BUILD_PYTHON" -m build --outdir "$work/dist" "$work/src" >"$work/build.log" 2>&1; then
   cat "$work/build.log" >&2

@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 
 from jcnn import cli
+from jcnn.cli import common, train_options
 from jcnn.cli import train as cli_train
-from jcnn.cli import train_options
 
 
 def _run(argv, capsys):
@@ -522,3 +522,22 @@ def test_recipe_flags_build_the_mix_function_loss_and_ema(capsys):
         assert status == 2 and message in err
     for key in ("ema", "mixup", "cutmix", "label_smoothing"):
         assert key in cli_train._RESUME_KEYS
+
+
+@pytest.mark.parametrize(
+    "parse, text, message",
+    [
+        (common._positive_int, "0", "expected an integer >= 1, got 0"),
+        (common._positive_int, "2.5", "expected an integer >= 1, got '2.5'"),
+        (common._nonnegative_int, "-1", "expected an integer >= 0, got -1"),
+        (common._fraction, "1", "expected a number in (0, 1), got 1"),
+        (common._float(0.0, open_low=True), "0", "expected a finite number > 0, got 0"),
+        (common._float(0.0, open_low=False), "nan", "expected a finite number >= 0, got nan"),
+        (common._probability(open_high=True), "1", "expected a number in [0, 1), got 1"),
+    ],
+)
+def test_argument_types_name_what_they_expected(parse, text, message):
+    with pytest.raises(argparse.ArgumentTypeError) as err:
+        parse(text)
+    assert str(err.value) == message
+    assert common._positive_int("3") == 3 and common._fraction("0.25") == 0.25

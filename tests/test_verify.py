@@ -6,7 +6,7 @@ import jax.numpy as jnp
 import pytest
 
 import jcnn
-from jcnn import verify
+from jcnn.interop import checks, verify
 
 # One component of each kind: the tool end to end. Every other check's op, layer, loss and optimizer is
 # compared with torch by the suite's own tests; `jcnn verify` runs them all (docs/ledger.md, README).
@@ -87,6 +87,16 @@ def test_selection(capsys):
     assert verify.main(["--only", "models", "--list"]) == 0
     listed = capsys.readouterr().out
     assert "models.lenet5" in listed and "models.resnet50" not in listed
+
+
+def test_the_catalog_names_each_check_once_in_its_group():
+    catalog = checks.all_checks()
+    assert verify.all_checks is checks.all_checks and verify.Check is checks.Check
+    keys = [(c.component, c.config) for c in catalog]
+    assert len(keys) == len(set(keys)), sorted(k for k in keys if keys.count(k) > 1)
+    assert all(c.component.split(".")[0] in checks.GROUPS for c in catalog)
+    assert all(0 < c.tolerance <= checks.MODEL_TOL for c in catalog)
+    assert {c.component.split(".")[0] for c in catalog if c.slow} == {"models"}  # only zoo models are slow
 
 
 def test_no_match_is_an_error(capsys):
