@@ -104,7 +104,12 @@ def compare_with_twin(
         return -jnp.mean(jnp.take_along_axis(logp, labels[:, None], axis=1)), (logits, new_s)
 
     tolerance = 1e-8 if dtype == np.float64 else RTOL
-    cast = lambda tree: jax.tree_util.tree_map(lambda a: np.asarray(a).astype(dtype), tree)  # noqa: E731
+
+    def cast(tree):  # floating leaves only: an integer leaf (a counter) keeps its dtype
+        return jax.tree_util.tree_map(
+            lambda a: np.asarray(a).astype(dtype) if np.issubdtype(np.asarray(a).dtype, np.floating) else a, tree
+        )
+
     # the state in grad_dtype too: BatchNorm updates its running statistics in the state's dtype
     grads, (logits, new_state) = jax.jit(jax.grad(loss_fn, has_aux=True))(
         cast(params), cast(state), x.astype(dtype), labels
