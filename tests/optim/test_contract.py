@@ -35,16 +35,23 @@ OPTIMIZERS = {
 NAMES = list(OPTIMIZERS)
 
 
-def _params(dtype=jnp.float32):
+# Params and gradients are made in NumPy: eager jnp arithmetic would compile a program per leaf shape and
+# dtype (most of these tests' cost).
+def _params(dtype=np.float32):
     r = np.random.default_rng(0)
-    return {
-        "conv": {"kernel": jnp.asarray(r.normal(size=(3, 3, 2, 4)), dtype), "bias": jnp.zeros((4,), dtype)},
-        "dense": {"kernel": jnp.asarray(r.normal(size=(8, 3)), dtype), "bias": jnp.asarray(r.normal(size=(3,)), dtype)},
+    tree = {
+        "conv": {"kernel": r.normal(size=(3, 3, 2, 4)), "bias": np.zeros(4)},
+        "dense": {"kernel": r.normal(size=(8, 3)), "bias": r.normal(size=(3,))},
     }
+    return jax.tree_util.tree_map(lambda a: jnp.asarray(a.astype(dtype)), tree)
 
 
 def _grads(params, i):
-    return jax.tree_util.tree_map(lambda p: jnp.sin(p * (1.0 + 0.1 * i)) + 0.1, params)
+    def grad(p):
+        p = np.asarray(p)
+        return jnp.asarray((np.sin(p.astype(np.float64) * (1.0 + 0.1 * i)) + 0.1).astype(p.dtype))
+
+    return jax.tree_util.tree_map(grad, params)
 
 
 def _run(opt, params, steps, step_fn):
@@ -112,14 +119,18 @@ def test_each_param_keeps_its_dtype(name):
         "conv": {"kernel": jnp.float16, "bias": jnp.bfloat16},
         "dense": {"kernel": jnp.bfloat16, "bias": jnp.float32},
     }
-    params = jax.tree_util.tree_map(lambda p, d: p.astype(d), _params(), dtypes)
-    step = jax.jit(_step(opt))
+    params = jax.tree_util.tree_map(lambda p, d: jnp.asarray(np.asarray(p).astype(d)), _params(), dtypes)
+
+    @jax.jit
+    def step(params, state, grads):  # the updates too: one compile for both checks
+        u, state = opt.update(grads, state, params)
+        return optim.apply_updates(params, u), state, u
+
     p, s = params, opt.init(params)
     for i in range(3):
-        p, s = step(p, s, _grads(p, i))
+        p, s, u = step(p, s, _grads(p, i))
     for leaf, d in zip(jax.tree_util.tree_leaves(p), jax.tree_util.tree_leaves(dtypes)):
         assert leaf.dtype == d and np.all(np.isfinite(np.asarray(leaf, np.float32)))
-    u, _ = jax.jit(opt.update)(_grads(p, 0), s, p)
     assert [x.dtype for x in jax.tree_util.tree_leaves(u)] == jax.tree_util.tree_leaves(dtypes)
 
 
