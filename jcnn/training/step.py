@@ -16,8 +16,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jcnn import _host_random as H
 from jcnn._types import Array, Params, PRNGKey, State
-from jcnn.layers.base import Layer
+from jcnn.layers.base import Layer, split_key
 
 LossFn = Callable[[Array, Array], Array]
 """``(logits, labels) -> scalar loss``."""
@@ -56,14 +57,19 @@ def init_train_state(model: Layer, optimizer: Any, input_shape: Sequence[int], *
     """
     if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool):
         raise ValueError(f"init_train_state: seed must be an int, got {seed!r}")
-    k_init, k_train = jax.random.split(jax.random.PRNGKey(int(seed)))
-    params, state = _jitted_init(model, tuple(int(d) for d in input_shape))(k_init)
-    return TrainState(params, state, optimizer.init(params), jnp.zeros((), jnp.int32), k_train)
+    k_init, k_train = split_key(jax.random.PRNGKey(int(seed)), 2)  # on the host: no compile
+    shape = tuple(int(d) for d in input_shape)
+    if model._host_tree():  # every layer draws on the host: eager init compiles nothing
+        _, params, state = model.init(k_init, shape)
+    else:
+        params, state = _jitted_init(model, shape)(k_init)
+    return TrainState(params, state, optimizer.init(params), H.full((), 0, np.int32), k_train)
 
 
 @functools.lru_cache(maxsize=32)
 def _jitted_init(model: Layer, shape: tuple[int, ...]) -> Callable[[PRNGKey], tuple[Params, State]]:
-    # One compile for the whole init instead of one per initializer call and parameter shape.
+    # A model with hand-written layers (eager jax.random calls in their init): one compile for the whole
+    # init instead of one per random call and parameter shape.
     return jax.jit(lambda key: model.init(key, shape)[1:])
 
 
