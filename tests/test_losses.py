@@ -234,10 +234,16 @@ def test_cross_entropy_spatial_labels_match_torch():
         tl = _cl_to_torch(logits).requires_grad_(True)
         t_out = F.cross_entropy(tl, torch.from_numpy(labels), label_smoothing=0.1, ignore_index=1, reduction=reduction)
         f = lambda x: losses.softmax_cross_entropy(x, labels, label_smoothing=0.1, ignore_index=1, reduction=reduction)
-        out, vjp = jax.vjp(f, jnp.asarray(logits))
+
+        @jax.jit  # value and VJP (of ones) in one program
+        def value_and_vjp(x):
+            out, vjp = jax.vjp(f, x)
+            return out, vjp(jnp.ones_like(out))[0]
+
+        out, g = value_and_vjp(logits)
         assert_close(out, t_out.detach().numpy(), RTOL, reduction)
         t_out.backward(torch.ones_like(t_out))
-        assert_close(vjp(jnp.ones_like(out))[0], _torch_to_cl(tl.grad), RTOL, reduction)
+        assert_close(g, _torch_to_cl(tl.grad), RTOL, reduction)
 
 
 def test_all_ignored_mean_is_nan_as_torch():
@@ -250,22 +256,30 @@ def test_all_ignored_mean_is_nan_as_torch():
 def test_against_textbook_forms():
     """The library's "none" losses equal the textbook formulas of jcnn.reference.losses (float64)."""
     d = {k: np.asarray(v, np.float64) if v.dtype.kind == "f" else v for k, v in D.items()}
-    ce = losses.softmax_cross_entropy(d["logits"], d["labels"], label_smoothing=0.2, reduction="none")
-    assert_close(ce, ref.cross_entropy(ref.softmax(d["logits"]), ref.one_hot(d["labels"], C, 0.2)), 1e-12)
-    assert_close(
-        losses.binary_cross_entropy(d["p01"], d["t01"], reduction="none"),
-        ref.binary_cross_entropy(d["p01"], d["t01"]),
-        1e-12,
-    )
-    bce_l = losses.binary_cross_entropy_with_logits(d["x"], d["t01"], reduction="none")
-    assert_close(bce_l, ref.binary_cross_entropy(1 / (1 + np.exp(-d["x"])), d["t01"]), 1e-12)
-    assert_close(losses.huber(d["x"], d["y"], delta=0.7, reduction="none"), ref.huber(d["x"], d["y"], 0.7), 1e-12)
-    # The textbook sum-of-squares error E = ½Σ(y − t)² is half the "sum" of mse.
-    assert_close(losses.mse(d["x"], d["y"], reduction="sum") / 2, ref.sum_of_squares(d["x"], d["y"]), 1e-12)
     q, p = d["probs"][::-1], d["probs"]
-    assert_close(losses.kl_div(np.log(q), p, reduction="none"), ref.kl_div(q, p), 1e-12)
+
+    @jax.jit  # every library side in one program (labels closed over: concrete, so still checked)
+    def library(d, log_q, p):
+        return dict(
+            ce=losses.softmax_cross_entropy(d["logits"], D["labels"], label_smoothing=0.2, reduction="none"),
+            bce=losses.binary_cross_entropy(d["p01"], d["t01"], reduction="none"),
+            bce_l=losses.binary_cross_entropy_with_logits(d["x"], d["t01"], reduction="none"),
+            huber=losses.huber(d["x"], d["y"], delta=0.7, reduction="none"),
+            mse_sum=losses.mse(d["x"], d["y"], reduction="sum"),
+            kl=losses.kl_div(log_q, p, reduction="none"),
+            hinge=losses.hinge(d["logits"], D["labels"], margin=0.8, reduction="none"),
+        )
+
+    got = library({k: v for k, v in d.items() if k != "labels"}, np.log(q), p)
+    assert_close(got["ce"], ref.cross_entropy(ref.softmax(d["logits"]), ref.one_hot(d["labels"], C, 0.2)), 1e-12)
+    assert_close(got["bce"], ref.binary_cross_entropy(d["p01"], d["t01"]), 1e-12)
+    assert_close(got["bce_l"], ref.binary_cross_entropy(1 / (1 + np.exp(-d["x"])), d["t01"]), 1e-12)
+    assert_close(got["huber"], ref.huber(d["x"], d["y"], 0.7), 1e-12)
+    # The textbook sum-of-squares error E = ½Σ(y − t)² is half the "sum" of mse.
+    assert_close(np.asarray(got["mse_sum"]) / 2, ref.sum_of_squares(d["x"], d["y"]), 1e-12)
+    assert_close(got["kl"], ref.kl_div(q, p), 1e-12)
     hinge = [ref.multi_class_hinge(s, y, 0.8) for s, y in zip(d["logits"], d["labels"])]
-    assert_close(losses.hinge(d["logits"], d["labels"], margin=0.8, reduction="none"), np.array(hinge), 1e-12)
+    assert_close(got["hinge"], np.array(hinge), 1e-12)
 
 
 @pytest.mark.parametrize(
@@ -280,7 +294,7 @@ def test_against_textbook_forms():
     ids=["ce", "bce_logits", "huber", "kl_batchmean", "smooth_l1"],
 )
 def test_float64_finite_differences(fn):
-    check_grads(fn, (D["x"].astype(np.float64) + 0.01,), order=1, modes=("rev",))
+    check_grads(jax.jit(fn), (D["x"].astype(np.float64) + 0.01,), order=1, modes=("rev",))
 
 
 def test_kl_batchmean_is_sum_over_batch():
@@ -291,17 +305,23 @@ def test_kl_batchmean_is_sum_over_batch():
 @pytest.mark.parametrize("dtype", [jnp.float32, jnp.float16, jnp.bfloat16])
 def test_extreme_logits_are_finite_and_exact(dtype):
     """±1e4 logits: log-sum-exp keeps the loss exact (≈ the logit gap) and the gradient finite."""
-    logits = jnp.asarray([[1e4, -1e4, 0.0], [-1e4, 1e4, 0.0]], dtype)
-    labels = jnp.asarray([1, 1])
-    ce, g = jax.value_and_grad(lambda x: losses.softmax_cross_entropy(x, labels, reduction="sum"))(logits)
+    logits = np.asarray([[1e4, -1e4, 0.0], [-1e4, 1e4, 0.0]], dtype)
+    labels = np.asarray([1, 1])
+    x = np.asarray([1e4, -1e4, 1e4, -1e4], dtype)
+    t = np.asarray([1.0, 0.0, 0.0, 1.0], dtype)
+
+    @jax.jit  # both losses' values and gradients in one program
+    def run(logits, x, t):
+        ce = jax.value_and_grad(lambda a: losses.softmax_cross_entropy(a, labels, reduction="sum"))(logits)
+        bce = jax.value_and_grad(lambda v: losses.binary_cross_entropy_with_logits(v, t, reduction="sum"))(x)
+        return ce, bce
+
+    (ce, g), (bl, gb) = run(logits, x, t)
     rel = 1e-2 if dtype == jnp.bfloat16 else 1e-3  # 2e4 itself rounds to 19968 in bfloat16's 8-bit mantissa
     assert ce.dtype == dtype and g.dtype == dtype
     assert float(ce) == pytest.approx(2e4, rel=rel) and np.all(np.isfinite(np.asarray(g, np.float32)))
     t_ce = F.cross_entropy(torch.tensor([[1e4, -1e4, 0.0], [-1e4, 1e4, 0.0]]), torch.tensor([1, 1]), reduction="sum")
     assert float(ce) == pytest.approx(float(t_ce), rel=rel)
-    x = jnp.asarray([1e4, -1e4, 1e4, -1e4], dtype)
-    t = jnp.asarray([1.0, 0.0, 0.0, 1.0], dtype)
-    bl, gb = jax.value_and_grad(lambda v: losses.binary_cross_entropy_with_logits(v, t, reduction="sum"))(x)
     assert bl.dtype == dtype and float(bl) == pytest.approx(2e4, rel=rel)
     np.testing.assert_allclose(np.asarray(gb, np.float32), [0.0, 0.0, 1.0, -1.0], atol=1e-3)
 
@@ -399,8 +419,13 @@ def test_binary_cross_entropy_at_exactly_0_and_1_equals_torch():
     tp, tt = torch.tensor(p, requires_grad=True), torch.tensor(t, requires_grad=True)
     t_out = F.binary_cross_entropy(tp, tt, reduction="none")
     t_out.sum().backward()
-    out, vjp = jax.vjp(lambda a, b: losses.binary_cross_entropy(a, b, reduction="none"), jnp.asarray(p), jnp.asarray(t))
-    gp, gt = vjp(jnp.ones_like(out))
+
+    @jax.jit  # value and VJP in one program
+    def value_and_vjp(p, t):
+        out, vjp = jax.vjp(lambda a, b: losses.binary_cross_entropy(a, b, reduction="none"), p, t)
+        return out, vjp(jnp.ones_like(out))
+
+    out, (gp, gt) = value_and_vjp(p, t)
     np.testing.assert_array_equal(np.asarray(out), t_out.detach().numpy())  # 0, 0, 100, 100, 25, 25, ...
     np.testing.assert_array_equal(np.asarray(gp), tp.grad.numpy())  # ±1e12 at the boundaries, never NaN
     # ∂l/∂t = log(1 − p) − log p of the clamped logs: ±100 at the boundaries, where torch (which does
@@ -418,7 +443,7 @@ def _traced_losses(logits, labels):
 
 
 def test_out_of_range_labels_raise_eagerly_and_are_nan_under_jit():
-    logits = jnp.asarray(D["logits"][:4])
+    logits = jax.device_put(D["logits"][:4])  # a concrete jax array, as jnp.asarray gives (without its compile)
     for bad, where in (([0, 1, 2, -1], "got -1 at index 3"), ([0, C, 2, 1], f"got {C} at index 1")):
         y = np.array(bad)
         with pytest.raises(
@@ -436,9 +461,15 @@ def test_out_of_range_labels_raise_eagerly_and_are_nan_under_jit():
             assert np.isnan(float(mean)), name
     with pytest.raises(ValueError, match="a negative label is not 'the last class': pass ignore_index=-1"):
         losses.softmax_cross_entropy(logits, np.array([0, 1, 2, -1]))
-    # An ignored entry may hold any value (torch's default ignore_index is -100).
-    kept = losses.softmax_cross_entropy(logits[:3], np.array([0, 1, 2]))
-    assert float(losses.softmax_cross_entropy(logits, np.array([0, 1, 2, -100]), ignore_index=-100)) == float(kept)
+    # An ignored entry may hold any value (torch's default ignore_index is -100). The labels are closed over,
+    # so they are concrete inside the jitted program and checked as in an eager call.
+    kept, ignored = jax.jit(
+        lambda a: (
+            losses.softmax_cross_entropy(a[:3], np.array([0, 1, 2])),
+            losses.softmax_cross_entropy(a, np.array([0, 1, 2, -100]), ignore_index=-100),
+        )
+    )(D["logits"][:4])
+    assert float(ignored) == float(kept)
     with pytest.raises(ValueError, match=r"or ignore_index=-100, got 7"):
         losses.softmax_cross_entropy(logits, np.array([0, 1, 7, -100]), ignore_index=-100)
     # Labels are not traced inside an un-jitted grad, so the check still applies there.

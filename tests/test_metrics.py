@@ -16,17 +16,22 @@ LABELS = R.integers(0, 7, size=(40,))
 
 
 def test_accuracy_matches_numpy():
-    assert float(metrics.accuracy(SCORES, LABELS)) == pytest.approx(np.mean(SCORES.argmax(-1) == LABELS))
     perfect = np.eye(7, dtype=np.float32)[LABELS]
-    assert float(metrics.accuracy(perfect, LABELS)) == 1.0
+    # one program for both; the labels are closed over, so they are concrete there and checked as in an eager call
+    acc, acc_perfect = jax.jit(lambda s, p: (metrics.accuracy(s, LABELS), metrics.accuracy(p, LABELS)))(SCORES, perfect)
+    assert float(acc) == pytest.approx(np.mean(SCORES.argmax(-1) == LABELS))
+    assert float(acc_perfect) == 1.0
 
 
 def test_accuracy_weighted_and_spatial():
     w = R.uniform(0.1, 2.0, size=(40,))
     hits = SCORES.argmax(-1) == LABELS
-    assert float(metrics.accuracy(SCORES, LABELS, weights=w)) == pytest.approx(np.sum(w * hits) / np.sum(w))
     s = SCORES.reshape(4, 10, 7)
-    assert float(metrics.accuracy(s, LABELS.reshape(4, 10))) == pytest.approx(np.mean(hits))
+    weighted, spatial = jax.jit(  # one program (labels closed over: concrete, so still checked)
+        lambda scores, w, s: (metrics.accuracy(scores, LABELS, weights=w), metrics.accuracy(s, LABELS.reshape(4, 10)))
+    )(SCORES, w, s)
+    assert float(weighted) == pytest.approx(np.sum(w * hits) / np.sum(w))
+    assert float(spatial) == pytest.approx(np.mean(hits))
 
 
 @pytest.mark.parametrize("k", [1, 2, 5, 6])
@@ -36,10 +41,12 @@ def test_top_k_matches_sklearn(k):
 
 
 def test_top_1_is_accuracy_and_dtype():
-    a = metrics.top_k_accuracy(SCORES, LABELS, 1)
-    assert float(a) == pytest.approx(float(metrics.accuracy(SCORES, LABELS)))
+    a, acc, acc_bf16 = jax.jit(  # one program (labels closed over: concrete, so still checked)
+        lambda s, h: (metrics.top_k_accuracy(s, LABELS, 1), metrics.accuracy(s, LABELS), metrics.accuracy(h, LABELS))
+    )(SCORES, SCORES.astype(jnp.bfloat16))
+    assert float(a) == pytest.approx(float(acc))
     assert a.dtype == jnp.float32
-    assert metrics.accuracy(jnp.asarray(SCORES, jnp.bfloat16), LABELS).dtype == jnp.float32
+    assert acc_bf16.dtype == jnp.float32
 
 
 @pytest.mark.parametrize(

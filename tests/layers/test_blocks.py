@@ -33,12 +33,13 @@ def _compare(layer, module, x, cot, rtol=1e-12):
     module = module.double()
     params, state = import_state_dict(layer, module.state_dict(), input_shape=x.shape)
 
-    @jax.jit
-    def run(p, xx):
-        return jax.vjp(lambda q, a: layer.apply(q, state, a, train=False)[0], p, xx)
+    @jax.jit  # forward, the float64 cast and the VJP in one program (a VJP called outside runs eagerly)
+    def run(p, xx, c):
+        p = jax.tree_util.tree_map(lambda a: a.astype(jnp.float64), p)
+        y, vjp = jax.vjp(lambda q, a: layer.apply(q, state, a, train=False)[0], p, xx)
+        return y, vjp(c)
 
-    y, vjp = run(jax.tree_util.tree_map(lambda a: a.astype(jnp.float64), params), jnp.asarray(x))
-    gp, gx = vjp(jnp.asarray(cot))
+    y, (gp, gx) = run(params, x, cot)  # NumPy in: jnp.asarray would compile a `stage` per shape
     xt = to_torch_layout(x).requires_grad_(True)
     out = module(xt)
     out.backward(to_torch_layout(cot))
@@ -78,7 +79,7 @@ def test_layer_scale_is_a_bare_torch_parameter():
     module = Scaled()
     _, params, state = layer.init(KEY, (2, 3, 3, 4))
     assert params["layer_scale"]["scale"].shape == (1, 1, 4)
-    assert bool(jnp.all(params["layer_scale"]["scale"] == jnp.float32(1e-6)))
+    assert np.all(np.asarray(params["layer_scale"]["scale"]) == np.float32(1e-6))
     assert set(export_state_dict(layer, params, state, input_shape=(2, 3, 3, 4))) == {"layer_scale"}
     _randomize(module, 1)
     rng = np.random.default_rng(1)
@@ -86,7 +87,7 @@ def test_layer_scale_is_a_bare_torch_parameter():
     params = _compare(layer, module, x, cot)
     gamma = np.asarray(params["layer_scale"]["scale"])
     np.testing.assert_allclose(
-        L.LayerScale().apply({"scale": jnp.asarray(gamma)}, {}, jnp.asarray(x), train=False)[0],
+        jax.jit(lambda g, a: L.LayerScale().apply({"scale": g}, {}, a, train=False)[0])(gamma, x),
         reference.layer_scale(x, gamma),
         rtol=1e-15,
     )
@@ -105,14 +106,21 @@ def test_layer_norm_over_channels_is_convnexts_layer_norm_2d():
 
 def test_stochastic_depth_layer_on_a_residual_branch():
     block = L.residual(L.serial(L.Dense(3), L.StochasticDepth(0.5)))
-    x = jnp.asarray(np.random.default_rng(3).standard_normal((64, 3)), jnp.float32)
+    x_np = np.random.default_rng(3).standard_normal((64, 3)).astype(np.float32)
+    x = jax.device_put(x_np)
     _, params, state = block.init(KEY, x.shape)
-    branch = L.Dense(3).apply(params["block"]["dense_0"], {}, x, train=False)[0]
-    y_eval, _ = block.apply(params, state, x, train=False)
-    np.testing.assert_allclose(y_eval, x + branch, rtol=1e-6)
-    y, _ = jax.jit(lambda p, a, k: block.apply(p, state, a, train=True, key=k))(params, x, jax.random.PRNGKey(7))
-    dropped = np.all(np.isclose(np.asarray(y), np.asarray(x)), axis=1)
-    kept = np.all(np.isclose(np.asarray(y), np.asarray(x + 2 * branch), rtol=1e-5), axis=1)
+
+    @jax.jit  # the branch alone, the block in eval and in training, in one program
+    def run(p, a):
+        branch = L.Dense(3).apply(p["block"]["dense_0"], {}, a, train=False)[0]
+        y_eval, _ = block.apply(p, state, a, train=False)
+        y, _ = block.apply(p, state, a, train=True, key=jax.random.PRNGKey(7))
+        return branch, y_eval, y
+
+    branch, y_eval, y = (np.asarray(a) for a in run(params, x))
+    np.testing.assert_allclose(y_eval, x_np + branch, rtol=1e-6)
+    dropped = np.all(np.isclose(y, x_np), axis=1)
+    kept = np.all(np.isclose(y, x_np + 2 * branch, rtol=1e-5), axis=1)
     assert np.all(dropped | kept) and 10 < dropped.sum() < 54  # each row: skipped, or its branch doubled
     with pytest.raises(ValueError, match="StochasticDepth: train=True needs a PRNG key"):
         L.StochasticDepth(0.2).apply({}, {}, x, train=True)
@@ -130,7 +138,7 @@ def test_errors():
     with pytest.raises(ValueError, match="LayerScale: init_value must be a finite number, got nan"):
         L.LayerScale(float("nan"))
     with pytest.raises(ValueError, match=r"LayerScale: scale of shape \(1, 1, 4\) does not fit an input of shape"):
-        L.LayerScale().apply({"scale": jnp.ones((1, 1, 4))}, {}, jnp.ones((2, 4)), train=False)
+        L.LayerScale().apply({"scale": np.ones((1, 1, 4))}, {}, jax.device_put(np.ones((2, 4))), train=False)
     with pytest.raises(ValueError, match=r"StochasticDepth: p \(the probability of dropping\) must be a number"):
         L.StochasticDepth(-0.1)
     with pytest.raises(ValueError, match="StochasticDepth: mode must be 'row' or 'batch', got 'elem'"):

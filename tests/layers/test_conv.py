@@ -17,7 +17,6 @@ from tests.helpers import assert_close, torch_conv_transpose_weight, torch_conv_
 from tests.layers._util import (
     declared_shape,
     hwio_from_torch,
-    jax_forward_backward,
     random,
     torch_forward_backward,
     transposed_from_torch,
@@ -26,6 +25,19 @@ from tests.layers._util import (
 KEY = jax.random.PRNGKey(0)
 TORCH_CONV = {1: torch.nn.Conv1d, 2: torch.nn.Conv2d, 3: torch.nn.Conv3d}
 TORCH_CONV_T = {1: torch.nn.ConvTranspose1d, 2: torch.nn.ConvTranspose2d, 3: torch.nn.ConvTranspose3d}
+
+
+def jax_forward_backward(layer, params, x, cot):
+    """``_util.jax_forward_backward`` as one jitted program: forward and VJP compile once, not per eager primitive."""
+
+    @jax.jit
+    def run(p, xx, c):
+        y, vjp = jax.vjp(lambda p, xx: layer.apply(p, {}, xx, train=False)[0], p, xx)
+        return (y, *vjp(c.astype(y.dtype)))
+
+    y, grad_params, grad_x = run(params, x, cot)  # NumPy in: jnp.asarray would compile a `stage` per shape
+    return np.asarray(y), jax.tree_util.tree_map(np.asarray, grad_params), np.asarray(grad_x)
+
 
 CONV_CASES = [
     # (input shape, features, kernel, kwargs): torch's padding_mode names, groups, dilation, strides
@@ -129,7 +141,9 @@ def test_default_init_follows_torch_bounds(transposed):
 
 def test_kernel_shapes_and_custom_initializers():
     _, p, _ = Conv(8, (3,), groups=2, kernel_init=inits.ones, bias_init=inits.constant(0.5)).init(KEY, (1, 9, 4))
-    assert p["kernel"].shape == (3, 2, 8) and bool(jnp.all(p["kernel"] == 1)) and bool(jnp.all(p["bias"] == 0.5))
+    assert (
+        p["kernel"].shape == (3, 2, 8) and np.all(np.asarray(p["kernel"]) == 1) and np.all(np.asarray(p["bias"]) == 0.5)
+    )
     _, p, _ = ConvTranspose(8, (2, 3), groups=4).init(KEY, (1, 5, 5, 4))
     assert p["kernel"].shape == (2, 3, 4, 2) and p["bias"].shape == (8,)
 
@@ -147,23 +161,28 @@ def test_int_kernel_size_is_2d_unless_spatial_dims_says_otherwise():
 
 
 def test_same_padding_flip_and_im2col():
-    x = jnp.asarray(random((2, 7, 6, 3), 5))
+    x = random((2, 7, 6, 3), 5)
     base = Conv(4, 3, stride=2, padding="SAME")
     out, params, _ = base.init(KEY, x.shape)
     assert out == (2, 4, 3, 4)
-    y, _ = base.apply(params, {}, x, train=False)
-    y2, _ = Conv(4, 3, stride=2, padding="SAME", algorithm="im2col").apply(params, {}, x, train=False)
-    assert_close(y2, y, what="im2col vs xla")
     # flip=True is the cross-correlation with the spatially reversed kernel.
-    flipped = dict(params, kernel=params["kernel"][::-1, ::-1])
-    y3, _ = Conv(4, 3, stride=2, padding="SAME", flip=True).apply(flipped, {}, x, train=False)
+    flipped = dict(params, kernel=np.asarray(params["kernel"])[::-1, ::-1].copy())
+    im2col = Conv(4, 3, stride=2, padding="SAME", algorithm="im2col")
+    flip = Conv(4, 3, stride=2, padding="SAME", flip=True)
+
+    @jax.jit  # the three applies in one program
+    def run(p, pf, xx):
+        return tuple(m.apply(q, {}, xx, train=False)[0] for m, q in ((base, p), (im2col, p), (flip, pf)))
+
+    y, y2, y3 = run(params, flipped, x)
+    assert_close(y2, y, what="im2col vs xla")
     assert_close(y3, y, what="flip")
 
 
 def test_integer_input_computes_in_the_param_dtype():
     layer = Conv(2, 2)
     _, params, _ = layer.init(KEY, (1, 3, 3, 1))
-    y, _ = layer.apply(params, {}, jnp.ones((1, 3, 3, 1), jnp.int32), train=False)
+    y = jax.jit(lambda p, x: layer.apply(p, {}, x, train=False)[0])(params, np.ones((1, 3, 3, 1), np.int32))
     assert y.dtype == jnp.float32
 
 
@@ -238,9 +257,9 @@ def test_channel_and_rank_mismatch_between_init_and_apply(layer):
     name = layer.kind
     _, params, _ = layer.init(KEY, (2, 6, 6, 3))
     with pytest.raises(ValueError, match=rf"{name}: channel mismatch: .*C_in=3 .*shape \(2, 6, 6, 5\)"):
-        layer.apply(params, {}, jnp.ones((2, 6, 6, 5), jnp.float32), train=False)
+        layer.apply(params, {}, jax.device_put(np.ones((2, 6, 6, 5), np.float32)), train=False)
     with pytest.raises(ValueError, match=rf"{name}: expected an input of rank 4 .*got shape \(2, 6, 3\)"):
-        layer.apply(params, {}, jnp.ones((2, 6, 3), jnp.float32), train=False)
+        layer.apply(params, {}, jax.device_put(np.ones((2, 6, 3), np.float32)), train=False)
 
 
 from hypothesis import given, settings  # noqa: E402

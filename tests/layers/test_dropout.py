@@ -15,8 +15,8 @@ KEY = jax.random.PRNGKey(0)
 def test_training_statistics_and_scaling():
     rate = 0.3
     layer = Dropout(rate)
-    x = jnp.full((200, 500), 2.0, jnp.float32)
-    y, state = layer.apply({}, {}, x, train=True, key=jax.random.PRNGKey(1))
+    x = np.full((200, 500), 2.0, np.float32)
+    y, state = jax.jit(lambda a, k: layer.apply({}, {}, a, train=True, key=k))(x, jax.random.PRNGKey(1))
     y = np.asarray(y)
     assert state == {} and y.dtype == np.float32
     dropped = np.mean(y == 0)
@@ -28,18 +28,18 @@ def test_training_statistics_and_scaling():
 
 def test_masks_depend_on_the_key_only():
     layer = Dropout(0.5)
-    x = jnp.ones((64, 64), jnp.float32)
-    a, _ = layer.apply({}, {}, x, train=True, key=jax.random.PRNGKey(1))
-    b, _ = layer.apply({}, {}, x, train=True, key=jax.random.PRNGKey(1))
-    c, _ = layer.apply({}, {}, x, train=True, key=jax.random.PRNGKey(2))
-    assert bool(jnp.all(a == b)) and not bool(jnp.all(a == c))
+    x = np.ones((64, 64), np.float32)
+    run = jax.jit(lambda a, k: layer.apply({}, {}, a, train=True, key=k)[0])  # one program, called per key
+    a, b, c = (np.asarray(run(x, jax.random.PRNGKey(seed))) for seed in (1, 1, 2))
+    assert np.all(a == b) and not np.all(a == c)
 
 
 def test_eval_is_identity_and_rate_zero_needs_no_key():
-    x = jnp.asarray(np.random.default_rng(0).standard_normal((4, 5)), jnp.float32)
-    for layer, train in ((Dropout(0.9), False), (Dropout(0.0), True), (Dropout(0), False)):
-        y, _ = layer.apply({}, {}, x, train=train)
-        assert bool(jnp.all(y == x))
+    x = np.random.default_rng(0).standard_normal((4, 5)).astype(np.float32)
+    cases = ((Dropout(0.9), False), (Dropout(0.0), True), (Dropout(0), False))
+    ys = jax.jit(lambda a: [layer.apply({}, {}, a, train=train)[0] for layer, train in cases])(x)
+    for y in ys:
+        assert np.all(np.asarray(y) == x)
     out, params, state = Dropout(0.5).init(KEY, (-1, 5))
     assert out == (-1, 5) and params == {} and state == {}
 
@@ -47,11 +47,17 @@ def test_eval_is_identity_and_rate_zero_needs_no_key():
 def test_gradient_is_the_scaled_mask_and_dtype_is_kept():
     layer = Dropout(0.25)
     key = jax.random.PRNGKey(3)
-    x = jnp.ones((8, 16), jnp.float32)
-    g = jax.grad(lambda xx: jnp.sum(layer.apply({}, {}, xx, train=True, key=key)[0]))(x)
-    y, _ = layer.apply({}, {}, x, train=True, key=key)
+    x = np.ones((8, 16), np.float32)
+
+    @jax.jit  # the gradient, the float32 and the bfloat16 outputs in one program
+    def run(a):
+        g = jax.grad(lambda xx: jnp.sum(layer.apply({}, {}, xx, train=True, key=key)[0]))(a)
+        y, _ = layer.apply({}, {}, a, train=True, key=key)
+        yb, _ = layer.apply({}, {}, a.astype(jnp.bfloat16), train=True, key=key)
+        return g, y, yb
+
+    g, y, yb = run(x)
     np.testing.assert_allclose(np.asarray(g), np.asarray(y), rtol=1e-6)  # x = 1: y is the scaled mask
-    yb, _ = layer.apply({}, {}, x.astype(jnp.bfloat16), train=True, key=key)
     assert yb.dtype == jnp.bfloat16
 
 
@@ -63,6 +69,6 @@ def test_rate_outside_0_1_is_an_error(rate):
 
 def test_missing_key_in_training_is_an_error():
     with pytest.raises(ValueError, match="Dropout: train=True needs a PRNG key"):
-        Dropout(0.5).apply({}, {}, jnp.ones((2, 3), jnp.float32), train=True)
+        Dropout(0.5).apply({}, {}, jax.device_put(np.ones((2, 3), np.float32)), train=True)
     with pytest.raises(ValueError, match="Dropout: expected one input shape"):
         Dropout(0.5).init(KEY, ((2, 3), (2, 3)))

@@ -39,17 +39,33 @@ def _set_affine(module, s, b):
         module.bias.copy_(torch.from_numpy(np.array(b, np.float32)))
 
 
+@functools.partial(jax.jit, static_argnames=("layer", "train"))  # layers hash by identity: one compile per layer,
+def _forward_backward(params, state, x, cot, *, layer, train):  # mode and shapes, reused across a test's steps
+    y, vjp, new_state = jax.vjp(lambda p, xx: layer.apply(p, state, xx, train=train), params, x, has_aux=True)
+    return y, vjp(cot), new_state
+
+
+def _traced(check, *args):
+    """``check(*args)`` on tracers under ``jax.eval_shape`` (nothing compiles), and the Python value it returns.
+
+    For the checks that eval mode hands back the very state objects it was given: a layer that passes its
+    state through returns the tracers it got, one that rebuilds or recomputes it returns new ones, exactly
+    as with concrete arrays in an eager call."""
+    box = {}
+
+    def run(*a):
+        box["out"] = check(*a)
+        return 0
+
+    jax.eval_shape(run, *args)
+    return box["out"]
+
+
 def _run_both(layer, params, state, module, x, cot, train):
     """jcnn layer and torch module on the same input: outputs, grads w.r.t. x/scale/bias, new states."""
     module.train(train)
     module.zero_grad()
-
-    @jax.jit  # one compile per case instead of one per primitive
-    def forward_backward(params, state, x, cot):
-        y, vjp, new_state = jax.vjp(lambda p, xx: layer.apply(p, state, xx, train=train), params, x, has_aux=True)
-        return y, vjp(cot), new_state
-
-    y, (gp, gx), new_state = forward_backward(params, state, jnp.asarray(x), jnp.asarray(cot))
+    y, (gp, gx), new_state = _forward_backward(params, state, x, cot, layer=layer, train=train)  # NumPy in
     xt = to_torch_layout(x).clone().requires_grad_(True)
     yt = module(xt)
     yt.backward(to_torch_layout(cot))
@@ -68,7 +84,7 @@ BN_SHAPES = {"bn1d_nc": (8, 3), "bn1d": (4, 6, 3), "bn2d": (3, 4, 5, 3), "bn3d":
 def test_batch_norm_matches_torch_train_then_eval(shape):
     layer = L.BatchNorm(momentum=0.3)
     _, params, state = layer.init(KEY, shape)
-    params = {"scale": jnp.asarray([0.5, 1.5, -1.0], jnp.float32), "bias": jnp.asarray([0.1, -0.2, 0.3], jnp.float32)}
+    params = {"scale": np.asarray([0.5, 1.5, -1.0], np.float32), "bias": np.asarray([0.1, -0.2, 0.3], np.float32)}
     module = _torch_bn(len(shape) - 2, 3, momentum=0.3)
     _set_affine(module, params["scale"], params["bias"])
     for step in range(2):
@@ -78,7 +94,7 @@ def test_batch_norm_matches_torch_train_then_eval(shape):
         assert_close(state["var"], module.running_var.numpy(), what="running var")
     x, cot = _x(shape, 5), _x(shape, 6)
     _run_both(layer, params, state, module, x, cot, train=False)
-    assert layer.apply(params, state, jnp.asarray(x), train=False)[1] is state
+    assert _traced(lambda p, st, a: layer.apply(p, st, a, train=False)[1] is st, params, state, x)
 
 
 def test_batch_norm_cumulative_average_when_momentum_is_none():
@@ -87,8 +103,9 @@ def test_batch_norm_cumulative_average_when_momentum_is_none():
     assert set(state) == {"mean", "var", "count"} and state["count"].dtype == jnp.int32
     module = torch.nn.BatchNorm1d(2, momentum=None)
     xs = [_x((6, 4, 2), k, loc=k) for k in range(3)]
+    step = jax.jit(functools.partial(layer.apply, train=True))
     for x in xs:
-        _, state = layer.apply(params, state, jnp.asarray(x), train=True)
+        _, state = step(params, state, x)
         module(to_torch_layout(x))
     assert int(state["count"]) == 3
     assert_close(state["mean"], module.running_mean.numpy())
@@ -103,8 +120,8 @@ def test_batch_norm_without_running_stats_or_affine():
     assert params == {} and state == {}
     module = torch.nn.BatchNorm1d(3, affine=False, track_running_stats=False).eval()
     x = _x((5, 4, 3))
-    for train in (True, False):  # batch statistics in both modes, as torch
-        y, new_state = layer.apply(params, state, jnp.asarray(x), train=train)
+    both = jax.jit(lambda a: [layer.apply(params, state, a, train=train) for train in (True, False)])
+    for y, new_state in both(x):  # batch statistics in both modes (train, then eval), as torch
         assert new_state == {}
         assert_close(y, from_torch_layout(module(to_torch_layout(x))))
 
@@ -113,21 +130,21 @@ def test_batch_norm_batch_of_one_in_training_raises_and_eval_works():
     layer = L.BatchNorm()
     _, params, state = layer.init(KEY, (-1, 4))
     with pytest.raises(ValueError, match=r"expected more than 1 value per channel when training"):
-        layer.apply(params, state, jnp.ones((1, 4)), train=True)
+        layer.apply(params, state, jax.device_put(np.ones((1, 4))), train=True)
     with torch.no_grad(), pytest.raises(ValueError, match="Expected more than 1 value per channel"):
         torch.nn.BatchNorm1d(4).train()(torch.ones(1, 4))
-    y, _ = layer.apply(params, state, jnp.ones((1, 4)), train=False)
-    assert bool(jnp.all(jnp.isfinite(y)))
+    y, _ = jax.jit(functools.partial(layer.apply, train=False))(params, state, np.ones((1, 4)))
+    assert np.isfinite(np.asarray(y)).all()
 
 
 def test_batch_norm_bfloat16_keeps_float32_state():
     layer = L.BatchNorm()
     _, params, state = layer.init(KEY, (4, 5, 3))
-    x = jnp.asarray(_x((4, 5, 3)), jnp.bfloat16)
-    y, new_state = layer.apply(params, state, x, train=True)
+    x = _x((4, 5, 3)).astype(jnp.bfloat16)  # ml_dtypes' round to nearest even, as XLA's convert
+    y, new_state = jax.jit(functools.partial(layer.apply, train=True))(params, state, x)
     assert y.dtype == jnp.bfloat16
     assert all(new_state[k].dtype == jnp.float32 for k in ("mean", "var"))
-    ref = np.asarray(x.astype(jnp.float32)).reshape(-1, 3)
+    ref = x.astype(np.float32).reshape(-1, 3)
     assert_close(new_state["mean"], 0.1 * ref.mean(0))
 
 
@@ -135,14 +152,19 @@ def test_synchronized_batch_norm_under_vmap_equals_the_global_batch():
     x = _x((8, 5, 3))
     layer = L.BatchNorm(axis_name="devices")
     _, params, state = layer.init(KEY, (2, 5, 3))
-    y, new_state = jax.vmap(lambda xs: layer.apply(params, state, xs, train=True), axis_name="devices")(
-        jnp.asarray(x).reshape(4, 2, 5, 3)
-    )
-    y_glob, state_glob = L.BatchNorm().apply(params, state, jnp.asarray(x), train=True)
-    assert_close(y.reshape(x.shape), y_glob)
+
+    @jax.jit  # the sharded and the global apply in one program
+    def run(a):
+        sharded = jax.vmap(lambda xs: layer.apply(params, state, xs, train=True), axis_name="devices")(
+            a.reshape(4, 2, 5, 3)
+        )
+        return sharded, L.BatchNorm().apply(params, state, a, train=True)
+
+    (y, new_state), (y_glob, state_glob) = run(x)
+    assert_close(np.asarray(y).reshape(x.shape), y_glob)
     for k in ("mean", "var"):  # the unbiased factor uses the global count (40), not the shard's (10)
         for shard in range(4):
-            assert_close(new_state[k][shard], state_glob[k], what=k)
+            assert_close(np.asarray(new_state[k])[shard], state_glob[k], what=k)
 
 
 IN_SHAPES = {"in1d": (3, 7, 3), "in2d": (2, 4, 5, 3), "in3d": (2, 3, 4, 3, 3)}
@@ -152,7 +174,7 @@ IN_SHAPES = {"in1d": (3, 7, 3), "in2d": (2, 4, 5, 3), "in3d": (2, 3, 4, 3, 3)}
 def test_instance_norm_with_running_stats_matches_torch(shape):
     layer = L.InstanceNorm(affine=True, track_running_stats=True, momentum=0.2)
     _, params, state = layer.init(KEY, shape)
-    params = {"scale": jnp.asarray([0.5, 1.5, -1.0], jnp.float32), "bias": jnp.asarray([0.1, -0.2, 0.3], jnp.float32)}
+    params = {"scale": np.asarray([0.5, 1.5, -1.0], np.float32), "bias": np.asarray([0.1, -0.2, 0.3], np.float32)}
     cls = {1: torch.nn.InstanceNorm1d, 2: torch.nn.InstanceNorm2d, 3: torch.nn.InstanceNorm3d}[len(shape) - 2]
     module = cls(3, affine=True, track_running_stats=True, momentum=0.2)
     _set_affine(module, params["scale"], params["bias"])
@@ -160,7 +182,7 @@ def test_instance_norm_with_running_stats_matches_torch(shape):
     assert_close(state["mean"], module.running_mean.numpy(), what="running mean")
     assert_close(state["var"], module.running_var.numpy(), what="running var")
     _run_both(layer, params, state, module, _x(shape, 3), _x(shape, 4), train=False)
-    assert layer.apply(params, state, jnp.asarray(_x(shape, 3)), train=False)[1] is state
+    assert _traced(lambda p, st, a: layer.apply(p, st, a, train=False)[1] is st, params, state, _x(shape, 3))
 
 
 @pytest.mark.parametrize("train", [True, False])
@@ -177,12 +199,12 @@ def test_layer_norm_matches_torch():
     layer = L.LayerNorm()
     _, params, state = layer.init(KEY, x.shape)
     rng = np.random.default_rng(7)
-    params = {k: jnp.asarray(rng.normal(size=(4, 5, 3)), jnp.float32) for k in ("scale", "bias")}
+    params = {k: rng.normal(size=(4, 5, 3)).astype(np.float32) for k in ("scale", "bias")}
     module = torch.nn.LayerNorm([3, 4, 5])
     with torch.no_grad():
         module.weight.copy_(torch.from_numpy(np.asarray(params["scale"]).transpose(2, 0, 1).copy()))
         module.bias.copy_(torch.from_numpy(np.asarray(params["bias"]).transpose(2, 0, 1).copy()))
-    y, _ = layer.apply(params, state, jnp.asarray(x), train=True)
+    y, _ = jax.jit(functools.partial(layer.apply, train=True))(params, state, x)
     assert_close(y, from_torch_layout(module(to_torch_layout(x))))
     # channels only: torch LayerNorm(C) on the channels-last tensor, backward included
     layer = L.LayerNorm(axes=-1, eps=1e-3)
@@ -190,9 +212,13 @@ def test_layer_norm_matches_torch():
     assert params["scale"].shape == (3,)
     module = torch.nn.LayerNorm(3, eps=1e-3)
     _set_affine(module, [0.5, 2.0, -1.0], [0.0, 1.0, 2.0])
-    params = {"scale": jnp.asarray([0.5, 2.0, -1.0], jnp.float32), "bias": jnp.asarray([0.0, 1.0, 2.0], jnp.float32)}
-    _, vjp = jax.vjp(lambda p, a: layer.apply(p, state, a, train=False)[0], params, jnp.asarray(x))
-    gp, gx = vjp(jnp.asarray(cot))
+    params = {"scale": np.asarray([0.5, 2.0, -1.0], np.float32), "bias": np.asarray([0.0, 1.0, 2.0], np.float32)}
+
+    @jax.jit
+    def grads(p, a, c):
+        return jax.vjp(lambda p, a: layer.apply(p, state, a, train=False)[0], p, a)[1](c)
+
+    gp, gx = grads(params, x, cot)
     xt = torch.tensor(x, requires_grad=True)
     module(xt).backward(torch.from_numpy(cot))
     assert_close(gx, xt.grad.numpy(), what="grad x")
@@ -206,7 +232,7 @@ def test_group_norm_matches_torch():
     _, params, state = layer.init(KEY, shape)
     assert params["scale"].shape == (6,) and state == {}
     rng = np.random.default_rng(3)
-    params = {k: jnp.asarray(rng.normal(size=6), jnp.float32) for k in ("scale", "bias")}
+    params = {k: rng.normal(size=6).astype(np.float32) for k in ("scale", "bias")}
     module = torch.nn.GroupNorm(2, 6)
     _set_affine(module, params["scale"], params["bias"])
     _run_both(layer, params, state, module, _x(shape), _x(shape, 1), train=True)
@@ -229,13 +255,17 @@ def test_local_response_norm_matches_torch():
 
 def test_local_contrast_norm_layer_is_the_op():
     layer = L.LocalContrastNorm((3, 5), window="uniform", divisive="max", across_channels=True)
-    x = jnp.asarray(_x((2, 6, 7, 2)))
+    x = _x((2, 6, 7, 2))
     out_shape, params, state = layer.init(KEY, x.shape)
     assert out_shape == x.shape and params == {} and state == {}
-    y, _ = layer.apply(params, state, x, train=True)
-    np.testing.assert_array_equal(
-        y, ops.local_contrast_norm(x, (3, 5), window="uniform", divisive="max", across_channels=True)
-    )
+
+    @jax.jit  # the layer and the op in one program: bitwise equal unless they compute differently
+    def both(a):
+        y, _ = layer.apply(params, state, a, train=True)
+        return y, ops.local_contrast_norm(a, (3, 5), window="uniform", divisive="max", across_channels=True)
+
+    y, want = both(x)
+    np.testing.assert_array_equal(y, want)
 
 
 # -- state threading through combinators --
@@ -254,36 +284,46 @@ def test_state_threads_through_serial_residual_and_parallel():
         ("heads", L.parallel(("left", L.BatchNorm()), ("right", L.Identity))),
         ("sum", L.add()),
     )
-    x = jnp.asarray(_x((6, 3)))
+    x = _x((6, 3))
     _, params, state = model.init(KEY, (-1, 3))
-    y, new_state = model.apply(params, state, x, train=True)
+
+    @jax.jit  # the model in both modes and the recomputed intermediates, in one program
+    def run(a):
+        y, new_state = model.apply(params, state, a, train=True)
+        h, _ = L.BatchNorm().apply(params["res"]["block"]["bn_a"], state["res"]["block"]["bn_a"], a, train=True)
+        h, _ = L.Dense(3).apply(params["res"]["block"]["fc"], {}, h, train=True)
+        r, _ = L.residual(block).apply(params["res"], state["res"], a, train=True)
+        y_eval, _ = model.apply(params, new_state, a, train=False)
+        return y, new_state, h, r, y_eval
+
+    y, new_state, h, r, y_eval = run(x)
     bn_a = new_state["res"]["block"]["bn_a"]
     m, v = _expected_running(np.asarray(x, np.float64))
     assert_close(bn_a["mean"], m)
     assert_close(bn_a["var"], v)
     # bn_b and the parallel BatchNorm saw the intermediate activations: recompute them by hand
-    h, _ = L.BatchNorm().apply(params["res"]["block"]["bn_a"], state["res"]["block"]["bn_a"], x, train=True)
-    h, _ = L.Dense(3).apply(params["res"]["block"]["fc"], {}, h, train=True)
     m, v = _expected_running(np.asarray(h, np.float64))
     assert_close(new_state["res"]["block"]["bn_b"]["mean"], m)
     assert_close(new_state["res"]["block"]["bn_b"]["var"], v)
     # the parallel BatchNorm saw the residual's output
-    r, _ = L.residual(block).apply(params["res"], state["res"], x, train=True)
     m, v = _expected_running(np.asarray(r, np.float64))
     assert_close(new_state["heads"]["left"]["mean"], m)
     assert_close(new_state["heads"]["left"]["var"], v)
     assert jax.tree_util.tree_structure(new_state) == jax.tree_util.tree_structure(state)
+
     # eval: running statistics in, the same state out
-    y_eval, same = model.apply(params, new_state, x, train=False)
-    for a, b in zip(jax.tree_util.tree_leaves(same), jax.tree_util.tree_leaves(new_state)):
-        assert a is b
+    def same_leaves(p, st, a):
+        _, same = model.apply(p, st, a, train=False)
+        return [a is b for a, b in zip(jax.tree_util.tree_leaves(same), jax.tree_util.tree_leaves(st))]
+
+    assert all(_traced(same_leaves, params, new_state, x))
     assert not np.allclose(y_eval, y)
 
 
 def test_jitted_training_step_threads_state():
     model = L.serial(L.Dense(4), L.BatchNorm(), _relu(), L.Dense(2))
     _, params, state = model.init(KEY, (8, 3))
-    x = jnp.asarray(_x((8, 3)))
+    x = jax.device_put(_x((8, 3)))  # the eager apply is the point here: jit vs eager
     step = jax.jit(functools.partial(model.apply, train=True))
     eager_state = state
     for _ in range(3):
@@ -341,7 +381,7 @@ def test_trained_model_matches_torch_twin(spatial, momentum):
     torch_params = list(fc1.parameters()) + list(bn.parameters()) + list(fc2.parameters())
     for step in range(20):
         x, target = _x(in_shape, step, loc=1.0), _x(in_shape[:-1] + (2,), 100 + step)
-        params, state, value = train_step(params, state, jnp.asarray(x), jnp.asarray(target))
+        params, state, value = train_step(params, state, x, target)
         bn.train()
         xt = to_torch_layout(x) if spatial else torch.from_numpy(x)
         t_loss = torch.mean((torch_model(xt) - torch.from_numpy(target)) ** 2)
@@ -359,8 +399,8 @@ def test_trained_model_matches_torch_twin(spatial, momentum):
         assert int(state["bn"]["count"]) == 20 == int(bn.num_batches_tracked)
     bn.eval()
     x = _x(in_shape, 99)
-    y, same = model.apply(params, state, jnp.asarray(x), train=False)
-    assert same["bn"] is state["bn"]
+    y, _ = jax.jit(functools.partial(model.apply, train=False))(params, state, x)
+    assert _traced(lambda p, st, a: model.apply(p, st, a, train=False)[1]["bn"] is st["bn"], params, state, x)
     with torch.no_grad():
         expected = torch_model(to_torch_layout(x) if spatial else torch.from_numpy(x)).numpy()
     assert_close(y, expected, what="eval output")
@@ -420,17 +460,17 @@ def test_apply_with_other_channels_raises():
         match=r"BatchNorm: expected an input \(N, \*spatial, 3\) like the one given "
         r"to init, got shape \(4, 5\)",
     ):
-        layer.apply(params, state, jnp.ones((4, 5)), train=True)
+        layer.apply(params, state, jax.device_put(np.ones((4, 5))), train=True)
     with pytest.raises(TypeError, match="train"):
-        layer.apply(params, state, jnp.ones((4, 3)))
+        layer.apply(params, state, jax.device_put(np.ones((4, 3))))
     plain = L.BatchNorm(affine=False)  # no params: the running statistics give the channels
     _, params, state = plain.init(KEY, (4, 3))
     with pytest.raises(ValueError, match=r"BatchNorm: expected an input \(N, \*spatial, 3\)"):
-        plain.apply(params, state, jnp.ones((4, 2, 5)), train=True)
+        plain.apply(params, state, jax.device_put(np.ones((4, 2, 5))), train=True)
     inorm = L.InstanceNorm(track_running_stats=True)
     _, params, state = inorm.init(KEY, (4, 5, 3))
     with pytest.raises(ValueError, match=r"InstanceNorm: expected an input \(N, \*spatial, 3\)"):
-        inorm.apply(params, state, jnp.ones((4, 5, 2)), train=True)
+        inorm.apply(params, state, jax.device_put(np.ones((4, 5, 2))), train=True)
 
 
 def test_layers_pass_their_eps_on_with_variances_of_the_order_of_eps():
@@ -441,12 +481,12 @@ def test_layers_pass_their_eps_on_with_variances_of_the_order_of_eps():
     mean, var = np.array([0.4, 0.5, 0.6, 0.45], np.float32), np.array([1e-4, 2e-3, 0.01, 5e-4], np.float32)
     bn = L.BatchNorm(eps=0.1)
     _, params, state = bn.init(KEY, x.shape)
-    state = {**state, "mean": jnp.asarray(mean), "var": jnp.asarray(var)}
+    state = {**state, "mean": mean, "var": var}
     module = torch.nn.BatchNorm2d(4, eps=0.1).eval()
     with torch.no_grad():
         module.running_mean.copy_(torch.from_numpy(mean))
         module.running_var.copy_(torch.from_numpy(var))
-    y = jax.jit(lambda p, s, a: bn.apply(p, s, a, train=False)[0])(params, state, jnp.asarray(x))
+    y = jax.jit(lambda p, s, a: bn.apply(p, s, a, train=False)[0])(params, state, x)
     assert_close(y, from_torch_layout(module(xt)))
     for layer, twin in (
         (L.GroupNorm(2, eps=0.1), torch.nn.GroupNorm(2, 4, eps=0.1)),
@@ -454,7 +494,7 @@ def test_layers_pass_their_eps_on_with_variances_of_the_order_of_eps():
         (L.LayerNorm(axes=-1, eps=0.1), None),
     ):
         _, params, state = layer.init(KEY, x.shape)
-        y = jax.jit(lambda p, s, a: layer.apply(p, s, a, train=True)[0])(params, state, jnp.asarray(x))
+        y = jax.jit(lambda p, s, a: layer.apply(p, s, a, train=True)[0])(params, state, x)
         want = (
             from_torch_layout(twin(xt))
             if twin is not None
