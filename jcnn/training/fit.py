@@ -42,6 +42,7 @@ from jcnn.training.step import (
     TrainState,
     _cached_steps,
     _check_batch_size,
+    _device_batch,
     evaluate,
     init_train_state,
     make_eval_step,
@@ -496,7 +497,7 @@ def _train_epoch(
     first_step = int(train_state.step) + 1
     try:
         for batch_index, (xb, yb) in enumerate(batch_iter):
-            train_state, m = train_step(train_state, jnp.asarray(xb), jnp.asarray(yb))
+            train_state, m = train_step(train_state, _device_batch(xb), _device_batch(yb))
             m = jax.device_get(m)  # one transfer: the guard needs it now, the progress bar too
             if not m["finite"]:
                 return train_state, loss_sum, acc_sum, seen, (first_step + batch_index, batch_index, m)

@@ -177,6 +177,15 @@ def _check_batch_size(name: str, batch_size: Any) -> int:
     return int(batch_size)
 
 
+def _device_batch(x: Any) -> Array:
+    """A batch as a JAX array: a JAX array as it is, anything else through ``np.asarray`` and one
+    ``jax.device_put`` (``jnp.asarray`` of a NumPy array runs a small XLA program, compiled per shape)."""
+    if isinstance(x, jax.Array):
+        return x
+    out: Array = jax.device_put(np.asarray(x))
+    return out
+
+
 def evaluate(
     eval_step: Callable[..., dict[str, Any]],
     params: Params,
@@ -197,8 +206,8 @@ def evaluate(
         m = eval_step(
             params,
             state,
-            jnp.asarray(images[start : start + batch_size]),
-            jnp.asarray(labels[start : start + batch_size]),
+            _device_batch(images[start : start + batch_size]),
+            _device_batch(labels[start : start + batch_size]),
         )
         k = min(batch_size, n - start)
         loss += float(m["loss"]) * k
@@ -211,7 +220,7 @@ def predict(model: Layer, params: Params, state: State, images: Any, *, batch_si
     batch_size = _check_batch_size("predict", batch_size)
     fn = _predict_fn(model)
     outs = [
-        np.asarray(fn(params, state, jnp.asarray(images[i : i + batch_size])))
+        np.asarray(fn(params, state, _device_batch(images[i : i + batch_size])))
         for i in range(0, len(images), batch_size)
     ]
     return np.concatenate(outs, axis=0)

@@ -168,7 +168,7 @@ def _map_shapes(fn, shape):
 
 def _random_input(shape, dtype=jnp.float32, seed=1):
     rng = np.random.default_rng(seed)
-    return _map_shapes(lambda s: jnp.asarray(rng.standard_normal(s).astype(dtype)), shape)
+    return _map_shapes(lambda s: jax.device_put(rng.standard_normal(s).astype(dtype)), shape)
 
 
 def _tree_shapes(tree):
