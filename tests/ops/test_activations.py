@@ -134,64 +134,80 @@ def test_extremes_float32_and_float16(case):
     g = np.ones_like(x)
     y, dx = _jax_value_and_vjp(fn, x, g)
     yt, dxt = _torch_value_and_vjp(tfn, x, g)
-    assert bool(jnp.all(jnp.isfinite(y))) and bool(jnp.all(jnp.isfinite(dx)))
+    assert np.isfinite(np.asarray(y)).all() and np.isfinite(np.asarray(dx)).all()
     np.testing.assert_allclose(np.asarray(y), yt, rtol=1e-6, atol=1e-6)
     np.testing.assert_allclose(np.asarray(y), ref(x), rtol=1e-6, atol=1e-6)
     np.testing.assert_allclose(np.asarray(dx), dxt, rtol=1e-5, atol=1e-6)
     h = x.astype(np.float16)
     yh = fn(jnp.asarray(h))
-    assert yh.dtype == jnp.float16 and bool(jnp.all(jnp.isfinite(yh)))
+    assert yh.dtype == jnp.float16 and np.isfinite(np.asarray(yh)).all()
     # float16 keeps 11 significant bits: compare elementwise to the float64 formula of the same inputs
     np.testing.assert_allclose(np.asarray(yh, np.float64), ref(h), rtol=2e-3, atol=2e-3)
 
 
 def test_softmax_stable_and_log_softmax_not_log_of_softmax():
-    x = jnp.asarray([[1e4, -1e4, 0.0], [-1e4, -1e4, -1e4]], dtype=jnp.float32)
-    np.testing.assert_allclose(ops.softmax(x), [[1, 0, 0], [1 / 3, 1 / 3, 1 / 3]], rtol=1e-6)
-    np.testing.assert_allclose(ops.log_softmax(x), [[0, -2e4, -1e4], [-np.log(3)] * 3], rtol=1e-6)
+    x = jnp.asarray(np.array([[1e4, -1e4, 0.0], [-1e4, -1e4, -1e4]], np.float32))
+    far = jnp.asarray(np.array([0.0, -200.0], np.float32))
+
+    @jax.jit  # every call in one compile
+    def run(x, far):
+        grads = jax.grad(lambda v: ops.log_softmax(v)[0, 1] + ops.softmax(v)[0, 0])(x)
+        return ops.softmax(x), ops.log_softmax(x), ops.log_softmax(far), grads
+
+    sm, lsm, y, grads = run(x, far)
+    np.testing.assert_allclose(sm, [[1, 0, 0], [1 / 3, 1 / 3, 1 / 3]], rtol=1e-6)
+    np.testing.assert_allclose(lsm, [[0, -2e4, -1e4], [-np.log(3)] * 3], rtol=1e-6)
     # exp(-200) underflows float32, so log(softmax) would give -inf where log_softmax gives -200
-    y = ops.log_softmax(jnp.asarray([0.0, -200.0], dtype=jnp.float32))
     np.testing.assert_allclose(y, [0.0, -200.0], rtol=1e-6)
-    grads = jax.grad(lambda v: ops.log_softmax(v)[0, 1] + ops.softmax(v)[0, 0])(x)
-    assert bool(jnp.all(jnp.isfinite(grads)))
+    assert np.isfinite(np.asarray(grads)).all()
 
 
 def test_sigmoid_tanh_silu_stable_for_large_inputs():
-    x = jnp.asarray([-1e4, -100.0, 100.0, 1e4], dtype=jnp.float32)
-    np.testing.assert_array_equal(ops.sigmoid(x), [0, 0, 1, 1])
-    np.testing.assert_array_equal(ops.tanh(x), [-1, -1, 1, 1])
-    np.testing.assert_array_equal(ops.silu(x), [0, 0, 100, 1e4])
-    for name in ("sigmoid", "tanh", "silu", "softplus", "elu", "gelu"):
-        grads = jax.vmap(jax.grad(getattr(ops, name)))(x)
-        assert bool(jnp.all(jnp.isfinite(grads))), name
+    x = jnp.asarray(np.array([-1e4, -100.0, 100.0, 1e4], np.float32))
+    names = ("sigmoid", "tanh", "silu", "softplus", "elu", "gelu")
+
+    @jax.jit  # every value and gradient in one compile
+    def run(x):
+        return ops.sigmoid(x), ops.tanh(x), ops.silu(x), [jax.vmap(jax.grad(getattr(ops, n)))(x) for n in names]
+
+    sig, tanh, silu, all_grads = run(x)
+    np.testing.assert_array_equal(sig, [0, 0, 1, 1])
+    np.testing.assert_array_equal(tanh, [-1, -1, 1, 1])
+    np.testing.assert_array_equal(silu, [0, 0, 100, 1e4])
+    for name, grads in zip(names, all_grads):
+        assert np.isfinite(np.asarray(grads)).all(), name
 
 
 def test_transforms_and_low_precision(rng):
-    x = jnp.asarray(_points(rng), dtype=jnp.float32)
+    x = jnp.asarray(_points(rng).astype(np.float32))
     fns = [_fns(c)[0] for c in CASES]
 
     def all_fns(v):  # one compile per transform for every activation together
         return [f(v) for f in fns]
 
     eager = [_fns(c)[1](np.asarray(x)) for c in CASES]  # the NumPy oracles (eager ops compile per primitive)
-    jitted = jax.jit(all_fns)(x)
-    # rows are independent for every case except the axis-0 softmaxes: vmap those over columns
-    mapped = jax.jit(
-        lambda v: [
+
+    def mapped(v):  # rows are independent for every case except the axis-0 softmaxes: vmap those over columns
+        return [
             jax.vmap(f, in_axes=1, out_axes=1)(v) if c[2].get("axis") == 0 else jax.vmap(f)(v)
             for f, c in zip(fns, CASES)
         ]
+
+    # jit, vmap and grad of every activation in one compile
+    jitted, vmapped, grads = jax.jit(
+        lambda v: (all_fns(v), mapped(v), jax.grad(lambda v: sum(jnp.sum(y * y) for y in all_fns(v)))(v))
     )(x)
-    for c, e, j, m in zip(CASES, eager, jitted, mapped):
+    for c, e, j, m in zip(CASES, eager, jitted, vmapped):
         assert_close(j, e, what=f"{c[0]} jit")
         assert_close(m, e, what=f"{c[0]} vmap")
-    grads = jax.jit(jax.grad(lambda v: sum(jnp.sum(y * y) for y in all_fns(v))))(x)
-    assert grads.dtype == jnp.float32 and bool(jnp.all(jnp.isfinite(grads)))
-    for dtype in (jnp.bfloat16, jnp.float16):
-        for c, low, e in zip(CASES, jax.jit(all_fns)(x.astype(dtype)), eager):
+    assert grads.dtype == jnp.float32 and np.isfinite(np.asarray(grads)).all()
+    dtypes = (jnp.bfloat16, jnp.float16)
+    lows = jax.jit(lambda vs: [all_fns(v) for v in vs])([jnp.asarray(np.asarray(x).astype(d)) for d in dtypes])
+    for dtype, outs in zip(dtypes, lows):
+        for c, low, e in zip(CASES, outs, eager):
             assert low.dtype == dtype
             # 8 (bf16) / 11 (f16) significant bits; inputs are rounded to that precision too
-            assert_close(low.astype(jnp.float32), e, rtol=2e-2, what=f"{c[0]} {dtype.__name__}")
+            assert_close(np.asarray(low, np.float32), e, rtol=2e-2, what=f"{c[0]} {dtype.__name__}")
 
 
 @pytest.mark.parametrize("alpha_shape", [(), (1,), (3,)])
@@ -200,8 +216,13 @@ def test_prelu_matches_reference_and_torch(alpha_shape, rng):
     x[0, 0, 0] = 0.0  # the kink: torch's derivative at 0 is alpha (the x <= 0 branch)
     alpha = rng.uniform(0.05, 0.5, alpha_shape).astype(np.float32)
     g = rng.standard_normal(x.shape).astype(np.float32)
-    y, vjp = jax.vjp(ops.prelu, jnp.asarray(x), jnp.asarray(alpha))
-    dx, dalpha = vjp(jnp.asarray(g))
+
+    @jax.jit
+    def forward_backward(x, alpha, g):
+        y, vjp = jax.vjp(ops.prelu, x, alpha)
+        return y, vjp(g)
+
+    y, (dx, dalpha) = forward_backward(jnp.asarray(x), jnp.asarray(alpha), jnp.asarray(g))
     assert y.dtype == jnp.float32 and dalpha.shape == alpha_shape
     assert_close(y, reference.prelu(x, alpha), what="prelu vs reference")
     xt = to_torch_layout(x).requires_grad_(True)
@@ -211,20 +232,26 @@ def test_prelu_matches_reference_and_torch(alpha_shape, rng):
     assert_close(y, from_torch_layout(yt), what="prelu vs torch")
     assert_close(dx, from_torch_layout(xt.grad), what="prelu dx vs torch")
     assert_close(np.asarray(dalpha).reshape(-1), wt.grad.numpy(), what="prelu dalpha vs torch")
-    check_grads(ops.prelu, (jnp.asarray(x[1], jnp.float64), jnp.asarray(alpha, jnp.float64)), order=1, modes=["rev"])
-    assert ops.prelu(jnp.asarray(x, jnp.bfloat16), 0.25).dtype == jnp.bfloat16
+    check_grads(
+        jax.jit(ops.prelu),
+        (jnp.asarray(x[1].astype(np.float64)), jnp.asarray(alpha.astype(np.float64))),
+        order=1,
+        modes=["rev"],
+    )
+    # the dtype is fixed at trace time: eval_shape traces and compiles nothing
+    assert jax.eval_shape(lambda a: ops.prelu(a, 0.25), jnp.asarray(x.astype(jnp.bfloat16))).dtype == jnp.bfloat16
 
 
 def test_errors():
-    x = jnp.ones((2, 3), dtype=jnp.float32)
+    x = jnp.asarray(np.ones((2, 3), np.float32))
     with pytest.raises(
         ValueError,
         match=r"prelu: alpha must be a scalar, shape \(1,\), or shape \(C,\) = \(3,\) "
         r".* got alpha of shape \(4,\)",
     ):
-        ops.prelu(x, jnp.ones(4))
+        ops.prelu(x, jnp.asarray(np.ones(4)))
     with pytest.raises(ValueError, match=r"prelu: alpha must be .* got alpha of shape \(1, 3\)"):
-        ops.prelu(x, jnp.ones((1, 3)))
+        ops.prelu(x, jnp.asarray(np.ones((1, 3))))
     with pytest.raises(ValueError, match="hard_tanh: min_val must be <= max_val, got min_val=2.0, max_val=1.0"):
         ops.hard_tanh(x, 2.0, 1.0)
     with pytest.raises(ValueError, match="softplus: beta must be non-zero"):
@@ -237,7 +264,7 @@ def test_errors():
         ops.softmax(jnp.float32(1.0))
     for name in ("sigmoid", "tanh", "silu", "gelu", "softplus", "elu", "softmax", "log_softmax"):
         with pytest.raises(ValueError, match=f"^{name}: expected a floating-point input, got dtype int32"):
-            getattr(ops, name)(jnp.arange(3, dtype=jnp.int32))
+            getattr(ops, name)(jnp.asarray(np.arange(3, dtype=np.int32)))
 
 
 def test_elu_gradient_keeps_full_precision_for_very_negative_inputs():
@@ -251,19 +278,23 @@ def test_elu_gradient_keeps_full_precision_for_very_negative_inputs():
         np.testing.assert_allclose(g, xt.grad.numpy(), rtol=1e-6, atol=0)
         assert np.all(g[:5] > 0)
     # the second derivative is exp too
-    h = jax.grad(jax.grad(lambda v: ops.elu(v)))(jnp.float32(-20.0))
+    h = jax.jit(jax.grad(jax.grad(lambda v: ops.elu(v))))(jnp.float32(-20.0))
     np.testing.assert_allclose(float(h), np.exp(-20.0), rtol=1e-6)
 
 
 @pytest.mark.parametrize("name", ["softmax", "log_softmax"])
 def test_softmax_over_an_empty_axis_is_the_empty_array(name):
-    for shape, axis in (((3, 0), -1), ((0, 4), 0), ((2, 0, 3), 1)):
-        x = np.ones(shape, np.float32)
-        got = getattr(ops, name)(jnp.asarray(x), axis=axis)
+    cases = (((3, 0), -1), ((0, 4), 0), ((2, 0, 3), 1))
+    xs = [np.ones(shape, np.float32) for shape, _ in cases]
+    op = getattr(ops, name)
+    # every call in one compile; other axes of an array with an empty one still work (every slice is empty)
+    *gots, other = jax.jit(lambda xs, o: [op(x, axis=a) for x, (_, a) in zip(xs, cases)] + [op(o, axis=-1)])(
+        [jnp.asarray(x) for x in xs], jnp.asarray(np.ones((0, 4)))
+    )
+    for x, (_, axis), got in zip(xs, cases, gots):
         want = getattr(F, name)(torch.from_numpy(x), dim=axis)
         assert got.shape == tuple(want.shape) and got.dtype == jnp.float32
-    # other axes of an array with an empty one still work (every slice is empty)
-    assert getattr(ops, name)(jnp.ones((0, 4)), axis=-1).shape == (0, 4)
+    assert other.shape == (0, 4)
 
 
 def test_gelu_keeps_full_precision_for_very_negative_inputs():

@@ -225,11 +225,19 @@ def test_seed_example_and_auto_is_xla():
     # in tests/reference/test_reference_conv.py.
     image = np.array([[1, 2, 3, 0], [0, 1, 2, 3], [3, 0, 1, 2], [2, 3, 0, 1]], np.float32)
     filt = np.array([[2, 0, 1], [0, 1, 2], [1, 0, 2]], np.float32)
-    out = conv(image[None, :, :, None], filt[:, :, None, None], np.array([3.0], np.float32))
-    np.testing.assert_array_equal(out[0, :, :, 0], [[18, 19], [9, 18]])
     cfg = GRAD_CONFIGS[1]
     x, k, b = _arrays(cfg)
-    np.testing.assert_array_equal(conv(x, k, b, **_kwargs(cfg)), conv(x, k, b, algorithm="xla", **_kwargs(cfg)))
+
+    @jax.jit  # every conv in one compile
+    def run(image, filt, x, k, b):
+        return conv(image, filt, np.array([3.0], np.float32)), (
+            conv(x, k, b, **_kwargs(cfg)),
+            conv(x, k, b, algorithm="xla", **_kwargs(cfg)),
+        )
+
+    out, (auto, xla) = run(image[None, :, :, None], filt[:, :, None, None], x, k, b)
+    np.testing.assert_array_equal(np.asarray(out)[0, :, :, 0], [[18, 19], [9, 18]])
+    np.testing.assert_array_equal(auto, xla)
 
 
 @st.composite
@@ -302,7 +310,7 @@ def test_conv_transpose_asymmetric_padding_and_check_grads():
     r = np.random.default_rng(4)
     x, k, b = r.standard_normal((2, 4, 3, 4)), r.standard_normal((3, 2, 4, 3)), r.standard_normal(6)
     kw = dict(stride=(2, 3), padding=((0, 2), (1, 0)), output_padding=(1, 0), dilation=(1, 2), groups=2)
-    y = conv_transpose(x, k, b, **kw)
+    y = jax.jit(lambda *a: conv_transpose(*a, **kw))(x, k, b)
     assert y.shape == (2, 8, 8, 6)  # (4−1)·2 − 0 − 2 + 1·2 + 1 + 1 and (3−1)·3 − 1 − 0 + 2·1 + 0 + 1
     assert_close(y, reference.conv_transpose(x, k, b, **kw), rtol=1e-12)
     check_grads(jax.jit(lambda *a: conv_transpose(*a, **kw)), (x, k, b), order=1, modes=["rev"], atol=1e-6, rtol=1e-6)
@@ -312,12 +320,18 @@ def test_conv_transpose_is_the_input_gradient_of_conv():
     r = np.random.default_rng(5)
     x, k = r.standard_normal((1, 7, 6, 4)), r.standard_normal((3, 3, 2, 6))
     kw = dict(stride=2, padding=1, dilation=1, groups=2)
-    y, vjp = jax.vjp(lambda x_: conv(x_, k, **kw), x)
-    cot = r.standard_normal(y.shape)
+    shape = jax.eval_shape(lambda x_: conv(x_, k, **kw), x).shape
+    cot = r.standard_normal(shape)
     # The same weights as a transposed kernel (*K, C_out, C_in/G): entry [g·3 + j, i] = k[i, g·3 + j].
     kt = k.reshape(3, 3, 2, 2, 3).transpose(0, 1, 3, 4, 2).reshape(3, 3, 6, 2)
-    (g,) = vjp(cot)
-    assert_close(conv_transpose(cot, kt, stride=2, padding=1, output_padding=(0, 1), groups=2), g, rtol=1e-12)
+
+    @jax.jit  # the vjp and the transposed conv in one compile
+    def run(x, cot):
+        _, vjp = jax.vjp(lambda x_: conv(x_, k, **kw), x)
+        return vjp(cot)[0], conv_transpose(cot, kt, stride=2, padding=1, output_padding=(0, 1), groups=2)
+
+    g, t = run(x, cot)
+    assert_close(t, g, rtol=1e-12)
 
 
 def test_jit_grad_vmap():
@@ -345,10 +359,9 @@ def test_low_precision_runs(dtype, rtol):
     # K·C_in = 12 products per output, each rounded output has relative error ≤ eps/2 (bf16 2^-9, f16
     # 2^-12) plus a few ulps of accumulation; the normwise tolerance allows ~5 ulps of the largest output.
     cfg = GRAD_CONFIGS[1]
-    x, k, b = (jnp.asarray(a, dtype) for a in _arrays(cfg))
-    kt = jnp.concatenate([k, k], axis=2)  # transposed kernel (3, 2, C_in=4, C_out=2)
+    x, k, b = (a.astype(dtype) for a in _arrays(cfg))  # rounded on the host
+    kt = np.concatenate([k, k], axis=2)  # transposed kernel (3, 2, C_in=4, C_out=2)
 
-    @jax.jit
     def run(x, k, b, kt):
         return (
             conv(x, k, b, algorithm="xla", **_kwargs(cfg)),
@@ -356,8 +369,10 @@ def test_low_precision_runs(dtype, rtol):
             conv_transpose(x, kt, b, stride=2),
         )
 
-    outputs = run(x, k, b, kt)
-    expected = run(*(a.astype(jnp.float32) for a in (x, k, b, kt)))
+    # both precisions in one compile
+    outputs, expected = jax.jit(lambda low, high: (run(*low), run(*high)))(
+        (x, k, b, kt), tuple(a.astype(np.float32) for a in (x, k, b, kt))
+    )
     for name, y, e in zip(("xla", "im2col", "conv_transpose"), outputs, expected):
         assert y.dtype == dtype
         assert_close(y, e, rtol=rtol, what=f"{name} {dtype.__name__}")
@@ -374,7 +389,7 @@ def test_dtype_promotion_and_preservation():
         assert dtype_of(conv, x.astype(bf16), k, b, algorithm=algorithm) == jnp.float32
         assert dtype_of(conv, x.astype(np.float64), k, b.astype(bf16), algorithm=algorithm) == jnp.float64
         assert dtype_of(conv, x.astype(bf16), k.astype(bf16), b, algorithm=algorithm) == bf16
-    assert conv(x, k, b, padding=1, padding_mode="circular").dtype == jnp.float32
+    assert dtype_of(conv, x, k, b, padding=1, padding_mode="circular") == jnp.float32
     xt, kt, bt = _transpose_arrays(dict(n=1, ksize=(3,), spatial=(5,), c_in=2, c_out=2, groups=1))
     assert dtype_of(conv_transpose, xt, kt, bt, stride=2, padding=1) == jnp.float32
     assert dtype_of(conv_transpose, xt.astype(f16), kt.astype(np.float64)) == jnp.float64
@@ -561,10 +576,10 @@ def test_conv_matmul_grad_half_precision_gradients():
         return jax.grad(lambda k_: jnp.sum(conv(x, k_, algorithm="matmul_grad", **_kwargs(cfg)) ** 2))(k)
 
     for dtype, rtol in ((jnp.bfloat16, 3e-2), (jnp.float16, 4e-3)):
-        xl, kl = jnp.asarray(x, dtype), jnp.asarray(k, dtype)
+        xl, kl = x.astype(dtype), k.astype(dtype)  # rounded on the host
         got = dk(xl, kl)
         assert got.dtype == dtype
-        assert_close(got, dk(xl.astype(jnp.float32), kl.astype(jnp.float32)), rtol, what=f"{dtype.__name__} dkernel")
+        assert_close(got, dk(xl.astype(np.float32), kl.astype(np.float32)), rtol, what=f"{dtype.__name__} dkernel")
 
 
 @pytest.mark.parametrize("algorithm", ["direct", "spectral"])
@@ -615,8 +630,16 @@ def test_auto_picks_direct_im2col_and_spectral_per_shape_on_cpu():
         assert "custom_vjp_call" in auto_ungrouped and "custom_vjp_call" in auto_big_strided
         assert "custom_vjp_call" not in auto_dense
         assert "fft[" in auto_big and "conv_general_dilated" not in auto_big
-        assert_close(conv(x, depthwise, groups=4, padding=1), conv(x, depthwise, groups=4, padding=1, algorithm="xla"))
-        assert_close(conv(x8, big, padding=2), conv(x8, big, padding=2, algorithm="xla"))
+
+        @jax.jit  # the four convs in one compile
+        def run(x, x8):
+            return (
+                (conv(x, depthwise, groups=4, padding=1), conv(x, depthwise, groups=4, padding=1, algorithm="xla")),
+                (conv(x8, big, padding=2), conv(x8, big, padding=2, algorithm="xla")),
+            )
+
+        for auto, xla in run(x, x8):
+            assert_close(auto, xla)
     else:
         assert "conv_general_dilated" in auto_dw and "conv_general_dilated" in auto_big
         assert "custom_vjp_call" not in auto_ungrouped
@@ -627,11 +650,17 @@ def test_auto_picks_direct_im2col_and_spectral_per_shape_on_cpu():
 def test_conv_direct_and_spectral_low_precision(dtype, rtol, algorithm):
     # Same bound as test_low_precision_runs; both compute in float32 and round once.
     for cfg in GRAD_CONFIGS[1:]:
-        x, k, b = (jnp.asarray(a, dtype) for a in _arrays(cfg))
-        y = conv(x, k, b, algorithm=algorithm, **_kwargs(cfg))
-        e = conv(*(a.astype(jnp.float32) for a in (x, k, b)), algorithm=algorithm, **_kwargs(cfg))
+        low = tuple(a.astype(dtype) for a in _arrays(cfg))  # rounded on the host
+        # the low-precision conv and the float32 one of the same rounded inputs in one compile
+        y, e = jax.jit(lambda low, high: [conv(*a, algorithm=algorithm, **_kwargs(cfg)) for a in (low, high)])(
+            low, tuple(a.astype(np.float32) for a in low)
+        )
         assert y.dtype == dtype
         assert_close(y, e, rtol=rtol, what=f"{algorithm} {dtype.__name__}")
     x, k, b = _arrays(GRAD_CONFIGS[0])
-    assert conv(x.astype(np.float64), k, b, algorithm=algorithm).dtype == jnp.float64
-    assert conv(x, k, b, algorithm=algorithm).dtype == jnp.float32
+
+    def dtype_of(*arrays):  # fixed at trace time: eval_shape traces and compiles nothing
+        return jax.eval_shape(lambda *a: conv(*a, algorithm=algorithm), *arrays).dtype
+
+    assert dtype_of(x.astype(np.float64), k, b) == jnp.float64
+    assert dtype_of(x, k, b) == jnp.float32

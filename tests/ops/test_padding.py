@@ -117,17 +117,25 @@ def test_pad_spatial_matches_numpy_and_torch(mode, n):
 
 def test_pad_spatial_value_dtypes_limits_and_jit():
     x = np.arange(12, dtype=np.float32).reshape(1, 4, 3)
-    np.testing.assert_array_equal(
-        pad_spatial(x, ((1, 2),), value=-7.0), np.pad(x, ((0, 0), (1, 2), (0, 0)), constant_values=-7.0)
-    )
-    assert pad_spatial(x, ((0, 0),), "reflect") is x  # nothing to pad
+
+    @jax.jit  # the constant, largest-reflect and largest-circular pads in one compile
+    def run(a):
+        return (
+            pad_spatial(a, ((1, 2),), value=-7.0),
+            pad_spatial(a, ((3, 3),), "reflect"),
+            pad_spatial(a, ((4, 4),), "circular"),
+        )
+
+    constant, reflect, circular = run(x)
+    np.testing.assert_array_equal(constant, np.pad(x, ((0, 0), (1, 2), (0, 0)), constant_values=-7.0))
+    assert pad_spatial(x, ((0, 0),), "reflect") is x  # nothing to pad (eager: the input itself comes back)
     for dtype in (jnp.bfloat16, jnp.float16, jnp.float32):
         for mode in PADDING_MODES:
             out = jax.eval_shape(lambda a: pad_spatial(a, ((1, 1),), mode, value=-np.inf), x.astype(dtype))
             assert out.dtype == dtype
     # the largest pads each mode allows: reflect size − 1, circular size
-    np.testing.assert_array_equal(pad_spatial(x, ((3, 3),), "reflect"), np.pad(x, ((0, 0), (3, 3), (0, 0)), "reflect"))
-    np.testing.assert_array_equal(pad_spatial(x, ((4, 4),), "circular"), np.pad(x, ((0, 0), (4, 4), (0, 0)), "wrap"))
+    np.testing.assert_array_equal(reflect, np.pad(x, ((0, 0), (3, 3), (0, 0)), "reflect"))
+    np.testing.assert_array_equal(circular, np.pad(x, ((0, 0), (4, 4), (0, 0)), "wrap"))
     jitted = jax.jit(lambda a: pad_spatial(a, ((2, 1),), "circular"))
     np.testing.assert_array_equal(jitted(x), np.pad(x, ((0, 0), (2, 1), (0, 0)), "wrap"))
 

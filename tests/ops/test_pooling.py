@@ -151,7 +151,7 @@ def test_max_pool_any_padding_form_matches_reference(cfg, seed):
     x = _distinct(rng, (cfg["batch"], *cfg["spatial"], cfg["channels"]), np.float64)
     kw = dict(stride=cfg["stride"], dilation=cfg["dilation"], ceil_mode=cfg["ceil_mode"])
     pairs = _pairs(cfg, x.shape[1:-1])
-    y = max_pool(jnp.asarray(x), cfg["window"], padding=cfg["padding"], **kw)
+    y = jax.jit(lambda v: max_pool(v, cfg["window"], padding=cfg["padding"], **kw))(jnp.asarray(x))
     assert_close(y, reference.max_pool(x, cfg["window"], padding=pairs, **kw), rtol=1e-12)
 
 
@@ -192,12 +192,11 @@ def test_avg_pool_any_padding_form_matches_reference_and_grad_checks(cfg, count_
     x = rng.standard_normal((cfg["batch"], *cfg["spatial"], cfg["channels"]))
     kw = dict(stride=cfg["stride"], ceil_mode=cfg["ceil_mode"], count_include_pad=count_include_pad)
     pairs = _pairs(cfg, x.shape[1:-1])
-    y = avg_pool(jnp.asarray(x), cfg["window"], padding=cfg["padding"], **kw)
+    fn = jax.jit(lambda v: avg_pool(v, cfg["window"], padding=cfg["padding"], **kw))  # one compile, not one per op
+    y = fn(jnp.asarray(x))
     assert y.dtype == jnp.float64
     assert_close(y, reference.avg_pool(x, cfg["window"], padding=pairs, **kw), rtol=1e-12)
-    check_grads(
-        lambda v: avg_pool(v, cfg["window"], padding=cfg["padding"], **kw), (jnp.asarray(x),), order=1, modes=["rev"]
-    )
+    check_grads(fn, (jnp.asarray(x),), order=1, modes=["rev"])
 
 
 @given(cfg=pool_configs(dilation=False), p=st.sampled_from([1, 2, 3, 1.5]), seed=st.integers(0, 2**16))
@@ -220,11 +219,17 @@ def test_lp_pool_matches_reference_and_torch(cfg, p, seed):
 
 def test_lp_pool_special_powers_and_grad_check(rng):
     x = rng.uniform(0.2, 1.5, (2, 6, 5, 3))
-    assert_close(lp_pool(jnp.asarray(x), 1, 2), 4 * reference.avg_pool(x, 2), rtol=1e-12, what="p=1 is sum")
-    assert_close(lp_pool(jnp.asarray(x), float("inf"), (3, 2), 1), reference.max_pool(x, (3, 2), 1), rtol=0)
     z = rng.standard_normal((2, 6, 5, 3))  # p = 2 squares away the sign: defined for negative inputs too
-    assert_close(lp_pool(jnp.asarray(z), 2, 2), reference.lp_pool(z, 2, 2), rtol=1e-12)
-    check_grads(lambda v: lp_pool(v, 3, (2, 3), (1, 2), ceil_mode=True), (jnp.asarray(x),), order=1, modes=["rev"])
+    # the three pools in one compile
+    p1, pinf, p2 = jax.jit(lambda x, z: (lp_pool(x, 1, 2), lp_pool(x, float("inf"), (3, 2), 1), lp_pool(z, 2, 2)))(
+        jnp.asarray(x), jnp.asarray(z)
+    )
+    assert_close(p1, 4 * reference.avg_pool(x, 2), rtol=1e-12, what="p=1 is sum")
+    assert_close(pinf, reference.max_pool(x, (3, 2), 1), rtol=0)
+    assert_close(p2, reference.lp_pool(z, 2, 2), rtol=1e-12)
+    check_grads(
+        jax.jit(lambda v: lp_pool(v, 3, (2, 3), (1, 2), ceil_mode=True)), (jnp.asarray(x),), order=1, modes=["rev"]
+    )
 
 
 @st.composite
@@ -259,13 +264,17 @@ def test_adaptive_pools_match_reference_and_torch(cfg, seed):
 
 def test_adaptive_avg_pool_grad_check_and_int_size(rng):
     x = rng.standard_normal((1, 7, 6, 2))
-    check_grads(lambda v: adaptive_avg_pool(v, (3, 4)), (jnp.asarray(x),), order=1, modes=["rev"])
-    assert_close(adaptive_avg_pool(jnp.asarray(x), 3), reference.adaptive_avg_pool(x, 3), rtol=1e-12)
+    check_grads(jax.jit(lambda v: adaptive_avg_pool(v, (3, 4))), (jnp.asarray(x),), order=1, modes=["rev"])
     # torchvision's VGG head: 7×7 from any size, incl. the divisible fast path and upsampling (O > I)
-    for size in (14, 7, 5):
-        z = rng.standard_normal((1, size, size, 2)).astype(np.float32)
+    zs = [rng.standard_normal((1, size, size, 2)).astype(np.float32) for size in (14, 7, 5)]
+    # the int-size pool and the three VGG heads in one compile
+    y3, heads = jax.jit(lambda x, zs: (adaptive_avg_pool(x, 3), [adaptive_avg_pool(z, 7) for z in zs]))(
+        jnp.asarray(x), [jnp.asarray(z) for z in zs]
+    )
+    assert_close(y3, reference.adaptive_avg_pool(x, 3), rtol=1e-12)
+    for z, head in zip(zs, heads):
         want = from_torch_layout(F.adaptive_avg_pool2d(to_torch_layout(z), 7))
-        assert_close(adaptive_avg_pool(jnp.asarray(z), 7), want)
+        assert_close(head, want)
 
 
 @pytest.mark.parametrize("n", [1, 2, 3])
@@ -276,45 +285,50 @@ def test_global_pools_match_reference_and_torch(n, rng):
         (global_avg_pool, reference.global_avg_pool, lambda t: t.mean(axes)),
         (global_max_pool, reference.global_max_pool, lambda t: t.amax(axes)),
     ]:
-        y = op(jnp.asarray(x))
-        assert y.shape == (2, 3) and y.dtype == jnp.float32
-        assert_close(y, ref(x))
         xt = to_torch_layout(x).requires_grad_(True)
         g = rng.standard_normal((2, 3)).astype(np.float32)
         tfn(xt).backward(torch.from_numpy(g))
-        _, dx = _jax_fwd_bwd(op, x, g)
+        y, dx = _jax_fwd_bwd(op, x, g)  # the forward and the gradient in one compile
+        assert y.shape == (2, 3) and y.dtype == jnp.float32
+        assert_close(y, ref(x))
         assert_close(dx, from_torch_layout(xt.grad), what=f"{op.__name__} gradient vs torch")
 
 
 def test_seed_2x2_max_pool_example():
     x = np.array([[1, 1, 2, 4], [5, 6, 7, 8], [3, 2, 1, 0], [1, 2, 3, 4]], dtype=np.float32)
-    y = max_pool(jnp.asarray(x)[None, :, :, None], 2)
+    y = jax.jit(lambda v: max_pool(v, 2))(jnp.asarray(x[None, :, :, None]))
     np.testing.assert_array_equal(np.asarray(y)[0, :, :, 0], [[6, 8], [3, 4]])
 
 
 def test_ceil_mode_window_past_padded_input_is_not_counted():
     # I=6, K=3, S=2, P=1, ceil: windows start at -1, 1, 3, 5; the last covers [5, 6, 7]: 5 is input, 6 the
     # right padding, 7 lies past it. torch divides that window by 2 with count_include_pad, by 1 without.
-    x = jnp.arange(1.0, 7.0, dtype=jnp.float32)[None, :, None]
-    y = avg_pool(x, 3, 2, 1, ceil_mode=True, count_include_pad=True)
-    np.testing.assert_allclose(np.asarray(y)[0, :, 0], [1.0, 3.0, 5.0, 3.0])
-    y = avg_pool(x, 3, 2, 1, ceil_mode=True, count_include_pad=False)
-    np.testing.assert_allclose(np.asarray(y)[0, :, 0], [1.5, 3.0, 5.0, 6.0])
+    x = jnp.asarray(np.arange(1.0, 7.0, dtype=np.float32)[None, :, None])
+    with_pad, without_pad = jax.jit(  # both in one compile
+        lambda v: [avg_pool(v, 3, 2, 1, ceil_mode=True, count_include_pad=c) for c in (True, False)]
+    )(x)
+    np.testing.assert_allclose(np.asarray(with_pad)[0, :, 0], [1.0, 3.0, 5.0, 3.0])
+    np.testing.assert_allclose(np.asarray(without_pad)[0, :, 0], [1.5, 3.0, 5.0, 6.0])
     want = F.avg_pool1d(torch.arange(1.0, 7.0)[None, None], 3, 2, 1, ceil_mode=True).numpy()[0, 0]
     np.testing.assert_allclose(want, [1.0, 3.0, 5.0, 3.0])
     # I=5, K=2, S=2, P=1: a fourth window would start in the right padding, so ceil_mode drops it
-    assert avg_pool(x[:, :5], 2, 2, 1, ceil_mode=True).shape == (1, 3, 1)
+    # shapes are fixed at trace time: eval_shape traces and compiles nothing
+    assert jax.eval_shape(lambda v: avg_pool(v, 2, 2, 1, ceil_mode=True), x[:, :5]).shape == (1, 3, 1)
 
 
 def test_same_padding_keeps_ceil_size(rng):
-    x = rng.standard_normal((1, 7, 8, 2)).astype(np.float32)
-    assert max_pool(jnp.asarray(x), 3, 2, "SAME").shape == (1, 4, 4, 2)
-    assert avg_pool(jnp.asarray(x), (2, 3), 1, "same").shape == (1, 7, 8, 2)
-    assert max_pool(jnp.asarray(x), 3, 2, "VALID").shape == (1, 3, 3, 2)
+    x = jnp.asarray(rng.standard_normal((1, 7, 8, 2)).astype(np.float32))
+
+    def shape(fn):  # fixed at trace time: eval_shape traces and compiles nothing
+        return jax.eval_shape(fn, x).shape
+
+    assert shape(lambda v: max_pool(v, 3, 2, "SAME")) == (1, 4, 4, 2)
+    assert shape(lambda v: avg_pool(v, (2, 3), 1, "same")) == (1, 7, 8, 2)
+    assert shape(lambda v: max_pool(v, 3, 2, "VALID")) == (1, 3, 3, 2)
 
 
 def test_transforms_and_dtypes(rng):
-    x = jnp.asarray(rng.uniform(0.1, 1.0, (3, 6, 5, 2)), dtype=jnp.float32)
+    x = jnp.asarray(rng.uniform(0.1, 1.0, (3, 6, 5, 2)).astype(np.float32))
     ops = [
         lambda v: max_pool(v, 2, 1, 1),
         lambda v: max_pool(v, 2, 1, dilation=2),
@@ -341,32 +355,40 @@ def test_transforms_and_dtypes(rng):
         reference.global_avg_pool(xn),
         reference.global_max_pool(xn),
     ]
-    for name, got in [
-        ("jit", jax.jit(all_ops)(x)),
-        ("vmap", jax.jit(jax.vmap(lambda v: [y[0] for y in all_ops(v[None])]))(x)),
-    ]:
+    # jit, vmap and grad in one compile
+    jitted, mapped, grads = jax.jit(
+        lambda v: (
+            all_ops(v),
+            jax.vmap(lambda v: [y[0] for y in all_ops(v[None])])(v),
+            jax.grad(lambda v: sum(jnp.sum(y**2) for y in all_ops(v)))(v),
+        )
+    )(x)
+    for name, got in [("jit", jitted), ("vmap", mapped)]:
         for i, (a, e) in enumerate(zip(got, eager)):
             assert_close(a, e, what=f"{name} of op {i}")
-    grads = jax.jit(jax.grad(lambda v: sum(jnp.sum(y**2) for y in all_ops(v))))(x)
-    assert grads.dtype == jnp.float32 and bool(jnp.all(jnp.isfinite(grads)))
-    for dtype in (jnp.bfloat16, jnp.float16):
-        for i, (low, e) in enumerate(zip(jax.jit(all_ops)(x.astype(dtype)), eager)):
+    assert grads.dtype == jnp.float32 and np.isfinite(np.asarray(grads)).all()
+    dtypes = (jnp.bfloat16, jnp.float16)
+    lows = jax.jit(lambda vs: [all_ops(v) for v in vs])([jnp.asarray(xn.astype(d)) for d in dtypes])  # one compile
+    for dtype, outs in zip(dtypes, lows):
+        for i, (low, e) in enumerate(zip(outs, eager)):
             assert low.dtype == dtype
             # half precision: 8 (bf16) / 11 (f16) significant bits
-            assert_close(low.astype(jnp.float32), e, rtol=1e-2, what=f"{dtype.__name__} op {i}")
-    xi = jnp.asarray(rng.integers(-5, 5, (1, 4, 4, 1)), dtype=jnp.int32)
-    assert max_pool(xi, 2, padding=1).dtype == jnp.int32
-    np.testing.assert_array_equal(max_pool(xi, 2, padding=1), reference.max_pool(np.asarray(xi), 2, padding=1))
+            assert_close(np.asarray(low, np.float32), e, rtol=1e-2, what=f"{dtype.__name__} op {i}")
+    xi = jnp.asarray(rng.integers(-5, 5, (1, 4, 4, 1)).astype(np.int32))
+    yi = jax.jit(lambda v: max_pool(v, 2, padding=1))(xi)
+    assert yi.dtype == jnp.int32
+    np.testing.assert_array_equal(yi, reference.max_pool(np.asarray(xi), 2, padding=1))
 
 
 def test_errors():
-    x = jnp.zeros((1, 4, 4, 2), dtype=jnp.float32)
+    x = jnp.asarray(np.zeros((1, 4, 4, 2), np.float32))
+    xi = jnp.asarray(np.zeros((1, 4, 4, 2), np.int32))
     with pytest.raises(ValueError, match=r"max_pool: expected a channels-last input .* got shape \(4, 4\)"):
-        max_pool(jnp.zeros((4, 4)), 2)
+        max_pool(jnp.asarray(np.zeros((4, 4))), 2)
     with pytest.raises(ValueError, match=r"global_avg_pool: expected a channels-last input .*rank 6"):
-        global_avg_pool(jnp.zeros((1, 2, 2, 2, 2, 1)))
+        global_avg_pool(jnp.asarray(np.zeros((1, 2, 2, 2, 2, 1))))
     with pytest.raises(ValueError, match="global_max_pool: expected a channels-last"):
-        global_max_pool(jnp.zeros((2, 3)))
+        global_max_pool(jnp.asarray(np.zeros((2, 3))))
     with pytest.raises(ValueError, match=r"max_pool: every window must be >= 1, got \(2, 0\)"):
         max_pool(x, (2, 0))
     with pytest.raises(ValueError, match="avg_pool: every stride must be >= 1"):
@@ -389,13 +411,13 @@ def test_errors():
         with pytest.raises(ValueError, match="lp_pool: p must be a positive number"):
             lp_pool(x, p, 2)
     with pytest.raises(ValueError, match="max_pool: expected a float or integer input, got dtype bool"):
-        max_pool(x > 0, 2)
+        max_pool(jnp.asarray(np.zeros((1, 4, 4, 2), bool)), 2)
     with pytest.raises(ValueError, match="avg_pool: expected a floating-point input"):
-        avg_pool(x.astype(jnp.int32), 2)
+        avg_pool(xi, 2)
     with pytest.raises(ValueError, match="lp_pool: expected a floating-point input, got dtype int32"):
-        lp_pool(x.astype(jnp.int32), 2, 2)
+        lp_pool(xi, 2, 2)
     with pytest.raises(ValueError, match="adaptive_avg_pool: expected a floating-point input"):
-        adaptive_avg_pool(x.astype(jnp.int32), 2)
+        adaptive_avg_pool(xi, 2)
     with pytest.raises(ValueError, match=r"adaptive_avg_pool: output_size entries must be ints >= 1 .* got \(2, 0\)"):
         adaptive_avg_pool(x, (2, 0))
     with pytest.raises(ValueError, match="adaptive_max_pool: output_size needs one entry per spatial dim"):
