@@ -385,9 +385,14 @@ def local_contrast_norm(
 
     xc = x.astype(dtype)
     # The statistics do not depend on a constant shift per image (and channel); removing one keeps
-    # E[u²] − μ² well conditioned for inputs far from zero.
+    # E[u²] − μ² well conditioned for inputs far from zero. The shift must be bitwise the same wherever
+    # XLA recomputes u (it duplicates x − shift into several fusions): the mean's sum·(1/n) is rounded
+    # explicitly, as a fused multiply-add in one fusion would subtract it unrounded (under jit a constant
+    # image gave 0.07 instead of 0, and a mean of 1e4 with spread 1e-2 was 40 % off).
     shift_axes = spatial + ((n + 1,) if across_channels else ())
-    u = xc - lax.stop_gradient(jnp.mean(xc, axis=shift_axes, keepdims=True))
+    info = jnp.finfo(dtype)
+    shift = lax.reduce_precision(jnp.mean(xc, axis=shift_axes, keepdims=True), info.nexp, info.nmant - 1)
+    u = xc - lax.stop_gradient(shift)
     mu = local_mean(u)
     v = u - mu
     if divisive is None:
