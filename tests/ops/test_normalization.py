@@ -347,8 +347,6 @@ STAT_OPS = {
 }
 
 
-
-
 @pytest.mark.parametrize("name", STAT_OPS)
 def test_large_mean_tiny_variance(name):
     """Mean 1e4, std 1e-2: the float32 input's own rounding (ulp 1e-3) is the only error allowed, so
