@@ -390,7 +390,7 @@ def local_contrast_norm(
     # explicitly, as a fused multiply-add in one fusion would subtract it unrounded (under jit a constant
     # image gave 0.07 instead of 0, and a mean of 1e4 with spread 1e-2 was 40 % off).
     shift_axes = spatial + ((n + 1,) if across_channels else ())
-    info = jnp.finfo(dtype)
+    info = np.finfo(dtype)
     shift = lax.reduce_precision(jnp.mean(xc, axis=shift_axes, keepdims=True), info.nexp, info.nmant - 1)
     u = xc - lax.stop_gradient(shift)
     mu = local_mean(u)

@@ -521,7 +521,7 @@ def _leaf_spec(leaf: Any) -> tuple[tuple[int, ...], np.dtype, str | None]:
 def _rebuild(arr: np.ndarray, leaf: Any, impl: str | None) -> Any:
     """The restored array in the target leaf's kind: NumPy stays NumPy, Python scalars stay scalars."""
     if _is_prng_key(leaf):
-        return jax.random.wrap_key_data(jnp.asarray(arr), impl=impl)
+        return jax.random.wrap_key_data(_on_device(arr), impl=impl)
     if isinstance(leaf, np.ndarray):
         return arr
     if isinstance(leaf, (bool, int, float, complex, np.generic)):
@@ -530,7 +530,14 @@ def _rebuild(arr: np.ndarray, leaf: Any, impl: str | None) -> Any:
         weak = jnp.asarray(arr.item())  # a Python scalar gives a weakly typed array, as the target was
         if weak.dtype == arr.dtype:
             return weak
-    return jnp.asarray(arr)
+    return _on_device(arr)
+
+
+def _on_device(arr: np.ndarray) -> jax.Array:
+    # A fresh copy handed to the device (the file's buffer is not kept alive by the array), without
+    # jnp.asarray: it runs a staging program, compiled once per tensor shape (dozens for a ResNet).
+    out: jax.Array = jax.device_put(np.array(arr))
+    return out
 
 
 def restore(path: str | os.PathLike[str], target: Any = None) -> tuple[Any, dict[str, Any]]:
@@ -590,7 +597,7 @@ def _as_nested_dict(path: str, arrays: dict[str, np.ndarray], impls: dict[str, s
     for name in sorted(arrays):  # sorted: a tensor "a" comes before any "a/..." it would have to hold
         value: Any = arrays[name]
         if name in impls:
-            value = jax.random.wrap_key_data(jnp.asarray(value), impl=impls[name])
+            value = jax.random.wrap_key_data(_on_device(value), impl=impls[name])
         parts = name.split("/")
         node = out
         for part in parts[:-1]:
