@@ -10,23 +10,11 @@ import torch
 
 import jcnn.layers as L
 from tests.helpers import assert_close
-from tests.layers._util import random, torch_forward_backward
+from tests.layers._util import jax_forward_backward, random, torch_forward_backward
 
 KEY = jax.random.PRNGKey(0)
 nn = torch.nn
 SHAPE = (2, 4, 3, 5)
-
-
-def jax_forward_backward(layer, params, x, cot):
-    """``_util.jax_forward_backward`` as one jitted program: forward and VJP compile once, not per eager primitive."""
-
-    @jax.jit
-    def run(p, xx, c):
-        y, vjp = jax.vjp(lambda p, xx: layer.apply(p, {}, xx, train=False)[0], p, xx)
-        return (y, *vjp(c.astype(y.dtype)))
-
-    y, grad_params, grad_x = run(params, x, cot)  # NumPy in: jnp.asarray would compile a `stage` per shape
-    return np.asarray(y), jax.tree_util.tree_map(np.asarray, grad_params), np.asarray(grad_x)
 
 
 CASES = [

@@ -17,6 +17,7 @@ from tests.helpers import assert_close, torch_conv_transpose_weight, torch_conv_
 from tests.layers._util import (
     declared_shape,
     hwio_from_torch,
+    jax_forward_backward,
     random,
     torch_forward_backward,
     transposed_from_torch,
@@ -25,18 +26,6 @@ from tests.layers._util import (
 KEY = jax.random.PRNGKey(0)
 TORCH_CONV = {1: torch.nn.Conv1d, 2: torch.nn.Conv2d, 3: torch.nn.Conv3d}
 TORCH_CONV_T = {1: torch.nn.ConvTranspose1d, 2: torch.nn.ConvTranspose2d, 3: torch.nn.ConvTranspose3d}
-
-
-def jax_forward_backward(layer, params, x, cot):
-    """``_util.jax_forward_backward`` as one jitted program: forward and VJP compile once, not per eager primitive."""
-
-    @jax.jit
-    def run(p, xx, c):
-        y, vjp = jax.vjp(lambda p, xx: layer.apply(p, {}, xx, train=False)[0], p, xx)
-        return (y, *vjp(c.astype(y.dtype)))
-
-    y, grad_params, grad_x = run(params, x, cot)  # NumPy in: jnp.asarray would compile a `stage` per shape
-    return np.asarray(y), jax.tree_util.tree_map(np.asarray, grad_params), np.asarray(grad_x)
 
 
 CONV_CASES = [
