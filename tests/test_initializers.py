@@ -144,3 +144,93 @@ def test_truncated_normal_stays_inside_its_bounds():
         repr(I.kaiming_normal(mode="fan_out", nonlinearity="relu"))
         == "kaiming_normal(mode='fan_out', nonlinearity='relu')"
     )
+
+
+def _draw_layer(draw):
+    """A hand-written host-init layer whose ``init`` is ``draw(key) -> params``."""
+    from jcnn.layers.base import make_layer
+
+    return make_layer(
+        "Draw",
+        lambda key, shape: (shape, draw(key), {}),
+        lambda p, s, x, **kw: (x, s),
+        shape=lambda s: s,
+        host_init=True,
+    )
+
+
+def test_an_init_draws_its_tensors_ahead_with_the_values_drawn_one_at_a_time(monkeypatch):
+    import jcnn
+    from jcnn import _host_random as H
+
+    # repeated shapes (the Dense kernels, the BatchNorm-free convs) catch values handed to the wrong tensor
+    model = jcnn.serial(
+        jcnn.Conv(8, (3, 3)), jcnn.Conv(8, (3, 3)), jcnn.Flatten(), jcnn.Dense(8), jcnn.Dense(8), jcnn.Dense(8)
+    )
+    key, shape = jax.random.PRNGKey(5), (1, 9, 9, 3)
+    planned, prepared = [], []
+    sample_many, prepare = H.sample_many, H._prepare
+    monkeypatch.setattr(H, "sample_many", lambda draws: planned.append(len(draws)) or sample_many(draws))
+    monkeypatch.setattr(H, "_prepare", lambda draw: prepared.append(draw) or prepare(draw))
+    ahead = model.init(key, shape)[1]
+    assert planned == [10] and len(prepared) == 10  # 5 kernels + 5 biases, all drawn ahead, none again
+    monkeypatch.setattr(H, "sample_many", lambda draws: {})  # nothing ahead: each tensor drawn when asked
+    one_by_one = model.init(key, shape)[1]
+    for a, b in zip(jax.tree_util.tree_leaves(ahead), jax.tree_util.tree_leaves(one_by_one), strict=True):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    assert not np.array_equal(np.asarray(ahead["dense_3"]["kernel"]), np.asarray(ahead["dense_4"]["kernel"]))
+    assert H.MODE.ready is None and H.MODE.plan is None and not H.MODE.abstract
+
+
+def test_a_request_made_twice_gets_equal_values_in_separate_buffers():
+    layer = _draw_layer(lambda k: {"a": I.normal(1.0)(k, (64, 3)), "b": I.normal(1.0)(k, (64, 3))})
+    params = layer.init(KEY, (2, 3))[1]
+    np.testing.assert_array_equal(np.asarray(params["a"]), np.asarray(params["b"]))
+    assert params["a"].unsafe_buffer_pointer() != params["b"].unsafe_buffer_pointer()
+
+
+def test_an_init_that_reads_its_draws_is_not_drawn_ahead_and_gives_the_same_values():
+    from jcnn.layers.base import split_key
+
+    def draw(k):
+        k1, k2 = split_key(k, 2)
+        w = I.normal(1.0)(k1, (16,))
+        spread = float(np.asarray(w).std())  # reads a value: the plan (zeros) asks for another v than the real pass
+        return {"w": w, "v": I.normal(spread)(k2, (4,))}
+
+    params = _draw_layer(draw).init(KEY, (2, 3))[1]
+    k1, k2 = jax.random.split(KEY)
+    w = np.asarray(I.normal(1.0)(k1, (16,)))
+    np.testing.assert_array_equal(np.asarray(params["w"]), w)
+    np.testing.assert_array_equal(np.asarray(params["v"]), np.asarray(I.normal(float(w.std()))(k2, (4,))))
+
+
+def test_a_failing_init_raises_its_own_error_and_leaves_no_draws_behind():
+    import jcnn
+    from jcnn import _host_random as H
+
+    with pytest.raises(ValueError, match="Conv"):
+        jcnn.serial(jcnn.Conv(4, (5, 5)), jcnn.Dense(2)).init(KEY, (1, 3, 3, 2))
+    assert H.MODE.ready is None and H.MODE.plan is None and not H.MODE.abstract
+
+
+@pytest.mark.parametrize("partitionable", [True, False])
+def test_host_key_splitting_equals_jax_for_every_count(partitionable):
+    from jcnn import _host_random as H
+
+    key = jax.random.PRNGKey(2**31 + 12345)
+    with jax.threefry_partitionable(partitionable):
+        for n in (1, 2, 3, 7, 16, 17, 40):  # Python-int words up to 16 children, NumPy beyond
+            np.testing.assert_array_equal(H._split_bits(np.asarray(key), n), np.asarray(jax.random.split(key, n)))
+
+
+def test_a_key_handed_to_a_hand_written_init_works_with_jax_random():
+    import jcnn
+    from jcnn.layers.base import split_key
+
+    # an init that breaks the host_init promise (eager jax.random) still gets a key jax.random accepts
+    model = jcnn.serial(_draw_layer(lambda k: {"w": jax.random.normal(k, (3,))}), jcnn.Dense(2))
+    for key in (jax.random.PRNGKey(1), jax.random.key(1)):
+        params = model.init(key, (1, 4))[1]
+        expected = jax.random.normal(split_key(key, 2)[0], (3,))
+        np.testing.assert_array_equal(np.asarray(params["draw_0"]["w"]), np.asarray(expected))
