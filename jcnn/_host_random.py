@@ -52,6 +52,7 @@ class _Mode(threading.local):
     plan: list[_Draw] | None = None  # while planning (see drawn_ahead): the requests so far
     ready: dict[_Draw, list[np.ndarray]] | None = None  # values drawn ahead, one per planned request
     host_keys = False  # within drawn_ahead: split raw keys into NumPy words (no device transfer)
+    host_values = False  # within host_values(): values stay NumPy arrays (an init run inside a callback)
 
 
 MODE = _Mode()
@@ -344,6 +345,25 @@ def to_device(value: np.ndarray) -> jax.Array:
     return out
 
 
+def _handed_out(value: np.ndarray) -> jax.Array:
+    if MODE.host_values:  # an init inside a callback: XLA copies it out anyway; the dtype JAX would give
+        host: Any = value.astype(jax.dtypes.canonicalize_dtype(value.dtype), copy=False)
+        return host  # type: ignore[no-any-return]  # a host value, by design
+    return to_device(value)
+
+
+@contextlib.contextmanager
+def host_values() -> Iterator[None]:
+    """Within the block, :func:`sample` and :func:`full` return NumPy arrays: for an eager init run inside a
+    ``pure_callback``, whose results XLA copies into its own buffers (a device array would be one more
+    transfer per tensor)."""
+    saved, MODE.host_values = MODE.host_values, True
+    try:
+        yield
+    finally:
+        MODE.host_values = saved
+
+
 def _key_words(key: Any) -> Any:
     return jax.random.key_data(key) if _is_typed_key(key) else key
 
@@ -363,10 +383,10 @@ def sample(
             return np.zeros(shape, np.dtype(dtype))  # type: ignore[return-value]  # the plan's placeholder: calloc'd, never touched
         planned = MODE.ready.get(draw) if MODE.ready is not None else None
         if planned:
-            return to_device(planned.pop())
+            return _handed_out(planned.pop())
         buffer, jobs = _prepare(draw)
         _run(jobs)
-        return to_device(_finish(buffer, draw))
+        return _handed_out(_finish(buffer, draw))
     if MODE.abstract:
         return jnp.zeros(shape, dtype)
     words = _key_words(key)
@@ -393,4 +413,4 @@ def full(shape: Sequence[int], value: float, dtype: Any) -> jax.Array:
         return jnp.full(shape, value, dtype)
     if MODE.plan is not None:  # planning (see drawn_ahead): the value, not on the device
         return np.full(shape, value, np.dtype(dtype))  # type: ignore[return-value]  # the plan's placeholder
-    return to_device(np.full(shape, value, np.dtype(dtype)))
+    return _handed_out(np.full(shape, value, np.dtype(dtype)))

@@ -256,7 +256,9 @@ class Layer:
             )
 
         def host(w: Any) -> Any:
-            _, params, state = self.init(H.to_device(np.asarray(w, np.uint32)), input_shape)
+            with H.host_values():
+                host_key: Any = np.asarray(w, np.uint32)  # a raw key as NumPy words: no device transfer
+                _, params, state = self.init(host_key, input_shape)
             return jax.tree_util.tree_map(np.asarray, (params, state))
 
         params, state = jax.pure_callback(host, spec, words, vmap_method="sequential")
