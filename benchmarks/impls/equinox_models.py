@@ -239,11 +239,17 @@ MODELS = {
 
 
 def build(model: str, batch: int, size: int, *, seed: int = 0) -> C.Impl:
-    net, bn_state = eqx.nn.make_with_state(MODELS[model])(jax.random.key(seed))
-    # Equinox creates float64 weights when jax_enable_x64 is on (as in the test suite); the benchmark is float32.
-    net, bn_state = jax.tree_util.tree_map(
-        lambda a: a.astype(jnp.float32) if eqx.is_inexact_array(a) else a, (net, bn_state)
-    )
+    def create(key: jax.Array) -> tuple[eqx.Module, eqx.nn.State]:
+        net, bn_state = eqx.nn.make_with_state(MODELS[model])(key)
+        # Equinox creates float64 weights when jax_enable_x64 is on (as in the test suite); the benchmark is
+        # float32.
+        return jax.tree_util.tree_map(
+            lambda a: a.astype(jnp.float32) if eqx.is_inexact_array(a) else a, (net, bn_state)
+        )
+
+    # One jitted program, with jax's "unsafe_rbg" generator: init is not timed, and with threefry XLA takes
+    # ~10 s to compile a CIFAR ResNet-18's init here (eager or jitted), a third of --quick's budget.
+    net, bn_state = eqx.filter_jit(create)(jax.random.key(seed, impl="unsafe_rbg"))
     params, static = eqx.partition(net, eqx.is_array)
     opt = optax.sgd(C.LR, momentum=C.MOMENTUM)
     x, y = C.example_batch(model, batch, size, seed)
@@ -269,9 +275,9 @@ def build(model: str, batch: int, size: int, *, seed: int = 0) -> C.Impl:
     def predict(carry, xb):
         return forward(carry[0], carry[1], xb, True)[0]
 
-    snapshot = jax.tree_util.tree_map(jnp.copy, (params, bn_state))
+    snapshot = jax.tree_util.tree_map(np.array, (params, bn_state))  # host copies: no compile per shape
 
     def logits(xb: np.ndarray) -> np.ndarray:
         return np.asarray(predict(snapshot, jnp.asarray(xb.transpose(0, 3, 1, 2))))
 
-    return C.jax_impl(train_step, (params, bn_state, opt.init(params)), predict, x, y, logits)
+    return C.jax_impl(train_step, (params, bn_state, jax.jit(opt.init)(params)), predict, x, y, logits)
