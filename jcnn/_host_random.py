@@ -27,7 +27,7 @@ import math
 import mmap
 import os
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -53,6 +53,7 @@ class _Mode(threading.local):
     ready: dict[_Draw, list[np.ndarray]] | None = None  # values drawn ahead, one per planned request
     host_keys = False  # within drawn_ahead: split raw keys into NumPy words (no device transfer)
     host_values = False  # within host_values(): values stay NumPy arrays (an init run inside a callback)
+    placeholders: dict[int, tuple[np.ndarray, _Draw]] | None = None  # while planning: id → (zeros, request)
 
 
 MODE = _Mode()
@@ -236,12 +237,13 @@ def _request(
     return (seed, tuple(int(d) for d in shape), dist, float(a), float(b), float(loc), float(scale), np.dtype(dtype))
 
 
-def _prepare(draw: _Draw) -> tuple[np.ndarray, list[functools.partial[None]]]:
-    """The float32 buffer for ``draw`` and the jobs that fill it: one per chunk of ``2**22`` values, each
-    from its own Philox stream (keyed by the seed and the chunk index), so any thread may fill any chunk."""
+def _prepare(draw: _Draw, into: np.ndarray | None = None) -> tuple[np.ndarray, list[functools.partial[None]]]:
+    """The float32 buffer for ``draw`` (``into``, a C-contiguous float32 array of its shape, if given) and
+    the jobs that fill it: one per chunk of ``2**22`` values, each from its own Philox stream (keyed by the
+    seed and the chunk index), so any thread may fill any chunk."""
     seed, shape, dist, a, b, loc, scale, _ = draw
     size = math.prod(shape)
-    out = _aligned_empty(size, np.dtype(np.float32))
+    out = _aligned_empty(size, np.dtype(np.float32)) if into is None else into.reshape(-1)
     jobs = [
         functools.partial(_fill, out[i * _CHUNK : (i + 1) * _CHUNK], seed, i, dist, a, b, loc, scale)
         for i in range(max(1, -(-size // _CHUNK)))
@@ -280,19 +282,23 @@ def sample_host(
     return _finish(out, draw)
 
 
-def sample_many(draws: Sequence[_Draw]) -> dict[_Draw, list[np.ndarray]]:
+def sample_many(
+    draws: Sequence[_Draw], into: Mapping[_Draw, np.ndarray] | None = None
+) -> dict[_Draw, list[np.ndarray]]:
     """The values of every request in ``draws``, filled concurrently (largest chunks first); a request made
-    ``k`` times gets ``k`` separate arrays, so no two parameters share memory."""
+    ``k`` times gets ``k`` separate arrays, so no two parameters share memory. A float32 request in ``into``
+    is drawn into that array (which is then its first value)."""
+    into = into or {}
     counts: dict[_Draw, int] = {}
     for draw in draws:
         counts[draw] = counts.get(draw, 0) + 1
-    prepared = {draw: _prepare(draw) for draw in counts}
+    prepared = {draw: _prepare(draw, into.get(draw)) for draw in counts}
     jobs = [job for _, draw_jobs in prepared.values() for job in draw_jobs]
     jobs.sort(key=lambda job: -job.args[0].size)  # the largest chunks first
     _run(jobs)
     values: dict[_Draw, list[np.ndarray]] = {}
     for draw, (out, _) in prepared.items():
-        first = _finish(out, draw)
+        first = into[draw] if draw in into else _finish(out, draw)
         values[draw] = [first] + [first.copy() for _ in range(counts[draw] - 1)]
     return values
 
@@ -303,12 +309,12 @@ def planning() -> Iterator[list[_Draw]]:
     lazily allocated zeros (nothing is drawn), :func:`full` gives NumPy values and raw keys split into NumPy
     words: an init run here learns its params' shapes and draws without computing anything."""
     plan: list[_Draw] = []
-    saved = (MODE.plan, MODE.ready, MODE.host_keys)
-    MODE.plan, MODE.ready, MODE.host_keys = plan, None, True
+    saved = (MODE.plan, MODE.ready, MODE.host_keys, MODE.placeholders)
+    MODE.plan, MODE.ready, MODE.host_keys, MODE.placeholders = plan, None, True, {}
     try:
         yield plan
     finally:
-        MODE.plan, MODE.ready, MODE.host_keys = saved
+        MODE.plan, MODE.ready, MODE.host_keys, MODE.placeholders = saved
 
 
 @contextlib.contextmanager
@@ -333,6 +339,70 @@ def drawn_ahead(init: Callable[[], Any]) -> Iterator[None]:
         yield
     finally:
         MODE.plan, MODE.ready, MODE.host_keys = saved
+
+
+def init_into(outs: Sequence[np.ndarray], init: Callable[[], Any]) -> None:
+    """Run the eager host ``init()`` (a pytree of arrays) and write its leaves into ``outs`` (writable arrays
+    of the leaves' shapes and dtypes, in tree order): ``jax.jit(init)``'s callback, filling XLA's own
+    output buffers.
+
+    As :func:`drawn_ahead`, but a planned float32 draw that the plan returns as a leaf is drawn straight
+    into that leaf's output (no copy of the largest tensors, which a ``pure_callback`` copied on one
+    core). The real pass still runs, and any leaf that is not the very array drawn into its output (an
+    init that computes on or reorders its draws, a constant) is copied there, on every core, after every
+    read of an output buffer.
+    """
+    into: dict[_Draw, np.ndarray] = {}
+    with planning() as plan:
+        try:
+            leaves = jax.tree_util.tree_leaves(init())
+            placeholders = MODE.placeholders if MODE.placeholders is not None else {}
+            for leaf, out in zip(leaves, outs):
+                hit = placeholders.get(id(leaf))
+                if hit is not None and hit[0] is leaf and hit[1] not in into and _writable_f32(out, hit[1][1]):
+                    into[hit[1]] = out
+        except Exception:  # noqa: BLE001  # a pre-pass only: the real pass raises the init's own error
+            plan.clear()
+            into.clear()
+    saved = (MODE.ready, MODE.host_keys, MODE.host_values)
+    MODE.ready, MODE.host_keys, MODE.host_values = (sample_many(plan, into) if plan else None), True, True
+    try:
+        leaves = jax.tree_util.tree_leaves(init())
+    finally:
+        MODE.ready, MODE.host_keys, MODE.host_values = saved
+    if len(leaves) != len(outs):
+        raise RuntimeError(f"init: made {len(leaves)} arrays where its spec has {len(outs)}")
+    drawn_into = {id(out) for out in into.values()}
+    copies = []
+    for i, (leaf, out) in enumerate(zip(leaves, outs)):
+        if leaf is out:
+            continue
+        value = np.asarray(leaf)
+        if value.shape != out.shape or value.dtype != out.dtype:
+            raise RuntimeError(
+                f"init: array {i} has shape {value.shape} and dtype {value.dtype}, its spec {out.shape} {out.dtype}"
+            )
+        if id(_root(value)) in drawn_into:  # a view of another output: read it before any output is written
+            value = value.copy()
+        if value.size > _CHUNK and value.flags.c_contiguous:  # big tensors: copied by every core
+            flat_out, flat_value = out.reshape(-1), value.reshape(-1)
+            for start in range(0, value.size, _CHUNK):
+                part = slice(start, start + _CHUNK)
+                copies.append(functools.partial(np.copyto, flat_out[part], flat_value[part]))
+        else:
+            copies.append(functools.partial(np.copyto, out, value))
+    if copies:
+        _run(copies)
+
+
+def _writable_f32(out: np.ndarray, shape: tuple[int, ...]) -> bool:
+    return out.dtype == np.float32 and out.shape == shape and out.flags.c_contiguous and out.flags.writeable
+
+
+def _root(a: np.ndarray) -> np.ndarray:
+    while isinstance(a.base, np.ndarray):
+        a = a.base
+    return a
 
 
 def to_device(value: np.ndarray) -> jax.Array:
@@ -380,7 +450,10 @@ def sample(
         draw = _request(bits, shape, dist, a, b, dtype, loc, scale)
         if MODE.plan is not None:  # planning (see drawn_ahead): record the request; no value is computed
             MODE.plan.append(draw)
-            return np.zeros(shape, np.dtype(dtype))  # type: ignore[return-value]  # the plan's placeholder: calloc'd, never touched
+            placeholder = np.zeros(shape, np.dtype(dtype))  # calloc'd, never touched
+            if MODE.placeholders is not None:
+                MODE.placeholders[id(placeholder)] = (placeholder, draw)
+            return placeholder  # type: ignore[return-value]  # the plan's placeholder
         planned = MODE.ready.get(draw) if MODE.ready is not None else None
         if planned:
             return _handed_out(planned.pop())

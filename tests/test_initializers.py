@@ -170,11 +170,11 @@ def test_an_init_draws_its_tensors_ahead_with_the_values_drawn_one_at_a_time(mon
     key, shape = jax.random.PRNGKey(5), (1, 9, 9, 3)
     planned, prepared = [], []
     sample_many, prepare = H.sample_many, H._prepare
-    monkeypatch.setattr(H, "sample_many", lambda draws: planned.append(len(draws)) or sample_many(draws))
-    monkeypatch.setattr(H, "_prepare", lambda draw: prepared.append(draw) or prepare(draw))
+    monkeypatch.setattr(H, "sample_many", lambda draws, into=None: planned.append(len(draws)) or sample_many(draws))
+    monkeypatch.setattr(H, "_prepare", lambda draw, into=None: prepared.append(draw) or prepare(draw, into))
     ahead = model.init(key, shape)[1]
     assert planned == [10] and len(prepared) == 10  # 5 kernels + 5 biases, all drawn ahead, none again
-    monkeypatch.setattr(H, "sample_many", lambda draws: {})  # nothing ahead: each tensor drawn when asked
+    monkeypatch.setattr(H, "sample_many", lambda draws, into=None: {})  # nothing ahead: each tensor drawn when asked
     one_by_one = model.init(key, shape)[1]
     for a, b in zip(jax.tree_util.tree_leaves(ahead), jax.tree_util.tree_leaves(one_by_one), strict=True):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
@@ -234,3 +234,39 @@ def test_a_key_handed_to_a_hand_written_init_works_with_jax_random():
         params = model.init(key, (1, 4))[1]
         expected = jax.random.normal(split_key(key, 2)[0], (3,))
         np.testing.assert_array_equal(np.asarray(params["draw_0"]["w"]), np.asarray(expected))
+
+
+@pytest.mark.parametrize("buffer_callback", [True, False])
+def test_a_jitted_init_that_reuses_reorders_and_computes_on_its_draws_gives_the_eager_values(
+    monkeypatch, buffer_callback
+):
+    import jcnn
+    from jcnn.layers import base
+    from jcnn.layers.base import split_key
+
+    if not buffer_callback:  # the pure_callback path of an older jax
+        monkeypatch.setattr(base, "_buffer_callback", None)
+
+    def draw(k):
+        k1, k2 = split_key(k, 2)
+        w, v = I.normal(1.0)(k1, (6, 4)), I.uniform(1.0)(k2, (4, 6))
+        # the draws are written straight into the jitted init's outputs: a view of one output handed out as
+        # another, the same array twice, arithmetic and a constant must all still land where they belong
+        return {"a": w, "b": v.T, "c": w, "d": w * 2, "e": v, "f": I.ones(k, (3,))}
+
+    def swapped(k):
+        k1, k2 = split_key(k, 2)
+        w, u = I.normal(1.0)(k1, (4, 4)), I.normal(1.0)(k2, (4, 4))
+        if not np.asarray(w).any():  # the planning pass's zeros: the real pass returns the draws swapped, so
+            return {"w": w, "u": u}  # each output's source is the array drawn into the other output
+        return {"w": u, "u": w}
+
+    model = jcnn.serial(_draw_layer(draw), _draw_layer(swapped), jcnn.Dense(3))
+    eager = model.init(KEY, (2, 5))[1]
+    jitted = jax.jit(lambda k: model.init(k, (2, 5))[1])(KEY)
+    for a, b in zip(jax.tree_util.tree_leaves(eager), jax.tree_util.tree_leaves(jitted), strict=True):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    d = eager["draw_0"]
+    np.testing.assert_array_equal(np.asarray(d["b"]), np.asarray(d["e"]).T)
+    np.testing.assert_array_equal(np.asarray(d["d"]), 2 * np.asarray(d["a"]))
+    assert not np.array_equal(np.asarray(eager["draw_1"]["w"]), np.asarray(eager["draw_1"]["u"]))

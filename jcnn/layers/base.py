@@ -40,6 +40,12 @@ import numpy as np
 from jcnn import _host_random as H
 from jcnn._types import Params, PRNGKey, Shape, ShapeTree, State
 
+_buffer_callback: Callable[..., Any] | None  # a callback that writes into XLA's own output buffers
+try:
+    from jax.experimental.buffer_callback import buffer_callback as _buffer_callback
+except ImportError:  # pragma: no cover - a jax older than buffer_callback: results are copied out
+    _buffer_callback = None
+
 InitFn = Callable[[PRNGKey, ShapeTree], "tuple[ShapeTree, Params, State]"]
 ApplyFn = Callable[..., "tuple[Any, State]"]
 ShapeFn = Callable[[ShapeTree], ShapeTree]
@@ -255,13 +261,26 @@ class Layer:
                 "use jax.vmap(layer.init, in_axes=(0, None)) for several"
             )
 
-        def host(w: Any) -> Any:
-            with H.host_values():
-                host_key: Any = np.asarray(w, np.uint32)  # a raw key as NumPy words: no device transfer
-                _, params, state = self.init(host_key, input_shape)
-            return jax.tree_util.tree_map(np.asarray, (params, state))
+        def run(host_key: Any) -> Any:
+            return self._run_init(host_key, input_shape)[1:]
 
-        params, state = jax.pure_callback(host, spec, words, vmap_method="sequential")
+        if _buffer_callback is None:  # an older jax: XLA copies the callback's results out, on one core
+
+            def host(w: Any) -> Any:
+                with H.host_values():
+                    host_key: Any = np.asarray(w, np.uint32)  # a raw key as NumPy words: no device transfer
+                    _, params, state = self.init(host_key, input_shape)
+                return jax.tree_util.tree_map(np.asarray, (params, state))
+
+            params, state = jax.pure_callback(host, spec, words, vmap_method="sequential")
+            return out, params, state
+
+        def fill(ctx: Any, outputs: Any, w: Any) -> None:
+            host_key: Any = np.array(np.asarray(w))  # the key words, copied out of XLA's input buffer
+            buffers = [np.asarray(b) for b in jax.tree_util.tree_leaves(outputs)]
+            H.init_into(buffers, lambda: run(host_key))
+
+        params, state = _buffer_callback(fill, spec, vmap_method="sequential")(words)
         return out, params, state
 
     # -- printing -------------------------------------------------------------------------------------
